@@ -1,0 +1,71 @@
+/* The kernel layer's interface: pure compute on raw pointers, sizes and strides.
+ *
+ * Kernels know no tensors.  Each entry point here dispatches once per call through a table of
+ * function pointers chosen at start-up (kernels/dispatch.c) from CPUID on x86 or
+ * getauxval(AT_HWCAP) on ARM; EDGETUNE_ISA=ref|avx2|avx512|avx512vnni|avx512bf16|neon|
+ * neon-dotprod|neon-i8mm forces a path so one machine can test every path it can run.
+ *
+ * Layout conventions (row-major, "x·Wᵀ" as in every LLM linear layer):
+ *   x  : T rows of K floats, row stride ldx floats          (activations, tokens × features)
+ *   W  : N rows of K elements of `wtype`, row stride ldw bytes  (weights, out × in)
+ *   y  : T rows of N floats, row stride ldy floats
+ * Kernels parallelize internally with OpenMP and are deterministic for a fixed thread count.
+ * They must not be called from inside an OpenMP parallel region.
+ */
+#ifndef ET_KERNELS_H
+#define ET_KERNELS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "dtype.h"
+
+typedef enum et_isa {
+    ET_ISA_REF = 0,
+    ET_ISA_AVX2,
+    ET_ISA_AVX512,
+    ET_ISA_AVX512VNNI,
+    ET_ISA_AVX512BF16,
+    ET_ISA_NEON,
+    ET_ISA_NEON_DOTPROD,
+    ET_ISA_NEON_I8MM,
+    ET_ISA_COUNT
+} et_isa;
+
+const char *et_isa_name(et_isa isa);
+/* The path in use (chosen on first call; EDGETUNE_ISA overrides). */
+et_isa et_kern_isa(void);
+/* Best path this CPU supports. */
+et_isa et_kern_isa_best(void);
+/* Force a path (tests); returns false if this CPU cannot run it. */
+bool et_kern_set_isa(et_isa isa);
+
+/* ---- f32 GEMM --------------------------------------------------------------------------
+ * C[M,N] = alpha * op(A)[M,K] · op(B)[K,N] + beta * C, row-major, like cblas_sgemm with
+ * CblasRowMajor.  OpenBLAS when the build has it, else the engine's own blocked GEMM. */
+void et_sgemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha,
+              const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
+              float *C, int64_t ldc);
+/* The engine's own GEMM, same contract; always available (reference for tests, Android). */
+void et_sgemm_own(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha,
+                  const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
+                  float *C, int64_t ldc);
+
+/* ---- linear layers over any weight type ------------------------------------------------
+ * y[t,n] = sum_k x[t,k] * W[n,k]            (accumulate: y += ... instead of y = ...)
+ * For NF4, `w` must point at the start of the whole N-row tensor (its tail follows row N-1). */
+size_t et_kern_matmul_work(et_type wtype, int64_t T, int64_t K, int64_t N);
+void   et_kern_matmul(et_type wtype, const void *w, size_t ldw, const float *x, size_t ldx,
+                      float *y, size_t ldy, int64_t T, int64_t K, int64_t N, bool accumulate,
+                      void *work);
+/* dx[t,k] (+)= sum_n dy[t,n] * W[n,k]   — the input gradient through a frozen weight. */
+size_t et_kern_matmul_dx_work(et_type wtype, int64_t T, int64_t K, int64_t N);
+void   et_kern_matmul_dx(et_type wtype, const void *w, size_t ldw, const float *dy, size_t lddy,
+                         float *dx, size_t lddx, int64_t T, int64_t K, int64_t N,
+                         bool accumulate, void *work);
+
+/* Dequantize / convert rows of any type to f32 (dispatching to the fastest path). */
+void et_kern_to_f32(et_type t, const void *src, float *dst, int64_t ne0, int64_t nrows,
+                    size_t src_row_bytes);
+
+#endif
