@@ -55,7 +55,7 @@ LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 TESTS   := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 
-.PHONY: all lib test asan fuzz bench clean deps deps-test deps-study venv help
+.PHONY: all lib test-bins test asan fuzz bench clean deps deps-test deps-study venv help
 all: $(BUILD)/libedgetune.a $(BUILD)/edgetune
 
 $(BUILD)/obj/kernels/ref/%.o: kernels/ref/%.c $(HDRS)
@@ -111,4 +111,5 @@ deps-study:
 clean:
 	rm -rf build
 
--include tools/extra.mk
+# Feature fragments (fuzz, shaders, data, bench ...) add their own targets here.
+-include $(wildcard tools/*.mk)

@@ -37,6 +37,15 @@ run_one() {   # name, command...
     fi
 }
 
+# Golden files from the Python oracles first (tests/py/gen_*.py write build/golden/), so the
+# C tests that compare against them — also under `make asan`, which reuses them — find them.
+if [ -z "${ET_TEST_ONLY_C:-}" ]; then
+    mkdir -p build/golden
+    for g in tests/py/gen_*.py; do
+        [ -f "$g" ] || continue
+        run_one "py/$(basename "$g")" "$PY" "$g"
+    done
+fi
 for t in "$BUILD"/tests/test_*; do
     [ -x "$t" ] || continue
     run_one "$(basename "$t")" "$t"
