@@ -1,0 +1,159 @@
+/* Fused language-model head + cross-entropy, evaluated only at the P selected positions and
+ * chunked over the vocabulary: logits of C vocabulary rows at a time (P×C floats of scratch)
+ * feed an online log-sum-exp, so no P×V matrix is ever stored.
+ *
+ *   loss = mean over counted positions p of  logsumexp_v(h_p·W_v) − h_p·W_{target_p}
+ *
+ * A negative target marks a padding position: not counted.  CROSS_ENTROPY_BACK recomputes
+ * the log-sum-exp (one more pass over W) and then, per chunk, g = softmax − onehot scaled by
+ * dloss / count, giving dh += g·W_chunk (params[1] = 0) or dW_chunk = gᵀ·h (params[1] = 1,
+ * for models whose head is trained: full fine-tuning and tied embeddings).
+ */
+#include <math.h>
+#include <string.h>
+#include "kernels.h"
+#include "ops.h"
+
+#define ET__CE_MAX_FLOATS (1 << 20)   /* P×C logits per chunk: 4 MiB */
+
+static int64_t et__ce_chunk(int64_t P, int64_t V) {
+    int64_t c = ET__CE_MAX_FLOATS / (P > 0 ? P : 1);
+    if (c < 64) c = 64;
+    return c < V ? c : V;
+}
+
+et_tensor *et_cross_entropy(et_ctx *ctx, et_tensor *h, et_tensor *w, et_tensor *targets) {
+    if (!h || !w || !targets) return NULL;
+    const char *op = "cross_entropy";
+    if (!et__check_f32(ctx, op, h) || !et__check(ctx, et_is_contiguous(h) && h->ne[2] == 1 && h->ne[3] == 1,
+                                                  op, h, NULL, "h must be a contiguous [D, P] matrix"))
+        return NULL;
+    if (!et__check(ctx, w->ne[0] == h->ne[0] && w->ne[2] == 1 && w->ne[3] == 1, op, h, w,
+                   "W must be [D, V] with D = h.ne[0]"))
+        return NULL;
+    if (!et__check(ctx, w->type != ET_NF4 && w->type != ET_I32 && w->nb[0] == et_type_get(w->type)->type_size,
+                   op, w, NULL, "W must be a dense float or (non-NF4) quantized matrix"))
+        return NULL;
+    if (!et__check(ctx, targets->type == ET_I32 && et_nelements(targets) == h->ne[1] && et_is_contiguous(targets),
+                   op, targets, h, "targets must be i32 with one entry per position"))
+        return NULL;
+    et_tensor *t = et__new_node(ctx, ET_OP_CROSS_ENTROPY, ET_F32, 1, (int64_t[]){1});
+    if (!t) return NULL;
+    t->src[0] = h; t->src[1] = w; t->src[2] = targets;
+    t->flags |= ET_FLAG_LOSS;
+    return t;
+}
+
+static size_t et__ce_work(const et_tensor *h, const et_tensor *w) {
+    int64_t P = h->ne[1], V = w->ne[1], C = et__ce_chunk(P, V);
+    return (size_t)P * (size_t)C * 4 + (size_t)P * 3 * sizeof(double) +
+           et_kern_matmul_work(w->type, P, w->ne[0], C) + 256;
+}
+
+size_t et__work_cross_entropy(const et_tensor *t, int nthreads) { return et__ce_work(t->src[0], t->src[1]); }
+size_t et__work_cross_entropy_back(const et_tensor *t, int nthreads) { return et__ce_work(t->src[0], t->src[1]); }
+
+/* Pass over the vocabulary: per position running max m and sum s (so lse = m + log s),
+ * and the target's logit zt.  Returns the number of counted positions, or -1 on a bad id. */
+static int64_t et__ce_lse(const et_tensor *h, const et_tensor *w, const int32_t *tgt, double *m, double *s,
+                          double *zt, float *logits, void *kwork, et_exec *ex) {
+    int64_t D = h->ne[0], P = h->ne[1], V = w->ne[1], C = et__ce_chunk(P, V);
+    int64_t counted = 0;
+    for (int64_t p = 0; p < P; p++) {
+        m[p] = -INFINITY; s[p] = 0; zt[p] = 0;
+        if (tgt[p] >= V) {
+            et_exec_fail(ex, "target %d at position %lld is outside the vocabulary [0, %lld)", tgt[p],
+                         (long long)p, (long long)V);
+            return -1;
+        }
+        counted += tgt[p] >= 0;
+    }
+    for (int64_t c0 = 0; c0 < V; c0 += C) {
+        int64_t nc = V - c0 < C ? V - c0 : C;
+        et_kern_matmul(w->type, (const char *)w->data + (size_t)c0 * w->nb[1], w->nb[1], h->data, (size_t)D,
+                       logits, (size_t)nc, P, D, nc, false, kwork);
+        #pragma omp parallel for schedule(static)
+        for (int64_t p = 0; p < P; p++) {
+            const float *z = logits + p * nc;
+            float mx = -INFINITY;
+            for (int64_t j = 0; j < nc; j++) mx = z[j] > mx ? z[j] : mx;
+            double mnew = mx > m[p] ? mx : m[p];
+            double acc = s[p] * exp(m[p] - mnew);
+            for (int64_t j = 0; j < nc; j++) acc += exp((double)z[j] - mnew);
+            m[p] = mnew; s[p] = acc;
+            if (tgt[p] >= c0 && tgt[p] < c0 + nc) zt[p] = z[tgt[p] - c0];
+        }
+    }
+    return counted;
+}
+
+static void et__ce_carve(et_exec *ex, const et_tensor *h, const et_tensor *w, float **logits, double **m,
+                         double **s, double **zt, void **kwork) {
+    int64_t P = h->ne[1], C = et__ce_chunk(P, w->ne[1]);
+    char *base = ex->work;
+    *m = (double *)base; *s = *m + P; *zt = *s + P;
+    *logits = (float *)(base + (size_t)P * 3 * sizeof(double));
+    size_t used = (size_t)P * 3 * sizeof(double) + (size_t)P * (size_t)C * 4;
+    *kwork = base + ((used + 63) / 64) * 64;
+}
+
+void et__fwd_cross_entropy(et_tensor *t, et_exec *ex) {
+    const et_tensor *h = t->src[0], *w = t->src[1];
+    const int32_t *tgt = t->src[2]->data;
+    float *logits; double *m, *s, *zt; void *kwork;
+    et__ce_carve(ex, h, w, &logits, &m, &s, &zt, &kwork);
+    int64_t counted = et__ce_lse(h, w, tgt, m, s, zt, logits, kwork, ex);
+    double loss = 0;
+    for (int64_t p = 0; p < h->ne[1] && counted > 0; p++)
+        if (tgt[p] >= 0) loss += m[p] + log(s[p]) - zt[p];
+    *(float *)t->data = counted > 0 ? (float)(loss / (double)counted) : 0.0f;
+}
+
+bool et__bwd_cross_entropy(et_ctx *ctx, et_tensor *t) {
+    for (int which = 0; which < 2; which++) {
+        et_tensor *x = t->src[which];
+        if (!et__needs_grad(x)) continue;
+        if (which == 1 && !et__check(ctx, x->type == ET_F32, "cross_entropy", x, NULL,
+                                     "a trained output matrix must be f32"))
+            return false;
+        et_tensor *d = et__new_node(ctx, ET_OP_CROSS_ENTROPY_BACK, ET_F32, ET_MAX_DIMS, x->ne);
+        if (!d) return false;
+        d->src[0] = t->src[0]; d->src[1] = t->src[1]; d->src[2] = t->src[2]; d->src[3] = t->grad;
+        d->params[1] = which;
+        et__acc_grad(ctx, x, d);
+    }
+    return true;
+}
+
+void et__fwd_cross_entropy_back(et_tensor *t, et_exec *ex) {
+    const et_tensor *h = t->src[0], *w = t->src[1];
+    const int32_t *tgt = t->src[2]->data;
+    float dloss = *(const float *)t->src[3]->data;
+    int64_t D = h->ne[0], P = h->ne[1], V = w->ne[1], C = et__ce_chunk(P, V);
+    bool dw = t->params[1] == 1;
+    float *logits; double *m, *s, *zt; void *kwork;
+    et__ce_carve(ex, h, w, &logits, &m, &s, &zt, &kwork);
+    int64_t counted = et__ce_lse(h, w, tgt, m, s, zt, logits, kwork, ex);
+    if (counted < 0) return;
+    memset(t->data, 0, et_nbytes(t));
+    if (counted == 0) return;
+    float gs = dloss / (float)counted;
+    for (int64_t c0 = 0; c0 < V; c0 += C) {
+        int64_t nc = V - c0 < C ? V - c0 : C;
+        const char *wc = (const char *)w->data + (size_t)c0 * w->nb[1];
+        et_kern_matmul(w->type, wc, w->nb[1], h->data, (size_t)D, logits, (size_t)nc, P, D, nc, false, kwork);
+        #pragma omp parallel for schedule(static)
+        for (int64_t p = 0; p < P; p++) {
+            float *z = logits + p * nc;
+            if (tgt[p] < 0) { memset(z, 0, (size_t)nc * 4); continue; }
+            double lse = m[p] + log(s[p]);
+            for (int64_t j = 0; j < nc; j++) z[j] = (float)exp((double)z[j] - lse) * gs;
+            if (tgt[p] >= c0 && tgt[p] < c0 + nc) z[tgt[p] - c0] -= gs;
+        }
+        if (!dw)   /* dh[P,D] += g[P,nc] · W_chunk[nc,D] */
+            et_kern_matmul_dx(w->type, wc, w->nb[1], logits, (size_t)nc, t->data, (size_t)D, P, D, nc, true, kwork);
+        else       /* dW_chunk[nc,D] = gᵀ[nc,P] · h[P,D] */
+            et_sgemm(true, false, nc, D, P, 1.0f, logits, nc, h->data, D, 0.0f,
+                     (float *)t->data + c0 * D, D);
+    }
+}

@@ -1,0 +1,78 @@
+/* GET_ROWS (embedding lookup: rows of a [D, V] table of any type, dequantized to f32) and
+ * its adjoint GET_ROWS_BACK (scatter-add of dy rows into a zeroed [D, V] gradient). Token
+ * ids are data, not shapes: an id outside [0, V) fails the run with its position and value. */
+#include <omp.h>
+#include <string.h>
+#include "ops.h"
+
+et_tensor *et_get_rows(et_ctx *ctx, et_tensor *table, et_tensor *ids) {
+    if (!table || !ids) return NULL;
+    if (!et__check(ctx, ids->type == ET_I32, "get_rows", ids, NULL, "ids must be i32")) return NULL;
+    if (!et__check(ctx, et_is_contiguous(ids), "get_rows", ids, NULL, "ids must be contiguous")) return NULL;
+    if (!et__check(ctx, table->ne[2] == 1 && table->ne[3] == 1 && table->type != ET_I32 &&
+                            table->type != ET_NF4 && table->nb[0] == et_type_get(table->type)->type_size,
+                   "get_rows", table, NULL, "the table must be a 2-D non-NF4 float or quantized matrix"))
+        return NULL;
+    if (!et__check(ctx, ids->ne[3] == 1, "get_rows", ids, NULL, "ids may have at most 3 dims")) return NULL;
+    et_tensor *t = et__new_node(ctx, ET_OP_GET_ROWS, ET_F32, ET_MAX_DIMS,
+                                (int64_t[]){table->ne[0], ids->ne[0], ids->ne[1], ids->ne[2]});
+    if (!t) return NULL;
+    t->src[0] = table;
+    t->src[1] = ids;
+    return t;
+}
+
+void et__fwd_get_rows(et_tensor *t, et_exec *ex) {
+    const et_tensor *tab = t->src[0], *ids = t->src[1];
+    const int32_t *id = ids->data;
+    int64_t n = et_nelements(ids), D = tab->ne[0], V = tab->ne[1];
+    const et_type_traits *tr = et_type_get(tab->type);
+    for (int64_t i = 0; i < n; i++) {
+        float *dst = (float *)t->data + i * D;
+        if (id[i] < 0 || id[i] >= V) {
+            et_exec_fail(ex, "token id %d at position %lld is outside the vocabulary [0, %lld)",
+                         id[i], (long long)i, (long long)V);
+            memset(dst, 0, (size_t)D * 4);
+            continue;
+        }
+        tr->to_f32((const char *)tab->data + (size_t)id[i] * tab->nb[1], dst, D);
+    }
+}
+
+bool et__bwd_get_rows(et_ctx *ctx, et_tensor *t) {
+    et_tensor *tab = t->src[0];
+    if (et__needs_grad(tab)) et__acc_grad(ctx, tab, et_get_rows_back(ctx, t->grad, t->src[1], tab));
+    return true;
+}
+
+et_tensor *et_get_rows_back(et_ctx *ctx, et_tensor *dy, et_tensor *ids, et_tensor *table) {
+    if (!dy || !ids || !table) return NULL;
+    if (!et__check_f32(ctx, "get_rows_back", dy) || !et__check(ctx, et_is_contiguous(dy) &&
+            et_nrows(dy) == et_nelements(ids) && dy->ne[0] == table->ne[0], "get_rows_back", dy, ids,
+            "dy must be contiguous [D, n ids]"))
+        return NULL;
+    et_tensor *t = et__new_node(ctx, ET_OP_GET_ROWS_BACK, ET_F32, 2, (int64_t[]){table->ne[0], table->ne[1]});
+    if (!t) return NULL;
+    t->src[0] = dy;
+    t->src[1] = ids;
+    return t;
+}
+
+void et__fwd_get_rows_back(et_tensor *t, et_exec *ex) {
+    const et_tensor *dy = t->src[0], *ids = t->src[1];
+    const int32_t *id = ids->data;
+    int64_t n = et_nelements(ids), D = t->ne[0], V = t->ne[1];
+    memset(t->data, 0, et_nbytes(t));
+    /* threads own disjoint column ranges, so the scatter has no races and a fixed order */
+    #pragma omp parallel
+    {
+        int nth = omp_get_num_threads(), ith = omp_get_thread_num();
+        int64_t d0 = D * ith / nth, d1 = D * (ith + 1) / nth;
+        for (int64_t i = 0; i < n; i++) {
+            if (id[i] < 0 || id[i] >= V) continue;
+            float *g = (float *)t->data + (int64_t)id[i] * D;
+            const float *s = (const float *)dy->data + i * D;
+            for (int64_t d = d0; d < d1; d++) g[d] += s[d];
+        }
+    }
+}
