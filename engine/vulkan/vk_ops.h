@@ -1,0 +1,115 @@
+/* Op helpers of the Vulkan backend: each records the dispatches of one op into the open
+ * recording (et_vk_begin .. et_vk_submit), choosing the shader variant the device supports
+ * (subgroup or shared-memory reductions, fp16 or fp32 arithmetic) and splitting the work over
+ * a weight's row chunks.  Activations are f32 buffers of one chunk each, row-major and dense;
+ * the shapes are given in elements.  Every helper returns 0 or a negative status with
+ * et_vk_error() naming the op, the argument and the bad value.
+ *
+ * Integer dot products: Debian's glslc lacks GL_EXT_integer_dot_product, so quantized weights
+ * are dequantized to float on the fly (the portable path) on every device; there is no packed
+ * int8 variant yet.
+ */
+#ifndef ET_VK_OPS_H
+#define ET_VK_OPS_H
+
+#include "dtype.h"
+#include "vk.h"
+
+/* A weight W[N][K] of any supported type on the device: rows tiled into chunks, NF4's tables
+ * and double-quantization scales in the buffer's tail chunk. */
+typedef struct et_vk_weight {
+    et_type    type;
+    int64_t    K, N;
+    et_vk_buf *buf;
+} et_vk_weight;
+
+bool et_vk_weight_type_ok(et_type t);     /* F32 F16 Q8_0 Q4_0 Q4_K NF4 */
+/* `data` holds the whole tensor as kernels/quant.h lays it out (et_type_nbytes bytes). */
+int  et_vk_weight_upload(et_vk_ctx *ctx, et_type type, const void *data, int64_t K, int64_t N,
+                         et_vk_weight *out);
+void et_vk_weight_free(et_vk_ctx *ctx, et_vk_weight *w);
+
+/* y[T][N] (+)= x[T][K] · Wᵀ  — matvec for T <= tuning.matvec_max_tokens, tiled otherwise. */
+int et_vk_op_matmul(et_vk_ctx *ctx, const et_vk_weight *w, const et_vk_buf *x, et_vk_buf *y,
+                    int64_t T, bool accumulate);
+/* dx[T][K] (+)= dy[T][N] · W */
+int et_vk_op_matmul_dx(et_vk_ctx *ctx, const et_vk_weight *w, const et_vk_buf *dy,
+                       et_vk_buf *dx, int64_t T, bool accumulate);
+
+/* Elementwise over n floats (vk_ops_nn.c).  Binary ops broadcast b cyclically (b has nb
+ * elements, n a multiple of nb): out[i] = a[i] op b[i % nb].  out may be a (in place). */
+typedef enum et_vk_ew {
+    ET_VK_EW_ADD = 0, ET_VK_EW_MUL, ET_VK_EW_SCALE, ET_VK_EW_SILU, ET_VK_EW_GELU,
+    ET_VK_EW_SILU_BACK, ET_VK_EW_GELU_BACK, ET_VK_EW_SWIGLU, ET_VK_EW_GEGLU,
+    ET_VK_EW_COUNT
+} et_vk_ew;
+/* SCALE: out = a * s.  SILU/GELU: out = f(a).  *_BACK: out = b * f'(a) (a = x, b = dy).
+ * SWIGLU/GEGLU: out = f(a) * b. */
+int et_vk_op_ew(et_vk_ctx *ctx, et_vk_ew op, const et_vk_buf *a, const et_vk_buf *b,
+                et_vk_buf *out, int64_t n, int64_t nb, float s);
+/* Backward of SWIGLU/GEGLU: da = dy*b*f'(a), db = dy*f(a) (accumulate: += instead). */
+int et_vk_op_glu_back(et_vk_ctx *ctx, bool gelu, const et_vk_buf *a, const et_vk_buf *b,
+                      const et_vk_buf *dy, et_vk_buf *da, et_vk_buf *db, int64_t n,
+                      bool accumulate);
+
+/* y[r] = x[r] / sqrt(mean(x[r]²) + eps) * w, rows of n. */
+int et_vk_op_rmsnorm(et_vk_ctx *ctx, const et_vk_buf *x, const et_vk_buf *w, et_vk_buf *y,
+                     int64_t rows, int64_t n, float eps);
+/* dx (+)= ∂/∂x, dw (+)= Σ_rows dy·x·rstd (dw may be NULL for a frozen norm weight);
+ * rstd is scratch of `rows` floats. */
+int et_vk_op_rmsnorm_back(et_vk_ctx *ctx, const et_vk_buf *x, const et_vk_buf *w,
+                          const et_vk_buf *dy, et_vk_buf *dx, et_vk_buf *dw, et_vk_buf *rstd,
+                          int64_t rows, int64_t n, float eps, bool accumulate);
+
+/* Rotary embedding of x[T][H][D] in place or into y; pos[T] int32.  neox: pairs (i, i+D/2),
+ * else llama's interleaved pairs (2i, 2i+1).  backward rotates by -θ (the exact gradient). */
+int et_vk_op_rope(et_vk_ctx *ctx, const et_vk_buf *x, const et_vk_buf *pos, et_vk_buf *y,
+                  int64_t T, int64_t H, int64_t D, float freq_base, bool neox, bool backward);
+
+/* Row softmax of x*scale; backward: dx = y·(dy − Σ dy·y). */
+int et_vk_op_softmax(et_vk_ctx *ctx, const et_vk_buf *x, et_vk_buf *y, int64_t rows, int64_t n,
+                     float scale);
+int et_vk_op_softmax_back(et_vk_ctx *ctx, const et_vk_buf *y, const et_vk_buf *dy,
+                          et_vk_buf *dx, int64_t rows, int64_t n, bool accumulate);
+
+/* Causal attention with grouped-query heads: q[T][Hq][D], k,v[T][Hkv][D] -> o[T][Hq][D] and
+ * lse[T][Hq] (log-sum-exp of each row's scores, kept for backward).  Hq % Hkv == 0. */
+int et_vk_op_attention(et_vk_ctx *ctx, const et_vk_buf *q, const et_vk_buf *k,
+                       const et_vk_buf *v, et_vk_buf *o, et_vk_buf *lse, int64_t T, int64_t Hq,
+                       int64_t Hkv, int64_t D, float scale);
+/* dq, dk, dv (overwritten) from do; delta is scratch of T*Hq floats. */
+int et_vk_op_attention_back(et_vk_ctx *ctx, const et_vk_buf *q, const et_vk_buf *k,
+                            const et_vk_buf *v, const et_vk_buf *o, const et_vk_buf *lse,
+                            const et_vk_buf *dout, et_vk_buf *dq, et_vk_buf *dk, et_vk_buf *dv,
+                            et_vk_buf *delta, int64_t T, int64_t Hq, int64_t Hkv, int64_t D,
+                            float scale);
+
+/* out[i][:] = table[ids[i]][:] for a table of any weight type (ids int32, checked: an id out
+ * of range yields a row of NaN, never a read outside the buffer). */
+int et_vk_op_get_rows(et_vk_ctx *ctx, const et_vk_weight *table, const et_vk_buf *ids,
+                      et_vk_buf *out, int64_t n);
+/* dtable[ids[i]][:] += dy[i][:] (f32 table of N rows × D; deterministic, no atomics). */
+int et_vk_op_get_rows_back(et_vk_ctx *ctx, const et_vk_buf *dy, const et_vk_buf *ids,
+                           et_vk_buf *dtable, int64_t n, int64_t N, int64_t D);
+
+/* Cross-entropy over the positions whose target >= 0: logits[T][V], targets[T] int32.
+ * loss[0] = mean over selected rows of (logsumexp − logit[target]); rowloss/lse scratch of T.
+ * Rows are processed in vocabulary chunks of the workgroup's stride (any V). */
+int et_vk_op_cross_entropy(et_vk_ctx *ctx, const et_vk_buf *logits, const et_vk_buf *targets,
+                           et_vk_buf *loss, et_vk_buf *rowloss, et_vk_buf *lse, int64_t T,
+                           int64_t V);
+/* dlogits (+)= dloss/n_selected · (softmax − onehot) on selected rows, 0 elsewhere. */
+int et_vk_op_cross_entropy_back(et_vk_ctx *ctx, const et_vk_buf *logits,
+                                const et_vk_buf *targets, const et_vk_buf *lse,
+                                const et_vk_buf *dloss, et_vk_buf *dlogits, int64_t T,
+                                int64_t V, bool accumulate);
+
+/* AdamW step t (1-based) on n parameters in place: m, v moments; decoupled weight decay. */
+int et_vk_op_adamw(et_vk_ctx *ctx, et_vk_buf *p, const et_vk_buf *g, et_vk_buf *m,
+                   et_vk_buf *v, int64_t n, float lr, float beta1, float beta2, float eps,
+                   float wd, int step);
+
+/* Internal to the ops files: the variant name for `base` under the tuning and limits. */
+const char *et__vk_variant(et_vk_ctx *ctx, const char *base, char *buf, size_t len);
+
+#endif
