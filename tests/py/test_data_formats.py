@@ -277,6 +277,30 @@ def fortunes_parse_and_authors():
     assert textsrc.normalize_author("J. R. R. Tolkien, The Hobbit") == "J. R. R. Tolkien"
 
 
+GCIDE = """Abide \\A*bide"\\, v. t.
+   1. To wait for; to be prepared for.
+      [1913 Webster]
+
+            Bonds and afflictions abide me.       --Acts xx. 23.
+      [1913 Webster]
+
+            Thou shalt abide her judgment on it.
+                                                  --Tennyson.
+
+   2. To endure. "Not to be abided." --Shak.
+            An indented line without attribution.
+"""
+
+
+@case
+def gcide_block_citations():
+    got = textsrc.parse_gcide_quotes(GCIDE, "fixture")
+    # the Acts citation has digits (a Bible reference, not a person) and the inline
+    # "--Shak." fragment is no block quotation: only Tennyson remains
+    assert [(e["author"], e["text"]) for e in got] == \
+        [("Tennyson", "Thou shalt abide her judgment on it.")], got
+
+
 def _b64(v):
     s = ""
     while True:

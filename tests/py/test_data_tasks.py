@@ -117,18 +117,27 @@ def package_units_filter():
 
 @case
 def attribution_records_and_labels():
-    units = {f"Author{k}": [{"key": f"{k}.{i}", "text": f"quote {i} of author {k} ok"}
-                            for i in range(12)] for k in range(4)}
+    entries = [{"src": src, "file": src, "index": i, "author": f"Author{k}",
+                "text": f"{src} quote {i} of author {k} ok"}
+               for src in ("fortunes", "gcide") for k in range(3) for i in range(12)]
+    entries.append(dict(entries[0], index=99))            # a duplicate quotation
+    units = tasks.quote_units(entries)
+    assert sorted(units) == [f"{s}:Author{k}" for s in ("fortunes", "gcide") for k in range(3)]
+    assert all(len(v) == 12 for v in units.values()), "duplicate not removed"
     splits = tasks.split_users(units, "attribution", tasks.CONFIG["attribution"])
     recs, users, ev = tasks.make_records("attribution", splits, ["[1]", "[2]"], pool=units)
-    assert len(recs["test"]) == 4 * tasks.CONFIG["attribution"]["n_test"]
+    assert len(recs["test"]) == 6 * tasks.CONFIG["attribution"]["n_test"]
+    gold = [r["output"] for r in recs["test"]]
+    assert gold.count("[1]") == gold.count("[2]"), "test positions not balanced"
     for r in recs["test"] + recs["train"]:
         own = {p["text"] for p in units[r["user"]]}
+        src = r["user"].split(":")[0]
         a = r["input"].split('[1]: "')[1].split('" [2]')[0]
         b = r["input"].split('[2]: "')[1].rstrip('"')
         right = a if r["output"] == "[1]" else b
         wrong = b if r["output"] == "[1]" else a
         assert right in own and wrong not in own, r
+        assert wrong.startswith(src), "distractor from the other source"
         assert right not in {p["text"] for p in r["profile"]}, "query quote in profile"
     st = tasks.task_stats("attribution", recs, ["[1]", "[2]"])
     assert sum(st["label_distribution"].values()) == len(recs["test"])

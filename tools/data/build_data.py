@@ -12,6 +12,7 @@ into that directory (root needed) when it has no Translation-en yet.  The system
 """
 import argparse
 import glob
+import gzip
 import os
 import sys
 
@@ -24,8 +25,18 @@ import textsrc  # noqa: E402
 
 DSLABS = "/usr/lib/R/site-library/dslabs/data/Rdata.rdx"
 FORTUNES = "/usr/share/games/fortunes"
-SOURCES = {"rating": ["r-cran-dslabs"], "attribution": ["fortunes", "fortunes-min"],
+GCIDE = "/usr/share/dictd/gcide.dict.dz"
+SOURCES = {"rating": ["r-cran-dslabs"], "attribution": ["fortunes", "fortunes-min", "dict-gcide"],
            "section": ["apt lists"], "synopsis": ["apt lists"]}
+
+
+def read_gcide(path):
+    with gzip.open(path, "rb") as f:
+        text = f.read().decode("utf-8", errors="replace")
+    entries = textsrc.parse_gcide_quotes(text, path)
+    for e in entries:
+        e["src"], e["file"] = "gcide", "gcide"
+    return entries
 
 
 def read_fortune_dir(d):
@@ -36,7 +47,7 @@ def read_fortune_dir(d):
             continue
         with open(path, encoding="utf-8", errors="replace") as f:
             for e in textsrc.parse_fortunes(f.read(), path):
-                e["file"] = base
+                e["file"], e["src"] = base, "fortunes"
                 entries.append(e)
     return entries
 
@@ -47,7 +58,7 @@ def main(argv=None):
     ap.add_argument("--lists", default="build/data-work/apt-lists")
     args = ap.parse_args(argv)
     try:
-        versions = {p: deb.package_version(p) for p in ("r-cran-dslabs", "fortunes", "fortunes-min")}
+        versions = {p: deb.package_version(p) for p in ("r-cran-dslabs", "fortunes", "fortunes-min", "dict-gcide")}
         if not glob.glob(os.path.join(args.lists, "*_Translation-en*")):
             print(f"data: fetching apt lists with English translations into {args.lists}")
             deb.fetch_lists(args.lists)
@@ -75,10 +86,10 @@ def main(argv=None):
     stats["synopsis"] = tasks.write_task(out, "synopsis", units,
                                          source="apt Packages + Translation-en")
 
-    # attribution: fortunes
-    qunits = tasks.quote_units(read_fortune_dir(FORTUNES))
+    # attribution: fortunes and GCIDE citations
+    qunits = tasks.quote_units(read_fortune_dir(FORTUNES) + read_gcide(GCIDE))
     stats["attribution"] = tasks.write_task(out, "attribution", qunits, labels=["[1]", "[2]"],
-                                            pool=qunits, source="fortunes, fortunes-min")
+                                            pool=qunits, source="fortunes, fortunes-min, dict-gcide")
 
     common.write_json(os.path.join(out, "manifest.json"), {
         "format": "edgetune-data", "version": common.MANIFEST_VERSION,

@@ -6,7 +6,7 @@ Debian packages (see tools/data/README.md for the file layout and the prompt tem
   section         a Debian package's section from its description, users = individual
                   maintainers (like LaMP-2), the K most common sections
   attribution     which of two quotations is by the author whose quotations form the
-                  profile (fortunes), like LaMP-1
+                  profile (fortunes and GCIDE citations), like LaMP-1
   synopsis        a package's one-line synopsis from its long description, users =
                   maintainers (like LaMP-4/5)
 
@@ -120,8 +120,9 @@ def top_sections(units, k):
 # ---------------------------------------------------------------- fortunes
 
 def quote_units(entries, min_words=4, max_words=80):
-    """{author: [item]} from parsed fortune entries (textsrc.parse_fortunes, each with a
-    'file' added); the same quotation found in several files is kept once (first seen)."""
+    """{"<source>:<author>": [item]} from parsed quotations (textsrc.parse_fortunes or
+    parse_gcide_quotes, each with 'src' and 'file' added); the same quotation found twice
+    is kept once (first seen)."""
     users = collections.defaultdict(list)
     seen = set()
     for e in entries:
@@ -133,7 +134,8 @@ def quote_units(entries, min_words=4, max_words=80):
         if n < min_words or n > max_words or norm in seen:
             continue
         seen.add(norm)
-        users[e["author"]].append({"key": f"{e['file']}#{e['index']}", "text": text})
+        users[f"{e['src']}:{e['author']}"].append({"key": f"{e['file']}#{e['index']}",
+                                                   "text": text})
     return dict(users)
 
 
@@ -198,10 +200,14 @@ def make_records(task, splits, labels=None, pool=None, seed=SEED):
     for ui, (u, profile, train, test) in enumerate(splits):
         prof = [profile_item(task, i, it) for i, it in enumerate(profile)]
         uinfo = {"user": u, "n_profile": len(prof), "train": [], "test": []}
+        # attribution: the true quotation's position alternates within a user's queries
+        # from a seeded start, so [1] and [2] are balanced (exactly so for an even n_test)
+        first = common.rng(seed, f"{task}:pos:{u}").randrange(2)
         for split, qs in (("train", train), ("test", test)):
             for qi, it in enumerate(qs):
                 rid = f"{task}-{ui:03d}-{split}{qi}"
-                inp, out, texts = query(task, u, it, labels, pool, common.rng(seed, rid))
+                inp, out, texts = query(task, u, it, labels, pool, common.rng(seed, rid),
+                                        (first + qi) % 2)
                 recs[split].append({"id": rid, "user": u, "input": inp, "output": out,
                                     "profile": prof})
                 uinfo[split].append(rid)
@@ -229,7 +235,7 @@ def profile_text(task, it):
     return f"{it['synopsis']}\n{it['body']}"
 
 
-def query(task, user, it, labels, pool, r):
+def query(task, user, it, labels, pool, r, pos=0):
     if task == "rating":
         return RATING_PROMPT.format(item=it["text"]), it["label"], [it["text"]]
     if task == "section":
@@ -239,10 +245,13 @@ def query(task, user, it, labels, pool, r):
     if task == "synopsis":
         return (SYNOPSIS_PROMPT.format(description=it["body"]), it["synopsis"],
                 [it["body"], it["synopsis"]])
-    others = sorted(a for a in pool if a != user)
+    # the distractor comes from the same source (fortunes / GCIDE): the two differ in style
+    # so much that a cross-source distractor would give the answer away
+    src = user.split(":", 1)[0]
+    others = sorted(a for a in pool if a != user and a.split(":", 1)[0] == src)
     other = pool[r.choice(others)]
     d = other[r.randrange(len(other))]["text"]
-    if r.random() < 0.5:
+    if pos == 0:
         return ATTRIB_PROMPT.format(a=it["text"], b=d), "[1]", [it["text"], d]
     return ATTRIB_PROMPT.format(a=d, b=it["text"]), "[2]", [it["text"], d]
 

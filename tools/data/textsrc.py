@@ -7,6 +7,8 @@ plain Python values; a malformed file raises SourceError naming the file and the
 Formats:
   * fortune: entries separated by a line holding only '%'; an attribution is a last line
     of the form '<spaces>-- Author[, source]'.  (The .dat files are strfile indexes, unused.)
+  * GCIDE citations: in the dictd text, an indented block quotation whose last line ends
+    with '--Author.' (e.g. '--Shak.', '--Milton.').
   * dictd: <name>.index lines 'headword TAB offset TAB length' with offset and length in
     dictd's base64 digits (A-Z a-z 0-9 + /, most significant first) into the uncompressed
     <name>.dict (dictzip is gzip with a random-access table, so gzip reads it whole).
@@ -68,6 +70,27 @@ def parse_fortunes(text, where="<fortunes>"):
         body = "\n".join(ln.rstrip() for ln in lines).strip("\n")
         if body.strip():
             out.append({"text": body, "author": author, "index": i})
+    return out
+
+
+def parse_gcide_quotes(text, where="<gcide>"):
+    """Block quotations of the GCIDE dictionary text: runs of lines indented by 8 or more
+    spaces whose last line ends in '  --Author.' (the 1913 Webster citation form), as dicts
+    {text, author, index}.  Inline usage fragments ("..." --Shak.) are not taken."""
+    out, cur = [], []
+    for line in text.replace("\r\n", "\n").split("\n") + [""]:
+        if re.match(r"^ {8,}\S", line):
+            cur.append(line.strip())
+            continue
+        if cur:
+            m = re.search(r"(?:^|\s)--\s*([A-Z][^\n]*?)\s*$", cur[-1])
+            if m:
+                author = m.group(1).rstrip(".").strip()
+                body = " ".join(cur)
+                body = body[:body.rfind("--")].strip()
+                if body and author and not any(c.isdigit() for c in author):
+                    out.append({"text": body, "author": author, "index": len(out)})
+            cur = []
     return out
 
 
