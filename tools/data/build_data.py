@@ -94,6 +94,9 @@ def main(argv=None):
     common.write_json(os.path.join(out, "manifest.json"), {
         "format": "edgetune-data", "version": common.MANIFEST_VERSION,
         "packages": versions, "apt_lists": dates, "task_sources": SOURCES,
+        "apt_list_files": {os.path.basename(p): common.sha256_file(p)
+                           for kind in ("Packages", "Translation-en")
+                           for p in deb.list_files(args.lists, kind)},
         "seed": tasks.SEED, "tasks": sorted(stats),
         "files": common.hash_tree(out)})
     for t, st in sorted(stats.items()):

@@ -315,6 +315,8 @@ def main(argv=None):
     written = read_split(os.path.join(args.out, "train.txt")) + \
         read_split(os.path.join(args.out, "heldout.txt"))
     report = contamination(written, index)
+    report["excluded_paragraphs_by_source"] = {k: v["dropped_paragraphs"]
+                                               for k, v in sorted(stats.items())}
     common.write_json(os.path.join(args.out, "contamination.json"), report)
     with open(os.path.join(args.data, "manifest.json"), encoding="utf-8") as f:
         data_manifest = json.load(f)
