@@ -1,9 +1,16 @@
 /* Run-time choice of the kernel path: detected once from CPUID (x86) or getauxval (ARM),
- * overridable with EDGETUNE_ISA.  Every kernel entry point asks et_kern_isa(). */
+ * overridable with EDGETUNE_ISA (or et_kern_set_isa in tests).  Two tables live here:
+ *   et__isa_tab[isa]    the micro-kernels of each path compiled into this binary
+ *   et__type_tab[type]  per weight type: its decoders and which kernel family consumes it
+ * Paths are ordered: each x86 path implies the ones before it, likewise on ARM. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "kernels.h"
+#if defined(__aarch64__)
+#include <sys/auxv.h>
+#endif
+#include "kern_priv.h"
+#include "ref/ref.h"
 
 static const char *const et__isa_names[ET_ISA_COUNT] = {
     [ET_ISA_REF] = "ref", [ET_ISA_AVX2] = "avx2", [ET_ISA_AVX512] = "avx512",
@@ -14,34 +21,103 @@ static const char *const et__isa_names[ET_ISA_COUNT] = {
 
 const char *et_isa_name(et_isa isa) { return isa < ET_ISA_COUNT ? et__isa_names[isa] : "?"; }
 
-/* Paths are ordered: each x86 path implies the ones before it, likewise on ARM. */
+et_isa et_isa_from_name(const char *name) {
+    for (int i = 0; i < ET_ISA_COUNT; i++)
+        if (name && strcmp(name, et__isa_names[i]) == 0) return (et_isa)i;
+    return ET_ISA_COUNT;
+}
+
 static bool et__cpu_has(et_isa isa) {
     if (isa == ET_ISA_REF) return true;
 #if defined(__x86_64__)
     __builtin_cpu_init();
     switch (isa) {
-    case ET_ISA_AVX2: return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    case ET_ISA_AVX2:
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+               __builtin_cpu_supports("f16c");
     case ET_ISA_AVX512:
-        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-               __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
+        return et__cpu_has(ET_ISA_AVX2) && __builtin_cpu_supports("avx512f") &&
+               __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+               __builtin_cpu_supports("avx512dq");
     case ET_ISA_AVX512VNNI: return et__cpu_has(ET_ISA_AVX512) && __builtin_cpu_supports("avx512vnni");
     case ET_ISA_AVX512BF16:
         return et__cpu_has(ET_ISA_AVX512VNNI) && __builtin_cpu_supports("avx512bf16");
     default: return false;
     }
 #elif defined(__aarch64__)
-    return isa == ET_ISA_NEON;  /* dotprod / i8mm detection: kernels issue */
+    unsigned long hw = getauxval(AT_HWCAP), hw2 = getauxval(AT_HWCAP2);
+    switch (isa) {
+    case ET_ISA_NEON: return true;   /* Advanced SIMD is mandatory on aarch64 */
+    case ET_ISA_NEON_DOTPROD: return (hw & (1ul << 20)) != 0;                    /* HWCAP_ASIMDDP */
+    case ET_ISA_NEON_I8MM: return (hw & (1ul << 20)) && (hw2 & (1ul << 13));     /* HWCAP2_I8MM */
+    default: return false;
+    }
 #else
     return false;
 #endif
 }
 
+/* ---- per-path micro-kernels --------------------------------------------------------------- */
+static et__isa_ops et__isa_tab[ET_ISA_COUNT];
+static et__type_ops et__type_tab[ET_TYPE_COUNT];
+static bool et__tabs_ready;
+
+static void et__tabs_init(void) {
+    if (et__tabs_ready) return;
+    /* ET_ISA_REF: all NULL — the drivers fall back to kernels/ref/. */
+#if defined(__x86_64__)
+    et__isa_tab[ET_ISA_AVX2] = (et__isa_ops){ .qgemm = et__qgemm_avx2, .sgemm = et__sgemm_avx2,
+                                             .act_unsigned = false, .qgemm_tile_t = 1 };
+    /* AVX-512 without VNNI: 512-bit FMA, and the AVX2 int8 kernel */
+    et__isa_tab[ET_ISA_AVX512] = (et__isa_ops){ .qgemm = et__qgemm_avx2, .sgemm = et__sgemm_avx512,
+                                               .act_unsigned = false, .qgemm_tile_t = 1 };
+    et__isa_tab[ET_ISA_AVX512VNNI] = (et__isa_ops){ .qgemm = et__qgemm_vnni,
+                                                   .sgemm = et__sgemm_avx512,
+                                                   .act_unsigned = true, .qgemm_tile_t = 4 };
+    et__isa_tab[ET_ISA_AVX512BF16] = et__isa_tab[ET_ISA_AVX512VNNI];
+    et__isa_tab[ET_ISA_AVX512BF16].bgemm = et__bgemm_avx512bf16;
+    for (int i = ET_ISA_AVX512VNNI; i <= ET_ISA_AVX512BF16; i++) {
+        et__isa_tab[i].matvec[ET_Q8_0] = et__mv_q8_0_vnni;
+        et__isa_tab[i].matvec[ET_Q4_0] = et__mv_q4_0_vnni;
+        et__isa_tab[i].matvec[ET_Q4_K] = et__mv_q4_k_vnni;
+    }
+#endif
+    for (int t = 0; t < ET_TYPE_COUNT; t++) {
+        et__type_ops *o = &et__type_tab[t];
+        o->dec_i8 = et__dec_i8_for((et_type)t, &o->G, &o->has_min);
+        o->dec_f32 = et__dec_f32_for((et_type)t);
+        o->kind = o->dec_i8 ? ET__KIND_I8 : (t == ET_BF16 || t == ET_NF4) ? ET__KIND_BF16
+                                                                           : ET__KIND_F32;
+    }
+    et__tabs_ready = true;
+}
+
+const et__isa_ops *et__kern_isa_ops_for(et_isa isa) {
+    et__tabs_init();
+    return &et__isa_tab[isa < ET_ISA_COUNT ? isa : ET_ISA_REF];
+}
+
+const et__isa_ops *et__kern_isa_ops(void) { return et__kern_isa_ops_for(et_kern_isa()); }
+
+const et__type_ops *et__kern_type_ops(et_type t) {
+    et__tabs_init();
+    if (t >= ET_TYPE_COUNT || !et__type_tab[t].dec_f32) return NULL;
+    return &et__type_tab[t];
+}
+
+bool et_kern_matmul_supports(et_type t) {
+    return et__kern_type_ops(t) != NULL && et_ref_matmul_supports(t);
+}
+
+/* ---- choosing the path ---------------------------------------------------------------------- */
 et_isa et_kern_isa_best(void) {
     et_isa best = ET_ISA_REF;
     for (int i = 1; i < ET_ISA_COUNT; i++)
         if (et__cpu_has((et_isa)i)) best = (et_isa)i;
     return best;
 }
+
+bool et_kern_isa_available(et_isa isa) { return isa < ET_ISA_COUNT && et__cpu_has(isa); }
 
 static int et__isa = -1;
 
@@ -50,18 +126,17 @@ et_isa et_kern_isa(void) {
         et_isa isa = et_kern_isa_best();
         const char *env = getenv("EDGETUNE_ISA");
         if (env && *env) {
-            int found = -1;
-            for (int i = 0; i < ET_ISA_COUNT; i++)
-                if (strcmp(env, et__isa_names[i]) == 0) found = i;
-            if (found < 0)
+            et_isa found = et_isa_from_name(env);
+            if (found == ET_ISA_COUNT)
                 fprintf(stderr, "edgetune: EDGETUNE_ISA=%s is not a known path; using %s\n", env,
                         et_isa_name(isa));
-            else if (!et__cpu_has((et_isa)found))
+            else if (!et__cpu_has(found))
                 fprintf(stderr, "edgetune: EDGETUNE_ISA=%s is not supported by this CPU; using %s\n",
                         env, et_isa_name(isa));
             else
-                isa = (et_isa)found;
+                isa = found;
         }
+        et__tabs_init();
         et__isa = (int)isa;
     }
     return (et_isa)et__isa;
@@ -69,6 +144,7 @@ et_isa et_kern_isa(void) {
 
 bool et_kern_set_isa(et_isa isa) {
     if (isa >= ET_ISA_COUNT || !et__cpu_has(isa)) return false;
+    et__tabs_init();
     et__isa = (int)isa;
     return true;
 }

@@ -1,30 +1,64 @@
-/* The engine's own f32 GEMM (used where OpenBLAS is absent, e.g. Android).
- * This first version is a cache-blocked loop nest that the compiler vectorizes; the
- * register-blocked micro-kernel version replaces it (kernels issue). */
+/* The engine's own f32 GEMM (used where OpenBLAS is absent, e.g. Android, and as the f32
+ * kernel of every quantized path): cblas_sgemm's row-major contract, any transposes.
+ *
+ * Packed and register-blocked: C is cut into strips of 32 columns split over OpenMP threads;
+ * for each strip and each KC-deep slice, B is used in place when it is already a k-major
+ * 32-wide panel (no transpose, full strip) and packed into a per-thread 32×KC buffer
+ * otherwise; the per-ISA micro-kernel (kernels/x86/gemm_*.c) then holds a 32 × C-token tile
+ * of C in registers and broadcasts A, which it reads through two strides, so op(A) is never
+ * copied.  Deterministic: one thread computes each element, in a fixed k order.
+ * Fast for: M ≥ 8 (tokens), any N, K; small M is memory-bound and fine too.
+ */
 #include <string.h>
-#include "kernels.h"
+#include "kern_priv.h"
+#include "ref/ref.h"
+
+#define ET__GKC 256   /* k slice: a packed 32×256 f32 panel is 32 KiB, an L1 */
 
 void et_sgemm_own(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha,
                   const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
                   float *C, int64_t ldc) {
-    #pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < M; i++) {
-        float *c = C + i * ldc;
-        if (beta == 0.0f) memset(c, 0, (size_t)N * sizeof(float));
-        else if (beta != 1.0f) for (int64_t j = 0; j < N; j++) c[j] *= beta;
-        if (!transB) {
-            for (int64_t k = 0; k < K; k++) {
-                float a = alpha * (transA ? A[k * lda + i] : A[i * lda + k]);
-                const float *b = B + k * ldb;
-                for (int64_t j = 0; j < N; j++) c[j] += a * b[j];
-            }
-        } else {
-            for (int64_t j = 0; j < N; j++) {
-                const float *b = B + j * ldb;
-                float s = 0;
-                if (!transA) { const float *a = A + i * lda; for (int64_t k = 0; k < K; k++) s += a[k] * b[k]; }
-                else for (int64_t k = 0; k < K; k++) s += A[k * lda + i] * b[k];
-                c[j] += alpha * s;
+    if (M <= 0 || N <= 0) return;
+    /* beta first (beta == 0 ignores C, NaNs included, as BLAS does) */
+    if (beta != 1.0f)
+        for (int64_t i = 0; i < M; i++) {
+            float *c = C + i * ldc;
+            if (beta == 0.0f) memset(c, 0, (size_t)N * sizeof(float));
+            else for (int64_t j = 0; j < N; j++) c[j] *= beta;
+        }
+    if (K <= 0 || alpha == 0.0f) return;
+    const et__isa_ops *io = et__kern_isa_ops();
+    if (!io->sgemm) {
+        et_ref_sgemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, 1.0f, C, ldc);
+        return;
+    }
+    const size_t sat = transA ? 1 : (size_t)lda, sak = transA ? (size_t)lda : 1;
+    const int64_t nstrips = (N + ET__SW - 1) / ET__SW;
+    #pragma omp parallel
+    {
+        float pack[ET__GKC * ET__SW] __attribute__((aligned(64)));
+        #pragma omp for schedule(static)
+        for (int64_t s = 0; s < nstrips; s++) {
+            const int64_t j0 = s * ET__SW;
+            const int nr = (int)(N - j0 < ET__SW ? N - j0 : ET__SW);
+            for (int64_t k0 = 0; k0 < K; k0 += ET__GKC) {
+                const int64_t kc = K - k0 < ET__GKC ? K - k0 : ET__GKC;
+                const float *b;
+                size_t ldbk;
+                if (!transB && nr == ET__SW) {
+                    b = B + k0 * ldb + j0;
+                    ldbk = (size_t)ldb;
+                } else {
+                    for (int64_t k = 0; k < kc; k++)
+                        for (int j = 0; j < ET__SW; j++)
+                            pack[k * ET__SW + j] = j >= nr ? 0.0f
+                                                 : transB ? B[(j0 + j) * ldb + k0 + k]
+                                                          : B[(k0 + k) * ldb + j0 + j];
+                    b = pack;
+                    ldbk = ET__SW;
+                }
+                io->sgemm(kc, A + k0 * sak, sat, sak, b, ldbk, C + j0, (size_t)ldc, M, nr, alpha,
+                          true);
             }
         }
     }

@@ -39,6 +39,9 @@ et_isa et_kern_isa(void);
 et_isa et_kern_isa_best(void);
 /* Force a path (tests); returns false if this CPU cannot run it. */
 bool et_kern_set_isa(et_isa isa);
+/* Whether this CPU can run a path; the path named `name` ("avx2"), ET_ISA_COUNT if unknown. */
+bool et_kern_isa_available(et_isa isa);
+et_isa et_isa_from_name(const char *name);
 
 /* ---- f32 GEMM --------------------------------------------------------------------------
  * C[M,N] = alpha * op(A)[M,K] · op(B)[K,N] + beta * C, row-major, like cblas_sgemm with
@@ -54,6 +57,9 @@ void et_sgemm_own(bool transA, bool transB, int64_t M, int64_t N, int64_t K, flo
 /* ---- linear layers over any weight type ------------------------------------------------
  * y[t,n] = sum_k x[t,k] * W[n,k]            (accumulate: y += ... instead of y = ...)
  * For NF4, `w` must point at the start of the whole N-row tensor (its tail follows row N-1). */
+bool   et_kern_matmul_supports(et_type wtype);   /* false: matmul/dx leave y untouched */
+/* Work buffers: sized for omp_get_max_threads() at the time of the call and the current path;
+ * query again after changing either. */
 size_t et_kern_matmul_work(et_type wtype, int64_t T, int64_t K, int64_t N);
 void   et_kern_matmul(et_type wtype, const void *w, size_t ldw, const float *x, size_t ldx,
                       float *y, size_t ldy, int64_t T, int64_t K, int64_t N, bool accumulate,

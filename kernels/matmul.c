@@ -1,75 +1,339 @@
-/* Linear-layer entry points over any weight type (see kernels.h for the contract).
+/* Linear layers over any weight type: y = x·Wᵀ (et_kern_matmul) and dX = dY·W
+ * (et_kern_matmul_dx).  See kernels.h for the contract and kern_priv.h for the strip scheme.
  *
- * F32 weights go straight to et_sgemm.  Other types take the generic path until a fast
- * kernel is registered for them: dequantize a panel of weight rows that fits in L2 into the
- * work buffer, then one GEMM per panel — W is never materialized whole in f32. */
+ * One driver, three kernel families (chosen per weight type and path in kernels/dispatch.c):
+ *   int8  Q8_0 Q4_0 Q4_1 IQ4_NL Q4_K Q6_K: activations quantized once per call to int8 groups
+ *         of 32 (Q8_0 rounding); each thread decodes a strip of 32 weight rows to int8 (the
+ *         whole K, ~K·33 bytes, stays in L2) and runs the token tiles over it.
+ *   bf16  BF16, NF4 on AVX512-BF16: x rounded to bf16 once; strips of 32 rows in bf16 pairs.
+ *   f32   F32, F16, and BF16/NF4 elsewhere: strips of 32 rows × KC columns in f32.
+ * T == 1 (decode) takes the per-type matvec where the path has one: it streams W once.
+ * Strips are split statically over OpenMP threads, and each output element is computed by one
+ * thread in a fixed order, so results are deterministic for any thread count.
+ * No weight is ever materialized whole in f32: at most one strip (or dX panel) per thread.
+ *
+ * dX: each thread owns 256-column ranges of dx; it decodes NC-row panels of W restricted to
+ * its columns into f32 and runs the f32 micro-kernel with the panel as a k-major B operand.
+ */
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
 #include <string.h>
-#include "kernels.h"
+#include "kern_priv.h"
+#include "quant.h"
+#include "ref/ref.h"
 
-#define ET__PANEL_BYTES (256u * 1024u)
+#define ET__KC     512    /* f32 strip columns per chunk: 32 × 512 × 4 = 64 KiB */
+#define ET__DX_KB  256    /* dX column range per task (a multiple of every block size) */
+#define ET__DX_NC  128    /* dX panel rows */
+#define ET__ALIGN  64
 
-static int64_t et__panel_rows(int64_t K) {
-    int64_t r = (int64_t)(ET__PANEL_BYTES / ((size_t)K * sizeof(float)));
-    return r < 16 ? 16 : r;
+static size_t et__al(size_t n) { return (n + ET__ALIGN - 1) & ~(size_t)(ET__ALIGN - 1); }
+
+/* ---- activation quantization (Q8_0's rounding: d = amax/127, q = round(x/d)) ------------------ */
+void et__quant_act_c(const float *x, size_t ldx, int64_t T, int64_t K, et__qact *a,
+                     bool act_unsigned) {
+    for (int64_t t = 0; t < T; t++) {
+        const float *xr = x + (size_t)t * ldx;
+        int8_t *q = a->q + (size_t)t * (size_t)K;
+        for (int64_t g = 0; g < a->ngroups; g++) {
+            float amax = 0.0f;
+            for (int j = 0; j < ET__QG; j++) amax = fmaxf(amax, fabsf(xr[g * ET__QG + j]));
+            float d = amax / 127.0f, id = d > 0.0f ? 1.0f / d : 0.0f;
+            int sum = 0;
+            for (int j = 0; j < ET__QG; j++) {
+                int v = (int)lrintf(xr[g * ET__QG + j] * id);
+                v = v > 127 ? 127 : v < -127 ? -127 : v;
+                sum += v;
+                q[g * ET__QG + j] = (int8_t)(act_unsigned ? (v ^ 0x80) : v);
+            }
+            a->d[t * a->ngroups + g] = d;
+            a->ds[t * a->ngroups + g] = d * (float)sum;
+        }
+    }
+}
+
+/* ---- work-buffer layout ------------------------------------------------------------------------ */
+static int et__threads(void) { return omp_get_max_threads(); }
+
+/* Bytes one thread needs for its strip (and decode scratch). */
+static size_t et__strip_bytes(et__kind kind, int G, int64_t K) {
+    int64_t Kp = (K + 1) & ~(int64_t)1;
+    switch (kind) {
+    case ET__KIND_I8: {
+        size_t ng = (size_t)(K / G);
+        return et__al((size_t)K * ET__SW) + 3 * et__al(ng * ET__SW * 4)    /* q, dw mw sw */
+               + et__al((size_t)K) + 2 * et__al(ng * 4);                 /* one decoded row */
+    }
+    case ET__KIND_BF16:
+        return et__al((size_t)Kp * ET__SW * 2) + et__al((size_t)Kp * 4);
+    default:
+        return et__al((size_t)ET__KC * ET__SW * 4) + et__al((size_t)ET__KC * 4);
+    }
+}
+
+static size_t et__shared_bytes(et__kind kind, int64_t T, int64_t K) {
+    int64_t Kp = (K + 1) & ~(int64_t)1;
+    if (kind == ET__KIND_I8)
+        return et__al((size_t)(T * K)) + 2 * et__al((size_t)(T * (K / ET__QG)) * 4);
+    if (kind == ET__KIND_BF16) return et__al((size_t)(T * Kp) * 2);
+    return 0;
+}
+
+/* The kernel family a type uses on a path: its own, or f32 where the path lacks it. */
+static et__kind et__eff_kind(const et__type_ops *to, const et__isa_ops *io) {
+    if (to->kind == ET__KIND_BF16 && !io->bgemm) return ET__KIND_F32;
+    if (to->kind == ET__KIND_I8 && !io->qgemm) return ET__KIND_F32;
+    return to->kind;
 }
 
 size_t et_kern_matmul_work(et_type wtype, int64_t T, int64_t K, int64_t N) {
-    if (wtype == ET_F32) return 0;
-    int64_t r = et__panel_rows(K);
-    if (r > N) r = N;
-    return (size_t)r * (size_t)K * sizeof(float);
+    const et__type_ops *to = et__kern_type_ops(wtype);
+    const et__isa_ops *io = et__kern_isa_ops();
+    if (!to || !io->sgemm || T <= 0 || K <= 0 || N <= 0) return 0;
+    et__kind kind = et__eff_kind(to, io);
+    return et__shared_bytes(kind, T, K) +
+           (size_t)et__threads() * et__strip_bytes(kind, to->G, K) + ET__ALIGN;
 }
 
 size_t et_kern_matmul_dx_work(et_type wtype, int64_t T, int64_t K, int64_t N) {
-    return et_kern_matmul_work(wtype, T, K, N);
+    if (!et__kern_type_ops(wtype) || !et__kern_isa_ops()->sgemm) return 0;
+    return (size_t)et__threads() * et__al(((size_t)ET__DX_NC * ET__DX_KB + 32) * 4) + ET__ALIGN;
 }
 
-/* Dequantize rows [n0, n0+nr) of W into dst (nr × K, contiguous). */
-static void et__dequant_panel(et_type wtype, const void *w, size_t ldw, int64_t K, int64_t N,
-                              int64_t n0, int64_t nr, float *dst) {
-    et_kern_to_f32(wtype, (const char *)w + (size_t)n0 * ldw, dst, K, nr, ldw);
-    (void)N;
+static char *et__align_ptr(void *p) {
+    return (char *)(((uintptr_t)p + ET__ALIGN - 1) & ~(uintptr_t)(ET__ALIGN - 1));
 }
+
+/* ---- strip builders ------------------------------------------------------------------------------ */
+
+/* Rows [n0, n0+nr) of W as an int8 strip; rows past nr are zero. */
+static void et__build_qstrip(const et__wdesc *w, const et__type_ops *to, int64_t n0, int nr,
+                             et__qstrip *s, int8_t *rq, float *rdw, float *rmw) {
+    const int G = to->G;
+    const int64_t ng = w->K / G;
+    s->G = G;
+    s->ngroups = ng;
+    if (nr < ET__SW) {
+        memset(s->q, 0, (size_t)w->K * ET__SW);
+        memset(s->dw, 0, (size_t)ng * ET__SW * 4);
+        memset(s->sw, 0, (size_t)ng * ET__SW * 4);
+        if (s->mw) memset(s->mw, 0, (size_t)ng * ET__SW * 4);
+    }
+    for (int r = 0; r < nr; r++) {
+        to->dec_i8(w, n0 + r, rq, rdw, rmw);
+        for (int64_t g = 0; g < ng; g++) {
+            int8_t *dst = s->q + g * G * ET__SW + 4 * r;
+            const int8_t *src = rq + g * G;
+            int32_t sum = 0;
+            for (int st = 0; st < G / 4; st++) {
+                memcpy(dst + st * 4 * ET__SW, src + 4 * st, 4);
+                sum += src[4 * st] + src[4 * st + 1] + src[4 * st + 2] + src[4 * st + 3];
+            }
+            s->dw[g * ET__SW + r] = rdw[g];
+            s->sw[g * ET__SW + r] = -128 * sum;
+            if (s->mw) s->mw[g * ET__SW + r] = rmw[g];
+        }
+    }
+}
+
+/* Rows [n0, n0+nr) as bf16 pairs: strip[p*64 + 2r + {0,1}] = W[n0+r, 2p + {0,1}]. */
+static void et__build_bstrip(const et__wdesc *w, const et__type_ops *to, int64_t n0, int nr,
+                             uint16_t *strip, float *row) {
+    const int64_t kp = (w->K + 1) / 2;
+    if (nr < ET__SW) memset(strip, 0, (size_t)kp * ET__SW * 2 * 2);
+    for (int r = 0; r < nr; r++) {
+        to->dec_f32(w, n0 + r, 0, w->K, row);
+        if (w->K & 1) row[w->K] = 0.0f;
+        for (int64_t p = 0; p < kp; p++) {
+            strip[p * 64 + 2 * r]     = et_fp32_to_bf16(row[2 * p]);
+            strip[p * 64 + 2 * r + 1] = et_fp32_to_bf16(row[2 * p + 1]);
+        }
+    }
+}
+
+/* Columns [k0, k0+kc) of rows [n0, n0+nr) in f32: strip[k*32 + r]. */
+static void et__build_fstrip(const et__wdesc *w, const et__type_ops *to, int64_t n0, int nr,
+                             int64_t k0, int64_t kc, float *strip, float *row) {
+    if (nr < ET__SW) memset(strip, 0, (size_t)kc * ET__SW * 4);
+    for (int r = 0; r < nr; r++) {
+        to->dec_f32(w, n0 + r, k0, kc, row);
+        for (int64_t k = 0; k < kc; k++) strip[k * ET__SW + r] = row[k];
+    }
+}
+
+/* ---- forward ----------------------------------------------------------------------------------- */
 
 void et_kern_matmul(et_type wtype, const void *w, size_t ldw, const float *x, size_t ldx,
                     float *y, size_t ldy, int64_t T, int64_t K, int64_t N, bool accumulate,
                     void *work) {
-    if (wtype == ET_F32) {
-        et_sgemm(false, true, T, N, K, 1.0f, x, (int64_t)ldx, w, (int64_t)(ldw / 4),
-                 accumulate ? 1.0f : 0.0f, y, (int64_t)ldy);
+    if (T <= 0 || N <= 0) return;
+    const et__type_ops *to = et__kern_type_ops(wtype);
+    const et__isa_ops *io = et__kern_isa_ops();
+    if (!to || !io->sgemm) {   /* the scalar reference path */
+        et_ref_matmul(wtype, w, ldw, x, ldx, y, ldy, T, K, N, accumulate);
         return;
     }
-    int64_t pr = et__panel_rows(K);
-    float *panel = work;
-    for (int64_t n0 = 0; n0 < N; n0 += pr) {
-        int64_t nr = N - n0 < pr ? N - n0 : pr;
-        et__dequant_panel(wtype, w, ldw, K, N, n0, nr, panel);
-        et_sgemm(false, true, T, nr, K, 1.0f, x, (int64_t)ldx, panel, K,
-                 accumulate ? 1.0f : 0.0f, y + n0, (int64_t)ldy);
+    et__wdesc wd = { wtype, w, ldw, K, N };
+    et__kind kind = et__eff_kind(to, io);
+    const int nth = et__threads();
+    const int64_t nstrips = (N + ET__SW - 1) / ET__SW;
+    char *base = et__align_ptr(work);
+
+    if (T == 1 && io->matvec[wtype]) {
+        et__matvec_fn mv = io->matvec[wtype];
+        et__qact xq = { 1, K, K / ET__QG, (int8_t *)base, NULL, NULL };
+        if (kind == ET__KIND_I8) {
+            xq.d = (float *)(base + et__al((size_t)K));
+            xq.ds = (float *)((char *)xq.d + et__al((size_t)(K / ET__QG) * 4));
+            et__quant_act_c(x, ldx, 1, K, &xq, false);
+        }
+        #pragma omp parallel num_threads(nth)
+        {
+            int it = omp_get_thread_num(), nt = omp_get_num_threads();
+            /* split rows in multiples of 32 so no two threads share a cache line of y */
+            int64_t per = (nstrips + nt - 1) / nt * ET__SW;
+            int64_t n0 = it * per, n1 = n0 + per < N ? n0 + per : N;
+            if (n0 < n1) mv(&wd, x, &xq, y, n0, n1, accumulate);
+        }
+        return;
+    }
+
+    const size_t per_thread = et__strip_bytes(kind, to->G, K);
+    char *tbase = base + et__shared_bytes(kind, T, K);
+    if (kind == ET__KIND_I8) {
+        const int64_t ng = K / ET__QG;
+        et__qact xq = { T, K, ng, (int8_t *)base, NULL, NULL };
+        xq.d = (float *)(base + et__al((size_t)(T * K)));
+        xq.ds = (float *)((char *)xq.d + et__al((size_t)(T * ng) * 4));
+        /* quantize in parallel over tokens (rows are independent) */
+        #pragma omp parallel for num_threads(nth) schedule(static)
+        for (int64_t t = 0; t < T; t++) {
+            et__qact one = { 1, K, ng, xq.q + t * K, xq.d + t * ng, xq.ds + t * ng };
+            et__quant_act_c(x + (size_t)t * ldx, ldx, 1, K, &one, io->act_unsigned);
+        }
+        const int G = to->G;
+        const int64_t sg = K / G;
+        #pragma omp parallel num_threads(nth)
+        {
+            char *p = tbase + (size_t)omp_get_thread_num() * per_thread;
+            et__qstrip s;
+            s.q = (int8_t *)p;                       p += et__al((size_t)K * ET__SW);
+            s.dw = (float *)p;                       p += et__al((size_t)sg * ET__SW * 4);
+            s.mw = to->has_min ? (float *)p : NULL;  p += et__al((size_t)sg * ET__SW * 4);
+            s.sw = (int32_t *)p;                     p += et__al((size_t)sg * ET__SW * 4);
+            int8_t *rq = (int8_t *)p;                p += et__al((size_t)K);
+            float *rdw = (float *)p;                 p += et__al((size_t)sg * 4);
+            float *rmw = (float *)p;
+            #pragma omp for schedule(static)
+            for (int64_t i = 0; i < nstrips; i++) {
+                int64_t n0 = i * ET__SW;
+                int nr = (int)(N - n0 < ET__SW ? N - n0 : ET__SW);
+                et__build_qstrip(&wd, to, n0, nr, &s, rq, rdw, rmw);
+                io->qgemm(&s, &xq, 0, T, y + n0, ldy, nr, accumulate);
+            }
+        }
+        return;
+    }
+    if (kind == ET__KIND_BF16) {
+        const int64_t kp = (K + 1) / 2;
+        uint16_t *xb = (uint16_t *)base;
+        #pragma omp parallel for num_threads(nth) schedule(static)
+        for (int64_t t = 0; t < T; t++) {
+            for (int64_t k = 0; k < K; k++) xb[t * 2 * kp + k] = et_fp32_to_bf16(x[(size_t)t * ldx + k]);
+            if (K & 1) xb[t * 2 * kp + K] = 0;
+        }
+        #pragma omp parallel num_threads(nth)
+        {
+            char *p = tbase + (size_t)omp_get_thread_num() * per_thread;
+            uint16_t *strip = (uint16_t *)p;
+            float *row = (float *)(p + et__al((size_t)kp * 2 * ET__SW * 2));
+            #pragma omp for schedule(static)
+            for (int64_t i = 0; i < nstrips; i++) {
+                int64_t n0 = i * ET__SW;
+                int nr = (int)(N - n0 < ET__SW ? N - n0 : ET__SW);
+                et__build_bstrip(&wd, to, n0, nr, strip, row);
+                io->bgemm(strip, kp, xb, (size_t)(2 * kp), T, y + n0, ldy, nr, accumulate);
+            }
+        }
+        return;
+    }
+    /* f32: K in chunks (a multiple of every block size), accumulating after the first */
+    #pragma omp parallel num_threads(nth)
+    {
+        char *p = tbase + (size_t)omp_get_thread_num() * per_thread;
+        float *strip = (float *)p;
+        float *row = (float *)(p + et__al((size_t)ET__KC * ET__SW * 4));
+        #pragma omp for schedule(static)
+        for (int64_t i = 0; i < nstrips; i++) {
+            int64_t n0 = i * ET__SW;
+            int nr = (int)(N - n0 < ET__SW ? N - n0 : ET__SW);
+            for (int64_t k0 = 0; k0 < K; k0 += ET__KC) {
+                int64_t kc = K - k0 < ET__KC ? K - k0 : ET__KC;
+                et__build_fstrip(&wd, to, n0, nr, k0, kc, strip, row);
+                io->sgemm(kc, x + k0, ldx, 1, strip, ET__SW, y + n0, ldy, T, nr, 1.0f,
+                          accumulate || k0 > 0);
+            }
+        }
     }
 }
+
+/* ---- backward: dX = dY · W ------------------------------------------------------------------------ */
 
 void et_kern_matmul_dx(et_type wtype, const void *w, size_t ldw, const float *dy, size_t lddy,
                        float *dx, size_t lddx, int64_t T, int64_t K, int64_t N,
                        bool accumulate, void *work) {
-    if (wtype == ET_F32) {
-        et_sgemm(false, false, T, K, N, 1.0f, dy, (int64_t)lddy, w, (int64_t)(ldw / 4),
-                 accumulate ? 1.0f : 0.0f, dx, (int64_t)lddx);
+    if (T <= 0 || K <= 0) return;
+    const et__type_ops *to = et__kern_type_ops(wtype);
+    const et__isa_ops *io = et__kern_isa_ops();
+    if (!to || !io->sgemm) {
+        et_ref_matmul_dx(wtype, w, ldw, dy, lddy, dx, lddx, T, K, N, accumulate);
         return;
     }
-    int64_t pr = et__panel_rows(K);
-    float *panel = work;
-    for (int64_t n0 = 0; n0 < N; n0 += pr) {
-        int64_t nr = N - n0 < pr ? N - n0 : pr;
-        et__dequant_panel(wtype, w, ldw, K, N, n0, nr, panel);
-        et_sgemm(false, false, T, K, nr, 1.0f, dy + n0, (int64_t)lddy, panel, K,
-                 (accumulate || n0 > 0) ? 1.0f : 0.0f, dx, (int64_t)lddx);
+    if (N <= 0) {
+        if (!accumulate)
+            for (int64_t t = 0; t < T; t++) memset(dx + (size_t)t * lddx, 0, (size_t)K * 4);
+        return;
+    }
+    et__wdesc wd = { wtype, w, ldw, K, N };
+    const int nth = et__threads();
+    const int64_t nranges = (K + ET__DX_KB - 1) / ET__DX_KB;
+    const size_t per_thread = et__al(((size_t)ET__DX_NC * ET__DX_KB + 32) * 4);
+    char *base = et__align_ptr(work);
+    #pragma omp parallel num_threads(nth)
+    {
+        float *panel = (float *)(base + (size_t)omp_get_thread_num() * per_thread);
+        #pragma omp for schedule(static)
+        for (int64_t i = 0; i < nranges; i++) {
+            int64_t k0 = i * ET__DX_KB, kw = K - k0 < ET__DX_KB ? K - k0 : ET__DX_KB;
+            int64_t ldp = (kw + 31) & ~(int64_t)31;     /* panel row stride, zero padded */
+            for (int64_t n0 = 0; n0 < N; n0 += ET__DX_NC) {
+                int64_t nc = N - n0 < ET__DX_NC ? N - n0 : ET__DX_NC;
+                for (int64_t r = 0; r < nc; r++) {
+                    to->dec_f32(&wd, n0 + r, k0, kw, panel + r * ldp);
+                    for (int64_t j = kw; j < ldp; j++) panel[r * ldp + j] = 0.0f;
+                }
+                for (int64_t j = 0; j < kw; j += ET__SW) {
+                    int nr = (int)(kw - j < ET__SW ? kw - j : ET__SW);
+                    io->sgemm(nc, dy + n0, lddy, 1, panel + j, (size_t)ldp, dx + k0 + j, lddx, T,
+                              nr, 1.0f, accumulate || n0 > 0);
+                }
+            }
+        }
     }
 }
 
+/* ---- conversion -------------------------------------------------------------------------------- */
+
 void et_kern_to_f32(et_type t, const void *src, float *dst, int64_t ne0, int64_t nrows,
                     size_t src_row_bytes) {
-    const et_type_traits *tr = et_type_get(t);
-    for (int64_t r = 0; r < nrows; r++)
-        tr->to_f32((const char *)src + (size_t)r * src_row_bytes, dst + r * ne0, ne0);
+    et__dec_f32_fn dec = et__dec_f32_for(t);
+    if (!dec || t == ET_NF4) {   /* NF4 rows need the whole tensor: use the reference */
+        const et_type_traits *tr = et_type_get(t);
+        for (int64_t r = 0; r < nrows; r++)
+            tr->to_f32((const char *)src + (size_t)r * src_row_bytes, dst + r * ne0, ne0);
+        return;
+    }
+    et__wdesc wd = { t, src, src_row_bytes, ne0, nrows };
+    for (int64_t r = 0; r < nrows; r++) dec(&wd, r, 0, ne0, dst + r * ne0);
 }

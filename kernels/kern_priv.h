@@ -1,0 +1,137 @@
+/* Private interface between the kernel drivers (kernels/matmul.c, kernels/gemm_own.c), the
+ * weight decoders (kernels/wdecode.c) and the per-ISA micro-kernels (kernels/x86/, kernels/arm/).
+ *
+ * One tiling scheme serves every weight type; only the innermost primitive varies per ISA:
+ *
+ *   strip   32 output rows of W decoded into an interleaved, cache-sized form, so that one
+ *           vector register holds one k-step of 16 (zmm) or 8 (ymm) rows and the activation is
+ *           a broadcast:  int8 strips (4 k per 32-bit lane: vpdpbusd / maddubs), bf16 strips
+ *           (2 k per lane: vdpbf16ps), f32 strips (1 k per lane: FMA).
+ *   qact    activations quantized on the fly to int8 in groups of 32 (one f32 scale per group),
+ *           the same rounding as Q8_0, so the error bound is the Q8_0 step.
+ *
+ * The f32 micro-kernel is also the engine's own GEMM (et_sgemm_own) and the dX kernel: its
+ * B operand is any k-major 32-wide panel with a row stride.
+ */
+#ifndef ET_KERN_PRIV_H
+#define ET_KERN_PRIV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "kernels.h"
+
+#define ET__SW     32   /* rows per strip (two zmm or four ymm of 32-bit lanes) */
+#define ET__QG     32   /* activation quantization group (= Q8_0 block) */
+
+/* ---- weights ---------------------------------------------------------------------------- */
+
+/* What the drivers know about one weight matrix. */
+typedef struct et__wdesc {
+    et_type     type;
+    const void *base;    /* row 0; for NF4 the whole tensor (its tail follows row N-1) */
+    size_t      ldw;     /* bytes between rows */
+    int64_t     K, N;
+} et__wdesc;
+
+/* Decode row n to int8 in groups of G:  w[k] = dw[g] * q[k] + mw[g]   (mw NULL: no min term). */
+typedef void (*et__dec_i8_fn)(const et__wdesc *w, int64_t n, int8_t *q, float *dw, float *mw);
+/* Decode columns [k0, k0+nk) of row n to f32 (k0, nk multiples of the block size). */
+typedef void (*et__dec_f32_fn)(const et__wdesc *w, int64_t n, int64_t k0, int64_t nk, float *y);
+
+typedef enum { ET__KIND_F32 = 0, ET__KIND_BF16, ET__KIND_I8 } et__kind;
+
+/* int8 strip: for group g, step s (4 k): 128 bytes, row r's 4 quants at [4r].  Per group and
+ * row: dw (scale), mw (min, if the type has one), sw = -128 * sum(q) (offset correction for
+ * kernels that feed activations as unsigned q+128). */
+typedef struct et__qstrip {
+    int      G;          /* 32, or 16 for Q6_K */
+    int64_t  ngroups;
+    int8_t  *q;          /* ngroups * G * 32 */
+    float   *dw, *mw;    /* ngroups * 32 each; mw NULL when the type has no min */
+    int32_t *sw;         /* ngroups * 32 */
+} et__qstrip;
+
+/* Activations quantized in groups of 32:  x[t,k] ≈ d[t,g] * q[t,k];  ds = d * sum(q) of the
+ * group.  q is stored +128 (as uint8) when the ISA's kernel wants unsigned activations. */
+typedef struct et__qact {
+    int64_t  T, K, ngroups;   /* K a multiple of 32 */
+    int8_t  *q;               /* T * K */
+    float   *d, *ds;          /* T * ngroups */
+} et__qact;
+
+/* ---- per-ISA primitives ------------------------------------------------------------------ */
+
+/* y[t, 0..nr) (+)= strip · x[t] for tokens t0..t0+nt.  All three share this shape. */
+typedef void (*et__qgemm_fn)(const et__qstrip *s, const et__qact *a, int64_t t0, int64_t nt,
+                             float *y, size_t ldy, int nr, bool accumulate);
+/* bf16 strip: k-pairs × 32 rows × 2 bf16 (padded to even K); x as bf16 rows of kp pairs. */
+typedef void (*et__bgemm_fn)(const uint16_t *strip, int64_t kp, const uint16_t *xb,
+                             size_t ldxb, int64_t nt, float *y, size_t ldy, int nr,
+                             bool accumulate);
+/* f32: C[t, 0..nr) = (C +) alpha * sum_k A[t,k] * B[k, 0..32), t < nt, with A element
+ * (t,k) at a[t*sat + k*sak] and B row k at b + k*ldb (32 floats, zero-padded past nr). */
+typedef void (*et__sgemm_fn)(int64_t K, const float *a, size_t sat, size_t sak, const float *b,
+                             size_t ldb, float *c, size_t ldc, int64_t nt, int nr, float alpha,
+                             bool accumulate);
+/* Matvec fast path for one token: y[n] (+)= W[n,:] · x  for n in [n0, n1).  May be NULL. */
+typedef void (*et__matvec_fn)(const et__wdesc *w, const float *x, const et__qact *xq,
+                              float *y, int64_t n0, int64_t n1, bool accumulate);
+
+typedef struct et__isa_ops {
+    et__qgemm_fn  qgemm;            /* NULL on the ref path */
+    et__bgemm_fn  bgemm;            /* NULL without AVX512-BF16 */
+    et__sgemm_fn  sgemm;            /* NULL on the ref path */
+    bool          act_unsigned;     /* qgemm wants q+128 */
+    int           qgemm_tile_t;     /* tokens per register tile (scheduling hint) */
+    et__matvec_fn matvec[ET_TYPE_COUNT];   /* per weight type; NULL: use the strip path */
+} et__isa_ops;
+
+/* One table per dtype: how its weights are decoded and which kernel family consumes them on
+ * the selected path. */
+typedef struct et__type_ops {
+    et__kind       kind;
+    int            G;               /* int8 group (32, Q6_K 16) */
+    bool           has_min;
+    et__dec_i8_fn  dec_i8;          /* NULL for F32/F16/BF16/NF4 */
+    et__dec_f32_fn dec_f32;
+    et__matvec_fn  matvec;          /* T == 1 fast path, NULL if none */
+} et__type_ops;
+
+const et__isa_ops  *et__kern_isa_ops(void);               /* for et_kern_isa() */
+const et__type_ops *et__kern_type_ops(et_type t);         /* NULL: unsupported weight type */
+const et__isa_ops  *et__kern_isa_ops_for(et_isa isa);     /* each compiled-in path */
+
+/* Decoders (kernels/wdecode.c). */
+et__dec_i8_fn  et__dec_i8_for(et_type t, int *G, bool *has_min);
+et__dec_f32_fn et__dec_f32_for(et_type t);
+extern const float et__nf4_code[16];
+extern const int8_t et__iq4nl_values[16];
+/* NF4: absmax of block b of a tensor with nblocks blocks (double-quantized). */
+float et__nf4_absmax(const void *base, int64_t nblocks, int64_t b);
+
+/* Portable pieces shared by every path. */
+void et__quant_act_c(const float *x, size_t ldx, int64_t T, int64_t K, et__qact *a,
+                     bool act_unsigned);
+
+/* x86 primitives (kernels/x86/). */
+#if defined(__x86_64__)
+void et__qgemm_avx2(const et__qstrip *, const et__qact *, int64_t, int64_t, float *, size_t,
+                    int, bool);
+void et__qgemm_vnni(const et__qstrip *, const et__qact *, int64_t, int64_t, float *, size_t,
+                    int, bool);
+void et__bgemm_avx512bf16(const uint16_t *, int64_t, const uint16_t *, size_t, int64_t,
+                          float *, size_t, int, bool);
+void et__sgemm_avx2(int64_t, const float *, size_t, size_t, const float *, size_t, float *,
+                    size_t, int64_t, int, float, bool);
+void et__sgemm_avx512(int64_t, const float *, size_t, size_t, const float *, size_t, float *,
+                      size_t, int64_t, int, float, bool);
+void et__mv_q8_0_vnni(const et__wdesc *, const float *, const et__qact *, float *, int64_t,
+                      int64_t, bool);
+void et__mv_q4_0_vnni(const et__wdesc *, const float *, const et__qact *, float *, int64_t,
+                      int64_t, bool);
+void et__mv_q4_k_vnni(const et__wdesc *, const float *, const et__qact *, float *, int64_t,
+                      int64_t, bool);
+#endif
+
+#endif

@@ -1,0 +1,151 @@
+/* AVX-512 micro-kernels (compiled with AVX-512 F/BW/VL/DQ/VNNI/BF16; each function is only
+ * called on a path whose CPU check covers the instructions it uses — kernels/dispatch.c).
+ *
+ * All three share one register tile: 32 output rows (two zmm of 16 lanes) × C tokens, the
+ * weight strip streaming from L1/L2 and each token's activation broadcast from memory:
+ *   et__qgemm_vnni       int8 strips, vpdpbusd (4 k per lane per instruction), one int32
+ *                        accumulator per group of G; block scales applied once per group.
+ *   et__bgemm_avx512bf16 bf16 strips, vdpbf16ps (2 k per lane).
+ *   et__sgemm_avx512     f32, FMA (1 k per lane) — the engine GEMM, dX and F16/NF4 fallback.
+ * Fast for: many tokens (T ≥ 4) against a strip that stays in L2 (K ≤ ~8k).
+ */
+#include <immintrin.h>
+#include <string.h>
+#include "kern_priv.h"
+
+#define ET__INLINE static inline __attribute__((always_inline))
+
+static inline __mmask16 et__mask16(int n) {
+    return n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? 0 : (__mmask16)((1u << n) - 1);
+}
+
+/* y[0..nr) (+)= v0 | v1 */
+ET__INLINE void et__store32(float *y, __m512 v0, __m512 v1, int nr, bool accumulate) {
+    __mmask16 m0 = et__mask16(nr), m1 = et__mask16(nr - 16);
+    if (accumulate) {
+        v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, y));
+        v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, y + 16));
+    }
+    _mm512_mask_storeu_ps(y, m0, v0);
+    _mm512_mask_storeu_ps(y + 16, m1, v1);
+}
+
+static inline int32_t et__ld32(const void *p) { int32_t v; memcpy(&v, p, 4); return v; }
+
+/* ---- int8 × int8 (VNNI) ----------------------------------------------------------------------
+ * Activations arrive as q+128 (unsigned), weights signed:  sum (q+128)·w = q·w + 128·sum(w),
+ * so each group's int32 accumulator starts at sw = -128·sum(w) instead of zero. */
+ET__INLINE void et__qtile_vnni(const et__qstrip *s, const et__qact *a, int64_t t0, const int C,
+                               float *y, size_t ldy, int nr, bool accumulate) {
+    const int G = s->G, steps = G / 4;
+    const int64_t K = a->K, nga = a->ngroups;
+    __m512 f0[4], f1[4];
+    const uint8_t *xq[4];
+    const float *xd[4], *xs[4];
+    for (int c = 0; c < C; c++) {
+        f0[c] = f1[c] = _mm512_setzero_ps();
+        xq[c] = (const uint8_t *)a->q + (size_t)(t0 + c) * (size_t)K;
+        xd[c] = a->d + (t0 + c) * nga;
+        xs[c] = a->ds + (t0 + c) * nga;
+    }
+    for (int64_t g = 0; g < s->ngroups; g++) {
+        const int8_t *wq = s->q + g * G * ET__SW;
+        const int64_t k0 = g * G, ga = k0 / ET__QG;
+        __m512i sw0 = _mm512_loadu_si512(s->sw + g * 32), sw1 = _mm512_loadu_si512(s->sw + g * 32 + 16);
+        __m512i i0[4], i1[4];
+        for (int c = 0; c < C; c++) { i0[c] = sw0; i1[c] = sw1; }
+        for (int st = 0; st < steps; st++) {
+            __m512i w0 = _mm512_loadu_si512(wq + st * 128), w1 = _mm512_loadu_si512(wq + st * 128 + 64);
+            for (int c = 0; c < C; c++) {
+                __m512i xb = _mm512_set1_epi32(et__ld32(xq[c] + k0 + st * 4));
+                i0[c] = _mm512_dpbusd_epi32(i0[c], xb, w0);
+                i1[c] = _mm512_dpbusd_epi32(i1[c], xb, w1);
+            }
+        }
+        __m512 dw0 = _mm512_loadu_ps(s->dw + g * 32), dw1 = _mm512_loadu_ps(s->dw + g * 32 + 16);
+        for (int c = 0; c < C; c++) {
+            __m512 dx = _mm512_set1_ps(xd[c][ga]);
+            f0[c] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(i0[c]), dw0), dx, f0[c]);
+            f1[c] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(i1[c]), dw1), dx, f1[c]);
+        }
+        if (s->mw) {   /* min term: mw · d·sum(q) = mw · sum(x̂) over the group */
+            __m512 m0 = _mm512_loadu_ps(s->mw + g * 32), m1 = _mm512_loadu_ps(s->mw + g * 32 + 16);
+            for (int c = 0; c < C; c++) {
+                __m512 sx = _mm512_set1_ps(xs[c][ga]);
+                f0[c] = _mm512_fmadd_ps(m0, sx, f0[c]);
+                f1[c] = _mm512_fmadd_ps(m1, sx, f1[c]);
+            }
+        }
+    }
+    for (int c = 0; c < C; c++) et__store32(y + (size_t)(t0 + c) * ldy, f0[c], f1[c], nr, accumulate);
+}
+
+void et__qgemm_vnni(const et__qstrip *s, const et__qact *a, int64_t t0, int64_t nt, float *y,
+                    size_t ldy, int nr, bool accumulate) {
+    int64_t t = t0, end = t0 + nt;
+    for (; t + 4 <= end; t += 4) et__qtile_vnni(s, a, t, 4, y, ldy, nr, accumulate);
+    switch (end - t) {
+    case 3: et__qtile_vnni(s, a, t, 3, y, ldy, nr, accumulate); break;
+    case 2: et__qtile_vnni(s, a, t, 2, y, ldy, nr, accumulate); break;
+    case 1: et__qtile_vnni(s, a, t, 1, y, ldy, nr, accumulate); break;
+    default: break;
+    }
+}
+
+/* ---- bf16 × bf16 → f32 (vdpbf16ps) ------------------------------------------------------------ */
+ET__INLINE void et__btile(const uint16_t *strip, int64_t kp, const uint16_t *xb, size_t ldxb,
+                          const int C, float *y, size_t ldy, int nr, bool accumulate) {
+    __m512 f0[8], f1[8];
+    for (int c = 0; c < C; c++) f0[c] = f1[c] = _mm512_setzero_ps();
+    for (int64_t p = 0; p < kp; p++) {
+        __m512bh w0 = (__m512bh)_mm512_loadu_si512(strip + p * 64);
+        __m512bh w1 = (__m512bh)_mm512_loadu_si512(strip + p * 64 + 32);
+        for (int c = 0; c < C; c++) {
+            __m512bh xv = (__m512bh)_mm512_set1_epi32(et__ld32(xb + (size_t)c * ldxb + 2 * p));
+            f0[c] = _mm512_dpbf16_ps(f0[c], xv, w0);
+            f1[c] = _mm512_dpbf16_ps(f1[c], xv, w1);
+        }
+    }
+    for (int c = 0; c < C; c++) et__store32(y + (size_t)c * ldy, f0[c], f1[c], nr, accumulate);
+}
+
+void et__bgemm_avx512bf16(const uint16_t *strip, int64_t kp, const uint16_t *xb, size_t ldxb,
+                          int64_t nt, float *y, size_t ldy, int nr, bool accumulate) {
+    int64_t t = 0;
+    for (; t + 8 <= nt; t += 8)
+        et__btile(strip, kp, xb + t * ldxb, ldxb, 8, y + t * ldy, ldy, nr, accumulate);
+    for (; t < nt; t++)
+        et__btile(strip, kp, xb + t * ldxb, ldxb, 1, y + t * ldy, ldy, nr, accumulate);
+}
+
+/* ---- f32 FMA ----------------------------------------------------------------------------------- */
+ET__INLINE void et__stile512(int64_t K, const float *a, size_t sat, size_t sak, const float *b,
+                             size_t ldb, float *c, size_t ldc, const int C, int nr, float alpha,
+                             bool accumulate) {
+    __m512 f0[8], f1[8];
+    for (int i = 0; i < C; i++) f0[i] = f1[i] = _mm512_setzero_ps();
+    for (int64_t k = 0; k < K; k++) {
+        __m512 b0 = _mm512_loadu_ps(b + k * ldb), b1 = _mm512_loadu_ps(b + k * ldb + 16);
+        for (int i = 0; i < C; i++) {
+            __m512 av = _mm512_set1_ps(a[i * sat + k * sak]);
+            f0[i] = _mm512_fmadd_ps(av, b0, f0[i]);
+            f1[i] = _mm512_fmadd_ps(av, b1, f1[i]);
+        }
+    }
+    __m512 al = _mm512_set1_ps(alpha);
+    for (int i = 0; i < C; i++)
+        et__store32(c + i * ldc, _mm512_mul_ps(f0[i], al), _mm512_mul_ps(f1[i], al), nr,
+                    accumulate);
+}
+
+void et__sgemm_avx512(int64_t K, const float *a, size_t sat, size_t sak, const float *b,
+                      size_t ldb, float *c, size_t ldc, int64_t nt, int nr, float alpha,
+                      bool accumulate) {
+    int64_t t = 0;
+    for (; t + 8 <= nt; t += 8)
+        et__stile512(K, a + t * sat, sat, sak, b, ldb, c + t * ldc, ldc, 8, nr, alpha, accumulate);
+    for (; t + 4 <= nt; t += 4)
+        et__stile512(K, a + t * sat, sat, sak, b, ldb, c + t * ldc, ldc, 4, nr, alpha, accumulate);
+    for (; t < nt; t++)
+        et__stile512(K, a + t * sat, sat, sak, b, ldb, c + t * ldc, ldc, 1, nr, alpha, accumulate);
+}

@@ -1,0 +1,299 @@
+/* Every linear-layer kernel on every path this CPU can run, against the scalar references.
+ *
+ * For each path (ref, avx2, avx512, avx512vnni, avx512bf16 — whichever the CPU has) and each
+ * weight type, W is made by the reference quantizer from random data, and y = x·Wᵀ from
+ * et_kern_matmul is compared with et_ref_matmul (the same reference-dequantized W, double
+ * accumulation).  Shapes are odd on purpose: N not a multiple of the 32-row strip, T not a
+ * multiple of any token tile, row strides larger than the rows, T = 1 (the matvec paths).
+ *
+ * Tolerances, per output element, from what each kernel family rounds:
+ *   int8   (quantized types on SIMD paths): x is quantized to int8 groups of 32 with step
+ *          d_g = max|x_g|/127, so |x - x̂| ≤ d_g/2 and the error is at most
+ *          sum_g d_g/2 · sum_{k∈g} |w_k|, plus f32 rounding 1e-5 · sum|w x|.
+ *   bf16   (BF16/NF4 on avx512bf16): x (and NF4's decoded W) rounded to bf16, relative 2^-9
+ *          each: 2 · 2^-9 · sum|w x|, plus the f32 term.
+ *   f32    (everything else, dX, the GEMM): 2e-5 · sum|w x| (f32 sums of K ≤ 600 terms in a
+ *          different order: K·2^-24 ≈ 4e-5 worst case, far less in practice).
+ *   ref    the reference itself: 1e-6 · sum|w x|.
+ * A wrong block, scale, nibble order or tail shows up as an O(1) relative error.
+ */
+#include <omp.h>
+#include <stdint.h>
+#include "harness.h"
+#include "kernels.h"
+#include "quant.h"
+#include "ref/ref.h"
+#include "ref/quant_ref.h"
+
+static const et_type TYPES[] = { ET_F32, ET_F16, ET_BF16, ET_Q8_0, ET_Q4_0, ET_Q4_1,
+                                 ET_IQ4_NL, ET_Q4_K, ET_Q6_K, ET_NF4 };
+#define NTYPES (int)(sizeof TYPES / sizeof TYPES[0])
+
+/* W (N×K) of type t from f32 data; returns the bytes, sets *ldw. */
+static void *make_w(et_type t, const float *wf, int64_t N, int64_t K, size_t *ldw) {
+    size_t row = et_type_row_size(t, K);
+    uint8_t *w = calloc(1, et_type_nbytes(t, K, N) + 64);
+    *ldw = row;
+    if (t == ET_NF4) { et_ref_quantize_nf4(wf, w, N * K); return w; }
+    for (int64_t n = 0; n < N; n++) {
+        const float *src = wf + n * K;
+        void *dst = w + n * row;
+        switch (t) {
+        case ET_F32:    memcpy(dst, src, (size_t)K * 4); break;
+        case ET_F16:    et_ref_f32_to_f16(src, dst, K); break;
+        case ET_BF16:   et_ref_f32_to_bf16(src, dst, K); break;
+        case ET_Q8_0:   et_ref_quantize_row_q8_0(src, dst, K); break;
+        case ET_Q4_0:   et_ref_quantize_row_q4_0(src, dst, K); break;
+        case ET_Q4_1:   et_ref_quantize_row_q4_1(src, dst, K); break;
+        case ET_IQ4_NL: et_ref_quantize_row_iq4_nl(src, dst, K); break;
+        case ET_Q4_K:   et_ref_quantize_row_q4_k(src, dst, K); break;
+        case ET_Q6_K:   et_ref_quantize_row_q6_k(src, dst, K); break;
+        default: break;
+        }
+    }
+    return w;
+}
+
+/* The reference-dequantized W, to compute sum|w x| for the bounds. */
+static float *deq_w(et_type t, const void *w, size_t ldw, int64_t N, int64_t K) {
+    float *wd = malloc((size_t)(N * K) * 4);
+    float *eye = calloc((size_t)(K * K), 4);
+    for (int64_t k = 0; k < K; k++) eye[k * K + k] = 1.0f;
+    /* W^T = ref_matmul(x = I): y[k, n] = W[n, k] */
+    float *wt = malloc((size_t)(K * N) * 4);
+    et_ref_matmul(t, w, ldw, eye, (size_t)K, wt, (size_t)N, K, K, N, false);
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t k = 0; k < K; k++) wd[n * K + k] = wt[k * N + n];
+    free(eye);
+    free(wt);
+    return wd;
+}
+
+typedef enum { TOL_REF, TOL_F32, TOL_BF16, TOL_INT8 } tol_kind;
+
+static tol_kind fwd_tol(et_isa isa, et_type t) {
+    if (isa == ET_ISA_REF) return TOL_REF;
+    if (t == ET_F32 || t == ET_F16) return TOL_F32;
+    if (t == ET_BF16 || t == ET_NF4) return isa == ET_ISA_AVX512BF16 ? TOL_BF16 : TOL_F32;
+    return TOL_INT8;
+}
+
+static double bound(tol_kind tk, const float *x, const float *wr, int64_t K) {
+    double swx = 0, qerr = 0;
+    for (int64_t k = 0; k < K; k++) swx += fabs((double)x[k] * wr[k]);
+    if (tk == TOL_INT8)
+        for (int64_t g = 0; g < K / 32; g++) {
+            double amax = 0, sw = 0;
+            for (int j = 0; j < 32; j++) {
+                amax = fmax(amax, fabs(x[g * 32 + j]));
+                sw += fabs(wr[g * 32 + j]);
+            }
+            qerr += amax / 127.0 / 2.0 * sw * 1.0001;
+        }
+    double rel = tk == TOL_REF ? 1e-6 : tk == TOL_BF16 ? 2.0 / 512 + 1e-5 : tk == TOL_F32 ? 2e-5 : 1e-5;
+    return qerr + rel * swx + 1e-30;
+}
+
+static et_isa g_isa;
+
+static void check_forward(et_type t, int64_t T, int64_t K, int64_t N, bool acc, uint64_t seed) {
+    size_t ldw;
+    const size_t ldx = (size_t)K + 3, ldy = (size_t)N + 5;
+    float *wf = malloc((size_t)(N * K) * 4), *x = malloc(T * ldx * 4);
+    float *y = malloc(T * ldy * 4), *yr = malloc(T * ldy * 4);
+    et_t_fill(wf, N * K, seed, 0.5f);
+    et_t_fill(x, (long)(T * ldx), seed + 1, 2.0f);
+    for (int64_t i = 0; i < (int64_t)(T * ldy); i++) y[i] = yr[i] = (float)(i % 7) - 3.0f;
+    void *w = make_w(t, wf, N, K, &ldw);
+    float *wd = deq_w(t, w, ldw, N, K);
+    et_ref_matmul(t, w, ldw, x, ldx, yr, ldy, T, K, N, acc);
+    void *work = malloc(et_kern_matmul_work(t, T, K, N) + 1);
+    et_kern_matmul(t, w, ldw, x, ldx, y, ldy, T, K, N, acc, work);
+    tol_kind tk = fwd_tol(g_isa, t);
+    int bad = 0;
+    for (int64_t i = 0; i < T && bad < 3; i++) {
+        for (int64_t n = 0; n < N && bad < 3; n++) {
+            double b = bound(tk, x + i * ldx, wd + n * K, K) + (acc ? 1e-6 * 4 : 0);
+            double e = fabs((double)y[i * ldy + n] - yr[i * ldy + n]);
+            if (!(e <= b)) {
+                bad++;
+                CHECK(0, "%s %s T=%ld K=%ld N=%ld acc=%d y[%ld,%ld]=%.7g want %.7g (err %.3g > bound %.3g)",
+                      et_isa_name(g_isa), et_type_get(t)->name, (long)T, (long)K, (long)N, acc,
+                      (long)i, (long)n, y[i * ldy + n], yr[i * ldy + n], e, b);
+            }
+        }
+        /* the padding between rows of y is never written */
+        for (size_t j = (size_t)N; j < ldy && bad < 3; j++)
+            if (y[i * ldy + j] != (float)((i * ldy + j) % 7) - 3.0f) {
+                bad++;
+                CHECK(0, "%s %s wrote y padding at [%ld,%zu]", et_isa_name(g_isa),
+                      et_type_get(t)->name, (long)i, j);
+            }
+    }
+    free(wf); free(x); free(y); free(yr); free(w); free(wd); free(work);
+}
+
+static void check_dx(et_type t, int64_t T, int64_t K, int64_t N, bool acc, uint64_t seed) {
+    size_t ldw;
+    const size_t lddy = (size_t)N + 2, lddx = (size_t)K + 7;
+    float *wf = malloc((size_t)(N * K) * 4), *dy = malloc(T * lddy * 4);
+    float *dx = malloc(T * lddx * 4), *dxr = malloc(T * lddx * 4);
+    et_t_fill(wf, N * K, seed, 0.5f);
+    et_t_fill(dy, (long)(T * lddy), seed + 1, 1.0f);
+    for (int64_t i = 0; i < (int64_t)(T * lddx); i++) dx[i] = dxr[i] = (float)(i % 5) - 2.0f;
+    void *w = make_w(t, wf, N, K, &ldw);
+    float *wd = deq_w(t, w, ldw, N, K);
+    et_ref_matmul_dx(t, w, ldw, dy, lddy, dxr, lddx, T, K, N, acc);
+    void *work = malloc(et_kern_matmul_dx_work(t, T, K, N) + 1);
+    et_kern_matmul_dx(t, w, ldw, dy, lddy, dx, lddx, T, K, N, acc, work);
+    int bad = 0;
+    for (int64_t i = 0; i < T && bad < 3; i++)
+        for (int64_t k = 0; k < K && bad < 3; k++) {
+            double s = 0;
+            for (int64_t n = 0; n < N; n++) s += fabs((double)dy[i * lddy + n] * wd[n * K + k]);
+            double b = (g_isa == ET_ISA_REF ? 1e-6 : 2e-5) * s + 1e-6;
+            double e = fabs((double)dx[i * lddx + k] - dxr[i * lddx + k]);
+            if (!(e <= b)) {
+                bad++;
+                CHECK(0, "dx %s %s T=%ld K=%ld N=%ld dx[%ld,%ld]=%.7g want %.7g (err %.3g > %.3g)",
+                      et_isa_name(g_isa), et_type_get(t)->name, (long)T, (long)K, (long)N,
+                      (long)i, (long)k, dx[i * lddx + k], dxr[i * lddx + k], e, b);
+            }
+        }
+    free(wf); free(dy); free(dx); free(dxr); free(w); free(wd); free(work);
+}
+
+/* All paths × all types, forward: matvec (T=1), a small and a larger token count. */
+static void test_matmul_all_paths(void) {
+    for (int p = 0; p < ET_ISA_COUNT; p++) {
+        if (!et_kern_set_isa((et_isa)p)) continue;
+        g_isa = (et_isa)p;
+        for (int i = 0; i < NTYPES; i++) {
+            CHECK(et_kern_matmul_supports(TYPES[i]), "%s unsupported", et_type_get(TYPES[i])->name);
+            check_forward(TYPES[i], 1, 512, 67, false, 11 + i);
+            check_forward(TYPES[i], 1, 256, 40, true, 12 + i);
+            check_forward(TYPES[i], 7, 512, 33, true, 13 + i);
+            check_forward(TYPES[i], 37, 768, 67, false, 14 + i);
+        }
+    }
+    et_kern_set_isa(et_kern_isa_best());
+}
+
+static void test_matmul_dx_all_paths(void) {
+    for (int p = 0; p < ET_ISA_COUNT; p++) {
+        if (!et_kern_set_isa((et_isa)p)) continue;
+        g_isa = (et_isa)p;
+        for (int i = 0; i < NTYPES; i++) {
+            check_dx(TYPES[i], 5, 512, 45, false, 21 + i);
+            check_dx(TYPES[i], 19, 768, 150, true, 22 + i);
+        }
+    }
+    et_kern_set_isa(et_kern_isa_best());
+}
+
+/* Odd K for the scalar types (the bf16 kernel pads K to even, the f32 one takes any K). */
+static void test_matmul_odd_k(void) {
+    for (int p = 0; p < ET_ISA_COUNT; p++) {
+        if (!et_kern_set_isa((et_isa)p)) continue;
+        g_isa = (et_isa)p;
+        check_forward(ET_F32, 9, 37, 45, false, 31);
+        check_forward(ET_F16, 3, 101, 31, false, 32);
+        check_forward(ET_BF16, 10, 77, 64, true, 33);
+        check_dx(ET_BF16, 4, 37, 45, false, 34);
+    }
+    et_kern_set_isa(et_kern_isa_best());
+}
+
+/* Same thread count → bitwise the same result; here also across 1 and 2 threads, since each
+ * output is summed by one thread in a fixed order. */
+static void test_matmul_deterministic(void) {
+    const int64_t T = 21, K = 512, N = 100;
+    size_t ldw;
+    float *wf = malloc((size_t)(N * K) * 4), *x = malloc((size_t)(T * K) * 4);
+    float *y1 = malloc((size_t)(T * N) * 4), *y2 = malloc((size_t)(T * N) * 4);
+    et_t_fill(wf, N * K, 5, 1.0f);
+    et_t_fill(x, T * K, 6, 1.0f);
+    et_type ts[] = { ET_Q4_0, ET_Q4_K, ET_NF4, ET_F16 };
+    int saved = omp_get_max_threads();
+    for (int i = 0; i < 4; i++) {
+        void *w = make_w(ts[i], wf, N, K, &ldw);
+        omp_set_num_threads(1);
+        void *work = malloc(et_kern_matmul_work(ts[i], T, K, N) + 1);
+        et_kern_matmul(ts[i], w, ldw, x, (size_t)K, y1, (size_t)N, T, K, N, false, work);
+        free(work);
+        omp_set_num_threads(2);
+        work = malloc(et_kern_matmul_work(ts[i], T, K, N) + 1);
+        et_kern_matmul(ts[i], w, ldw, x, (size_t)K, y2, (size_t)N, T, K, N, false, work);
+        CHECK(memcmp(y1, y2, (size_t)(T * N) * 4) == 0, "%s differs between 1 and 2 threads",
+              et_type_get(ts[i])->name);
+        free(work);
+        free(w);
+    }
+    omp_set_num_threads(saved);
+    free(wf); free(x); free(y1); free(y2);
+}
+
+/* et_sgemm_own against et_ref_sgemm: all transposes, odd sizes, alpha/beta, beta = 0 with NaN
+ * in C (must be ignored, as BLAS does).  Bound 2e-5 · sum|a b| + |beta c| rounding. */
+static void test_sgemm_own(void) {
+    const int64_t M = 37, N = 45, K = 300;   /* K > one 256-deep slice */
+    float *A = malloc(K * (M + 3) * 4), *B = malloc(K * (N + 3) * 4);
+    float *C = malloc(M * (N + 2) * 4), *Cr = malloc(M * (N + 2) * 4);
+    float *Aa = malloc(K * (M + 3) * 4), *Ba = malloc(K * (N + 3) * 4), *S = malloc(M * (N + 2) * 4);
+    et_t_fill(A, K * (M + 3), 1, 1.0f);
+    et_t_fill(B, K * (N + 3), 2, 1.0f);
+    for (int64_t i = 0; i < K * (M + 3); i++) Aa[i] = fabsf(A[i]);
+    for (int64_t i = 0; i < K * (N + 3); i++) Ba[i] = fabsf(B[i]);
+    for (int p = 0; p < ET_ISA_COUNT; p++) {
+        if (!et_kern_set_isa((et_isa)p)) continue;
+        for (int ta = 0; ta < 2; ta++)
+            for (int tb = 0; tb < 2; tb++)
+                for (int bz = 0; bz < 2; bz++) {
+                    int64_t lda = ta ? M + 3 : K + 3, ldb = tb ? K + 3 : N + 3, ldc = N + 2;
+                    float beta = bz ? 0.0f : 0.3f;
+                    for (int64_t i = 0; i < M * ldc; i++) C[i] = Cr[i] = bz ? NAN : (float)(i % 3);
+                    et_sgemm_own(ta, tb, M, N, K, 0.7f, A, lda, B, ldb, beta, C, ldc);
+                    et_ref_sgemm(ta, tb, M, N, K, 0.7f, A, lda, B, ldb, beta, Cr, ldc);
+                    et_ref_sgemm(ta, tb, M, N, K, 1.0f, Aa, lda, Ba, ldb, 0.0f, S, ldc);
+                    int bad = 0;
+                    for (int64_t i = 0; i < M && bad < 3; i++)
+                        for (int64_t j = 0; j < N && bad < 3; j++) {
+                            double e = fabs((double)C[i * ldc + j] - Cr[i * ldc + j]);
+                            double b = 2e-5 * S[i * ldc + j] + 1e-6;
+                            if (!(e <= b)) {
+                                bad++;
+                                CHECK(0, "%s tA=%d tB=%d beta=%g C[%ld,%ld]=%g want %g",
+                                      et_isa_name((et_isa)p), ta, tb, beta, (long)i, (long)j,
+                                      C[i * ldc + j], Cr[i * ldc + j]);
+                            }
+                        }
+                }
+    }
+    et_kern_set_isa(et_kern_isa_best());
+    free(A); free(B); free(C); free(Cr); free(Aa); free(Ba); free(S);
+}
+
+/* EDGETUNE_ISA names round-trip, and a path the CPU lacks is refused. */
+static void test_dispatch(void) {
+    for (int p = 0; p < ET_ISA_COUNT; p++)
+        CHECK(et_isa_from_name(et_isa_name((et_isa)p)) == (et_isa)p, "name %d", p);
+    CHECK(et_isa_from_name("sse9") == ET_ISA_COUNT, "unknown name accepted");
+#if defined(__x86_64__)
+    CHECK(!et_kern_set_isa(ET_ISA_NEON), "x86 accepted neon");
+    CHECK(et_kern_isa_best() >= ET_ISA_AVX2, "baseline is AVX2");
+#endif
+    CHECK(et_kern_set_isa(ET_ISA_REF) && et_kern_isa() == ET_ISA_REF, "ref not selectable");
+    CHECK(!et_kern_matmul_supports(ET_I32) && !et_kern_matmul_supports(ET_Q8_K), "bad types");
+    et_kern_set_isa(et_kern_isa_best());
+}
+
+int main(void) {
+    printf("# best path: %s\n", et_isa_name(et_kern_isa_best()));
+    RUN(test_dispatch);
+    RUN(test_sgemm_own);
+    RUN(test_matmul_all_paths);
+    RUN(test_matmul_odd_k);
+    RUN(test_matmul_dx_all_paths);
+    RUN(test_matmul_deterministic);
+    return DONE();
+}
