@@ -163,6 +163,26 @@ def rdata_malformed_inputs_raise():
         raise AssertionError(f"truncation at {cut} accepted")
 
 
+@case
+def rdata_mutated_streams_never_crash():
+    """Byte flips of a valid stream: each decode either succeeds or raises RDataError
+    (no other exception, no hang); 2,000 seeded mutations, milliseconds each."""
+    import random
+    good = bytearray(_stream(_movie_frame()))
+    r = random.Random(7)
+    ok = bad = 0
+    for _ in range(2000):
+        b = bytearray(good)
+        for _ in range(r.randint(1, 4)):
+            b[r.randrange(len(b))] = r.randrange(256)
+        try:
+            rdata.data_frame(rdata.unserialize(bytes(b), "mut"), "mut")
+            ok += 1
+        except rdata.RDataError:
+            bad += 1
+    assert bad > 100, f"only {bad} of 2000 mutations rejected ({ok} decoded): checks too lax"
+
+
 # ------------------------------------------------ deb822, maintainers
 
 PACKAGES = """Package: vim

@@ -264,8 +264,15 @@ def _num_to_str(x):
 def unserialize(buf, where="<bytes>"):
     """Decode one serialized R object (XDR) from bytes."""
     r = _Reader(buf, where)
-    r.header()
-    return r.item()
+    try:
+        r.header()
+        return r.item()
+    except (IndexError, TypeError, KeyError, ValueError, OverflowError, AttributeError,
+            struct.error) as e:
+        if isinstance(e, RDataError):
+            raise
+        # a well-formed stream of an unexpected shape (e.g. ALTREP state of the wrong type)
+        raise RDataError(f"{where}: malformed object near byte {r.pos}: {e}") from None
 
 
 def _decompress_rds(buf, where):
@@ -354,6 +361,8 @@ def data_frame(v, where="<data.frame>"):
     """A data.frame as {column name: list of values}."""
     if not isinstance(v, RVector) or v.rtype != VECSXP:
         raise RDataError(f"{where}: not a list (type {getattr(v, 'rtype', type(v))})")
+    if not all(isinstance(c, RVector) for c in v):
+        raise RDataError(f"{where}: a column is not a vector")
     names = v.attrs.get("names")
     if names is None or len(names) != len(v):
         raise RDataError(f"{where}: data frame without matching names")
