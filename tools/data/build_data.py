@@ -68,6 +68,9 @@ def main(argv=None):
         return 1
     out = args.out
     stats = {}
+    # the manifest marks a finished build: drop the old one before touching files
+    if os.path.exists(os.path.join(out, "manifest.json")):
+        os.remove(os.path.join(out, "manifest.json"))
 
     # rating: MovieLens in r-cran-dslabs
     df = rdata.data_frame(rdata.lazyload(DSLABS, "movielens"), DSLABS + ":movielens")
