@@ -71,4 +71,25 @@ static_assert(sizeof(et_block_iq4_nl) == 18, "iq4_nl block size");
 typedef struct { uint8_t absmax_q; uint8_t qs[ET_QKNF4 / 2]; } et_block_nf4;
 static_assert(sizeof(et_block_nf4) == 33, "nf4 block size");
 
+/* NF4 tensor layout in full (checked against a numpy re-implementation of bitsandbytes'
+ * quantize_4bit(blocksize=64, compress_statistics=True, quant_type="nf4") by tests/test_quant.c):
+ *
+ *   offset 0                      nblocks x et_block_nf4 (33 bytes each, no padding), block b
+ *                                 covering elements 64b .. 64b+63 of the row-major tensor
+ *   offset 33 * nblocks           float group_scale[ceil(nblocks / 256)]
+ *   then                          float offset
+ *   total                         et_type_nbytes(ET_NF4, ne0, nrows) == et_nf4_nbytes(n)
+ *
+ * The floats are little-endian IEEE binary32 and, since 33 * nblocks is usually odd, unaligned:
+ * read them with memcpy.  How the numbers are made (bitsandbytes' method):
+ *   absmax[b]      = max |x| over block b (float32), used for the 4-bit codes of block b:
+ *                    nibble = dQuantizeNF4(x * (1 / absmax[b])), midpoint decision tree
+ *   offset         = mean of all absmax[b]  (bitsandbytes: absmax.mean(), then absmax -= offset)
+ *   group_scale[g] = max |absmax[b] - offset| over the (up to) 256 blocks of group g
+ *   absmax_q[b]    = 8-bit code of (absmax[b] - offset) / group_scale[g] in the signed dynamic
+ *                    map (create_dynamic_map(signed=True)), nearest by bitsandbytes' search
+ * and decoded as  absmax'[b] = dyn[absmax_q[b]] * group_scale[b / 256] + offset (float32),
+ * x' = nf4_code[nibble] * absmax'[b].  The codebook and the map are kernels/ref/quant_ref.h's
+ * et_nf4_codebook and et_nf4_dynamic_map. */
+
 #endif

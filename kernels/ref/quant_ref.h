@@ -45,9 +45,11 @@ void et_ref_quantize_row_q4_k(const float *x, void *y, int64_t n);
 void et_ref_dequantize_row_q4_k(const void *x, float *y, int64_t n);
 void et_ref_quantize_row_q6_k(const float *x, void *y, int64_t n);
 void et_ref_dequantize_row_q6_k(const void *x, float *y, int64_t n);
-/* Q8_K is only ever an activation format (the other operand of K-quant dot products):
- * x ≈ d * qs with d = max|x| / 127 (sign chosen so the largest-magnitude value maps to
- * -127... exactly as ggml), and bsums[i] = sum of qs[16 i .. 16 i + 15]. */
+/* Q8_K is only ever an activation format (the other operand of K-quant dot products), as
+ * ggml's quantize_row_q8_K_ref: with max the signed value of largest magnitude, iscale =
+ * -127 / max, qs = nearest_int(iscale * x) (so max itself maps to -127), d = 1 / iscale (a float
+ * of the opposite sign to max), bsums[i] = sum of qs[16 i .. 16 i + 15].  All-zero, subnormal-
+ * only or infinite blocks get d = 0 and zero quants. */
 void et_ref_quantize_row_q8_k(const float *x, void *y, int64_t n);
 
 /* ---- NF4 (per tensor: the double-quantization tail spans the whole tensor) ----
