@@ -9,7 +9,7 @@ apt's package lists):
   r-cran-janeaustenr   six novels, one document per chapter
   r-cran-tokenizers    Moby-Dick, one document per chapter (Gutenberg header/footer cut)
   sword-text-web       World English Bible, one document per chapter
-  dict-foldoc          computing dictionary, one document per entry
+  dict-foldoc          computing dictionary, one document per entry ({cross-ref} braces cut)
   dict-jargon          Jargon File, one document per entry
   wordnet-base         WordNet glosses, one document per 64 synsets of one data file
 
@@ -128,6 +128,8 @@ def dictd_docs(name):
     docs = []
     for i, (head, body) in enumerate(textsrc.read_dictd(os.path.join(DICTD, f"{name}.index"),
                                                         os.path.join(DICTD, f"{name}.dict.dz"))):
+        # {braces} mark cross-references in FOLDOC and the Jargon File: keep the words
+        body = re.sub(r"\{([^{}\n]*)\}", r"\1", body)
         docs.append((f"{name}.{i}", paragraphs_from_lines(body.split("\n"))))
     return docs
 
