@@ -1,0 +1,229 @@
+"""Golden files for tests/test_tokenizer.c: reference tokenizations of real multilingual text.
+
+Text: the translations in GLib's message catalogs (/usr/share/locale/*/LC_MESSAGES/glib20.mo,
+Debian package libglib2.0-data, listed in tools/deps-test.txt), read at test time, never
+committed: English source strings plus German, French, Spanish, Polish, Vietnamese (Latin),
+Russian, Ukrainian (Cyrillic), Greek, Japanese, Chinese, Korean (CJK), Arabic, Hebrew, Hindi
+(Devanagari), Thai.  Cases join one to three lines with odd whitespace (tab, \\r\\n, runs of
+spaces, NBSP, ideographic space) and mix in emoji (ZWJ sequences, skin-tone modifiers),
+decomposed combining marks, numbers, English contractions in both cases and (byte-level only)
+invalid UTF-8.
+
+Reference vocabularies (no real Llama/GPT-2 vocabulary installs here, so each is trained on
+this text with the family's own rules):
+  spm     Debian's python3-sentencepiece: a BPE model with byte_fallback, Llama's settings
+          (identity normalization, add_dummy_prefix, no whitespace collapsing, split_digits).
+          Exported as a vocabulary table (piece, score, type) that the C test hands to the
+          in-memory constructor, as a GGUF reader would.
+  gpt2    PyPI tokenizers BpeTrainer, ByteLevel pre-tokenizer (GPT-2 regex).
+  llama3  PyPI tokenizers, Split(Llama 3 regex) + ByteLevel, ignore_merges as Llama 3's.
+  qwen2   PyPI tokenizers, Split(Qwen2 regex) + ByteLevel.
+Byte-level vocabularies are saved as tokenizer.json (the C test loads them with our reader).
+Expected ids come from the same libraries' encoders.  Invalid UTF-8 cannot enter those
+encoders, so its expected ids are those of the text with each invalid byte replaced by U+FFFD,
+the rule edgetune documents (llama.cpp's).
+
+Output: build/golden/tok/ (corpus.txt, spm_vocab.tsv, spm_cases.tsv, <family>.json,
+<family>_cases.tsv).  A case line is  hex(text bytes) TAB ids separated by spaces.
+"""
+import gettext
+import glob
+import os
+import random
+import sys
+import unicodedata
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import ROOT, case, main  # noqa: E402
+
+OUT = os.path.join(ROOT, "build", "golden", "tok")
+LANGS = ["de", "fr", "es", "pl", "vi", "ru", "uk", "el", "ja", "zh_CN", "ko", "ar", "he", "hi", "th"]
+LINES_PER_LANG = 300
+VOCAB = 3000
+
+REGEX = {
+    "gpt2": r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+",
+    "llama3": r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+",
+    "qwen2": r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+",
+}
+
+EXTRAS = [
+    "Don't panic: it's 42, we'll see, they've gone, I'm here, you'd know, we're done.",
+    "DON'T SHOUT, IT'S LOUD, WE'LL SEE, THEY'VE GONE, I'M HERE. Mixed: It'S, wE'Re.",
+    "Numbers: 1234567890, 3.14159, 1,000,000 and ١٢٣٤٥ and १२३४५ and ๑๒๓.",
+    "Emoji 😀 👍🏽 👨‍👩‍👧‍👦 🇩🇪 ❤️ and ✨✨✨ in a row.",
+    "Tabs\there\t\tand  double  spaces   and\u00a0NBSP\u3000ideographic\u2003em-space.",
+    "Combining: e\u0301 a\u0300 n\u0303 o\u0308 Z\u0335\u0327\u0300algo; नमस्ते दुनिया; ไทย ภาษา",
+    "Code: def f(x): return x**2  # comment\n    if x >= 10: print(\"ok\")",
+    "Trailing spaces   ",
+    "   leading spaces",
+    "Line one\r\nLine two\r\n\r\nLine four\n\n\n",
+]
+
+
+def corpus_lines():
+    """Deterministic multilingual lines from GLib's catalogs (msgid English + translations)."""
+    lines = []
+    english = set()
+    for lang in LANGS:
+        path = f"/usr/share/locale/{lang}/LC_MESSAGES/glib20.mo"
+        with open(path, "rb") as f:
+            cat = gettext.GNUTranslations(f)._catalog
+        got = []
+        for k in sorted(cat, key=lambda k: str(k)):
+            if not isinstance(k, str) or not k:
+                continue
+            english.add(k)
+            for part in cat[k].split("\n"):
+                if len(part.strip()) > 3:
+                    got.append(part)
+        got = sorted(set(got))
+        random.Random(lang).shuffle(got)
+        lines += got[:LINES_PER_LANG]
+    en = sorted(set(p for k in english for p in k.split("\n") if len(p.strip()) > 3))
+    random.Random("en").shuffle(en)
+    lines += en[:LINES_PER_LANG]
+    return lines
+
+
+def make_cases(lines, seed):
+    """Join lines with odd separators and mix in the extras; returns a list of str."""
+    rng = random.Random(seed)
+    seps = ["\n", "\r\n", "\t", "  ", "   ", "\u00a0", "\u3000", "\n\n", " \n ", " "]
+    out = list(EXTRAS)
+    i = 0
+    while i < len(lines):
+        k = rng.randint(1, 3)
+        parts = lines[i:i + k]
+        i += k
+        text = parts[0]
+        for p in parts[1:]:
+            text += rng.choice(seps) + p
+        r = rng.random()
+        if r < 0.05:
+            text = unicodedata.normalize("NFD", text)
+        elif r < 0.08:
+            text += " " + rng.choice(["😀", "👍🏽", "👨‍👩‍👧", "🎉🎉", "☃"])
+        out.append(text)
+    return out
+
+
+def corrupt(data, rng):
+    """Insert invalid UTF-8: stray continuation bytes, bad leads, truncated sequences,
+    overlongs, surrogates."""
+    bad = [b"\xff", b"\x80", b"\xc0\xaf", b"\xed\xa0\x80", b"\xe2\x82", b"\xf0\x9f\x98", b"\xfe\xfe", b"\xc3"]
+    pos = rng.randint(0, len(data))
+    return data[:pos] + rng.choice(bad) + data[pos:]
+
+
+def replace_invalid(data):
+    """llama.cpp's rule: each byte that does not start a well-formed sequence -> U+FFFD."""
+    out, i = [], 0
+    while i < len(data):
+        b = data[i]
+        n = 1 if b < 0x80 else 2 if b >> 5 == 6 else 3 if b >> 4 == 14 else 4 if b >> 3 == 30 else 0
+        try:
+            if n == 0:
+                raise ValueError
+            out.append(data[i:i + n].decode("utf-8"))
+            i += n
+        except (ValueError, UnicodeDecodeError):
+            out.append("\ufffd")
+            i += 1
+    return "".join(out)
+
+
+def write_cases(path, items):
+    with open(path, "w", encoding="ascii") as f:
+        for data, ids in items:
+            f.write(data.hex() + "\t" + " ".join(map(str, ids)) + "\n")
+
+
+def train_spm(corpus):
+    import sentencepiece as spm
+    prefix = os.path.join(OUT, "spm")
+    spm.SentencePieceTrainer.train(
+        input=corpus, model_prefix=prefix, vocab_size=VOCAB, model_type="bpe",
+        byte_fallback=True, character_coverage=0.9995, normalization_rule_name="identity",
+        add_dummy_prefix=True, remove_extra_whitespaces=False, split_digits=True,
+        allow_whitespace_only_pieces=True, num_threads=1, unk_id=0, bos_id=1, eos_id=2,
+        minloglevel=2)
+    return spm.SentencePieceProcessor(model_file=prefix + ".model")
+
+
+def train_bytelevel(family, corpus):
+    from tokenizers import Regex, Tokenizer, models, pre_tokenizers, trainers
+    tok = Tokenizer(models.BPE(ignore_merges=(family == "llama3")))
+    if family == "gpt2":
+        tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    else:
+        tok.pre_tokenizer = pre_tokenizers.Sequence([
+            pre_tokenizers.Split(Regex(REGEX[family]), behavior="isolated", invert=False),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
+    trainer = trainers.BpeTrainer(vocab_size=VOCAB, special_tokens=["<|endoftext|>"], show_progress=False,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train([corpus], trainer)
+    tok.save(os.path.join(OUT, family + ".json"))
+    return tok
+
+
+STATE = {}
+
+
+@case
+def gen_corpus():
+    os.makedirs(OUT, exist_ok=True)
+    lines = corpus_lines()
+    assert len(lines) >= 3000, f"only {len(lines)} corpus lines"
+    corpus = os.path.join(OUT, "corpus.txt")
+    with open(corpus, "w", encoding="utf-8") as f:
+        for line in lines + EXTRAS:
+            f.write(line.replace("\r", "").replace("\n", " ") + "\n")
+    STATE["corpus"] = corpus
+    STATE["cases"] = make_cases(lines, 7)
+
+
+@case
+def gen_spm():
+    sp = train_spm(STATE["corpus"])
+    with open(os.path.join(OUT, "spm_vocab.tsv"), "w", encoding="ascii") as f:
+        for i in range(sp.get_piece_size()):
+            t = 2 if sp.is_unknown(i) else 3 if sp.is_control(i) else 6 if sp.is_byte(i) else \
+                5 if sp.is_unused(i) else 1
+            f.write(f"{sp.id_to_piece(i).encode('utf-8').hex()}\t{sp.get_score(i)!r}\t{t}\n")
+    items = [(text.encode("utf-8"), sp.encode(text)) for text in STATE["cases"]]
+    assert sum(len(ids) for _, ids in items) > 50000
+    # byte fallback must actually be exercised by the text
+    assert any(sp.is_byte(i) for _, ids in items for i in ids), "no byte-fallback tokens in the cases"
+    write_cases(os.path.join(OUT, "spm_cases.tsv"), items)
+
+
+def gen_family(family):
+    tok = train_bytelevel(family, STATE["corpus"])
+    rng = random.Random(family)
+    items = []
+    for text in STATE["cases"] + ["A <|endoftext|> B<|endoftext|>", "<|endoftext|>"]:
+        items.append((text.encode("utf-8"), tok.encode(text).ids))
+    for text in STATE["cases"][:400]:
+        data = corrupt(text.encode("utf-8"), rng)
+        items.append((data, tok.encode(replace_invalid(data)).ids))
+    write_cases(os.path.join(OUT, family + "_cases.tsv"), items)
+
+
+@case
+def gen_gpt2():
+    gen_family("gpt2")
+
+
+@case
+def gen_llama3():
+    gen_family("llama3")
+
+
+@case
+def gen_qwen2():
+    gen_family("qwen2")
+
+
+if __name__ == "__main__":
+    main()
