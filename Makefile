@@ -30,7 +30,7 @@ else
 endif
 
 CFLAGS_BASE := -std=gnu11 -O2 -g $(MARCH) -fopenmp -Wall -Wextra -Wno-unused-parameter \
-               -Werror=implicit-function-declaration -Iengine -Ikernels -I. -D_GNU_SOURCE
+               -Werror=implicit-function-declaration -Iengine -Ikernels -Imodels -I. -D_GNU_SOURCE
 CFLAGS  ?=
 CFLAGS  += $(CFLAGS_BASE) $(EXTRA_CFLAGS)
 LDLIBS  := -fopenmp -lm -ldl -lcjson -lpthread

@@ -49,8 +49,13 @@ bool et_graph_add(et_graph *g, et_tensor *root) {
     bool ok = true;
     while (sp > 0) {
         struct frame *f = &stack[sp - 1];
-        if (f->i < ET_MAX_SRC) {
-            et_tensor *s = f->t->src[f->i++];
+        if (f->i < 2 * ET_MAX_SRC) {
+            /* Gradient-chain sources first, then the rest: a backward node's recomputed or
+             * saved forward inputs are then scheduled right before it, not ahead of the
+             * backward of every later layer (which would keep them alive far longer). */
+            int i = f->i++;
+            et_tensor *s = f->t->src[i % ET_MAX_SRC];
+            if (s && ((s->flags & ET_FLAG_GRAD) != 0) != (i < ET_MAX_SRC)) s = NULL;
             if (s && !g->visited[s->id]) {
                 g->visited[s->id] = 1;
                 if (sp == cap) {
@@ -74,7 +79,6 @@ bool et_graph_add(et_graph *g, et_tensor *root) {
         g->nodes[g->n_nodes++] = t;
     }
     free(stack);
-    if (g->n_forward == 0 || g->n_forward > g->n_nodes) { /* until backward runs, all are forward */ }
     return ok;
 }
 
@@ -133,6 +137,7 @@ bool et_graph_backward(et_graph *g, et_tensor *loss, const et_backward_opts *opt
                     et_shape_str(loss, b, sizeof b));
         return false;
     }
+    loss->flags |= ET_FLAG_LOSS | ET_FLAG_OUTPUT;   /* readable after the step */
     if (!et_graph_add(g, loss)) return false;
     int32_t n_fwd = g->n_nodes;
 
@@ -190,8 +195,44 @@ bool et_graph_backward(et_graph *g, et_tensor *loss, const et_backward_opts *opt
         }
     }
 
-    /* 5. append the parameters' gradients (and all they need) to the graph */
+    /* every node the rules created (but recomputed copies) is on the gradient chain */
+    for (int32_t id = first_bwd_id; id < et_ctx_n_tensors(ctx); id++) {
+        et_tensor *t = et_ctx_tensor(ctx, id);
+        if (!(t->flags & ET_FLAG_RECOMPUTE) && t->op != ET_OP_NONE) t->flags |= ET_FLAG_GRAD;
+    }
+
+    /* 5. schedule the backward pass.  Rules created their nodes in a valid order (each after
+     * its inputs, layer by layer from the top), which is also a good order for memory: a
+     * layer's dW runs right after its dx, so dy dies at once.  So the nodes the parameters'
+     * gradients need are appended in creation order; appending pulls in, just in time, the
+     * recomputed activations they read (created last, by step 4). */
     int32_t n_all = et_ctx_n_tensors(ctx);
+    uint8_t *needed = calloc((size_t)n_all, 1);
+    et_tensor **stack = malloc((size_t)n_all * sizeof *stack);
+    if (!needed || !stack) { free(needed); free(stack); et_ctx_fail(ctx, "backward: out of memory"); return false; }
+    int32_t sp = 0;
+    for (int32_t id = 0; id < n_all; id++) {
+        et_tensor *p = et_ctx_tensor(ctx, id);
+        if ((p->flags & ET_FLAG_PARAM) && (p->flags & ET_FLAG_NEEDS_GRAD) && p->grad && !needed[p->grad->id]) {
+            needed[p->grad->id] = 1;
+            stack[sp++] = p->grad;
+        }
+    }
+    while (sp > 0) {
+        et_tensor *t = stack[--sp];
+        for (int j = 0; j < ET_MAX_SRC; j++) {
+            et_tensor *s = t->src[j];
+            if (s && !needed[s->id]) { needed[s->id] = 1; stack[sp++] = s; }
+        }
+    }
+    bool ok = true;
+    for (int32_t id = first_bwd_id; id < n_all && ok; id++) {
+        et_tensor *t = et_ctx_tensor(ctx, id);
+        if (needed[id] && t->op != ET_OP_NONE && !(t->flags & ET_FLAG_RECOMPUTE)) ok = et_graph_add(g, t);
+    }
+    free(needed);
+    free(stack);
+    if (!ok) return false;
     for (int32_t id = 0; id < n_all; id++) {
         et_tensor *p = et_ctx_tensor(ctx, id);
         if (!(p->flags & ET_FLAG_PARAM) || !(p->flags & ET_FLAG_NEEDS_GRAD)) continue;

@@ -182,3 +182,6 @@ void et__fwd_view_back(et_tensor *t, et_exec *ex) {
                                            i2 * dy->nb[2] + i3 * dy->nb[3]);
                 }
 }
+
+/* NONE: a leaf computes nothing (the executor skips leaves and views). */
+void et__fwd_none(et_tensor *t, et_exec *ex) { (void)t; (void)ex; }
