@@ -9,8 +9,11 @@
  *         from the compiler; a float64 product of two floats is exact, so this is one
  *         rounding, then numpy rounds to float32 before the truncation (np.trunc(dtype=f32)).
  *   Q4_1  d = (max - min) / 15, q = trunc((x - min) * (1/d) + 0.5f), all in float32.
- * IQ4_NL follows ggml's quantize_row_iq4_nl_ref (scale search over 15 candidate scales,
- * weights x^2); gguf has no quantizer for it.
+ * IQ4_NL follows llama.cpp's quantize_iq4_nl without an importance matrix, i.e. what
+ * llama-quantize writes: quantize_row_iq4_nl_impl with ntry = 7 (a search over 15 candidate
+ * scales with weights x^2, then every quant recomputed for the chosen float scale).
+ * ggml's quantize_row_iq4_nl_ref is a faster variant without the search (ntry = -1); gguf
+ * has no quantizer for IQ4_NL at all.
  *
  * Departures, only where gguf's output would be unusable: a scale that overflows binary16
  * saturates at ±65504 (and the quants are computed for that scale, so values clip), and a

@@ -14,9 +14,10 @@
  *     so no NaN or inf comes out of finite input.
  *   - dequantize every GGUF format: bit-exact with gguf (the products are evaluated in the same
  *     order: (d * sc) * q - (dmin * m) ...), which the -ffp-contract=off build guarantees.
- *   - Q4_K, Q6_K, IQ4_NL, Q8_K quantize: ggml's reference algorithms (make_qkx2_quants,
- *     make_qx_quants, the IQ4_NL scale search); gguf has no quantizer for them, so the test
- *     bounds their error instead (see tests/test_quant.c for the bounds and why).
+ *   - Q4_K, Q6_K, Q8_K quantize: ggml's quantize_row_*_ref algorithms (make_qkx2_quants,
+ *     make_qx_quants); IQ4_NL: llama.cpp's quantize_iq4_nl (the ntry = 7 scale search that
+ *     llama-quantize uses, not the no-search quantize_row_iq4_nl_ref).  gguf has no quantizer
+ *     for them, so the test bounds their error instead (tests/test_quant.c says how).
  * A block whose scale would be zero (all-zero input, or a scale that underflows) gets scale 0
  * and zero quants: never a NaN from 0 * inf.
  *

@@ -62,9 +62,12 @@ def special_f32(rng):
             0x3f801000, 0x3f803000, 0x3f800fff, 0x3f808000, 0x3f818000]  # rounding ties
     a = np.array(bits, dtype=np.uint32)
     r = rng.integers(0, 2**32, 20000, dtype=np.uint64).astype(np.uint32)   # every exponent
-    sub = (rng.integers(0, 2**16, 4000).astype(np.uint32) << 13) | rng.integers(0, 2, 4000).astype(np.uint32) * 0x1000
-    sub |= np.uint32(0x30000000)                                            # f16 subnormal range, ties
-    return np.concatenate([a, r, sub, sub | np.uint32(0x80000000)]).view(F32)
+    # bit patterns 0x30000000 .. 0x4fffe000 (f16 subnormals through overflow), half of them an
+    # exact tie at f16 precision (bit 12 set, lower bits clear)
+    hi = rng.integers(0, 2**16, 4000).astype(np.uint32) << 13
+    tie = rng.integers(0, 2, 4000).astype(np.uint32) * np.uint32(0x1000)
+    near = np.uint32(0x30000000) | hi | tie
+    return np.concatenate([a, r, near, near | np.uint32(0x80000000)]).view(F32)
 
 
 @case
