@@ -9,19 +9,12 @@
  * in one arena freed with the handle.  Keys and tensor names are found through small
  * open-addressing hash tables (also how duplicates are caught in linear time).
  */
-#include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
+#include "fileio.h"
 #include "gguf.h"
-
-/* Files at least this large are memory-mapped; smaller ones are read into one buffer. */
-#define ET__GGUF_MMAP_MIN (1u << 20)
 
 /* ==== arena ================================================================================ */
 
@@ -67,9 +60,7 @@ struct et_gguf {
     char           *name;
     const uint8_t  *base;
     size_t          size;
-    void           *map;        /* mmap'ed file, or NULL */
-    size_t          map_len;
-    void           *buf;        /* read() buffer, or NULL */
+    et_filemap      file;       /* when opened from a path */
     uint32_t        alignment;
     uint64_t        data_offset;
     et_gguf_kv     *kv;
@@ -456,72 +447,23 @@ int et_gguf_open_memory(const void *data, size_t size, const char *name, et_gguf
 
 int et_gguf_open(const char *path, et_gguf **out, char *err, size_t errlen) {
     *out = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-        return ET_GGUF_ERR;
-    }
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        snprintf(err, errlen, "%s: not a regular file", path);
-        close(fd);
-        return ET_GGUF_ERR;
-    }
     et_gguf *g = et__new(path);
     if (!g) {
         snprintf(err, errlen, "%s: out of memory", path);
-        close(fd);
         return ET_GGUF_ERR;
     }
-    size_t size = (size_t)st.st_size;
-    const char *no_mmap = getenv("ET_GGUF_NO_MMAP");
-    if (size >= ET__GGUF_MMAP_MIN && !(no_mmap && *no_mmap && *no_mmap != '0')) {
-        void *m = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
-        if (m != MAP_FAILED) {
-            /* The mapping starts on a page, so tensor data keeps the file's alignment.  Huge
-             * pages raise streaming read bandwidth; the advice is a hint and may be refused. */
-#ifdef MADV_HUGEPAGE
-            madvise(m, size, MADV_HUGEPAGE);
-#endif
-            g->map = m;
-            g->map_len = size;
-            g->base = m;
-        }
+    if (et_filemap_open(path, &g->file, err, errlen)) {
+        et_gguf_close(g);
+        return ET_GGUF_ERR;
     }
-    if (!g->map) {
-        /* 64-byte aligned, so tensor data at aligned file offsets is aligned in memory too. */
-        size_t cap = (size + 63) & ~(size_t)63;
-        g->buf = aligned_alloc(64, cap ? cap : 64);
-        if (!g->buf) {
-            snprintf(err, errlen, "%s: out of memory reading %zu bytes", path, size);
-            close(fd);
-            et_gguf_close(g);
-            return ET_GGUF_ERR;
-        }
-        size_t got = 0;
-        while (got < size) {
-            ssize_t k = read(fd, (char *)g->buf + got, size - got);
-            if (k < 0 && errno == EINTR) continue;
-            if (k <= 0) {
-                snprintf(err, errlen, "%s: read failed at byte %zu of %zu: %s", path, got, size,
-                         k < 0 ? strerror(errno) : "unexpected end of file");
-                close(fd);
-                et_gguf_close(g);
-                return ET_GGUF_ERR;
-            }
-            got += (size_t)k;
-        }
-        g->base = g->buf;
-    }
-    close(fd);
-    g->size = size;
+    g->base = g->file.data;
+    g->size = g->file.size;
     return et__parse_into(g, out, err, errlen);
 }
 
 void et_gguf_close(et_gguf *g) {
     if (!g) return;
-    if (g->map) munmap(g->map, g->map_len);
-    free(g->buf);
+    et_filemap_close(&g->file);
     et__arena_free(g->arena);
     free(g->name);
     free(g);
@@ -532,7 +474,7 @@ void et_gguf_close(et_gguf *g) {
 const char *et_gguf_name(const et_gguf *g) { return g->name; }
 uint32_t et_gguf_alignment(const et_gguf *g) { return g->alignment; }
 uint64_t et_gguf_data_offset(const et_gguf *g) { return g->data_offset; }
-bool et_gguf_is_mapped(const et_gguf *g) { return g->map != NULL; }
+bool et_gguf_is_mapped(const et_gguf *g) { return g->file.map != NULL; }
 int64_t et_gguf_n_kv(const et_gguf *g) { return g->n_kv; }
 int64_t et_gguf_n_tensors(const et_gguf *g) { return g->n_tensors; }
 

@@ -10,15 +10,11 @@
  * Setters record the first error instead of returning one, so that building a file reads as
  * a flat list of calls with one check at the end (et_gguf_writer_write).
  */
-#include <errno.h>
-#include <fcntl.h>
-#include <libgen.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
+#include "fileio.h"
 #include "gguf.h"
 
 #define ET__NF4_DOC                                                                          \
@@ -478,57 +474,10 @@ int et_gguf_writer_write(et_gguf_writer *w, const char *path, char *err, size_t 
         }
         align = al->value.v.u32;
     }
-    size_t pl = strlen(path);
-    char *tmp = malloc(pl + 16);
-    if (!tmp) {
-        snprintf(err, errlen, "%s: out of memory", path);
-        return ET_GGUF_ERR;
-    }
-    snprintf(tmp, pl + 16, "%s.tmp.XXXXXX", path);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        snprintf(err, errlen, "%s: cannot create a temporary file: %s", path, strerror(errno));
-        free(tmp);
-        return ET_GGUF_ERR;
-    }
-    fchmod(fd, 0644);
-    et__out o = { .f = fdopen(fd, "wb") };
-    if (!o.f) {
-        snprintf(err, errlen, "%s: fdopen: %s", path, strerror(errno));
-        close(fd);
-        unlink(tmp);
-        free(tmp);
-        return ET_GGUF_ERR;
-    }
-    setvbuf(o.f, NULL, _IOFBF, 1u << 20);
+    et_atomic_file af;
+    if (et_atomic_begin(&af, path, err, errlen)) return ET_GGUF_ERR;
+    et__out o = { .f = af.f };
     int rc = et__emit(w, &o, align, err, errlen, path);
-    if (fflush(o.f) != 0) o.io_error = true;
-    if (!rc && !o.io_error && fsync(fileno(o.f)) != 0) o.io_error = true;
-    int saved = errno;
-    if (fclose(o.f) != 0) o.io_error = true;
-    if (!rc && o.io_error) {
-        snprintf(err, errlen, "%s: write failed: %s", path, strerror(saved ? saved : errno));
-        rc = -1;
-    }
-    if (!rc && rename(tmp, path) != 0) {
-        snprintf(err, errlen, "%s: rename from %s failed: %s", path, tmp, strerror(errno));
-        rc = -1;
-    }
-    if (rc) {
-        unlink(tmp);
-        free(tmp);
-        return ET_GGUF_ERR;
-    }
-    /* Make the rename itself durable. */
-    char *dirbuf = strdup(path);
-    if (dirbuf) {
-        int dfd = open(dirname(dirbuf), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd >= 0) {
-            fsync(dfd);
-            close(dfd);
-        }
-        free(dirbuf);
-    }
-    free(tmp);
-    return ET_GGUF_OK;
+    if (!rc && o.io_error) snprintf(err, errlen, "%s: write failed", path);
+    return et_atomic_end(&af, !rc && !o.io_error, err, errlen) ? ET_GGUF_ERR : ET_GGUF_OK;
 }
