@@ -1,0 +1,75 @@
+/* A language model as the study and the command line use it: weights + tokenizer + an
+ * optional adapter, with the three things personalization needs — score candidate answers
+ * by likelihood, generate text, and learn from a user's examples.  (Implementations land
+ * with the model/training and I/O issues; this page is the contract.)
+ *
+ * All functions return 0 on success, or -1 with a message in err naming what was wrong.
+ */
+#ifndef ET_LM_H
+#define ET_LM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct et_lm et_lm;
+
+typedef enum et_method {
+    ET_METHOD_NONE = 0,     /* zero-shot (and RAG: retrieval only changes the prompt) */
+    ET_METHOD_LORA,         /* QLoRA = LoRA over an NF4 base: choose the base type */
+    ET_METHOD_IA3,
+    ET_METHOD_PROMPT,       /* prompt tuning: trainable soft-prompt embeddings */
+    ET_METHOD_FULL,         /* every parameter (f32 models) */
+    ET_METHOD_COUNT
+} et_method;
+
+typedef struct et_lm_opts {
+    const char *base_type;  /* compress the base on load: "f32" "f16" "q8_0" "q4_0" "q4_k" "nf4" ... NULL = as stored */
+    const char *prune;      /* NULL, "50%" (magnitude, unstructured) or "2:4" */
+    int         n_threads;  /* 0 = all */
+    int         n_ctx;      /* 0 = the model's */
+} et_lm_opts;
+
+int  et_lm_load(const char *gguf_path, const et_lm_opts *opts, et_lm **out, char *err, size_t errlen);
+void et_lm_free(et_lm *lm);
+
+/* Number of tokens of text (prompt budgeting for retrieval). */
+int  et_lm_count_tokens(et_lm *lm, const char *text);
+
+/* logprob[i] = log p(cands[i] | prompt), summed over the candidate's tokens. */
+int  et_lm_score(et_lm *lm, const char *prompt, const char *const *cands, int n_cands,
+                 double *logprob, char *err, size_t errlen);
+
+/* Greedy decoding of up to max_new tokens after prompt, stopping at EOS or a newline. */
+int  et_lm_generate(et_lm *lm, const char *prompt, int max_new, char *out, size_t outlen,
+                    char *err, size_t errlen);
+
+typedef struct et_finetune_cfg {
+    et_method method;
+    int       rank;           /* LoRA rank */
+    float     alpha;          /* LoRA alpha (scale alpha/rank) */
+    const char *targets;      /* LoRA target modules, e.g. "q,k,v,o,gate,up,down" */
+    int       n_prompt_tokens;/* prompt tuning */
+    float     lr;
+    int       steps;          /* optimizer steps (a time budget is turned into steps by calibration) */
+    int       batch;          /* examples per step */
+    uint64_t  seed;
+} et_finetune_cfg;
+
+typedef struct et_finetune_stats {
+    double   seconds;         /* wall-clock learning time */
+    double   tokens_per_s;
+    double   flops;           /* model FLOPs of the whole run (forward + backward + optimizer) */
+    double   bytes;           /* bytes moved, by the ops' own counts */
+    size_t   planned_peak_bytes, measured_peak_rss;
+    float    first_loss, final_loss;
+} et_finetune_stats;
+
+/* Train an adapter (replacing any current one) on (prompt, answer) pairs: loss on answer
+ * tokens only.  The adapter then applies to et_lm_score / et_lm_generate until
+ * et_lm_reset_adapter. */
+int  et_lm_finetune(et_lm *lm, const et_finetune_cfg *cfg, const char *const *prompts,
+                    const char *const *answers, int n, et_finetune_stats *stats,
+                    char *err, size_t errlen);
+void et_lm_reset_adapter(et_lm *lm);
+
+#endif
