@@ -1,0 +1,55 @@
+#version 450
+// Causal self-attention with grouped-query heads, one workgroup per (token t, query head h):
+//   o[t,h] = Σ_{s<=t} softmax_s(scale · q[t,h]·k[s,g]) v[s,g],   g = h / (Hq/Hkv)
+//   lse[t,h] = log Σ_{s<=t} exp(scale · q·k)  (kept for the backward pass)
+// Scores are recomputed per pass instead of stored (no T×T buffer): pass 1 the max, pass 2 the
+// sum, pass 3 the output, in chunks of WG keys whose probabilities sit in shared memory.
+// Each invocation owns output dims l, l+WG, l+2WG, l+3WG: D <= 4·WG.
+// Bindings: 0 q [T][Hq][D], 1 k [T][Hkv][D], 2 v [T][Hkv][D], 3 o [T][Hq][D], 4 lse [T][Hq].
+#include "common.glsl"
+layout(std430, binding = 0) readonly buffer Q { float q[]; };
+layout(std430, binding = 1) readonly buffer K { float k[]; };
+layout(std430, binding = 2) readonly buffer V { float v[]; };
+layout(std430, binding = 3) writeonly buffer O { float o[]; };
+layout(std430, binding = 4) writeonly buffer L { float lse[]; };
+layout(push_constant) uniform P { uint T, Hq, Hkv, D; float scale; } p;
+
+shared float sp[WG];
+
+float score(uint qoff, uint s, uint g) {
+    uint koff = (s * p.Hkv + g) * p.D;
+    float d = 0.0;
+    for (uint i = 0; i < p.D; i++) d += q[qoff + i] * k[koff + i];
+    return p.scale * d;
+}
+
+void main() {
+    uint id = wg_linear();
+    if (id >= p.T * p.Hq) return;
+    uint t = id / p.Hq, h = id % p.Hq, g = h / (p.Hq / p.Hkv), l = gl_LocalInvocationID.x;
+    uint qoff = id * p.D;
+    float m = NEG_INF;
+    for (uint s = l; s <= t; s += WG) m = max(m, score(qoff, s, g));
+    m = wg_max(m);
+    float sum = 0.0;
+    for (uint s = l; s <= t; s += WG) sum += exp(score(qoff, s, g) - m);
+    sum = wg_sum(sum);
+    float acc[4] = float[4](0.0, 0.0, 0.0, 0.0);
+    for (uint s0 = 0; s0 <= t; s0 += WG) {
+        uint s = s0 + l;
+        sp[l] = s <= t ? exp(score(qoff, s, g) - m) / sum : 0.0;
+        barrier();
+        uint nc = min(WG, t + 1u - s0);
+        [[unroll]] for (uint j = 0; j < 4u; j++) {
+            uint d = l + j * WG;
+            if (d < p.D)
+                for (uint i = 0; i < nc; i++) acc[j] += sp[i] * v[((s0 + i) * p.Hkv + g) * p.D + d];
+        }
+        barrier();
+    }
+    [[unroll]] for (uint j = 0; j < 4u; j++) {
+        uint d = l + j * WG;
+        if (d < p.D) o[qoff + d] = acc[j];
+    }
+    if (l == 0u) lse[id] = m + log(sum);
+}

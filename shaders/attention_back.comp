@@ -1,0 +1,105 @@
+#version 450
+// Backward of attention.comp (flash-attention style, probabilities recomputed from lse):
+//   P_ts = exp(scale·q_t·k_s − lse_t),  dP_ts = do_t·v_s,  dS_ts = P_ts (dP_ts − δ_t),
+//   δ_t = do_t·o_t,  dq_t = scale Σ_s dS_ts k_s,  dk_s = scale Σ_t dS_ts q_t,  dv_s = Σ_t P_ts do_t
+// KV = 0 (specialization 1): one workgroup per (t, h): δ and dq; writes δ for the KV pass.
+// KV = 1: one workgroup per (s, kv head g), summing over the query heads of the group and
+// t >= s: dk and dv.  Sums in a fixed order: deterministic, no atomics.  D <= 4·WG.
+// Bindings: 0 q, 1 k, 2 v, 3 o, 4 lse, 5 do, 6 delta, 7 dq (KV=0) | dk or dv (KV=1, push
+// constant `want_dv`).  Eight storage bindings is what phones reliably offer per stage, so the
+// KV pass runs twice, once per output, rather than binding both.
+#include "common.glsl"
+layout(constant_id = 1) const uint KV = 0;
+layout(std430, binding = 0) readonly buffer Q { float q[]; };
+layout(std430, binding = 1) readonly buffer K { float k[]; };
+layout(std430, binding = 2) readonly buffer V { float v[]; };
+layout(std430, binding = 3) readonly buffer O { float o[]; };
+layout(std430, binding = 4) readonly buffer L { float lse[]; };
+layout(std430, binding = 5) readonly buffer DO { float dout[]; };
+layout(std430, binding = 6) buffer DL { float delta[]; };
+layout(std430, binding = 7) writeonly buffer G { float grad[]; };
+layout(push_constant) uniform P { uint T, Hq, Hkv, D; float scale; uint want_dv; } p;
+
+shared float sp[WG];
+shared float sd[WG];
+
+float dotqk(uint qoff, uint koff) {
+    float d = 0.0;
+    for (uint i = 0; i < p.D; i++) d += q[qoff + i] * k[koff + i];
+    return d;
+}
+float dotdv(uint ooff, uint voff) {
+    float d = 0.0;
+    for (uint i = 0; i < p.D; i++) d += dout[ooff + i] * v[voff + i];
+    return d;
+}
+
+void main() {
+    uint id = wg_linear(), l = gl_LocalInvocationID.x;
+    uint grp = p.Hq / p.Hkv;
+    float acc[4] = float[4](0.0, 0.0, 0.0, 0.0);
+    if (KV == 0u) {
+        if (id >= p.T * p.Hq) return;
+        uint t = id / p.Hq, h = id % p.Hq, g = h / grp, qoff = id * p.D;
+        float dl = 0.0;
+        for (uint d = l; d < p.D; d += WG) dl += dout[qoff + d] * o[qoff + d];
+        dl = wg_sum(dl);
+        float L0 = lse[id];
+        for (uint s0 = 0; s0 <= t; s0 += WG) {
+            uint s = s0 + l;
+            float ds = 0.0;
+            if (s <= t) {
+                uint koff = (s * p.Hkv + g) * p.D;
+                float P = exp(p.scale * dotqk(qoff, koff) - L0);
+                ds = P * (dotdv(qoff, koff) - dl);
+            }
+            sd[l] = ds;
+            barrier();
+            uint nc = min(WG, t + 1u - s0);
+            [[unroll]] for (uint j = 0; j < 4u; j++) {
+                uint d = l + j * WG;
+                if (d < p.D)
+                    for (uint i = 0; i < nc; i++) acc[j] += sd[i] * k[((s0 + i) * p.Hkv + g) * p.D + d];
+            }
+            barrier();
+        }
+        [[unroll]] for (uint j = 0; j < 4u; j++) {
+            uint d = l + j * WG;
+            if (d < p.D) grad[qoff + d] = p.scale * acc[j];
+        }
+        if (l == 0u) delta[id] = dl;
+    } else {
+        if (id >= p.T * p.Hkv) return;
+        uint s = id / p.Hkv, g = id % p.Hkv, koff = id * p.D;
+        float accv[4] = float[4](0.0, 0.0, 0.0, 0.0);
+        for (uint h = g * grp; h < (g + 1u) * grp; h++) {
+            for (uint t0 = s; t0 < p.T; t0 += WG) {
+                uint t = t0 + l;
+                float P = 0.0, ds = 0.0;
+                if (t < p.T) {
+                    uint qoff = (t * p.Hq + h) * p.D;
+                    P = exp(p.scale * dotqk(qoff, koff) - lse[t * p.Hq + h]);
+                    ds = P * (dotdv(qoff, koff) - delta[t * p.Hq + h]);
+                }
+                sp[l] = P;
+                sd[l] = ds;
+                barrier();
+                uint nc = min(WG, p.T - t0);
+                [[unroll]] for (uint j = 0; j < 4u; j++) {
+                    uint d = l + j * WG;
+                    if (d < p.D)
+                        for (uint i = 0; i < nc; i++) {
+                            uint qo = ((t0 + i) * p.Hq + h) * p.D + d;
+                            acc[j] += sd[i] * q[qo];
+                            accv[j] += sp[i] * dout[qo];
+                        }
+                }
+                barrier();
+            }
+        }
+        [[unroll]] for (uint j = 0; j < 4u; j++) {
+            uint d = l + j * WG;
+            if (d < p.D) grad[koff + d] = p.want_dv != 0u ? accv[j] : p.scale * acc[j];
+        }
+    }
+}
