@@ -1,0 +1,34 @@
+/* The CPU backend: host memory is device memory, so prepare/upload/download do nothing and
+ * run is the CPU executor. */
+#include <stdio.h>
+#include "backend.h"
+
+static bool et__cpu_supports(et_backend *be, const et_tensor *t, char *why, size_t n) { return true; }
+static bool et__cpu_prepare(et_backend *be, et_graph *g, et_plan *plan) { return true; }
+static bool et__cpu_copy(et_backend *be, et_tensor *t) { return true; }
+static bool et__cpu_run(et_backend *be, et_graph *g, et_plan *plan, int32_t from, int32_t to) {
+    return et_graph_compute_range(g, plan, from, to, be->n_threads, NULL);
+}
+static void et__cpu_free(et_backend *be) {}
+
+static et_backend et__cpu = {
+    .name = "cpu", .supports_op = et__cpu_supports, .prepare = et__cpu_prepare,
+    .upload = et__cpu_copy, .download = et__cpu_copy, .run = et__cpu_run, .free = et__cpu_free,
+};
+
+et_backend *et_backend_cpu(void) { return &et__cpu; }
+
+bool et_backend_check(et_backend *be, et_graph *g) {
+    for (int32_t i = 0; i < g->n_nodes; i++) {
+        et_tensor *t = g->nodes[i];
+        if (t->op == ET_OP_VIEW || t->op == ET_OP_NONE) continue;
+        char why[160] = "";
+        if (!be->supports_op(be, t, why, sizeof why)) {
+            char sh[96];
+            et_ctx_fail(g->ctx, "backend %s cannot run op %s (node %d '%s', %s)%s%s", be->name,
+                        et_op_name(t->op), i, t->name, et_shape_str(t, sh, sizeof sh), why[0] ? ": " : "", why);
+            return false;
+        }
+    }
+    return true;
+}
