@@ -10,6 +10,8 @@
 #include "harness.h"
 #include <stdint.h>
 #include <unistd.h>
+#include "io/gguf.h"
+#include "tok/tok_gguf.h"
 #include "tok/tokenizer.h"
 #include "tok/unicode.h"
 
@@ -316,6 +318,63 @@ static void test_gpt2_reference(void) { bytelevel_family("gpt2"); }
 static void test_llama3_reference(void) { bytelevel_family("llama3"); }
 static void test_qwen2_reference(void) { bytelevel_family("qwen2"); }
 
+/* ---- GGUF: the same vocabularies written by the PyPI gguf package --------------------- */
+
+static et_tok *open_gguf(const char *path, char *err, size_t errsz) {
+    et_gguf *g;
+    if (et_gguf_open(path, &g, err, errsz)) return NULL;
+    et_tok *t = et_tok_from_gguf(g, err, errsz);
+    et_gguf_close(g);
+    return t;
+}
+
+static void test_gguf_vocabularies(void) {
+    char err[256];
+    long n;
+    tcase *cs = load_cases(GOLD "spm_cases.tsv", &n);
+    et_tok *t = open_gguf(GOLD "spm.gguf", err, sizeof err);
+    CHECK(cs && t, "spm.gguf / spm_cases.tsv: %s", t ? "cases missing" : err);
+    if (cs && t) {
+        CHECK(check_cases(t, cs, n, 0, "spm.gguf") == 0, "spm.gguf encodes differently from sentencepiece");
+        int32_t ids[8];
+        long m = et_tok_encode(t, "x", 1, ET_TOK_ADD_SPECIAL, ids, 8);
+        CHECK(m >= 2 && ids[0] == 1 && et_tok_bos(t) == 1, "spm.gguf: add_bos_token");
+    }
+    et_tok_free(t);
+    free_cases(cs, n);
+    cs = load_cases(GOLD "llama3_cases.tsv", &n);
+    t = open_gguf(GOLD "llama3.gguf", err, sizeof err);
+    CHECK(cs && t, "llama3.gguf / llama3_cases.tsv: %s", t ? "cases missing" : err);
+    if (cs && t) {
+        CHECK(et_tok_pretok(t) == ET_PRETOK_LLAMA3, "tokenizer.ggml.pre llama-bpe -> llama3");
+        CHECK(check_cases(t, cs, n, ET_TOK_PARSE_SPECIAL, "llama3.gguf") == 0, "llama3.gguf encodes differently from tokenizers");
+    }
+    et_tok_free(t);
+    free_cases(cs, n);
+    /* malformed tokenizer metadata, written with our GGUF writer */
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/et_tok_bad_%d.gguf", (int)getpid());
+    const et_gguf_str toks[3] = {{"a", 1}, {"b", 1}, {"ab", 2}};
+    const float scores[2] = {0, 0};
+    const et_gguf_str merges[1] = {{"a c", 3}};
+    for (int k = 0; k < 4; k++) {
+        et_gguf_writer *w = et_gguf_writer_new();
+        et_gguf_writer_set_str(w, "tokenizer.ggml.model", k == 0 ? "bert" : k == 1 ? "llama" : "gpt2");
+        et_gguf_writer_set_arr(w, "tokenizer.ggml.tokens", ET_GGUF_STR, toks, 3);
+        if (k == 1) et_gguf_writer_set_arr(w, "tokenizer.ggml.scores", ET_GGUF_F32, scores, 2);
+        if (k == 2) et_gguf_writer_set_str(w, "tokenizer.ggml.pre", "no-such-pre");
+        if (k >= 2) et_gguf_writer_set_arr(w, "tokenizer.ggml.merges", ET_GGUF_STR, merges, 1);
+        CHECK(et_gguf_writer_write(w, path, err, sizeof err) == 0, "write: %s", err);
+        et_gguf_writer_free(w);
+        const char *want[4] = {"bert", "scores", "no-such-pre", "merge 0"};
+        err[0] = 0;
+        et_tok *b = open_gguf(path, err, sizeof err);
+        CHECK(!b && strstr(err, want[k]) && strstr(err, path), "bad GGUF %d accepted or unclear message: %s", k, err);
+        et_tok_free(b);
+    }
+    unlink(path);
+}
+
 /* ---- malformed input never crashes ---------------------------------------------------- */
 
 static void test_malformed_files(void) {
@@ -451,6 +510,7 @@ int main(void) {
     RUN(test_gpt2_reference);
     RUN(test_llama3_reference);
     RUN(test_qwen2_reference);
+    RUN(test_gguf_vocabularies);
     RUN(test_malformed_files);
     RUN(test_random_bytes_never_crash);
     RUN(test_chat_templates);

@@ -23,11 +23,14 @@ Expected ids come from the same libraries' encoders.  Invalid UTF-8 cannot enter
 encoders, so its expected ids are those of the text with each invalid byte replaced by U+FFFD,
 the rule edgetune documents (llama.cpp's).
 
+The spm and llama3 vocabularies are also written as GGUF files by the PyPI gguf package
+(tokenizer.ggml.* keys as llama.cpp's converter writes them, no tensors), for the GGUF path.
+
 Output: build/golden/tok/ (corpus.txt, spm_vocab.tsv, spm_cases.tsv, <family>.json,
-<family>_cases.tsv).  A case line is  hex(text bytes) TAB ids separated by spaces.
+<family>_cases.tsv, spm.gguf, llama3.gguf).  A case line is  hex(text bytes) TAB ids separated by spaces.
 """
 import gettext
-import glob
+import json
 import os
 import random
 import sys
@@ -164,6 +167,22 @@ def train_bytelevel(family, corpus):
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
     tok.train([corpus], trainer)
     tok.save(os.path.join(OUT, family + ".json"))
+    if family == "llama3":
+        import gguf
+        model = json.loads(tok.to_str())["model"]
+        vocab = sorted(model["vocab"].items(), key=lambda kv: kv[1])
+        w = gguf.GGUFWriter(os.path.join(OUT, "llama3.gguf"), "llama")
+        w.add_tokenizer_model("gpt2")
+        w.add_tokenizer_pre("llama-bpe")
+        w.add_token_list([k.encode("utf-8") for k, _ in vocab])
+        w.add_token_types([3 if k == "<|endoftext|>" else 1 for k, _ in vocab])
+        w.add_token_merges([" ".join(m) if isinstance(m, list) else m for m in model["merges"]])
+        w.add_eos_token_id(0)
+        w.add_add_bos_token(False)
+        w.write_header_to_file()
+        w.write_kv_data_to_file()
+        w.write_tensors_to_file()
+        w.close()
     return tok
 
 
@@ -196,6 +215,23 @@ def gen_spm():
     # byte fallback must actually be exercised by the text
     assert any(sp.is_byte(i) for _, ids in items for i in ids), "no byte-fallback tokens in the cases"
     write_cases(os.path.join(OUT, "spm_cases.tsv"), items)
+    import gguf
+    w = gguf.GGUFWriter(os.path.join(OUT, "spm.gguf"), "llama")
+    n = sp.get_piece_size()
+    w.add_tokenizer_model("llama")
+    w.add_token_list([sp.id_to_piece(i).encode("utf-8") for i in range(n)])
+    w.add_token_scores([sp.get_score(i) for i in range(n)])
+    w.add_token_types([2 if sp.is_unknown(i) else 3 if sp.is_control(i) else 6 if sp.is_byte(i) else 1
+                       for i in range(n)])
+    w.add_unk_token_id(0)
+    w.add_bos_token_id(1)
+    w.add_eos_token_id(2)
+    w.add_add_bos_token(True)
+    w.add_add_space_prefix(True)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
 
 
 def gen_family(family):

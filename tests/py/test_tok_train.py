@@ -112,6 +112,19 @@ def train_is_deterministic_and_our_format_reloads():
 
 
 @case
+def tokenize_model_gguf_matches_sentencepiece():
+    # spm.gguf: the SentencePiece vocabulary of gen_tok.py written by the PyPI gguf package
+    import sentencepiece as spm
+    model = os.path.join(ROOT, "build", "golden", "tok", "spm")
+    assert os.path.exists(model + ".gguf"), f"{model}.gguf missing: run tests/py/gen_tok.py"
+    sp = spm.SentencePieceProcessor(model_file=model + ".model")
+    text = open(CORPUS, encoding="utf-8").read()
+    want = [sp.bos_id()] + sp.encode(text)
+    got = [int(x) for x in run("tokenize", "--model", model + ".gguf", "--text", CORPUS).stdout.split()]
+    assert got == want, f"{len(got)} ids vs {len(want)} from sentencepiece"
+
+
+@case
 def cli_rejects_bad_input():
     bad = os.path.join(TMP, "bad.tok")
     with open(bad, "wb") as f:
