@@ -62,7 +62,7 @@ int et__vk_pcache_open(et_vk_ctx *ctx) {
         if (f && fread(hdr, sizeof hdr, 1, f) == 1 && hdr[0] == ET_VK_CACHE_MAGIC &&
             hdr[1] == ET_VK_CACHE_VERSION && !fseek(f, 0, SEEK_END)) {
             long end = ftell(f);
-            if (end > 8 + 32 && end < (64l << 20)) {
+            if (end >= 8 + 32 && end < (64l << 20)) {
                 n = (size_t)end - 8;
                 data = malloc(n);
                 if (!data || fseek(f, 8, SEEK_SET) || fread(data, 1, n, f) != n) {
