@@ -36,6 +36,7 @@ struct et_tok {
     /* special tokens matched in text, longest first */
     int32_t n_special;
     int32_t *special;
+    uint8_t special_first[256];   /* 1 for bytes that start some special token */
 };
 
 void et__tok_err(char *err, size_t errsz, const char *fmt, ...)

@@ -311,6 +311,7 @@ et_tok *et_tok_create(const et_tok_spec *sp, char *err, size_t errsz) {
              t->types[i] == ET_TOKT_UNKNOWN) && t->len[i] > 0)
             t->special[t->n_special++] = i;
     qsort_r(t->special, (size_t)t->n_special, sizeof(int32_t), et__cmp_special, t);
+    for (int32_t k = 0; k < t->n_special; k++) t->special_first[(uint8_t)t->blob[t->off[t->special[k]]]] = 1;
     return t;
 oom:
     et__tok_err(err, errsz, "tokenizer: out of memory for a vocabulary of %d", sp->n_vocab);
@@ -374,7 +375,7 @@ long et_tok_encode(const et_tok *t, const char *text, size_t len, unsigned flags
     char *frag = NULL;
     size_t start = 0;
     for (size_t i = 0; i <= len;) {
-        int32_t sid = i < len && t->n_special ? et__match_special(t, text, len, i, flags) : -1;
+        int32_t sid = i < len && t->special_first[(uint8_t)text[i]] ? et__match_special(t, text, len, i, flags) : -1;
         if (i < len && sid < 0) { i++; continue; }
         if (i > start) {
             const char *s = text + start;

@@ -17,8 +17,13 @@
  *   BPE: each invalid byte becomes U+FFFD before pre-tokenization (llama.cpp's
  *        unicode_cpts_from_utf8), so it is encoded as the bytes EF BF BD.
  *
+ * Llama 3's ignore_merges (a word that is itself a token is emitted whole) is on for the llama3
+ * pre-tokenizer, as llama.cpp does, or as a tokenizer.json's model.ignore_merges says.
+ *
  * Construction: et_tok_create() from in-memory arrays (what a GGUF reader has), et_tok_load()
- * from our own file (magic "ETOK") or a Hugging Face tokenizer.json, et_tok_save() to either.
+ * from our own file (magic "ETOK") or a Hugging Face tokenizer.json, et_tok_save() to either;
+ * et_tok_from_gguf() (tok/tok_gguf.h) from a GGUF model's tokenizer.ggml.* metadata.
+ * Encoding and decoding only read the object, so one tokenizer serves many threads.
  * Errors never abort: constructors return NULL and write a message naming the file, the
  * field and the bad value into err.
  */
