@@ -4,10 +4,13 @@
  * Golden files (tests/py/gen_quant.py, run first by tests/run.sh; a missing file FAILS):
  *   - F16/BF16 conversions, Q8_0/Q4_0/Q4_1 quantization: byte-exact with PyPI gguf (0 ULP).
  *   - dequantization of every GGUF type from random bytes: bit-exact with gguf (0 ULP).
+ *   - Q4_K, Q6_K, IQ4_NL, Q8_K quantization (gguf has no quantizer for them): byte-exact with
+ *     tests/py/kquants_np.py, a numpy port of ggml's algorithms in exact float32 order.
  *   - NF4: byte-exact with a numpy re-implementation of bitsandbytes (0 ULP; see below).
- * Error bounds (no oracle exists for the K-quant/IQ4_NL quantizers; these follow from the
- * step: half a step of rounding, one step where the format clips, plus the binary16 rounding
- * of the stored scales, which is <= 2^-11 relative or 2^-25 absolute when subnormal):
+ * Error bounds, for every quantizer, on top of that (they would hold for any correct
+ * implementation, port or not; they follow from the step: half a step of rounding, one step
+ * where the format clips, plus the binary16 rounding of the stored scales, which is <= 2^-11
+ * relative or 2^-25 absolute when subnormal):
  *   Q8_0   |e| <= amax/254 + 127 s(d)        d = amax/127
  *   Q4_0   |e| <= amax/8 + 8 s(d)            (the value opposite max clips by a full step)
  *   Q4_1   |e| <= d/2 + 15 s(d) + s(m)       d = (max-min)/15, m = min
@@ -126,8 +129,10 @@ static const fmt FORMATS[] = {
 };
 enum { NFORMATS = sizeof FORMATS / sizeof FORMATS[0] };
 
+/* Q8_0/Q4_0/Q4_1 against gguf's quantizers; IQ4_NL/Q4_K/Q6_K (and Q8_K below) against
+ * tests/py/kquants_np.py, a numpy port of ggml's algorithms in exact float32 order. */
 static void test_quantize_vs_gguf(void) {
-    for (int f = 0; f < 3; f++) {                       /* Q8_0, Q4_0, Q4_1 */
+    for (int f = 0; f < NFORMATS; f++) {
         char name[64];
         snprintf(name, sizeof name, "%s_quantize", FORMATS[f].name);
         size_t ni, no;
@@ -224,10 +229,27 @@ static double check_roundtrip(int f, const float *x, int64_t n, const char *what
     return worst;
 }
 
+static void test_q8_k_vs_numpy(void) {
+    size_t ni, no;
+    float *x = load("q8_k_quantize", "in", &ni);
+    uint8_t *want = load("q8_k_quantize", "out", &no);
+    if (x && want) {
+        const int64_t n = (int64_t)(ni / 4);
+        const size_t bytes = et_type_row_size(ET_Q8_K, n);
+        CHECK(no == bytes, "q8_k golden has %zu bytes, expected %zu", no, bytes);
+        uint8_t *got = malloc(bytes);
+        et_ref_quantize_row_q8_k(x, got, n);
+        if (no == bytes) check_bytes(got, want, bytes, sizeof(et_block_q8_K), "q8_k_quantize");
+        free(got);
+    }
+    free(x);
+    free(want);
+}
+
 static void test_roundtrip_error_bounds(void) {
     size_t ni, no;
-    float *x = load("kquant_input", "in", &ni);      /* gguf-range weights, mixed scales */
-    void *unused = load("kquant_input", "out", &no);
+    float *x = load("q4_k_quantize", "in", &ni);      /* gguf-range weights, mixed scales */
+    void *unused = load("q4_k_quantize", "out", &no);
     free(unused);
     if (!x) return;
     const int64_t n = (int64_t)(ni / 4);
@@ -466,6 +488,7 @@ static void test_nf4_edge(void) {
 int main(void) {
     RUN(test_f16_bf16_vs_gguf);
     RUN(test_quantize_vs_gguf);
+    RUN(test_q8_k_vs_numpy);
     RUN(test_dequantize_vs_gguf);
     RUN(test_roundtrip_error_bounds);
     RUN(test_rmse_ordering);

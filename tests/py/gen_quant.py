@@ -1,10 +1,13 @@
 """Golden files for tests/test_quant.c, from independent implementations.
 
 GGUF formats come from the PyPI gguf package (gguf.quants, numpy): its quantizers for F16
-(numpy astype), BF16, Q8_0, Q4_0, Q4_1 and its dequantizers for every type.  NF4 comes from a
-numpy re-implementation of bitsandbytes' algorithm written here from its documented method
-(functional.quantize_4bit with compress_statistics=True and the CUDA kernels' decision rules),
-formulated differently from the C code: the 4-bit code is a searchsorted over the midpoints.
+(numpy astype), BF16, Q8_0, Q4_0, Q4_1 and its dequantizers for every type.  gguf has no
+quantizer for Q4_K, Q6_K, IQ4_NL and Q8_K: those bytes come from kquants_np.py, a numpy
+port of ggml's algorithms (checked here to decode, with gguf, close to the input).  NF4
+comes from a numpy re-implementation of bitsandbytes' algorithm written here from its
+method (functional.quantize_4bit with compress_statistics=True and the CUDA kernels'
+decision rules), formulated differently from the C code: the 4-bit code is a searchsorted
+over the midpoints.
 
 Everything is seeded, so the files are reproducible.  Layout: build/golden/quant/<case>.in and
 <case>.out, raw little-endian bytes (float32 inputs / uint8 or uint16 or float32 outputs);
@@ -17,6 +20,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import ROOT, case, main  # noqa: E402
+import kquants_np  # noqa: E402
 
 import gguf  # noqa: E402
 from gguf import GGMLQuantizationType as T  # noqa: E402
@@ -154,13 +158,23 @@ def gen_dequantize_random_bytes():
         assert np.isfinite(y).all()
 
 
-# ---- K-quant / IQ4_NL quantizer inputs (C bounds the error; gguf checks the bytes decode) ---
+# ---- K-quant / IQ4_NL / Q8_K quantizers: a numpy port of ggml's algorithms (kquants_np.py) ---
 
 @case
-def gen_kquant_inputs():
+def gen_kquant_quantize():
     rng = np.random.default_rng(4)
     x = weight_like(rng, 512, 256)
-    write("kquant_input", x, np.zeros(0, np.uint8))
+    for name, fn, t in (("q4_k", kquants_np.quantize_q4_k, T.Q4_K),
+                        ("q6_k", kquants_np.quantize_q6_k, T.Q6_K),
+                        ("iq4_nl", kquants_np.quantize_iq4_nl, T.IQ4_NL),
+                        ("q8_k", kquants_np.quantize_q8_k, T.Q8_K)):
+        q = fn(x)
+        write(name + "_quantize", x, q)
+        assert q.size == x.size // gguf.GGML_QUANT_SIZES[t][0] * gguf.GGML_QUANT_SIZES[t][1]
+        if t != T.Q8_K:        # the port's bytes decode (with gguf) to something close to x
+            y = quants.dequantize(q, t)
+            rel = np.sqrt(np.mean((y - x) ** 2) / np.mean(x ** 2))
+            assert rel < 0.2, (name, rel)     # 4-bit on these mixed-scale rows: ~0.13
 
 
 # ---- NF4 ----------------------------------------------------------------------------------
