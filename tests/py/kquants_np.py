@@ -254,7 +254,8 @@ def quantize_iq4_nl(x):
 
     d = -mxs / F32(-127)
     sqx, sq2 = sums(F32(1) / d)
-    d = sqx / sq2
+    with np.errstate(divide="ignore", invalid="ignore"):     # all-zero blocks, reset below
+        d = sqx / sq2
     best = d * sqx
     for itry in range(-7, 8):
         sqx, sq2 = sums(F32(itry - 127) / mxs)
