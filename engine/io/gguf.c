@@ -29,7 +29,10 @@ static void *et__arena_alloc(et__chunk **head, size_t n, size_t align) {
             return (char *)c->data + at;
         }
     }
-    size_t cap = n > (1u << 20) ? n : (1u << 20);
+    /* Chunks grow from 16 KiB to 1 MiB, so small files cost little and big ones few mallocs. */
+    size_t cap = c ? (c->cap < (1u << 20) ? c->cap * 2 : c->cap) : (16u << 10);
+    if (cap > (1u << 20)) cap = 1u << 20;
+    if (n > cap) cap = n;
     if (cap > SIZE_MAX - sizeof(et__chunk)) return NULL;
     et__chunk *nc = malloc(sizeof(et__chunk) + cap);
     if (!nc) return NULL;
