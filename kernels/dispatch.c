@@ -76,6 +76,14 @@ static void et__tabs_init(void) {
                                                    .act_unsigned = true, .qgemm_tile_t = 4 };
     et__isa_tab[ET_ISA_AVX512BF16] = et__isa_tab[ET_ISA_AVX512VNNI];
     et__isa_tab[ET_ISA_AVX512BF16].bgemm = et__bgemm_avx512bf16;
+    et__isa_tab[ET_ISA_AVX2].peak[ET_PEAK_F32_FMA] = et__peak_fma256;
+    et__isa_tab[ET_ISA_AVX2].peak[ET_PEAK_INT8_DOT] = et__peak_int8_avx2;
+    for (int i = ET_ISA_AVX512; i <= ET_ISA_AVX512BF16; i++) {
+        et__isa_tab[i].peak[ET_PEAK_F32_FMA] = et__peak_fma512;
+        et__isa_tab[i].peak[ET_PEAK_INT8_DOT] = i == ET_ISA_AVX512 ? et__peak_int8_avx2
+                                                                    : et__peak_vnni512;
+    }
+    et__isa_tab[ET_ISA_AVX512BF16].peak[ET_PEAK_BF16_DOT] = et__peak_bf16_512;
     for (int i = ET_ISA_AVX512VNNI; i <= ET_ISA_AVX512BF16; i++) {
         et__isa_tab[i].matvec[ET_Q8_0] = et__mv_q8_0_vnni;
         et__isa_tab[i].matvec[ET_Q4_0] = et__mv_q4_0_vnni;
@@ -107,6 +115,27 @@ const et__type_ops *et__kern_type_ops(et_type t) {
 
 bool et_kern_matmul_supports(et_type t) {
     return et__kern_type_ops(t) != NULL && et_ref_matmul_supports(t);
+}
+
+const char *et_kern_matmul_family(et_type t) {
+    const et__type_ops *to = et__kern_type_ops(t);
+    const et__isa_ops *io = et__kern_isa_ops();
+    if (!to || !io->sgemm) return "ref";
+    if (to->kind == ET__KIND_I8 && io->qgemm) return "int8";
+    if (to->kind == ET__KIND_BF16 && io->bgemm) return "bf16";
+    return "f32";
+}
+
+et_peak_kind et_kern_matmul_peak_kind(et_type t) {
+    const char *f = et_kern_matmul_family(t);
+    return !strcmp(f, "int8") ? ET_PEAK_INT8_DOT : !strcmp(f, "bf16") ? ET_PEAK_BF16_DOT
+                                                                       : ET_PEAK_F32_FMA;
+}
+
+double et_kern_peak_loop(et_peak_kind kind, int64_t n) {
+    const et__isa_ops *io = et__kern_isa_ops();
+    if ((unsigned)kind > ET_PEAK_INT8_DOT || !io->peak[kind]) return 0.0;
+    return io->peak[kind](n);
 }
 
 /* ---- choosing the path ---------------------------------------------------------------------- */

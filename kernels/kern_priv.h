@@ -85,6 +85,7 @@ typedef struct et__isa_ops {
     bool          act_unsigned;     /* qgemm wants q+128 */
     int           qgemm_tile_t;     /* tokens per register tile (scheduling hint) */
     et__matvec_fn matvec[ET_TYPE_COUNT];   /* per weight type; NULL: use the strip path */
+    double (*peak[3])(int64_t n);   /* et_peak_kind → the loop of the instruction used */
 } et__isa_ops;
 
 /* One table per dtype: how its weights are decoded and which kernel family consumes them on
@@ -126,6 +127,11 @@ void et__sgemm_avx2(int64_t, const float *, size_t, size_t, const float *, size_
                     size_t, int64_t, int, float, bool);
 void et__sgemm_avx512(int64_t, const float *, size_t, size_t, const float *, size_t, float *,
                       size_t, int64_t, int, float, bool);
+double et__peak_fma512(int64_t n);
+double et__peak_bf16_512(int64_t n);
+double et__peak_vnni512(int64_t n);
+double et__peak_fma256(int64_t n);
+double et__peak_int8_avx2(int64_t n);
 void et__mv_q8_0_vnni(const et__wdesc *, const float *, const et__qact *, float *, int64_t,
                       int64_t, bool);
 void et__mv_q4_0_vnni(const et__wdesc *, const float *, const et__qact *, float *, int64_t,

@@ -70,6 +70,17 @@ void   et_kern_matmul_dx(et_type wtype, const void *w, size_t ldw, const float *
                          float *dx, size_t lddx, int64_t T, int64_t K, int64_t N,
                          bool accumulate, void *work);
 
+/* Which kernel family a weight type runs on the current path for matmul with T > 1
+ * ("int8", "bf16", "f32", "ref"), and the matching peak probe (edgetune bench kernels). */
+typedef enum { ET_PEAK_F32_FMA = 0, ET_PEAK_BF16_DOT, ET_PEAK_INT8_DOT } et_peak_kind;
+const char  *et_kern_matmul_family(et_type wtype);
+et_peak_kind et_kern_matmul_peak_kind(et_type wtype);
+/* Runs n iterations of a latency-hiding loop of the instruction the current path uses for
+ * `kind` (vfmadd ps, vdpbf16ps, vpdpbusd or maddubs+madd); returns the flops / int8 ops it
+ * performed (a multiply-add counts 2), or 0 if the path has no such instruction.  The caller
+ * times it, on as many threads as it likes. */
+double et_kern_peak_loop(et_peak_kind kind, int64_t n);
+
 /* Dequantize / convert rows of any type to f32 (dispatching to the fastest path). */
 void et_kern_to_f32(et_type t, const void *src, float *dst, int64_t ne0, int64_t nrows,
                     size_t src_row_bytes);

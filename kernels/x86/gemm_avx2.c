@@ -14,6 +14,7 @@
 /* y[0..nr) (+)= v[0..3] (8 floats each), only the first nr lanes. */
 ET__INLINE void et__store32_avx2(float *y, const __m256 v[4], int nr, bool accumulate) {
     if (nr >= 32) {
+        #pragma GCC unroll 16
         for (int r = 0; r < 4; r++) {
             __m256 o = accumulate ? _mm256_add_ps(v[r], _mm256_loadu_ps(y + 8 * r)) : v[r];
             _mm256_storeu_ps(y + 8 * r, o);
@@ -21,6 +22,7 @@ ET__INLINE void et__store32_avx2(float *y, const __m256 v[4], int nr, bool accum
         return;
     }
     float tmp[32];
+    #pragma GCC unroll 16
     for (int r = 0; r < 4; r++) _mm256_storeu_ps(tmp + 8 * r, v[r]);
     for (int j = 0; j < nr; j++) y[j] = accumulate ? y[j] + tmp[j] : tmp[j];
 }
@@ -44,6 +46,7 @@ void et__qgemm_avx2(const et__qstrip *s, const et__qact *a, int64_t t0, int64_t 
                                _mm256_setzero_si256(), _mm256_setzero_si256() };
             for (int st = 0; st < steps; st++) {
                 __m256i xb = _mm256_set1_epi32(et__ld32(xq + k0 + st * 4));
+                #pragma GCC unroll 16
                 for (int r = 0; r < 4; r++) {
                     __m256i w = _mm256_loadu_si256((const __m256i *)(wq + st * 128 + 32 * r));
                     __m256i p = _mm256_maddubs_epi16(_mm256_abs_epi8(w), _mm256_sign_epi8(xb, w));
@@ -51,12 +54,14 @@ void et__qgemm_avx2(const et__qstrip *s, const et__qact *a, int64_t t0, int64_t 
                 }
             }
             __m256 dx = _mm256_set1_ps(xd[ga]);
+            #pragma GCC unroll 16
             for (int r = 0; r < 4; r++) {
                 __m256 dw = _mm256_loadu_ps(s->dw + g * 32 + 8 * r);
                 f[r] = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(acc[r]), dw), dx, f[r]);
             }
             if (s->mw) {
                 __m256 sx = _mm256_set1_ps(xs[ga]);
+                #pragma GCC unroll 16
                 for (int r = 0; r < 4; r++)
                     f[r] = _mm256_fmadd_ps(_mm256_loadu_ps(s->mw + g * 32 + 8 * r), sx, f[r]);
             }
@@ -69,18 +74,25 @@ ET__INLINE void et__stile256(int64_t K, const float *a, size_t sat, size_t sak, 
                              size_t ldb, float *c, size_t ldc, const int C, int nr, float alpha,
                              bool accumulate) {
     __m256 f[2][4];
+    #pragma GCC unroll 16
     for (int i = 0; i < C; i++)
+        #pragma GCC unroll 16
         for (int r = 0; r < 4; r++) f[i][r] = _mm256_setzero_ps();
     for (int64_t k = 0; k < K; k++) {
         __m256 bv[4];
+        #pragma GCC unroll 16
         for (int r = 0; r < 4; r++) bv[r] = _mm256_loadu_ps(b + k * ldb + 8 * r);
+        #pragma GCC unroll 16
         for (int i = 0; i < C; i++) {
             __m256 av = _mm256_broadcast_ss(a + i * sat + k * sak);
+            #pragma GCC unroll 16
             for (int r = 0; r < 4; r++) f[i][r] = _mm256_fmadd_ps(av, bv[r], f[i][r]);
         }
     }
     __m256 al = _mm256_set1_ps(alpha);
+    #pragma GCC unroll 16
     for (int i = 0; i < C; i++) {
+        #pragma GCC unroll 16
         for (int r = 0; r < 4; r++) f[i][r] = _mm256_mul_ps(f[i][r], al);
         et__store32_avx2(c + i * ldc, f[i], nr, accumulate);
     }

@@ -36,12 +36,13 @@ static inline int32_t et__ld32(const void *p) { int32_t v; memcpy(&v, p, 4); ret
  * Activations arrive as q+128 (unsigned), weights signed:  sum (q+128)·w = q·w + 128·sum(w),
  * so each group's int32 accumulator starts at sw = -128·sum(w) instead of zero. */
 ET__INLINE void et__qtile_vnni(const et__qstrip *s, const et__qact *a, int64_t t0, const int C,
-                               float *y, size_t ldy, int nr, bool accumulate) {
-    const int G = s->G, steps = G / 4;
+                               const int G, float *y, size_t ldy, int nr, bool accumulate) {
+    const int steps = G / 4;
     const int64_t K = a->K, nga = a->ngroups;
     __m512 f0[4], f1[4];
     const uint8_t *xq[4];
     const float *xd[4], *xs[4];
+    #pragma GCC unroll 16
     for (int c = 0; c < C; c++) {
         f0[c] = f1[c] = _mm512_setzero_ps();
         xq[c] = (const uint8_t *)a->q + (size_t)(t0 + c) * (size_t)K;
@@ -53,9 +54,12 @@ ET__INLINE void et__qtile_vnni(const et__qstrip *s, const et__qact *a, int64_t t
         const int64_t k0 = g * G, ga = k0 / ET__QG;
         __m512i sw0 = _mm512_loadu_si512(s->sw + g * 32), sw1 = _mm512_loadu_si512(s->sw + g * 32 + 16);
         __m512i i0[4], i1[4];
+        #pragma GCC unroll 16
         for (int c = 0; c < C; c++) { i0[c] = sw0; i1[c] = sw1; }
+        #pragma GCC unroll 8
         for (int st = 0; st < steps; st++) {
             __m512i w0 = _mm512_loadu_si512(wq + st * 128), w1 = _mm512_loadu_si512(wq + st * 128 + 64);
+            #pragma GCC unroll 16
             for (int c = 0; c < C; c++) {
                 __m512i xb = _mm512_set1_epi32(et__ld32(xq[c] + k0 + st * 4));
                 i0[c] = _mm512_dpbusd_epi32(i0[c], xb, w0);
@@ -63,6 +67,7 @@ ET__INLINE void et__qtile_vnni(const et__qstrip *s, const et__qact *a, int64_t t
             }
         }
         __m512 dw0 = _mm512_loadu_ps(s->dw + g * 32), dw1 = _mm512_loadu_ps(s->dw + g * 32 + 16);
+        #pragma GCC unroll 16
         for (int c = 0; c < C; c++) {
             __m512 dx = _mm512_set1_ps(xd[c][ga]);
             f0[c] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(i0[c]), dw0), dx, f0[c]);
@@ -70,6 +75,7 @@ ET__INLINE void et__qtile_vnni(const et__qstrip *s, const et__qact *a, int64_t t
         }
         if (s->mw) {   /* min term: mw · d·sum(q) = mw · sum(x̂) over the group */
             __m512 m0 = _mm512_loadu_ps(s->mw + g * 32), m1 = _mm512_loadu_ps(s->mw + g * 32 + 16);
+            #pragma GCC unroll 16
             for (int c = 0; c < C; c++) {
                 __m512 sx = _mm512_set1_ps(xs[c][ga]);
                 f0[c] = _mm512_fmadd_ps(m0, sx, f0[c]);
@@ -77,35 +83,49 @@ ET__INLINE void et__qtile_vnni(const et__qstrip *s, const et__qact *a, int64_t t
             }
         }
     }
+    #pragma GCC unroll 16
     for (int c = 0; c < C; c++) et__store32(y + (size_t)(t0 + c) * ldy, f0[c], f1[c], nr, accumulate);
 }
 
+/* G is a compile-time constant in each instance, so the k-steps of a group unroll. */
+#define ET__QGEMM_VNNI_G(G)                                                                    \
+    static void et__qgemm_vnni_g##G(const et__qstrip *s, const et__qact *a, int64_t t0,        \
+                                    int64_t nt, float *y, size_t ldy, int nr, bool acc) {      \
+        int64_t t = t0, end = t0 + nt;                                                         \
+        for (; t + 4 <= end; t += 4) et__qtile_vnni(s, a, t, 4, G, y, ldy, nr, acc);          \
+        switch (end - t) {                                                                     \
+        case 3: et__qtile_vnni(s, a, t, 3, G, y, ldy, nr, acc); break;                          \
+        case 2: et__qtile_vnni(s, a, t, 2, G, y, ldy, nr, acc); break;                          \
+        case 1: et__qtile_vnni(s, a, t, 1, G, y, ldy, nr, acc); break;                          \
+        default: break;                                                                        \
+        }                                                                                      \
+    }
+ET__QGEMM_VNNI_G(32)
+ET__QGEMM_VNNI_G(16)
+
 void et__qgemm_vnni(const et__qstrip *s, const et__qact *a, int64_t t0, int64_t nt, float *y,
                     size_t ldy, int nr, bool accumulate) {
-    int64_t t = t0, end = t0 + nt;
-    for (; t + 4 <= end; t += 4) et__qtile_vnni(s, a, t, 4, y, ldy, nr, accumulate);
-    switch (end - t) {
-    case 3: et__qtile_vnni(s, a, t, 3, y, ldy, nr, accumulate); break;
-    case 2: et__qtile_vnni(s, a, t, 2, y, ldy, nr, accumulate); break;
-    case 1: et__qtile_vnni(s, a, t, 1, y, ldy, nr, accumulate); break;
-    default: break;
-    }
+    if (s->G == 16) et__qgemm_vnni_g16(s, a, t0, nt, y, ldy, nr, accumulate);
+    else et__qgemm_vnni_g32(s, a, t0, nt, y, ldy, nr, accumulate);
 }
 
 /* ---- bf16 × bf16 → f32 (vdpbf16ps) ------------------------------------------------------------ */
 ET__INLINE void et__btile(const uint16_t *strip, int64_t kp, const uint16_t *xb, size_t ldxb,
                           const int C, float *y, size_t ldy, int nr, bool accumulate) {
     __m512 f0[8], f1[8];
+    #pragma GCC unroll 16
     for (int c = 0; c < C; c++) f0[c] = f1[c] = _mm512_setzero_ps();
     for (int64_t p = 0; p < kp; p++) {
         __m512bh w0 = (__m512bh)_mm512_loadu_si512(strip + p * 64);
         __m512bh w1 = (__m512bh)_mm512_loadu_si512(strip + p * 64 + 32);
+        #pragma GCC unroll 16
         for (int c = 0; c < C; c++) {
             __m512bh xv = (__m512bh)_mm512_set1_epi32(et__ld32(xb + (size_t)c * ldxb + 2 * p));
             f0[c] = _mm512_dpbf16_ps(f0[c], xv, w0);
             f1[c] = _mm512_dpbf16_ps(f1[c], xv, w1);
         }
     }
+    #pragma GCC unroll 16
     for (int c = 0; c < C; c++) et__store32(y + (size_t)c * ldy, f0[c], f1[c], nr, accumulate);
 }
 
@@ -123,9 +143,11 @@ ET__INLINE void et__stile512(int64_t K, const float *a, size_t sat, size_t sak, 
                              size_t ldb, float *c, size_t ldc, const int C, int nr, float alpha,
                              bool accumulate) {
     __m512 f0[8], f1[8];
+    #pragma GCC unroll 16
     for (int i = 0; i < C; i++) f0[i] = f1[i] = _mm512_setzero_ps();
     for (int64_t k = 0; k < K; k++) {
         __m512 b0 = _mm512_loadu_ps(b + k * ldb), b1 = _mm512_loadu_ps(b + k * ldb + 16);
+        #pragma GCC unroll 16
         for (int i = 0; i < C; i++) {
             __m512 av = _mm512_set1_ps(a[i * sat + k * sak]);
             f0[i] = _mm512_fmadd_ps(av, b0, f0[i]);
@@ -133,6 +155,7 @@ ET__INLINE void et__stile512(int64_t K, const float *a, size_t sat, size_t sak, 
         }
     }
     __m512 al = _mm512_set1_ps(alpha);
+    #pragma GCC unroll 16
     for (int i = 0; i < C; i++)
         et__store32(c + i * ldc, _mm512_mul_ps(f0[i], al), _mm512_mul_ps(f1[i], al), nr,
                     accumulate);

@@ -1,0 +1,572 @@
+/* `edgetune bench kernels`: the kernel micro-benchmark, judged against limits measured in the
+ * same run.
+ *
+ *  1. provenance: git commit, compiler and flags, CPU model and features, BLAS, OpenMP.
+ *  2. probes: streaming read bandwidth (several access patterns over a huge-page buffer much
+ *     larger than the caches; the best sustained one is the limit of matvec), and the peak
+ *     throughput of the instructions the kernels use (f32 FMA, bf16 dot, int8 dot) on 1 thread
+ *     and on the benchmark's thread count.
+ *  3. per weight type: matvec on N×K = 14336×4096 weights cycling through copies totalling
+ *     ≥ 256 MiB (nothing is re-read from cache), as GB/s of weights and fraction of the read
+ *     bandwidth; matmul at T = 64, 256, 512 tokens as GFLOP/s (2·T·K·N) and fraction of the
+ *     peak of the instruction that type's kernel uses on this path; dX = dY·W likewise
+ *     (f32 FMA); OpenBLAS sgemv/sgemm on the same shapes as the in-run reference.
+ * Every figure is the median of repeated runs after a warm-up, with min and max.  A fraction
+ * above 1.0 means the probe or the kernel is wrong, and fails the run.
+ * Weights are random bytes with valid (finite, small) scales: speed does not depend on values.
+ */
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <cjson/cJSON.h>
+#include "bench_kernels.h"
+#include "kernels.h"
+#include "quant.h"
+#ifdef ET_HAVE_BLAS
+#include <cblas.h>
+#endif
+#ifndef ET_BUILD_FLAGS
+#define ET_BUILD_FLAGS "unknown"
+#endif
+
+/* ---- small helpers ------------------------------------------------------------------------ */
+
+static double et__now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+typedef struct { double median, min, max; } et__stats;
+
+static int et__dcmp(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static et__stats et__stats_of(double *t, int n) {
+    qsort(t, (size_t)n, sizeof *t, et__dcmp);
+    et__stats s = { n % 2 ? t[n / 2] : 0.5 * (t[n / 2 - 1] + t[n / 2]), t[0], t[n - 1] };
+    return s;
+}
+
+/* 2 MiB-aligned, advised for transparent huge pages, touched (so no page faults are timed). */
+static void *et__big_alloc(size_t bytes) {
+    size_t al = (size_t)2 << 20;
+    void *p = aligned_alloc(al, (bytes + al - 1) / al * al);
+    if (!p) return NULL;
+    madvise(p, (bytes + al - 1) / al * al, MADV_HUGEPAGE);
+    memset(p, 0, bytes);
+    return p;
+}
+
+static uint64_t et__rng(uint64_t *s) {
+    *s ^= *s >> 12; *s ^= *s << 25; *s ^= *s >> 27;
+    return *s * 0x2545F4914F6CDD1DULL;
+}
+
+static void et__fill_f32(float *x, int64_t n, uint64_t seed) {
+    uint64_t s = seed * 0x9E3779B97F4A7C15ULL + 1;
+    for (int64_t i = 0; i < n; i++) x[i] = (float)((et__rng(&s) >> 40) * (2.0 / 16777216.0) - 1.0);
+}
+
+static void et__put_h(uint8_t *p, float v) { uint16_t h = et_fp32_to_fp16(v); memcpy(p, &h, 2); }
+
+/* N×K weights of type t with random quants and valid small scales. */
+static void et__fill_weights(et_type t, uint8_t *w, int64_t N, int64_t K, uint64_t seed) {
+    size_t nbytes = et_type_nbytes(t, K, N);
+    uint64_t s = seed * 0x9E3779B97F4A7C15ULL + 1;
+    if (t == ET_F32 || t == ET_F16 || t == ET_BF16) {
+        const int64_t chunk = 4096;
+        float tmp[4096];
+        for (int64_t i = 0; i < N * K; i += chunk) {
+            int64_t n = N * K - i < chunk ? N * K - i : chunk;
+            et__fill_f32(tmp, n, seed + (uint64_t)i);
+            if (t == ET_F32) memcpy((float *)w + i, tmp, (size_t)n * 4);
+            else
+                for (int64_t j = 0; j < n; j++)
+                    ((uint16_t *)w)[i + j] = t == ET_F16 ? et_fp32_to_fp16(tmp[j]) : et_fp32_to_bf16(tmp[j]);
+        }
+        return;
+    }
+    for (size_t i = 0; i + 8 <= nbytes; i += 8) { uint64_t r = et__rng(&s); memcpy(w + i, &r, 8); }
+    const size_t bs = et_type_get(t)->type_size;
+    const int64_t nb = (int64_t)(et_type_row_size(t, K) / bs) * N;
+    for (int64_t b = 0; b < nb; b++) {
+        uint8_t *p = w + (size_t)b * bs;
+        switch (t) {
+        case ET_Q8_0: case ET_Q4_0: case ET_IQ4_NL: et__put_h(p, 0.01f); break;
+        case ET_Q4_1: case ET_Q4_K: et__put_h(p, 0.01f); et__put_h(p + 2, 0.002f); break;
+        case ET_Q6_K: et__put_h(p + offsetof(et_block_q6_K, d), 0.001f); break;
+        default: break;
+        }
+    }
+    if (t == ET_NF4) {   /* tail: group scales, then the offset */
+        int64_t ng = (nb + ET_NF4_GROUP - 1) / ET_NF4_GROUP;
+        float gs = 0.05f, off = 0.0f;
+        for (int64_t g = 0; g < ng; g++) memcpy(w + (size_t)nb * bs + (size_t)g * 4, &gs, 4);
+        memcpy(w + (size_t)nb * bs + (size_t)ng * 4, &off, 4);
+    }
+}
+
+/* ---- output ----------------------------------------------------------------------------------- */
+
+typedef struct {
+    const et_bench_kernels_opts *o;
+    int over;            /* lines with frac_limit > 1 */
+    int threads;
+} et__ctx;
+
+static void et__line(et__ctx *c, const char *bench, const char *type, int64_t M, int64_t K,
+                     int64_t N, const char *isa, int threads, et__stats st, double gbps,
+                     double gflops, const char *limit, double limit_val) {
+    double fig = limit && !strcmp(limit, "read_bw") ? gbps : gflops;
+    double frac = limit_val > 0 ? fig / limit_val : 0.0;
+    if (frac > 1.0) c->over++;
+    FILE *f = c->o->out;
+    if (c->o->json)
+        fprintf(f, "{\"bench\":\"%s\",\"type\":\"%s\",\"M\":%ld,\"K\":%ld,\"N\":%ld,\"isa\":\"%s\","
+                   "\"threads\":%d,\"median_s\":%.6e,\"min_s\":%.6e,\"max_s\":%.6e,\"gbps\":%.3f,"
+                   "\"gflops\":%.3f,\"limit\":\"%s\",\"limit_value\":%.3f,\"frac_limit\":%.4f}\n",
+                bench, type, (long)M, (long)K, (long)N, isa, threads, st.median, st.min, st.max,
+                gbps, gflops, limit, limit_val, frac);
+    else
+        fprintf(f, "%-7s %-13s %5ld %6ld %6ld %-11s %2d %10.3f %8.3f %8.3f %8.1f  %-10s %5.1f%%%s\n",
+                bench, type, (long)M, (long)K, (long)N, isa, threads, st.median * 1e3,
+                st.min * 1e3, gbps, gflops, limit, 100.0 * frac, frac > 1.0 ? "  > LIMIT!" : "");
+    fflush(f);
+}
+
+static void et__probe_line(et__ctx *c, const char *what, const char *extra, int threads,
+                           double value, const char *unit, et__stats st) {
+    FILE *f = c->o->out;
+    if (c->o->json)
+        fprintf(f, "{\"bench\":\"probe\",\"what\":\"%s\",%s\"isa\":\"%s\",\"threads\":%d,"
+                   "\"%s\":%.3f,\"median_s\":%.6e,\"min_s\":%.6e,\"max_s\":%.6e}\n",
+                what, extra, et_isa_name(et_kern_isa()), threads, unit, value, st.median, st.min,
+                st.max);
+    else
+        fprintf(f, "probe   %-22s %s threads %d: %.1f %s\n", what, extra, threads, value,
+                !strcmp(unit, "gbps") ? "GB/s" : "GFLOP/s");
+}
+
+static void et__provenance(et__ctx *c) {
+    char git[80] = "unknown", cpu[160] = "unknown", line[512];
+    FILE *p = popen("git rev-parse --short=12 HEAD 2>/dev/null", "r");
+    if (p) {
+        if (fgets(line, sizeof line, p)) { line[strcspn(line, "\n")] = 0; if (*line) snprintf(git, sizeof git, "%.60s", line); }
+        pclose(p);
+    }
+    FILE *ci = fopen("/proc/cpuinfo", "r");
+    if (ci) {
+        while (fgets(line, sizeof line, ci))
+            if (!strncmp(line, "model name", 10)) {
+                char *v = strchr(line, ':');
+                if (v) { v += 1 + (v[1] == ' '); v[strcspn(v, "\n")] = 0; snprintf(cpu, sizeof cpu, "%.150s", v); }
+                break;
+            }
+        fclose(ci);
+    }
+    char feats[256] = "";
+    for (int i = 1; i < ET_ISA_COUNT; i++)
+        if (et_kern_isa_available((et_isa)i)) {
+            strncat(feats, et_isa_name((et_isa)i), sizeof feats - strlen(feats) - 2);
+            strcat(feats, " ");
+        }
+    if (*feats) feats[strlen(feats) - 1] = 0;
+    char blas[160] = "none (engine GEMM)";
+#ifdef ET_HAVE_BLAS
+    int par = openblas_get_parallel();
+    snprintf(blas, sizeof blas, "%s [%s]", openblas_get_config(),
+             par == 2 ? "openmp" : par == 1 ? "pthreads" : "sequential");
+#endif
+    const char *ont = getenv("OMP_NUM_THREADS"), *opb = getenv("OMP_PROC_BIND");
+    FILE *f = c->o->out;
+    if (c->o->json)
+        fprintf(f, "{\"bench\":\"provenance\",\"git\":\"%s\",\"compiler\":\"gcc %s\",\"flags\":\"%s\","
+                   "\"cpu\":\"%s\",\"features\":\"%s\",\"isa\":\"%s\",\"blas\":\"%s\","
+                   "\"omp_max_threads\":%d,\"threads\":%d,\"OMP_NUM_THREADS\":\"%s\","
+                   "\"OMP_PROC_BIND\":\"%s\",\"quick\":%s}\n",
+                git, __VERSION__, ET_BUILD_FLAGS, cpu, feats, et_isa_name(et_kern_isa()), blas,
+                omp_get_max_threads(), c->threads, ont ? ont : "", opb ? opb : "",
+                c->o->quick ? "true" : "false");
+    else {
+        fprintf(f, "edgetune bench kernels — git %s, gcc %s [%s]\ncpu: %s (%s); path %s\n"
+                   "blas: %s; OpenMP: %d threads (OMP_NUM_THREADS=%s OMP_PROC_BIND=%s)\n",
+                git, __VERSION__, ET_BUILD_FLAGS, cpu, feats, et_isa_name(et_kern_isa()), blas,
+                c->threads, ont ? ont : "-", opb ? opb : "-");
+    }
+}
+
+/* ---- probes ----------------------------------------------------------------------------------- */
+
+typedef float et__v8 __attribute__((vector_size(32)));
+static volatile float et__sink;
+
+/* Sum of a range with `acc` independent accumulators (4 or 8), one 32-byte vector each. */
+static float et__read_range(const float *p, int64_t n, int acc) {
+    et__v8 a[8] = {{0}};
+    const et__v8 *v = (const et__v8 *)p;
+    int64_t nv = n / 8;
+    if (acc == 8)
+        for (int64_t i = 0; i + 8 <= nv; i += 8)
+            for (int j = 0; j < 8; j++) a[j] += v[i + j];
+    else
+        for (int64_t i = 0; i + 4 <= nv; i += 4)
+            for (int j = 0; j < 4; j++) a[j] += v[i + j];
+    et__v8 s = a[0] + a[1] + a[2] + a[3] + a[4] + a[5] + a[6] + a[7];
+    return s[0] + s[7];
+}
+
+static double et__cpu_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* One pass of pattern `pat` over buf (n floats) on `threads` threads.  Each thread times its
+ * own share by its own CPU clock, and the figure is the sum of the threads' rates: on a shared
+ * machine, time a thread spends descheduled does not lower the measured limit.  Returns the
+ * equivalent time for all bytes (bytes / summed rate). */
+static double et__read_pass(const float *buf, int64_t n, int threads, int pat) {
+    double rate = 0;
+    float total = 0;
+    #pragma omp parallel num_threads(threads) reduction(+ : total, rate)
+    {
+        int it = omp_get_thread_num(), nt = omp_get_num_threads();
+        int64_t done = 0;
+        double t0 = et__cpu_now();
+        if (pat == 0 || pat == 1) {          /* contiguous slice per thread */
+            int64_t per = n / nt / 64 * 64;
+            total += et__read_range(buf + it * per, per, pat == 0 ? 4 : 8);
+            done = per;
+        } else if (pat == 2) {               /* 2 MiB chunks dealt round-robin */
+            const int64_t ch = (int64_t)1 << 19;
+            for (int64_t c = it; c < n / ch; c += nt) {
+                total += et__read_range(buf + c * ch, ch, 8);
+                done += ch;
+            }
+        } else {                             /* 4 interleaved streams per thread */
+            int64_t per = n / nt / 256 * 256, q = per / 4;
+            const float *b = buf + it * per;
+            et__v8 a[4] = {{0}};
+            for (int64_t i = 0; i < q; i += 16)
+                for (int s = 0; s < 4; s++) {
+                    const et__v8 *v = (const et__v8 *)(b + s * q + i);
+                    a[s] += v[0] + v[1];
+                }
+            et__v8 s = a[0] + a[1] + a[2] + a[3];
+            total += s[0];
+            done = per;
+        }
+        double dt = et__cpu_now() - t0;
+        rate += dt > 0 ? (double)done * 4 / dt : 0;
+    }
+    et__sink = total;
+    return rate > 0 ? (double)n * 4 / rate : 1e9;
+}
+
+static double et__probe_bw(et__ctx *c, int threads) {
+    static const char *const names[4] = { "seq4", "seq8", "chunks2m", "streams4" };
+    int64_t bytes = (c->o->quick ? 256 : 1024) * ((int64_t)1 << 20);   /* ≫ L3 */
+    float *buf = et__big_alloc((size_t)bytes);
+    if (!buf) return 0;
+    for (int64_t i = 0; i < bytes / 4; i += 1024) buf[i] = (float)i;
+    double best = 0;
+    const char *best_name = names[0];
+    et__stats best_st = { 0, 0, 0 };
+    int reps = c->o->quick ? 3 : 7;
+    for (int pat = 0; pat < 4; pat++) {
+        double t[16];
+        et__read_pass(buf, bytes / 4, threads, pat);    /* warm-up */
+        for (int r = 0; r < reps; r++) t[r] = et__read_pass(buf, bytes / 4, threads, pat);
+        et__stats st = et__stats_of(t, reps);
+        /* rates count the bytes each thread actually read */
+        double gbps = (double)bytes / st.median / 1e9;
+        char extra[64];
+        snprintf(extra, sizeof extra, "\"pattern\":\"%s\",", names[pat]);
+        et__probe_line(c, "read_bw_pattern", extra, threads, gbps, "gbps", st);
+        if (gbps > best) { best = gbps; best_name = names[pat]; best_st = st; }
+    }
+    char extra[64];
+    snprintf(extra, sizeof extra, "\"pattern\":\"%s\",", best_name);
+    et__probe_line(c, "read_bw", extra, threads, best, "gbps", best_st);
+    free(buf);
+    return best;
+}
+
+static double et__probe_peak(et__ctx *c, et_peak_kind kind, int threads) {
+    static const char *const what[3] = { "fma_peak", "bf16_peak", "int8_peak" };
+    if (et_kern_peak_loop(kind, 16) == 0.0) return 0.0;   /* path lacks it (also: init) */
+    const int64_t iters = c->o->quick ? 200000 : 2000000;
+    int reps = c->o->quick ? 3 : 5;
+    double t[8], flops = 0;
+    for (int r = 0; r < reps; r++) {     /* summed per-thread rates, as in et__read_pass */
+        double rate = 0, sum = 0;
+        #pragma omp parallel num_threads(threads) reduction(+ : rate, sum)
+        {
+            double t0 = et__cpu_now(), f = et_kern_peak_loop(kind, iters);
+            double dt = et__cpu_now() - t0;
+            rate += dt > 0 ? f / dt : 0;
+            sum += f;
+        }
+        flops = sum;
+        t[r] = rate > 0 ? flops / rate : 1e9;
+    }
+    et__stats st = et__stats_of(t, reps);
+    double g = flops / st.min / 1e9;   /* a peak: the best run */
+    et__probe_line(c, what[kind], "", threads, g, "gflops", st);
+    return g;
+}
+
+/* ---- kernels ---------------------------------------------------------------------------------- */
+
+typedef struct { double bw, peak[3], blas_peak; } et__limits;
+
+static et__stats et__time_calls(int reps, void (*fn)(void *, int), void *arg) {
+    double t[64];
+    if (reps > 64) reps = 64;
+    fn(arg, -1);                                /* warm-up */
+    for (int r = 0; r < reps; r++) {
+        double t0 = et__now();
+        fn(arg, r);
+        t[r] = et__now() - t0;
+    }
+    return et__stats_of(t, reps);
+}
+
+typedef struct {
+    et_type t;
+    uint8_t *w;       /* ncopies consecutive tensors of `bytes` */
+    size_t bytes, ldw;
+    int ncopies;
+    int64_t T, K, N;
+    float *x, *y;
+    void *work;
+    int blas;         /* 1: OpenBLAS instead of our kernel */
+    int which;        /* 0 matvec/matmul, 1 dx */
+} et__job;
+
+static void et__run_job(void *arg, int rep) {
+    et__job *j = arg;
+    int c = rep < 0 ? 0 : rep % j->ncopies;
+    const uint8_t *w = j->w + (size_t)c * j->bytes;
+#ifdef ET_HAVE_BLAS
+    if (j->blas) {
+        if (j->which == 1)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)j->T, (int)j->K, (int)j->N,
+                        1.0f, j->y, (int)j->N, (const float *)w, (int)j->K, 0.0f, j->x, (int)j->K);
+        else if (j->T == 1)
+            cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)j->N, (int)j->K, 1.0f, (const float *)w,
+                        (int)j->K, j->x, 1, 0.0f, j->y, 1);
+        else
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)j->T, (int)j->N, (int)j->K,
+                        1.0f, j->x, (int)j->K, (const float *)w, (int)j->K, 0.0f, j->y, (int)j->N);
+        return;
+    }
+#endif
+    if (j->which == 1)
+        et_kern_matmul_dx(j->t, w, j->ldw, j->y, (size_t)j->N, j->x, (size_t)j->K, j->T, j->K,
+                          j->N, false, j->work);
+    else
+        et_kern_matmul(j->t, w, j->ldw, j->x, (size_t)j->K, j->y, (size_t)j->N, j->T, j->K, j->N,
+                       false, j->work);
+}
+
+/* Warm-up for matvec cycles through all copies once. */
+static void et__run_matvec(void *arg, int rep) {
+    et__job *j = arg;
+    if (rep < 0) {
+        for (int c = 0; c < j->ncopies; c++) et__run_job(arg, c);
+        return;
+    }
+    et__run_job(arg, rep);
+}
+
+static const char *const et__bench_types[] = { "f32", "f16", "bf16", "q8_0", "q4_0", "q4_1",
+                                               "iq4_nl", "q4_k", "q6_k", "nf4" };
+
+static bool et__wanted(const char *only, const char *name) {
+    if (!only || !*only) return true;
+    size_t n = strlen(name);
+    for (const char *p = only; (p = strstr(p, name)); p += n)
+        if ((p == only || p[-1] == ',') && (p[n] == 0 || p[n] == ',')) return true;
+    return false;
+}
+
+static int et__bench_type(et__ctx *c, et_type t, const et__limits *L) {
+    const bool quick = c->o->quick;
+    const int64_t K = quick ? 1024 : 4096, N = quick ? 2048 : 14336;
+    const int64_t Ts[3] = { quick ? 8 : 64, quick ? 32 : 256, quick ? 64 : 512 };
+    const int nT = 3, Tmax = (int)Ts[2];
+    const size_t bytes = (et_type_nbytes(t, K, N) + 4095) / 4096 * 4096;
+    const size_t total = (quick ? 128 : 256) * ((size_t)1 << 20);   /* ≫ L3 (32 MiB here) */
+    int ncopies = (int)((total + bytes - 1) / bytes);
+    if (ncopies < 2) ncopies = 2;
+    const char *isa = et_isa_name(et_kern_isa());
+    const char *name = et_type_get(t)->name;
+    et__job j = { .t = t, .bytes = bytes, .ldw = et_type_row_size(t, K), .ncopies = ncopies,
+                  .K = K, .N = N };
+    j.w = et__big_alloc(bytes * (size_t)ncopies);
+    j.x = et__big_alloc((size_t)(Tmax * (K > N ? K : N)) * 4);
+    j.y = et__big_alloc((size_t)(Tmax * (K > N ? K : N)) * 4);
+    size_t ws = et_kern_matmul_work(t, Tmax, K, N), wd = et_kern_matmul_dx_work(t, Tmax, K, N);
+    j.work = malloc((ws > wd ? ws : wd) + 64);
+    if (!j.w || !j.x || !j.y || !j.work) {
+        fprintf(stderr, "edgetune bench: out of memory for %s (%zu MiB of weights)\n", name,
+                bytes * (size_t)ncopies >> 20);
+        free(j.w); free(j.x); free(j.y); free(j.work);
+        return 2;
+    }
+    et__fill_weights(t, j.w, N, K, 7);
+    for (int i = 1; i < ncopies; i++) memcpy(j.w + (size_t)i * bytes, j.w, bytes);
+    et__fill_f32(j.x, Tmax * K, 1);
+    et__fill_f32(j.y, Tmax * N, 2);
+    const size_t wbytes = et_type_nbytes(t, K, N);
+    const int mv_reps = quick ? 5 : 30, mm_reps = quick ? 2 : 3;
+
+    for (int blas = 0; blas <= (t == ET_F32 ? 1 : 0); blas++) {
+#ifndef ET_HAVE_BLAS
+        if (blas) break;
+#endif
+        j.blas = blas;
+        const char *ty = blas ? "f32-openblas" : name;
+        const char *is = blas ? "blas" : isa;
+        j.which = 0;
+        j.T = 1;
+        et__stats st = et__time_calls(mv_reps, et__run_matvec, &j);
+        et__line(c, "matvec", ty, 1, K, N, is, c->threads, st, (double)wbytes / st.median / 1e9,
+                 2.0 * K * N / st.median / 1e9, "read_bw", L->bw);
+        for (int i = 0; i < nT; i++) {
+            j.T = Ts[i];
+            st = et__time_calls(mm_reps, et__run_job, &j);
+            et_peak_kind pk = blas ? ET_PEAK_F32_FMA : et_kern_matmul_peak_kind(t);
+            static const char *const lim[3] = { "fma_peak", "bf16_peak", "int8_peak" };
+            double g = 2.0 * (double)j.T * K * N / st.median / 1e9;
+            et__line(c, "matmul", ty, j.T, K, N, is, c->threads, st, 0, g, lim[pk],
+                     blas ? L->blas_peak : L->peak[pk]);
+        }
+        j.which = 1;
+        for (int i = 0; i < nT; i++) {
+            j.T = Ts[i];
+            st = et__time_calls(mm_reps, et__run_job, &j);
+            double g = 2.0 * (double)j.T * K * N / st.median / 1e9;
+            et__line(c, "dx", ty, j.T, K, N, is, c->threads, st, 0, g, "fma_peak",
+                     blas ? L->blas_peak : L->peak[ET_PEAK_F32_FMA]);
+        }
+    }
+    free(j.w); free(j.x); free(j.y); free(j.work);
+    return 0;
+}
+
+int et_bench_kernels(const et_bench_kernels_opts *o) {
+    et__ctx c = { .o = o, .threads = o->threads > 0 ? o->threads : omp_get_max_threads() };
+    omp_set_num_threads(c.threads);
+#ifdef ET_HAVE_BLAS
+    openblas_set_num_threads(c.threads);
+#endif
+    et__provenance(&c);
+    if (!o->json)
+        fprintf(o->out, "%-7s %-13s %5s %6s %6s %-11s %2s %10s %8s %8s %8s  %-10s %6s\n", "bench",
+                "type", "M", "K", "N", "isa", "th", "median_ms", "min_ms", "GB/s", "GFLOP/s",
+                "limit", "frac");
+    et__limits L = { 0 };
+    for (int i = 0; i < (c.threads > 1 ? 2 : 1); i++) {
+        int th = i == 0 && c.threads > 1 ? 1 : c.threads;
+        double bw = et__probe_bw(&c, th);
+        double pk[3];
+        for (int k = 0; k < 3; k++) pk[k] = et__probe_peak(&c, (et_peak_kind)k, th);
+        if (th == c.threads) { L.bw = bw; memcpy(L.peak, pk, sizeof pk); }
+    }
+    if (L.bw <= 0) {
+        fprintf(stderr, "edgetune bench: could not allocate the bandwidth probe's buffer\n");
+        return 2;
+    }
+    /* OpenBLAS may use wider FMAs than the path in use: its limit is the CPU's best FMA */
+    L.blas_peak = L.peak[ET_PEAK_F32_FMA];
+    et_isa cur = et_kern_isa();
+    if (cur != et_kern_isa_best() && et_kern_set_isa(et_kern_isa_best())) {
+        L.blas_peak = et__probe_peak(&c, ET_PEAK_F32_FMA, c.threads);
+        et_kern_set_isa(cur);
+    }
+    int rc = 0;
+    for (size_t i = 0; i < sizeof et__bench_types / sizeof et__bench_types[0]; i++) {
+        if (!et__wanted(o->only, et__bench_types[i])) continue;
+        et_type t = et_type_from_name(et__bench_types[i]);
+        if (t == ET_TYPE_COUNT || !et_kern_matmul_supports(t)) continue;
+        int r = et__bench_type(&c, t, &L);
+        if (r) rc = r;
+    }
+    if (c.over) {
+        fprintf(stderr, "edgetune bench: %d figure(s) above their measured limit: the probe or "
+                        "the kernel is wrong\n", c.over);
+        if (!rc) rc = 1;
+    }
+    return rc;
+}
+
+/* ---- compare ---------------------------------------------------------------------------------- */
+
+typedef struct { char key[192]; double median; } et__entry;
+
+static int et__load(const char *path, et__entry **out, int *n) {
+    FILE *f = fopen(path, "r");
+    if (!f) { fprintf(stderr, "edgetune bench compare: cannot open %s\n", path); return -1; }
+    char line[4096];
+    int cap = 64, lineno = 0;
+    *n = 0;
+    *out = malloc((size_t)cap * sizeof **out);
+    while (fgets(line, sizeof line, f)) {
+        lineno++;
+        if (line[strspn(line, " \t\r\n")] == 0) continue;
+        cJSON *j = cJSON_Parse(line);
+        if (!j) {
+            fprintf(stderr, "edgetune bench compare: %s:%d: not a JSON object\n", path, lineno);
+            fclose(f);
+            free(*out);
+            return -1;
+        }
+        const cJSON *b = cJSON_GetObjectItem(j, "bench"), *m = cJSON_GetObjectItem(j, "median_s");
+        if (cJSON_IsString(b) && cJSON_IsNumber(m) && strcmp(b->valuestring, "probe") != 0) {
+            const cJSON *ty = cJSON_GetObjectItem(j, "type"), *isa = cJSON_GetObjectItem(j, "isa");
+            const cJSON *M = cJSON_GetObjectItem(j, "M"), *K = cJSON_GetObjectItem(j, "K");
+            const cJSON *N = cJSON_GetObjectItem(j, "N"), *th = cJSON_GetObjectItem(j, "threads");
+            if (*n == cap) { cap *= 2; *out = realloc(*out, (size_t)cap * sizeof **out); }
+            snprintf((*out)[*n].key, sizeof (*out)[*n].key, "%s %s M=%d K=%d N=%d %s th=%d",
+                     b->valuestring, cJSON_IsString(ty) ? ty->valuestring : "?",
+                     cJSON_IsNumber(M) ? M->valueint : -1, cJSON_IsNumber(K) ? K->valueint : -1,
+                     cJSON_IsNumber(N) ? N->valueint : -1, cJSON_IsString(isa) ? isa->valuestring : "?",
+                     cJSON_IsNumber(th) ? th->valueint : -1);
+            (*out)[(*n)++].median = m->valuedouble;
+        }
+        cJSON_Delete(j);
+    }
+    fclose(f);
+    return 0;
+}
+
+int et_bench_compare(const char *old_path, const char *new_path, double threshold, FILE *out) {
+    et__entry *a, *b;
+    int na, nb, reg = 0, matched = 0;
+    if (et__load(old_path, &a, &na)) return -1;
+    if (et__load(new_path, &b, &nb)) { free(a); return -1; }
+    fprintf(out, "%-58s %12s %12s %8s\n", "benchmark", "old_ms", "new_ms", "change");
+    for (int i = 0; i < nb; i++)
+        for (int k = 0; k < na; k++)
+            if (!strcmp(a[k].key, b[i].key)) {
+                double ch = b[i].median / a[k].median - 1.0;
+                bool bad = ch > threshold;
+                reg += bad;
+                matched++;
+                fprintf(out, "%-58s %12.3f %12.3f %+7.1f%%%s\n", b[i].key, a[k].median * 1e3,
+                        b[i].median * 1e3, 100.0 * ch, bad ? "  REGRESSION" : "");
+                break;
+            }
+    fprintf(out, "%d compared, %d regression(s) above %.1f%%\n", matched, reg, 100.0 * threshold);
+    free(a);
+    free(b);
+    return reg;
+}

@@ -1,0 +1,54 @@
+/* Peak-throughput loops for the instructions the AVX-512 kernels use (edgetune bench kernels
+ * probes): independent chains, enough of them to cover latency × pipes on current cores, so
+ * the loop runs at the issue limit.  Each returns the flops (or int8 ops, a multiply-add
+ * counting 2) it performed; the caller times it. */
+#include <immintrin.h>
+#include "kern_priv.h"
+
+#define ET__CHAINS 12
+
+static volatile float et__sink_f;
+static volatile int et__sink_i;
+
+double et__peak_fma512(int64_t n) {
+    __m512 a[ET__CHAINS], b = _mm512_set1_ps(0.999999f), c = _mm512_set1_ps(1e-7f);
+    #pragma GCC unroll 16
+    for (int j = 0; j < ET__CHAINS; j++) a[j] = _mm512_set1_ps((float)j);
+    for (int64_t i = 0; i < n; i++)
+        #pragma GCC unroll 16
+        for (int j = 0; j < ET__CHAINS; j++) a[j] = _mm512_fmadd_ps(a[j], b, c);
+    __m512 s = a[0];
+    #pragma GCC unroll 16
+    for (int j = 1; j < ET__CHAINS; j++) s = _mm512_add_ps(s, a[j]);
+    et__sink_f = _mm512_reduce_add_ps(s);
+    return (double)n * ET__CHAINS * 16 * 2;
+}
+
+double et__peak_bf16_512(int64_t n) {
+    __m512 a[ET__CHAINS];
+    __m512bh x = (__m512bh)_mm512_set1_epi16(0x3f80), y = (__m512bh)_mm512_set1_epi16(0x3c00);
+    #pragma GCC unroll 16
+    for (int j = 0; j < ET__CHAINS; j++) a[j] = _mm512_set1_ps((float)j);
+    for (int64_t i = 0; i < n; i++)
+        #pragma GCC unroll 16
+        for (int j = 0; j < ET__CHAINS; j++) a[j] = _mm512_dpbf16_ps(a[j], x, y);
+    __m512 s = a[0];
+    #pragma GCC unroll 16
+    for (int j = 1; j < ET__CHAINS; j++) s = _mm512_add_ps(s, a[j]);
+    et__sink_f = _mm512_reduce_add_ps(s);
+    return (double)n * ET__CHAINS * 32 * 2;
+}
+
+double et__peak_vnni512(int64_t n) {
+    __m512i a[ET__CHAINS], x = _mm512_set1_epi8(3), y = _mm512_set1_epi8(-2);
+    #pragma GCC unroll 16
+    for (int j = 0; j < ET__CHAINS; j++) a[j] = _mm512_set1_epi32(j);
+    for (int64_t i = 0; i < n; i++)
+        #pragma GCC unroll 16
+        for (int j = 0; j < ET__CHAINS; j++) a[j] = _mm512_dpbusd_epi32(a[j], x, y);
+    __m512i s = a[0];
+    #pragma GCC unroll 16
+    for (int j = 1; j < ET__CHAINS; j++) s = _mm512_add_epi32(s, a[j]);
+    et__sink_i = _mm512_reduce_add_epi32(s);
+    return (double)n * ET__CHAINS * 64 * 2;
+}
