@@ -341,6 +341,14 @@ static void test_gguf_vocabularies(void) {
         CHECK(m >= 2 && ids[0] == 1 && et_tok_bos(t) == 1, "spm.gguf: add_bos_token");
     }
     et_tok_free(t);
+    /* the same vocabulary as a Llama-2-style tokenizer.json (BPE + byte_fallback) */
+    t = et_tok_load(GOLD "spm_hf.json", err, sizeof err);
+    CHECK(t != NULL, "spm_hf.json: %s", t ? "" : err);
+    if (cs && t) {
+        CHECK(et_tok_model_kind(t) == ET_TOK_SPM && et_tok_bos(t) == 1, "spm_hf.json loads as SPM with BOS <s>");
+        CHECK(check_cases(t, cs, n, 0, "spm_hf.json") == 0, "spm_hf.json encodes differently from sentencepiece");
+    }
+    et_tok_free(t);
     free_cases(cs, n);
     cs = load_cases(GOLD "llama3_cases.tsv", &n);
     t = open_gguf(GOLD "llama3.gguf", err, sizeof err);

@@ -14,7 +14,8 @@ this text with the family's own rules):
   spm     Debian's python3-sentencepiece: a BPE model with byte_fallback, Llama's settings
           (identity normalization, add_dummy_prefix, no whitespace collapsing, split_digits).
           Exported as a vocabulary table (piece, score, type) that the C test hands to the
-          in-memory constructor, as a GGUF reader would.
+          in-memory constructor, as a GGUF reader would, and as a Llama-2-style tokenizer.json
+          (BPE + byte_fallback, merges from piece scores) for our tokenizer.json reader.
   gpt2    PyPI tokenizers BpeTrainer, ByteLevel pre-tokenizer (GPT-2 regex).
   llama3  PyPI tokenizers, Split(Llama 3 regex) + ByteLevel, ignore_merges as Llama 3's.
   qwen2   PyPI tokenizers, Split(Qwen2 regex) + ByteLevel.
@@ -27,7 +28,7 @@ The spm and llama3 vocabularies are also written as GGUF files by the PyPI gguf 
 (tokenizer.ggml.* keys as llama.cpp's converter writes them, no tensors), for the GGUF path.
 
 Output: build/golden/tok/ (corpus.txt, spm_vocab.tsv, spm_cases.tsv, <family>.json,
-<family>_cases.tsv, spm.gguf, llama3.gguf).  A case line is  hex(text bytes) TAB ids separated by spaces.
+<family>_cases.tsv, spm_hf.json, spm.gguf, llama3.gguf).  A case line is  hex(text bytes) TAB ids separated by spaces.
 """
 import gettext
 import json
@@ -154,6 +155,43 @@ def train_spm(corpus):
     return spm.SentencePieceProcessor(model_file=prefix + ".model")
 
 
+def write_spm_as_hf_json(sp, path, items):
+    """The SentencePiece model as a Hugging Face tokenizer.json, the way Llama 1/2 ship: a BPE
+    model with byte_fallback whose merges are every split of a piece into two pieces, ranked by
+    the piece's score (what transformers' LlamaConverter does), and Prepend/Replace '▁'
+    normalizers.  Checked here to encode exactly as sentencepiece does before it is used."""
+    from tokenizers import Tokenizer
+    n = sp.get_piece_size()
+    vocab = {sp.id_to_piece(i): i for i in range(n)}
+    merges = []
+    for p, i in vocab.items():
+        if sp.is_control(i) or sp.is_unknown(i) or sp.is_byte(i):
+            continue
+        for k in range(1, len(p)):
+            if p[:k] in vocab and p[k:] in vocab:
+                merges.append((-sp.get_score(i), i, vocab[p[:k]], vocab[p[k:]], p[:k], p[k:]))
+    merges.sort()
+    special = [i for i in range(n) if sp.is_control(i) or sp.is_unknown(i)]
+    tj = {"version": "1.0", "truncation": None, "padding": None,
+          "added_tokens": [{"id": i, "content": sp.id_to_piece(i), "single_word": False, "lstrip": False,
+                            "rstrip": False, "normalized": False, "special": True} for i in special],
+          "normalizer": {"type": "Sequence", "normalizers": [
+              {"type": "Prepend", "prepend": "\u2581"},
+              {"type": "Replace", "pattern": {"String": " "}, "content": "\u2581"}]},
+          "pre_tokenizer": None, "post_processor": None,
+          "decoder": {"type": "Sequence", "decoders": [
+              {"type": "Replace", "pattern": {"String": "\u2581"}, "content": " "}, {"type": "ByteFallback"},
+              {"type": "Fuse"}, {"type": "Strip", "content": " ", "start": 1, "stop": 0}]},
+          "model": {"type": "BPE", "dropout": None, "unk_token": "<unk>", "continuing_subword_prefix": None,
+                    "end_of_word_suffix": None, "fuse_unk": True, "byte_fallback": True, "ignore_merges": False,
+                    "vocab": vocab, "merges": [[m[4], m[5]] for m in merges]}}
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(tj, f, ensure_ascii=False)
+    tok = Tokenizer.from_file(path)
+    for data, ids in items:
+        assert tok.encode(data.decode("utf-8")).ids == ids, f"tokenizers and sentencepiece differ on {data[:60]!r}"
+
+
 def train_bytelevel(family, corpus):
     from tokenizers import Regex, Tokenizer, models, pre_tokenizers, trainers
     tok = Tokenizer(models.BPE(ignore_merges=(family == "llama3")))
@@ -215,6 +253,7 @@ def gen_spm():
     # byte fallback must actually be exercised by the text
     assert any(sp.is_byte(i) for _, ids in items for i in ids), "no byte-fallback tokens in the cases"
     write_cases(os.path.join(OUT, "spm_cases.tsv"), items)
+    write_spm_as_hf_json(sp, os.path.join(OUT, "spm_hf.json"), items)
     import gguf
     w = gguf.GGUFWriter(os.path.join(OUT, "spm.gguf"), "llama")
     n = sp.get_piece_size()
