@@ -17,7 +17,7 @@
 #include <sys/stat.h>
 #include "test_vulkan.h"
 
-static char cache_dir[512];
+static char cache_dir[200];
 
 static void test_no_driver(void) {
     /* The loader opens the library once per process: run the no-driver check in a child. */
@@ -180,7 +180,7 @@ static void test_barriers_and_timestamps(void) {
 }
 
 static void test_pipeline_cache(void) {
-    char path[300];
+    char path[200];
     vkt_ctx = vkt_open("");
     CHECK(vkt_ctx != NULL, "open");
     if (!vkt_ctx) return;

@@ -1,0 +1,305 @@
+/* The Vulkan backend: engine/backend.h's function table over the op helpers of vk_ops.c and
+ * vk_ops_nn.c.
+ *
+ * Memory: every tensor the graph touches gets its own device buffer (weights as et_vk_weight,
+ * row-chunked; activations one binding each), and views that are contiguous aliases of their
+ * source share its buffer.  The planner's single-buffer offsets are not used yet: a device
+ * buffer per tensor costs more memory than the plan, never less (later: bind the step buffer
+ * with offsets aligned to minStorageBufferOffsetAlignment).
+ *
+ * supports_op says which nodes run here, with the reason when not: ops without a shader yet
+ * (ATTN_BACK, CROSS_ENTROPY, ADAMW, CONCAT, REPEAT, SUM, MATMUL_DW ...), and shapes the shaders
+ * do not cover (strided views, broadcasts other than a leading block, partial rope, attention
+ * with n_past/window/batch, a tensor larger than one storage binding).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "vk_backend.h"
+#include "vk_ops.h"
+
+typedef struct et__vkt {          /* per tensor id */
+    et_vk_buf   *buf;             /* plain buffer (activations, f32/i32 leaves), or NULL */
+    et_vk_weight w;               /* weight view for MATMUL / MATMUL_DX / GET_ROWS sources */
+    et_vk_buf   *scratch;         /* lse (ATTN), rstd (RMSNORM_BACK) */
+    bool         owns;            /* buf is ours (not an alias of a view source) */
+} et__vkt;
+
+typedef struct et__vkbe {
+    et_backend  be;
+    et_vk_ctx  *ctx;
+    et__vkt    *t;                /* indexed by tensor id */
+    int32_t     nt;
+    et_vk_buf  *ones;             /* rmsnorm's unit gain */
+    int64_t     ones_n;
+} et__vkbe;
+
+static const et_tensor *et__root(const et_tensor *t) {
+    while (t->view_src) t = t->view_src;
+    return t;
+}
+/* A tensor the shaders can read as a dense array: contiguous, and if a view, an alias of the
+ * whole start of a contiguous root. */
+static bool et__dense(const et_tensor *t) {
+    if (!et_is_contiguous(t)) return false;
+    for (const et_tensor *v = t; v->view_src; v = v->view_src)
+        if (v->view_offs != 0 || !et_is_contiguous(v->view_src)) return false;
+    return true;
+}
+static bool et__is_f32(const et_tensor *t) { return t->type == ET_F32 && et__dense(t); }
+static bool et__is_i32(const et_tensor *t) { return t->type == ET_I32 && et__dense(t); }
+static bool et__is_weight(const et_tensor *w) {
+    return et_vk_weight_type_ok(w->type) && w->ne[2] == 1 && w->ne[3] == 1 && !w->view_src &&
+           et_is_contiguous(w) && w->op == ET_OP_NONE;
+}
+/* b broadcast over a as out[i] = a[i] op b[i % nb]: b's leading dims equal a's, the rest 1. */
+static bool et__cyclic_bcast(const et_tensor *a, const et_tensor *b) {
+    int k = 0;
+    while (k < ET_MAX_DIMS && b->ne[k] == a->ne[k]) k++;
+    for (int j = k; j < ET_MAX_DIMS; j++)
+        if (b->ne[j] != 1) return false;
+    return true;
+}
+
+#define WHY(...) do { snprintf(why, n, __VA_ARGS__); return false; } while (0)
+
+static bool et__vk_supports(et_backend *be, const et_tensor *t, char *why, size_t n) {
+    et__vkbe *b = (et__vkbe *)be;
+    const et_vk_limits *l = et_vk_get_limits(b->ctx);
+    if (t->op == ET_OP_NONE || t->op == ET_OP_VIEW) return true;
+    if ((uint64_t)et_nbytes(t) + 256 > l->max_binding_bytes)
+        WHY("output of %zu bytes exceeds one storage binding (%llu)", et_nbytes(t),
+            (unsigned long long)l->max_binding_bytes);
+    if (t->type != ET_F32 || !et_is_contiguous(t)) WHY("output must be dense f32");
+    const et_tensor *s0 = t->src[0], *s1 = t->src[1];
+    for (int i = 0; i < ET_MAX_SRC && t->src[i]; i++) {
+        const et_tensor *s = t->src[i];
+        bool as_weight = i == 0 && (t->op == ET_OP_MATMUL || t->op == ET_OP_MATMUL_DX ||
+                                    t->op == ET_OP_GET_ROWS);
+        if (!as_weight && (uint64_t)et_nbytes(s) + 256 > l->max_binding_bytes)
+            WHY("source %d of %zu bytes exceeds one storage binding", i, et_nbytes(s));
+        if (!as_weight && !et__dense(s)) WHY("source %d ('%s') is a strided view", i, s->name);
+    }
+    switch (t->op) {
+    case ET_OP_ADD: case ET_OP_MUL:
+        if (!et__is_f32(s0) || !et__is_f32(s1) || !et__cyclic_bcast(s0, s1))
+            WHY("only same-shape or leading-block broadcast f32 operands");
+        return true;
+    case ET_OP_SCALE: case ET_OP_SILU: case ET_OP_GELU: case ET_OP_RMSNORM:
+        if (!et__is_f32(s0)) WHY("f32 input needed");
+        return true;
+    case ET_OP_SILU_BACK: case ET_OP_GELU_BACK: case ET_OP_SWIGLU: case ET_OP_GEGLU:
+    case ET_OP_RMSNORM_BACK:
+        if (!et__is_f32(s0) || !et__is_f32(s1) || !et_same_shape(s0, s1))
+            WHY("two same-shape f32 inputs needed");
+        return true;
+    case ET_OP_MATMUL: case ET_OP_MATMUL_DX:
+        if (!et__is_weight(s0))
+            WHY("weight '%s' (%s) must be a 2-D leaf of f32/f16/q8_0/q4_0/q4_k/nf4", s0->name,
+                et_type_get(s0->type)->name);
+        if (!et__is_f32(s1)) WHY("activations must be dense f32");
+        if (s0->ne[0] % 4) WHY("K=%lld is not a multiple of 4", (long long)s0->ne[0]);
+        return true;
+    case ET_OP_GET_ROWS:
+        if (!et__is_weight(s0) || !et__is_i32(s1)) WHY("table must be a supported 2-D leaf, ids i32");
+        if (s0->ne[0] % 4) WHY("row length %lld is not a multiple of 4", (long long)s0->ne[0]);
+        return true;
+    case ET_OP_ROPE:
+        if (!et__is_f32(s0) || !et__is_i32(s1)) WHY("f32 x and i32 positions needed");
+        if (t->params[0] != s0->ne[0]) WHY("partial rotation (n_rot %d of %lld)", t->params[0],
+                                           (long long)s0->ne[0]);
+        if (s0->ne[3] != 1) WHY("batch %lld > 1", (long long)s0->ne[3]);
+        return true;
+    case ET_OP_ATTN: {
+        const et_tensor *k = t->src[1], *v = t->src[2];
+        if (!et__is_f32(s0) || !et__is_f32(k) || !et__is_f32(v)) WHY("dense f32 q, k, v needed");
+        if (t->params[1] != 0 || t->params[2] != 0) WHY("n_past/window not supported yet");
+        if (s0->ne[3] != 1 || k->ne[2] != s0->ne[2]) WHY("batch > 1 or S != T");
+        if (s0->ne[0] > 4 * (int64_t)et_vk_tuning_get(b->ctx)->wg) WHY("head dim too large");
+        return true;
+    }
+    default:
+        WHY("no Vulkan shader for this op yet");
+    }
+}
+
+/* ---- memory ---------------------------------------------------------------------------- */
+static bool et__fail(et__vkbe *b, et_ctx *ctx, const char *what, const et_tensor *t) {
+    if (ctx) et_ctx_fail(ctx, "vulkan: %s '%s': %s", what, t ? t->name : "", et_vk_error(b->ctx));
+    return false;
+}
+
+static et_vk_buf *et__plain(et__vkbe *b, et_tensor *t) {
+    const et_tensor *r = et__root(t);
+    et__vkt *e = &b->t[r->id];
+    if (!e->buf) {
+        e->buf = et_vk_buf_alloc_bytes(b->ctx, et_nbytes(r) + 16);
+        e->owns = true;
+        if (e->buf && r->op == ET_OP_NONE && r->data &&
+            et_vk_buf_upload(b->ctx, e->buf, 0, r->data, et_nbytes(r)))
+            return NULL;
+    }
+    return e->buf;
+}
+
+static bool et__vk_prepare(et_backend *be, et_graph *g, et_plan *plan) {
+    et__vkbe *b = (et__vkbe *)be;
+    int32_t nt = et_ctx_n_tensors(g->ctx);
+    if (nt > b->nt) {
+        et__vkt *nw = realloc(b->t, (size_t)nt * sizeof *nw);
+        if (!nw) { et_ctx_fail(g->ctx, "vulkan: out of memory"); return false; }
+        memset(nw + b->nt, 0, (size_t)(nt - b->nt) * sizeof *nw);
+        b->t = nw;
+        b->nt = nt;
+    }
+    if (!et_backend_check(be, g)) return false;
+    for (int32_t i = 0; i < g->n_nodes; i++) {
+        et_tensor *t = g->nodes[i];
+        if (t->op == ET_OP_NONE) continue;
+        for (int s = 0; s < ET_MAX_SRC && t->src[s]; s++) {
+            et_tensor *src = t->src[s];
+            bool as_weight = s == 0 && (t->op == ET_OP_MATMUL || t->op == ET_OP_MATMUL_DX ||
+                                        t->op == ET_OP_GET_ROWS);
+            et__vkt *e = &b->t[src->id];
+            if (as_weight) {
+                if (!e->w.buf && et_vk_weight_upload(b->ctx, src->type, src->data, src->ne[0],
+                                                     src->ne[1], &e->w))
+                    return et__fail(b, g->ctx, "uploading weight", src);
+            } else if (!et__plain(b, src)) {
+                return et__fail(b, g->ctx, "buffer for", src);
+            }
+        }
+        if (t->op != ET_OP_VIEW && !et__plain(b, t)) return et__fail(b, g->ctx, "buffer for", t);
+        et__vkt *e = &b->t[t->id];
+        if (!e->scratch && (t->op == ET_OP_ATTN || t->op == ET_OP_RMSNORM_BACK)) {
+            int64_t rows = t->op == ET_OP_ATTN ? t->ne[1] * t->ne[2] : et_nrows(t);
+            e->scratch = et_vk_buf_alloc_bytes(b->ctx, (uint64_t)rows * 4 + 16);
+            if (!e->scratch) return et__fail(b, g->ctx, "scratch for", t);
+        }
+        if ((t->op == ET_OP_RMSNORM || t->op == ET_OP_RMSNORM_BACK) && t->ne[0] > b->ones_n) {
+            et_vk_buf_free(b->ctx, b->ones);
+            float *one = malloc((size_t)t->ne[0] * 4);
+            if (!one) { et_ctx_fail(g->ctx, "vulkan: out of memory"); return false; }
+            for (int64_t j = 0; j < t->ne[0]; j++) one[j] = 1.0f;
+            b->ones = et_vk_buf_alloc_bytes(b->ctx, (uint64_t)t->ne[0] * 4);
+            int bad = !b->ones || et_vk_buf_upload(b->ctx, b->ones, 0, one, (uint64_t)t->ne[0] * 4);
+            free(one);
+            if (bad) return et__fail(b, g->ctx, "rmsnorm gain", t);
+            b->ones_n = t->ne[0];
+        }
+    }
+    return true;
+}
+
+static bool et__vk_upload(et_backend *be, et_tensor *t) {
+    et__vkbe *b = (et__vkbe *)be;
+    const et_tensor *r = et__root(t);
+    if (r->id >= b->nt || !t->data) return false;
+    et__vkt *e = &b->t[r->id];
+    if (e->w.buf && et_vk_buf_upload(b->ctx, e->w.buf, 0, r->data,
+                                     et_type_nbytes(r->type, r->ne[0], r->ne[1])))
+        return false;
+    if (e->buf && et_vk_buf_upload(b->ctx, e->buf, 0, r->data, et_nbytes(r))) return false;
+    return e->w.buf || e->buf;
+}
+
+static bool et__vk_download(et_backend *be, et_tensor *t) {
+    et__vkbe *b = (et__vkbe *)be;
+    const et_tensor *r = et__root(t);
+    if (r->id >= b->nt || !b->t[r->id].buf || !t->data) return false;
+    return et_vk_buf_download(b->ctx, b->t[r->id].buf, 0, t->data, et_nbytes(t)) == 0;
+}
+
+/* ---- recording ------------------------------------------------------------------------- */
+static et_vk_buf *B(et__vkbe *b, const et_tensor *t) { return b->t[et__root(t)->id].buf; }
+
+static int et__record(et__vkbe *b, et_tensor *t) {
+    et_vk_ctx *c = b->ctx;
+    et_tensor *s0 = t->src[0], *s1 = t->src[1];
+    int64_t n = et_nelements(t);
+    switch (t->op) {
+    case ET_OP_NONE: case ET_OP_VIEW: return 0;
+    case ET_OP_ADD: case ET_OP_MUL:
+        return et_vk_op_ew(c, t->op == ET_OP_ADD ? ET_VK_EW_ADD : ET_VK_EW_MUL, B(b, s0),
+                           B(b, s1), B(b, t), n, et_nelements(s1), 0);
+    case ET_OP_SCALE:
+        return et_vk_op_ew(c, ET_VK_EW_SCALE, B(b, s0), NULL, B(b, t), n, n, et_param_f32(t, 0));
+    case ET_OP_SILU: return et_vk_op_ew(c, ET_VK_EW_SILU, B(b, s0), NULL, B(b, t), n, n, 0);
+    case ET_OP_GELU: return et_vk_op_ew(c, ET_VK_EW_GELU, B(b, s0), NULL, B(b, t), n, n, 0);
+    case ET_OP_SILU_BACK:
+        return et_vk_op_ew(c, ET_VK_EW_SILU_BACK, B(b, s0), B(b, s1), B(b, t), n, n, 0);
+    case ET_OP_GELU_BACK:
+        return et_vk_op_ew(c, ET_VK_EW_GELU_BACK, B(b, s0), B(b, s1), B(b, t), n, n, 0);
+    case ET_OP_SWIGLU: return et_vk_op_ew(c, ET_VK_EW_SWIGLU, B(b, s0), B(b, s1), B(b, t), n, n, 0);
+    case ET_OP_GEGLU: return et_vk_op_ew(c, ET_VK_EW_GEGLU, B(b, s0), B(b, s1), B(b, t), n, n, 0);
+    case ET_OP_RMSNORM:
+        return et_vk_op_rmsnorm(c, B(b, s0), b->ones, B(b, t), et_nrows(t), t->ne[0],
+                                et_param_f32(t, 0));
+    case ET_OP_RMSNORM_BACK:
+        return et_vk_op_rmsnorm_back(c, B(b, s0), b->ones, B(b, s1), B(b, t), NULL,
+                                     b->t[t->id].scratch, et_nrows(t), t->ne[0],
+                                     et_param_f32(t, 0), false);
+    case ET_OP_MATMUL:
+        return et_vk_op_matmul(c, &b->t[s0->id].w, B(b, s1), B(b, t), et_nrows(s1), false);
+    case ET_OP_MATMUL_DX:
+        return et_vk_op_matmul_dx(c, &b->t[s0->id].w, B(b, s1), B(b, t), et_nrows(s1), false);
+    case ET_OP_GET_ROWS:
+        return et_vk_op_get_rows(c, &b->t[s0->id].w, B(b, s1), B(b, t), et_nelements(s1));
+    case ET_OP_ROPE:
+        return et_vk_op_rope(c, B(b, s0), B(b, s1), B(b, t), s0->ne[2], s0->ne[1], s0->ne[0],
+                             et_param_f32(t, 2), t->params[1] == ET_ROPE_NEOX, t->params[3]);
+    case ET_OP_ATTN:
+        return et_vk_op_attention(c, B(b, s0), B(b, t->src[1]), B(b, t->src[2]), B(b, t),
+                                  b->t[t->id].scratch, s0->ne[2], s0->ne[1], t->src[1]->ne[1],
+                                  s0->ne[0], et_param_f32(t, 0));
+    default:
+        return -1;
+    }
+}
+
+static bool et__vk_run(et_backend *be, et_graph *g, et_plan *plan, int32_t from, int32_t to) {
+    et__vkbe *b = (et__vkbe *)be;
+    if (et_vk_begin(b->ctx)) return et__fail(b, g->ctx, "begin", NULL);
+    for (int32_t i = from; i < to; i++) {
+        et_tensor *t = g->nodes[i];
+        if (t->id >= b->nt || (t->op != ET_OP_NONE && t->op != ET_OP_VIEW && !B(b, t))) {
+            et_vk_submit(b->ctx);
+            et_ctx_fail(g->ctx, "vulkan: node %d '%s' was not prepared", i, t->name);
+            return false;
+        }
+        if (et__record(b, t)) {
+            et_vk_submit(b->ctx);
+            et_ctx_fail(g->ctx, "vulkan: node %d '%s' (op %s): %s", i, t->name,
+                        et_op_name(t->op), et_vk_error(b->ctx));
+            return false;
+        }
+    }
+    if (et_vk_submit(b->ctx)) return et__fail(b, g->ctx, "submit", NULL);
+    return true;
+}
+
+static void et__vk_free(et_backend *be) {
+    et__vkbe *b = (et__vkbe *)be;
+    if (!b) return;
+    for (int32_t i = 0; i < b->nt; i++) {
+        if (b->t[i].owns) et_vk_buf_free(b->ctx, b->t[i].buf);
+        et_vk_weight_free(b->ctx, &b->t[i].w);
+        et_vk_buf_free(b->ctx, b->t[i].scratch);
+    }
+    et_vk_buf_free(b->ctx, b->ones);
+    free(b->t);
+    et_vk_close(b->ctx);
+    free(b);
+}
+
+et_backend *et_vk_backend_new(int device, char *err, size_t err_len) {
+    et__vkbe *b = calloc(1, sizeof *b);
+    if (!b) { snprintf(err, err_len, "out of memory"); return NULL; }
+    b->ctx = et_vk_open(device, err, err_len);
+    if (!b->ctx) { free(b); return NULL; }
+    b->be = (et_backend){ .name = "vulkan", .supports_op = et__vk_supports,
+                          .prepare = et__vk_prepare, .upload = et__vk_upload,
+                          .download = et__vk_download, .run = et__vk_run, .free = et__vk_free,
+                          .priv = b };
+    return &b->be;
+}

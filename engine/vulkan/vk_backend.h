@@ -1,0 +1,13 @@
+/* The Vulkan backend behind engine/backend.h's table: the same planned graphs the CPU runs,
+ * recorded as one command buffer per run() and submitted once. */
+#ifndef ET_VK_BACKEND_H
+#define ET_VK_BACKEND_H
+
+#include <stddef.h>
+#include "backend.h"
+
+/* Open Vulkan device `device` (-1: EDGETUNE_VK_DEVICE or the best one).  NULL with `err` set
+ * when there is no Vulkan (the caller then stays on et_backend_cpu()). */
+et_backend *et_vk_backend_new(int device, char *err, size_t err_len);
+
+#endif
