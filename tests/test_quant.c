@@ -32,6 +32,7 @@
 #include "dtype.h"
 #include "quant.h"
 #include "ref/quant_ref.h"
+#include "ref/ref.h"
 
 /* ==== golden files ====================================================================== */
 
@@ -59,6 +60,11 @@ static void *load(const char *name, const char *ext, size_t *size) {
 }
 
 static uint32_t f2u(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
+
+static int all_finite(const float *y, int64_t n) {
+    for (int64_t i = 0; i < n; i++) if (!isfinite(y[i])) return 0;
+    return 1;
+}
 
 /* Bitwise float comparison (NaNs compared by their bits too). */
 static void check_bits_f32(const float *got, const float *want, size_t n, const char *what) {
@@ -108,6 +114,35 @@ static void test_f16_bf16_vs_gguf(void) {
         free(in);
         free(out);
     }
+}
+
+/* Round-trip error of the half conversions: round to nearest, so at most half an ulp of the
+ * target: |e| <= 2^-11 |x| for F16 (plus 2^-25 absolute in its subnormal range), 2^-8 |x| for
+ * BF16; zero and subnormal rows stay finite (F16 flushes them to ±0).  Values beyond 65504
+ * become inf in F16 by IEEE and numpy's definition (byte-exactness above pins that). */
+static void test_f16_bf16_roundtrip(void) {
+    enum { N = 4096 };
+    static float x[N], y[N];
+    static uint16_t h[N];
+    et_t_fill(x, N, 21, 1.0f);
+    for (int i = 0; i < N; i++) x[i] = ldexpf(x[i], i % 40 - 28);     /* 2^-28 .. 2^11 */
+    et_ref_f32_to_f16(x, h, N);
+    et_ref_f16_to_f32(h, y, N);
+    int bad = 0;
+    for (int i = 0; i < N; i++) bad += !(fabsf(y[i] - x[i]) <= fabsf(x[i]) * 0x1p-11f + 0x1p-25f);
+    CHECK(bad == 0, "f16 round trip: %d values over half an ulp", bad);
+    et_ref_f32_to_bf16(x, h, N);
+    et_ref_bf16_to_f32(h, y, N);
+    bad = 0;
+    for (int i = 0; i < N; i++) bad += !(fabsf(y[i] - x[i]) <= fabsf(x[i]) * 0x1p-8f);
+    CHECK(bad == 0, "bf16 round trip: %d values over half an ulp", bad);
+    for (int i = 0; i < N; i++) x[i] = i % 2 ? 0.0f : 1e-40f;
+    et_ref_f32_to_f16(x, h, N);
+    et_ref_f16_to_f32(h, y, N);
+    CHECK(all_finite(y, N) && y[0] == 0.0f, "f16 of subnormal floats");
+    et_ref_f32_to_bf16(x, h, N);
+    et_ref_bf16_to_f32(h, y, N);
+    CHECK(all_finite(y, N) && fabsf(y[0] - 1e-40f) <= 0x1p-134f, "bf16 keeps f32 subnormals");  /* half its ulp */
 }
 
 /* ==== byte-exact quantizers and bit-exact dequantizers vs gguf ========================== */
@@ -307,11 +342,6 @@ static void test_rmse_ordering(void) {
 
 /* ==== edge rows ========================================================================= */
 
-static int all_finite(const float *y, int64_t n) {
-    for (int64_t i = 0; i < n; i++) if (!isfinite(y[i])) return 0;
-    return 1;
-}
-
 static void test_edge_rows(void) {
     enum { N = 512 };
     static float x[N], y[N];
@@ -346,6 +376,11 @@ static void test_edge_rows(void) {
             FORMATS[f].dequantize(q, y, N);
             CHECK(all_finite(y, N), "%s: outlier %g gave NaN/inf", nm, (double)huge[h]);
         }
+        /* NaN and inf in: anything may come out, but no crash and no undefined float-to-int
+         * conversion (checked with -fsanitize=undefined,float-cast-overflow) */
+        for (int i = 0; i < N; i++) x[i] = i % 7 == 0 ? NAN : i % 11 == 0 ? -INFINITY : 1.5f;
+        FORMATS[f].quantize(x, q, N);
+        FORMATS[f].dequantize(q, y, N);
         /* near the gguf-exact limit: magnitudes whose scales and Q4_1's min still fit binary16 */
         for (int i = 0; i < N; i++) x[i] = (i % 2 ? -1.0f : 1.0f) * 60000.0f / (float)(1 + i % 8);
         check_roundtrip(f, x, N, "large");
@@ -471,6 +506,9 @@ static void test_nf4_edge(void) {
     int zeros = 1;
     for (int i = 0; i < N; i++) zeros &= y[i] == 0.0f;
     CHECK(zeros, "nf4: zero tensor not zero back");
+    for (int i = 0; i < N; i++) x[i] = i % 7 == 0 ? NAN : i % 11 == 0 ? INFINITY : 0.5f;
+    et_ref_quantize_nf4(x, q, N);                       /* NaN/inf in: no crash, no UB */
+    et_ref_dequantize_nf4_rows(q, N / 256, 256, 0, N / 256, y);
     const float vals[] = { 0.75f, 1e30f, FLT_MAX, 1e-40f };
     for (size_t v = 0; v < sizeof vals / sizeof vals[0]; v++) {
         for (int i = 0; i < N; i++) x[i] = (i % 3 ? 1.0f : -1.0f) * vals[v] * (i % 64 == 0 ? 1.0f : 0.5f);
@@ -489,6 +527,7 @@ static void test_nf4_edge(void) {
 
 int main(void) {
     RUN(test_f16_bf16_vs_gguf);
+    RUN(test_f16_bf16_roundtrip);
     RUN(test_quantize_vs_gguf);
     RUN(test_q8_k_vs_numpy);
     RUN(test_dequantize_vs_gguf);
