@@ -101,6 +101,21 @@ enum { ET_HP_LR, ET_HP_BETA1, ET_HP_BETA2, ET_HP_EPS, ET_HP_WD, ET_HP_BC1, ET_HP
 et_tensor *et_adamw(et_ctx *ctx, et_tensor *p, et_tensor *g, et_tensor *m, et_tensor *v,
                     et_tensor *hp);
 
+/* Dropout with a mask hashed from seed (an i32 input leaf, bumped per step), site (which
+ * dropout layer) and element index; backward reuses the mask. */
+et_tensor *et_dropout(et_ctx *ctx, et_tensor *x, et_tensor *seed, float p, int site);
+/* Gradient clipping: Σx², and min(1, max_norm / sqrt(total)) (torch's clip_grad_norm_). */
+et_tensor *et_sumsq(et_ctx *ctx, et_tensor *a);
+et_tensor *et_clip_scale(et_ctx *ctx, et_tensor *total_sumsq, float max_norm);
+/* KV cache: write k [hd, nkv, T, B] at n_past into cache [hd, nkv, S_max, B] (an f32 leaf);
+ * returns the filled prefix [hd, nkv, n_past+T, B] for attention. */
+et_tensor *et_kv_store(et_ctx *ctx, et_tensor *cache, et_tensor *k, int n_past);
+/* Per-position negative log-likelihood [P] (0 at negative targets), same fused chunked head. */
+et_tensor *et_cross_entropy_none(et_ctx *ctx, et_tensor *h, et_tensor *w, et_tensor *targets);
+/* AdamW with the gradient also multiplied by a scalar tensor (the clip scale). */
+et_tensor *et_adamw_clipped(et_ctx *ctx, et_tensor *p, et_tensor *g, et_tensor *m, et_tensor *v,
+                            et_tensor *hp, et_tensor *clip);
+
 /* ---- helpers for op files ---- */
 /* Gradient accumulation used by backward rules: src->grad += contrib (new nodes). */
 void et__acc_grad(et_ctx *ctx, et_tensor *src, et_tensor *contrib);

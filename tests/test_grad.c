@@ -106,6 +106,19 @@ static et_tensor *b_ce(gcase *c) {   /* dh and dW; one padding target (-1) */
     return et_cross_entropy(c->ctx, h, w, tg);
 }
 
+static et_tensor *b_ce_none(gcase *c) {   /* per-position NLL, as scoring uses it */
+    et_tensor *h = param(c, 2, 6, 3, 1, 1, 1), *w = param(c, 2, 6, 9, 1, 1, 1);
+    et_tensor *tg = et_new_1d(c->ctx, ET_I32, 3, ET_FLAG_INPUT, "targets");
+    int32_t t3[3] = {8, -1, 2};
+    memcpy(tg->data, t3, sizeof t3);
+    return et_cross_entropy_none(c->ctx, h, w, tg);
+}
+static et_tensor *b_dropout(gcase *c) {
+    et_tensor *seed = et_new_1d(c->ctx, ET_I32, 1, ET_FLAG_INPUT, "seed");
+    *(int32_t *)seed->data = 12345;
+    return et_dropout(c->ctx, param(c, 2, 16, 4, 1, 1, 1), seed, 0.3f, 2);
+}
+
 typedef struct { et_op op; const char *name; build_fn build; } gdef;
 static const gdef cases[] = {
     {ET_OP_VIEW, "view/reshape", b_reshape},      {ET_OP_VIEW, "view/permute", b_permute},
@@ -122,6 +135,8 @@ static const gdef cases[] = {
     {ET_OP_SILU, "silu", b_silu},                 {ET_OP_GELU, "gelu", b_gelu},
     {ET_OP_SWIGLU, "swiglu", b_swiglu},           {ET_OP_GEGLU, "geglu", b_geglu},
     {ET_OP_CROSS_ENTROPY, "cross_entropy", b_ce},
+    {ET_OP_CROSS_ENTROPY, "cross_entropy/per-position", b_ce_none},
+    {ET_OP_DROPOUT, "dropout", b_dropout},
 };
 #define NCASES (int)(sizeof cases / sizeof cases[0])
 

@@ -27,6 +27,7 @@ et_tensor *et_adamw(et_ctx *ctx, et_tensor *p, et_tensor *g, et_tensor *m, et_te
     et_tensor *t = et__new_node(ctx, ET_OP_ADAMW, ET_F32, ET_MAX_DIMS, p->ne);
     if (!t) return NULL;
     t->src[0] = p; t->src[1] = g; t->src[2] = m; t->src[3] = v; t->src[4] = hp;
+    t->src[5] = NULL;   /* optional clip scale: et_adamw_clipped */
     t->view_src = p;
     t->flags |= ET_FLAG_OUTPUT;
     et_set_name(t, "adamw(%s)", p->name);
@@ -38,7 +39,7 @@ void et__fwd_adamw(et_tensor *t, et_exec *ex) {
     const float *g = t->src[1]->data, *hp = t->src[4]->data;
     float lr = hp[ET_HP_LR], b1 = hp[ET_HP_BETA1], b2 = hp[ET_HP_BETA2], eps = hp[ET_HP_EPS];
     float decay = 1.0f - lr * hp[ET_HP_WD], step = lr / hp[ET_HP_BC1], sbc2 = sqrtf(hp[ET_HP_BC2]);
-    float gs = hp[ET_HP_GSCALE];
+    float gs = hp[ET_HP_GSCALE] * (t->src[5] ? *(const float *)t->src[5]->data : 1.0f);
     int64_t n = et_nelements(t);
     #pragma omp parallel for schedule(static)
     for (int64_t i = 0; i < n; i++) {
@@ -47,4 +48,15 @@ void et__fwd_adamw(et_tensor *t, et_exec *ex) {
         v[i] = b2 * v[i] + (1.0f - b2) * gi * gi;
         p[i] = p[i] * decay - step * m[i] / (sqrtf(v[i]) / sbc2 + eps);
     }
+}
+
+et_tensor *et_adamw_clipped(et_ctx *ctx, et_tensor *p, et_tensor *g, et_tensor *m, et_tensor *v, et_tensor *hp,
+                            et_tensor *clip) {
+    if (!clip) return NULL;
+    if (!et__check(ctx, clip->type == ET_F32 && et_nelements(clip) == 1, "adamw", clip, NULL,
+                   "the clip scale must be an f32 scalar"))
+        return NULL;
+    et_tensor *t = et_adamw(ctx, p, g, m, v, hp);
+    if (t) t->src[5] = clip;
+    return t;
 }

@@ -44,6 +44,16 @@ et_tensor *et_cross_entropy(et_ctx *ctx, et_tensor *h, et_tensor *w, et_tensor *
     return t;
 }
 
+et_tensor *et_cross_entropy_none(et_ctx *ctx, et_tensor *h, et_tensor *w, et_tensor *targets) {
+    et_tensor *t = et_cross_entropy(ctx, h, w, targets);
+    if (!t) return NULL;
+    t->ne[0] = h->ne[1];           /* one value per position */
+    t->nb[1] = t->nb[2] = t->nb[3] = (size_t)t->ne[0] * 4;
+    t->params[0] = 1;
+    t->flags &= ~ET_FLAG_LOSS;
+    return t;
+}
+
 static size_t et__ce_work(const et_tensor *h, const et_tensor *w) {
     int64_t P = h->ne[1], V = w->ne[1], C = et__ce_chunk(P, V);
     return (size_t)P * (size_t)C * 4 + (size_t)P * 3 * sizeof(double) +
@@ -103,6 +113,12 @@ void et__fwd_cross_entropy(et_tensor *t, et_exec *ex) {
     float *logits; double *m, *s, *zt; void *kwork;
     et__ce_carve(ex, h, w, &logits, &m, &s, &zt, &kwork);
     int64_t counted = et__ce_lse(h, w, tgt, m, s, zt, logits, kwork, ex);
+    if (counted < 0) return;
+    if (t->params[0] == 1) {   /* per position */
+        for (int64_t p = 0; p < h->ne[1]; p++)
+            ((float *)t->data)[p] = tgt[p] >= 0 ? (float)(m[p] + log(s[p]) - zt[p]) : 0.0f;
+        return;
+    }
     double loss = 0;
     for (int64_t p = 0; p < h->ne[1] && counted > 0; p++)
         if (tgt[p] >= 0) loss += m[p] + log(s[p]) - zt[p];
@@ -119,6 +135,7 @@ bool et__bwd_cross_entropy(et_ctx *ctx, et_tensor *t) {
         et_tensor *d = et__new_node(ctx, ET_OP_CROSS_ENTROPY_BACK, ET_F32, ET_MAX_DIMS, x->ne);
         if (!d) return false;
         d->src[0] = t->src[0]; d->src[1] = t->src[1]; d->src[2] = t->src[2]; d->src[3] = t->grad;
+        d->params[0] = t->params[0];   /* reduction: mean (0) or per position (1) */
         d->params[1] = which;
         et__acc_grad(ctx, x, d);
     }
@@ -128,7 +145,8 @@ bool et__bwd_cross_entropy(et_ctx *ctx, et_tensor *t) {
 void et__fwd_cross_entropy_back(et_tensor *t, et_exec *ex) {
     const et_tensor *h = t->src[0], *w = t->src[1];
     const int32_t *tgt = t->src[2]->data;
-    float dloss = *(const float *)t->src[3]->data;
+    const float *dl = t->src[3]->data;   /* [1] for the mean, [P] per position */
+    bool per_pos = t->params[0] == 1;
     int64_t D = h->ne[0], P = h->ne[1], V = w->ne[1], C = et__ce_chunk(P, V);
     bool dw = t->params[1] == 1;
     float *logits; double *m, *s, *zt; void *kwork;
@@ -137,7 +155,7 @@ void et__fwd_cross_entropy_back(et_tensor *t, et_exec *ex) {
     if (counted < 0) return;
     memset(t->data, 0, et_nbytes(t));
     if (counted == 0) return;
-    float gs = dloss / (float)counted;
+    float gmean = per_pos ? 0.0f : dl[0] / (float)counted;
     for (int64_t c0 = 0; c0 < V; c0 += C) {
         int64_t nc = V - c0 < C ? V - c0 : C;
         const char *wc = (const char *)w->data + (size_t)c0 * w->nb[1];
@@ -147,6 +165,7 @@ void et__fwd_cross_entropy_back(et_tensor *t, et_exec *ex) {
             float *z = logits + p * nc;
             if (tgt[p] < 0) { memset(z, 0, (size_t)nc * 4); continue; }
             double lse = m[p] + log(s[p]);
+            float gs = per_pos ? dl[p] : gmean;
             for (int64_t j = 0; j < nc; j++) z[j] = (float)exp((double)z[j] - lse) * gs;
             if (tgt[p] >= c0 && tgt[p] < c0 + nc) z[tgt[p] - c0] -= gs;
         }
