@@ -167,9 +167,12 @@ enum { NFORMATS = sizeof FORMATS / sizeof FORMATS[0] };
 /* Q8_0/Q4_0/Q4_1 against gguf's quantizers; IQ4_NL/Q4_K/Q6_K (and Q8_K below) against
  * tests/py/kquants_np.py, a numpy port of ggml's algorithms in exact float32 order. */
 static void test_quantize_vs_gguf(void) {
-    for (int f = 0; f < NFORMATS; f++) {
+    for (int c = 0; c < 2 * NFORMATS; c++) {
+        /* then, for the searched formats, rows above their 2^16 rescaling threshold */
+        const int f = c % NFORMATS, large = c >= NFORMATS;
+        if (large && f < 3) continue;
         char name[64];
-        snprintf(name, sizeof name, "%s_quantize", FORMATS[f].name);
+        snprintf(name, sizeof name, "%s_quantize%s", FORMATS[f].name, large ? "_large" : "");
         size_t ni, no;
         float *x = load(name, "in", &ni);
         uint8_t *want = load(name, "out", &no);
@@ -266,21 +269,26 @@ static double check_roundtrip(int f, const float *x, int64_t n, const char *what
     return worst;
 }
 
-static void test_q8_k_vs_numpy(void) {
+static void check_q8_k_case(const char *name) {
     size_t ni, no;
-    float *x = load("q8_k_quantize", "in", &ni);
-    uint8_t *want = load("q8_k_quantize", "out", &no);
+    float *x = load(name, "in", &ni);
+    uint8_t *want = load(name, "out", &no);
     if (x && want) {
         const int64_t n = (int64_t)(ni / 4);
         const size_t bytes = et_type_row_size(ET_Q8_K, n);
-        CHECK(no == bytes, "q8_k golden has %zu bytes, expected %zu", no, bytes);
+        CHECK(no == bytes, "%s golden has %zu bytes, expected %zu", name, no, bytes);
         uint8_t *got = malloc(bytes);
         et_ref_quantize_row_q8_k(x, got, n);
-        if (no == bytes) check_bytes(got, want, bytes, sizeof(et_block_q8_K), "q8_k_quantize");
+        if (no == bytes) check_bytes(got, want, bytes, sizeof(et_block_q8_K), name);
         free(got);
     }
     free(x);
     free(want);
+}
+
+static void test_q8_k_vs_numpy(void) {
+    check_q8_k_case("q8_k_quantize");
+    check_q8_k_case("q8_k_quantize_large");
 }
 
 static void test_roundtrip_error_bounds(void) {

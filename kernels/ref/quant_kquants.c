@@ -12,10 +12,12 @@
  *         6-bit quants recomputed.
  * The dequantizers evaluate (d * sc) * q - (dmin * m) in that order, bit-exact with gguf.
  *
- * Robustness beyond ggml (same results wherever ggml's own arithmetic stays finite): a
- * super-block with |x| > 65536 runs the scale searches on x * 2^-e (exact), because the
- * weighted sums of x^3 overflow float far below FLT_MAX; fp16 scales saturate at 65504; and
- * rounding to integers is total (quant_internal.h), so no input reaches undefined behaviour.
+ * Robustness beyond ggml (same bytes wherever ggml's own arithmetic stays finite): a
+ * super-block with |x| > 65536 runs the scale searches on x * 2^-e, because the weighted sums
+ * of x^3 overflow float far below FLT_MAX (Q6_K's from |x| ~ 2^20).  Scaling by a power of two
+ * is exact, and the zero thresholds are scaled with it, so only elements more than 2^126 below
+ * the block's largest could round differently.  fp16 scales saturate at 65504, and rounding to
+ * integers is total (quant_internal.h), so no input reaches undefined behaviour.
  */
 #include <math.h>
 #include <string.h>
@@ -187,15 +189,16 @@ void et_ref_dequantize_row_q4_k(const void *vx, float *y, int64_t n) {
 /* ==== Q6_K ============================================================================== */
 
 /* ggml's make_qx_quants with n = 16, nmax = 32, rmse_type = 1 (weights x^2): symmetric levels
- * L - 32 in [-32, 31]; returns the (signed) scale, levels in L as 0..63. */
-static float et__make_qx(const float *x, int8_t *L) {
+ * L - 32 in [-32, 31]; returns the (signed) scale, levels in L as 0..63.  eps is ggml's
+ * GROUP_MAX_EPS in the units of x (scaled with x when the caller rescales). */
+static float et__make_qx(const float *x, int8_t *L, float eps) {
     enum { N = 16, NMAX = 32 };
     float max = 0, amax = 0;
     for (int i = 0; i < N; i++) {
         float ax = fabsf(x[i]);
         if (ax > amax) { amax = ax; max = x[i]; }
     }
-    if (amax < ET__GROUP_MAX_EPS) {
+    if (amax < eps) {
         memset(L, 0, N);
         return 0.0f;
     }
@@ -243,16 +246,17 @@ void et_ref_quantize_row_q6_k(const float *x, void *vy, int64_t n) {
         float xs[ET_QK_K];
         for (int i = 0; i < ET_QK_K; i++) xs[i] = e ? ldexpf(x[i], -e) : x[i];
 
+        const float eps = ldexpf(ET__GROUP_MAX_EPS, -e);   /* exact: e <= 128 */
         float max_scale = 0, max_abs_scale = 0;
         for (int j = 0; j < ET_QK_K / 16; j++) {
-            scales[j] = et__make_qx(xs + 16 * j, L + 16 * j);
+            scales[j] = et__make_qx(xs + 16 * j, L + 16 * j, eps);
             if (fabsf(scales[j]) > max_abs_scale) {
                 max_abs_scale = fabsf(scales[j]);
                 max_scale = scales[j];
             }
         }
         memset(&y[ib], 0, sizeof y[ib]);
-        if (!(max_abs_scale >= ET__GROUP_MAX_EPS)) continue;    /* all zero (or NaN) */
+        if (!(max_abs_scale >= eps)) continue;                   /* all zero (or NaN) */
 
         float iscale = -128.f / max_scale;
         float d = ldexpf(1 / iscale, e);

@@ -164,6 +164,12 @@ def gen_dequantize_random_bytes():
 def gen_kquant_quantize():
     rng = np.random.default_rng(4)
     x = weight_like(rng, 512, 256)
+    # gaussian rows at sigma 5e4: past the C code's rescaling threshold (|x| > 65536), still
+    # inside the range where ggml's own float sums stay finite, so the bytes must not change
+    big = (rng.standard_normal(64 * 256) * 5e4).astype(F32)
+    for name, fn in (("q4_k", kquants_np.quantize_q4_k), ("q6_k", kquants_np.quantize_q6_k),
+                     ("iq4_nl", kquants_np.quantize_iq4_nl), ("q8_k", kquants_np.quantize_q8_k)):
+        write(name + "_quantize_large", big, fn(big))
     for name, fn, t in (("q4_k", kquants_np.quantize_q4_k, T.Q4_K),
                         ("q6_k", kquants_np.quantize_q6_k, T.Q6_K),
                         ("iq4_nl", kquants_np.quantize_iq4_nl, T.IQ4_NL),
