@@ -21,6 +21,13 @@
 #include "engine/vulkan/vk.h"
 #include "engine/vulkan/vk_ops.h"
 
+/* Under `make asan`: lavapipe's JIT-compiled code reallocs a few hundred bytes per device that it
+ * never frees, and the stack ends in that unnamed code, so the only frame a suppression can
+ * name is realloc itself.  Leaks through realloc are therefore not reported in the Vulkan
+ * tests; malloc/calloc leaks (all of edgetune's buffers, contexts, pipelines) still are. */
+const char *__lsan_default_suppressions(void);
+const char *__lsan_default_suppressions(void) { return "leak:realloc\n"; }
+
 #define VKT_GUARD 64
 #define VKT_SENTINEL 1234567.0f
 
