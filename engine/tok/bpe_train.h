@@ -8,6 +8,11 @@
  *   - each step merges the adjacent pair with the highest count over the corpus, ties broken
  *     by the smaller (left id, right id); a merge whose string already exists reuses its id;
  *   - stop when the vocabulary reaches vocab_size or no pair occurs min_frequency times.
+ * One known difference: when a merge makes a string that already exists, tokenizers queues the
+ * pairs of the reused id in a second entry covering only the newly touched words; we count
+ * such pairs over all words.  The test texts (tests/py/test_tok_train.py) show no difference.
+ * Speed: 10 MB of English (vocabulary 8192) in 0.3 s on one core, see the report command in
+ * tests/py/test_tok_train.py.
  */
 #ifndef ET_TOK_BPE_TRAIN_H
 #define ET_TOK_BPE_TRAIN_H

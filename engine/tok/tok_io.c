@@ -453,17 +453,34 @@ static int et__save_json(const et_tok *t, const char *path, char *err, size_t er
 
 /* ---- entry points ------------------------------------------------------------------- */
 
+et_tok *et_tok_load_memory(const void *data, size_t size, const char *name, char *err, size_t errsz) {
+    if (size > (size_t)ET__TOK_MAX_FILE) {
+        et__tok_err(err, errsz, "%s: size %zu above %ld bytes", name, size, ET__TOK_MAX_FILE);
+        return NULL;
+    }
+    const char *buf = data;
+    size_t ws = 0;
+    while (ws < size && (buf[ws] == ' ' || buf[ws] == '\t' || buf[ws] == '\r' || buf[ws] == '\n')) ws++;
+    if (size >= 4 && !memcmp(buf, "ETOK", 4)) return et__load_etok(name, buf, (long)size, err, errsz);
+    if (ws < size && buf[ws] == '{') {
+        /* cJSON wants a NUL-terminated string */
+        char *copy = malloc(size + 1);
+        if (!copy) { et__tok_err(err, errsz, "%s: out of memory for %zu bytes", name, size); return NULL; }
+        memcpy(copy, buf, size);
+        copy[size] = 0;
+        et_tok *t = et__load_json(name, copy, err, errsz);
+        free(copy);
+        return t;
+    }
+    et__tok_err(err, errsz, "%s: neither an edgetune tokenizer (magic ETOK) nor tokenizer.json", name);
+    return NULL;
+}
+
 et_tok *et_tok_load(const char *path, char *err, size_t errsz) {
     long size = 0;
     char *buf = et__read_file(path, &size, err, errsz);
     if (!buf) return NULL;
-    et_tok *t;
-    if (size >= 4 && !memcmp(buf, "ETOK", 4)) t = et__load_etok(path, buf, size, err, errsz);
-    else if (size > 0 && (buf[0] == '{' || buf[0] == ' ' || buf[0] == '\n')) t = et__load_json(path, buf, err, errsz);
-    else {
-        et__tok_err(err, errsz, "%s: neither an edgetune tokenizer (magic ETOK) nor tokenizer.json", path);
-        t = NULL;
-    }
+    et_tok *t = et_tok_load_memory(buf, (size_t)size, path, err, errsz);
     free(buf);
     return t;
 }

@@ -349,7 +349,9 @@ void et_tok_merge(const et_tok *t, int32_t r, int32_t *left, int32_t *right, int
 
 /* ---- encode / decode -------------------------------------------------------------------- */
 
-long et_tok_encode_bound(size_t len) { return 3 * (long)len + 4; }
+/* 3 ids per byte at most (a space becomes U+2581 and an invalid byte U+FFFD, 3 byte tokens
+ * each), the SPM dummy prefix, BOS and EOS. */
+long et_tok_encode_bound(size_t len) { return 3 * (long)len + 8; }
 
 /* Longest special token starting at text[i] that may be matched, or -1. */
 static int32_t et__match_special(const et_tok *t, const char *text, size_t len, size_t i,

@@ -94,6 +94,8 @@ void et_tok_free(et_tok *t);
 
 /* Our file format (magic "ETOK", version 1) or a Hugging Face tokenizer.json (by content). */
 et_tok *et_tok_load(const char *path, char *err, size_t errsz);
+/* The same from bytes in memory (name is used in messages; the bytes are not kept). */
+et_tok *et_tok_load_memory(const void *data, size_t size, const char *name, char *err, size_t errsz);
 /* Write our format, or a tokenizer.json when path ends in ".json".  0 on success. */
 int et_tok_save(const et_tok *t, const char *path, char *err, size_t errsz);
 

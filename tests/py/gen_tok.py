@@ -69,8 +69,12 @@ def corpus_lines():
     """Deterministic multilingual lines from GLib's catalogs (msgid English + translations)."""
     lines = []
     english = set()
+    found = []
     for lang in LANGS:
         path = f"/usr/share/locale/{lang}/LC_MESSAGES/glib20.mo"
+        if not os.path.exists(path):   # a catalog dropped by a newer libglib2.0-data
+            continue
+        found.append(lang)
         with open(path, "rb") as f:
             cat = gettext.GNUTranslations(f)._catalog
         got = []
@@ -87,6 +91,9 @@ def corpus_lines():
     en = sorted(set(p for k in english for p in k.split("\n") if len(p.strip()) > 3))
     random.Random("en").shuffle(en)
     lines += en[:LINES_PER_LANG]
+    # at least Latin, Cyrillic, Greek, CJK and Arabic/Hebrew/Devanagari must be there
+    for need in (["de", "fr", "es"], ["ru", "uk"], ["el"], ["ja", "zh_CN", "ko"], ["ar", "he", "hi"]):
+        assert any(x in found for x in need), f"no glib20.mo catalog for any of {need} (libglib2.0-data)"
     return lines
 
 

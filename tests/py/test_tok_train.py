@@ -8,6 +8,11 @@ smaller (left id, right id), on the same line-by-line pre-tokenized word counts,
 lists and vocabularies must be identical, for each of the GPT-2, Llama 3 and Qwen2
 pre-tokenizers.  The trained vocabulary, loaded back into tokenizers, must give the same ids
 as `edgetune tokenize` on the whole file, and training twice must give identical bytes.
+
+Speed (not a test case; the figure quoted in engine/tok/bpe_train.h), on the pretraining
+corpus that `make corpus` builds:
+    head -c 10000000 build/corpus/train.txt > /tmp/10mb.txt
+    build/edgetune tokenizer train --text /tmp/10mb.txt --vocab-size 8192 --out /tmp/10mb.tok
 """
 import atexit
 import filecmp
