@@ -46,7 +46,7 @@ int et_cmd_demo(int argc, char **argv) {
     et_plan plan = {0};
     et_backward_opts bo = { .recompute = recompute };
     et_tensor *loss = NULL;
-    bool ok = et_llama_init(&m, ctx, &cfg, 1, ET_FLAG_PARAM) && et_llama_batch_new(&b, ctx, T, B, (T - 1) * B) &&
+    bool ok = et_llama_init(&m, ctx, &cfg, 1, ET_FLAG_PARAM) && et_llama_batch_new(&b, &m, T, B, (T - 1) * B) &&
               (loss = et_llama_loss(&m, &b, recompute)) && et_graph_backward(g, loss, &bo) &&
               et_optim_adamw_init(&opt, g, &ac) && et_graph_plan(g, &plan) && et_graph_alloc(g, &plan);
     if (!ok) {

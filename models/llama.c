@@ -125,58 +125,149 @@ bool et_llama_init(et_llama *m, et_ctx *ctx, const et_llama_config *cfg, uint64_
 
 /* ---------------------------------------------------------------- graph */
 
-bool et_llama_batch_new(et_llama_batch *b, et_ctx *ctx, int64_t T, int64_t B, int64_t P) {
+const char *const et_llama_lin_names[ET_LIN_COUNT] = {"q", "k", "v", "o", "gate", "up", "down"};
+
+bool et_llama_batch_new(et_llama_batch *b, et_llama *m, int64_t T, int64_t B, int64_t P) {
+    et_ctx *ctx = m->ctx;
+    int64_t Tt = T + (m->ad.kind == ET_ADAPTER_PROMPT ? m->ad.n_prompt : 0);
     b->ids = et_new_2d(ctx, ET_I32, T, B, ET_FLAG_INPUT, "ids");
-    b->pos = et_new_1d(ctx, ET_I32, T, ET_FLAG_INPUT, "pos");
+    b->pos = et_new_1d(ctx, ET_I32, Tt, ET_FLAG_INPUT, "pos");
     b->sel = et_new_1d(ctx, ET_I32, P, ET_FLAG_INPUT, "loss_positions");
     b->targets = et_new_1d(ctx, ET_I32, P, ET_FLAG_INPUT, "targets");
     if (et_ctx_failed(ctx)) return false;
-    for (int64_t t = 0; t < T; t++) ((int32_t *)b->pos->data)[t] = (int32_t)t;
+    for (int64_t t = 0; t < Tt; t++) ((int32_t *)b->pos->data)[t] = (int32_t)t;
     return true;
 }
 
-et_tensor *et_llama_linear(et_llama *m, et_tensor *w, et_tensor *bias, et_tensor *x) {
-    et_tensor *y = et_matmul(m->ctx, w, x);
-    return bias ? et_add(m->ctx, y, bias) : y;
+int32_t et_llama_sel_index(const et_llama *m, const et_llama_batch *b, int64_t t, int64_t j) {
+    int64_t np = m->ad.kind == ET_ADAPTER_PROMPT ? m->ad.n_prompt : 0;
+    return (int32_t)(np + t + (np + b->ids->ne[0]) * j);
 }
 
-static et_tensor *et__block(et_llama *m, int l, et_tensor *x, et_tensor *pos) {
+/* x·Wᵀ (+ bias) (+ LoRA: scale · B·(A·dropout(x))) */
+static et_tensor *et__linear(et_llama *m, const et_llama_layer *L, int which, et_tensor *w, et_tensor *bias,
+                             et_tensor *x, int site) {
+    et_ctx *ctx = m->ctx;
+    et_tensor *y = et_matmul(ctx, w, x);
+    if (bias) y = et_add(ctx, y, bias);
+    if (L && L->lora_a[which]) {
+        et_tensor *xin = x;
+        if (m->ad.dropout > 0 && m->ad.seed)
+            xin = et_dropout(ctx, et_is_contiguous(x) ? x : et_cont(ctx, x), m->ad.seed, m->ad.dropout, site);
+        et_tensor *low = et_matmul(ctx, L->lora_b[which], et_matmul(ctx, L->lora_a[which], xin));
+        y = et_add(ctx, y, et_scale(ctx, low, m->ad.alpha / (float)m->ad.rank));
+    }
+    return y;
+}
+
+/* One block.  Training/scoring: cache == NULL, keys are this call's tokens.  Decoding: keys
+ * and values go into the cache at n_past and attention reads the cache's prefix. */
+static et_tensor *et__block(et_llama *m, int l, et_tensor *x, et_tensor *pos, et_llama_cache *cache, int n_past) {
     et_ctx *ctx = m->ctx;
     const et_llama_config *c = &m->cfg;
     et_llama_layer *L = &m->layers[l];
     int64_t T = x->ne[1], B = x->ne[2];
+    int site = l * ET_LIN_COUNT;
     et_tensor *h = et_mul(ctx, et_rmsnorm(ctx, x, c->rms_eps), L->attn_norm);
-    et_tensor *q = et_llama_linear(m, L->wq, L->bq, h);
-    et_tensor *k = et_llama_linear(m, L->wk, L->bk, h);
-    et_tensor *v = et_llama_linear(m, L->wv, L->bv, h);
+    et_tensor *q = et__linear(m, L, ET_LIN_Q, L->wq, L->bq, h, site + ET_LIN_Q);
+    et_tensor *k = et__linear(m, L, ET_LIN_K, L->wk, L->bk, h, site + ET_LIN_K);
+    et_tensor *v = et__linear(m, L, ET_LIN_V, L->wv, L->bv, h, site + ET_LIN_V);
+    if (L->ia3_k) k = et_mul(ctx, k, L->ia3_k);
+    if (L->ia3_v) v = et_mul(ctx, v, L->ia3_v);
     q = et_rope(ctx, et_reshape_4d(ctx, q, c->head_dim, c->n_heads, T, B), pos, c->head_dim, c->rope_mode, c->rope_theta);
     k = et_rope(ctx, et_reshape_4d(ctx, k, c->head_dim, c->n_kv_heads, T, B), pos, c->head_dim, c->rope_mode, c->rope_theta);
     v = et_reshape_4d(ctx, v, c->head_dim, c->n_kv_heads, T, B);
-    et_tensor *o = et_attention(ctx, q, k, v, 1.0f / sqrtf((float)c->head_dim), 0, c->sliding_window);
+    if (cache) {
+        k = et_kv_store(ctx, cache->k[l], k, n_past);
+        v = et_kv_store(ctx, cache->v[l], v, n_past);
+    }
+    et_tensor *o = et_attention(ctx, q, k, v, 1.0f / sqrtf((float)c->head_dim), cache ? n_past : 0, c->sliding_window);
     o = et_reshape_4d(ctx, o, (int64_t)c->head_dim * c->n_heads, T, B, 1);
-    x = et_add(ctx, x, et_llama_linear(m, L->wo, NULL, o));
+    x = et_add(ctx, x, et__linear(m, L, ET_LIN_O, L->wo, NULL, o, site + ET_LIN_O));
     h = et_mul(ctx, et_rmsnorm(ctx, x, c->rms_eps), L->ffn_norm);
-    et_tensor *g = et_swiglu(ctx, et_llama_linear(m, L->w_gate, NULL, h), et_llama_linear(m, L->w_up, NULL, h));
-    x = et_add(ctx, x, et_llama_linear(m, L->w_down, NULL, g));
+    et_tensor *up = et__linear(m, L, ET_LIN_UP, L->w_up, NULL, h, site + ET_LIN_UP);
+    if (L->ia3_ff) up = et_mul(ctx, up, L->ia3_ff);
+    et_tensor *g = et_swiglu(ctx, et__linear(m, L, ET_LIN_GATE, L->w_gate, NULL, h, site + ET_LIN_GATE), up);
+    x = et_add(ctx, x, et__linear(m, L, ET_LIN_DOWN, L->w_down, NULL, g, site + ET_LIN_DOWN));
     if (x) et_set_name(x, "blk.%d.out", l);
     return x;
 }
 
-et_tensor *et_llama_loss(et_llama *m, const et_llama_batch *b, bool checkpoint) {
+/* Embeddings (+ soft prompt) through every block to the final norm: [dim, T', B]. */
+static et_tensor *et__trunk(et_llama *m, const et_llama_batch *b, bool checkpoint) {
     et_ctx *ctx = m->ctx;
     const et_llama_config *c = &m->cfg;
     int64_t T = b->ids->ne[0], B = b->ids->ne[1];
-    if (T > c->max_seq)
-        return et_ctx_fail(ctx, "batch: %lld tokens exceed the model's context of %d", (long long)T, c->max_seq);
+    int64_t Tt = b->pos->ne[0];
+    if (Tt > c->max_seq)
+        return et_ctx_fail(ctx, "batch: %lld positions exceed the model's context of %d", (long long)Tt, c->max_seq);
     et_tensor *x = et_get_rows(ctx, m->tok_emb, b->ids);   /* [dim, T, B] */
+    if (m->ad.kind == ET_ADAPTER_PROMPT) {
+        et_tensor *sp = et_reshape_4d(ctx, m->ad.soft_prompt, c->dim, m->ad.n_prompt, 1, 1);
+        et_tensor *like = et__new_node(ctx, ET_OP_NONE, ET_F32, 4, (int64_t[]){c->dim, m->ad.n_prompt, B, 1});
+        x = et_concat(ctx, B > 1 ? et_repeat(ctx, sp, like) : sp, x);
+    }
+    (void)T;
     for (int l = 0; l < c->n_layers && x; l++) {
         if (checkpoint) x->flags |= ET_FLAG_CHECKPOINT;
-        x = et__block(m, l, x, b->pos);
+        x = et__block(m, l, x, b->pos, NULL, 0);
     }
-    x = et_mul(ctx, et_rmsnorm(ctx, x, c->rms_eps), m->out_norm);
+    return et_mul(ctx, et_rmsnorm(ctx, x, c->rms_eps), m->out_norm);
+}
+
+static et_tensor *et__head_input(et_llama *m, const et_llama_batch *b, et_tensor *x) {
     /* the head runs only where the loss counts */
-    et_tensor *hsel = et_get_rows(ctx, et_reshape_2d(ctx, x, c->dim, T * B), b->sel);
-    et_tensor *loss = et_cross_entropy(ctx, hsel, m->output, b->targets);
+    return et_get_rows(m->ctx, et_reshape_2d(m->ctx, x, m->cfg.dim, et_nrows(x)), b->sel);
+}
+
+et_tensor *et_llama_loss(et_llama *m, const et_llama_batch *b, bool checkpoint) {
+    et_tensor *x = et__trunk(m, b, checkpoint);
+    if (!x) return NULL;
+    et_tensor *loss = et_cross_entropy(m->ctx, et__head_input(m, b, x), m->output, b->targets);
     if (loss) et_set_name(loss, "loss");
     return loss;
+}
+
+et_tensor *et_llama_nll(et_llama *m, const et_llama_batch *b) {
+    et_tensor *x = et__trunk(m, b, false);
+    if (!x) return NULL;
+    et_tensor *nll = et_cross_entropy_none(m->ctx, et__head_input(m, b, x), m->output, b->targets);
+    if (nll) et_set_name(nll, "nll");
+    return nll;
+}
+
+/* ---------------------------------------------------------------- decoding */
+
+bool et_llama_cache_new(et_llama_cache *c, et_llama *m, et_ctx *ctx, int32_t n_ctx) {
+    const et_llama_config *cf = &m->cfg;
+    if (n_ctx <= 0 || n_ctx > cf->max_seq) {
+        et_ctx_fail(ctx, "kv cache: n_ctx %d must be in 1..%d (the model's context)", n_ctx, cf->max_seq);
+        return false;
+    }
+    c->n_ctx = n_ctx;
+    for (int l = 0; l < cf->n_layers; l++) {
+        int64_t ne[4] = {cf->head_dim, cf->n_kv_heads, n_ctx, 1};
+        c->k[l] = et_new(ctx, ET_F32, 4, ne, 0, "cache_k");
+        c->v[l] = et_new(ctx, ET_F32, 4, ne, 0, "cache_v");
+        if (!c->k[l] || !c->v[l]) return false;
+        et_set_name(c->k[l], "cache_k.%d", l);
+        et_set_name(c->v[l], "cache_v.%d", l);
+    }
+    return true;
+}
+
+et_tensor *et_llama_decode(et_llama *m, et_llama_cache *c, et_tensor *ids, et_tensor *pos, int n_past) {
+    et_ctx *ctx = m->ctx;
+    const et_llama_config *cf = &m->cfg;
+    if (!ids || !pos) return NULL;
+    int64_t T = et_nelements(ids);
+    et_tensor *x = et_get_rows(ctx, m->tok_emb, et_reshape_4d(ctx, ids, T, 1, 1, 1));   /* [dim, T, 1] */
+    for (int l = 0; l < cf->n_layers && x; l++) x = et__block(m, l, x, pos, c, n_past);
+    x = et_mul(ctx, et_rmsnorm(ctx, x, cf->rms_eps), m->out_norm);
+    if (!x) return NULL;
+    size_t nb[4] = {4, x->nb[1], x->nb[1], x->nb[1]};
+    et_tensor *last = et_view(ctx, x, 2, (int64_t[]){cf->dim, 1}, nb, (size_t)(T - 1) * x->nb[1]);
+    et_tensor *logits = et_matmul(ctx, m->output, et_cont(ctx, last));
+    if (logits) { et_set_name(logits, "logits"); logits->flags |= ET_FLAG_OUTPUT; }
+    return logits;
 }

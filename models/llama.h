@@ -19,17 +19,59 @@ typedef struct et_llama_config {
     bool    tied_embeddings, qkv_bias;
 } et_llama_config;
 
+/* The linear layers LoRA can target, in PEFT's naming order. */
+enum { ET_LIN_Q, ET_LIN_K, ET_LIN_V, ET_LIN_O, ET_LIN_GATE, ET_LIN_UP, ET_LIN_DOWN, ET_LIN_COUNT };
+extern const char *const et_llama_lin_names[ET_LIN_COUNT];   /* "q", "k", ... "down" */
+
 typedef struct et_llama_layer {
     et_tensor *attn_norm, *wq, *wk, *wv, *wo, *bq, *bk, *bv;
     et_tensor *ffn_norm, *w_gate, *w_up, *w_down;
+    /* adapters (NULL when absent) */
+    et_tensor *lora_a[ET_LIN_COUNT], *lora_b[ET_LIN_COUNT];   /* A [in, r], B [r, out] */
+    et_tensor *ia3_k, *ia3_v, *ia3_ff;                        /* [kv_dim], [kv_dim], [ffn] */
 } et_llama_layer;
 
+typedef enum et_adapter_kind { ET_ADAPTER_NONE, ET_ADAPTER_LORA, ET_ADAPTER_IA3, ET_ADAPTER_PROMPT } et_adapter_kind;
+
+typedef struct et_llama_adapter {
+    et_adapter_kind kind;
+    int32_t   rank;          /* LoRA */
+    float     alpha, dropout;
+    uint32_t  targets;       /* LoRA: bit ET_LIN_* */
+    int32_t   n_prompt;      /* prompt tuning: virtual tokens */
+    et_tensor *soft_prompt;  /* [dim, n_prompt] */
+    et_tensor *seed;         /* i32 [1] input leaf for dropout masks (bumped per step) */
+} et_llama_adapter;
+
 typedef struct et_llama {
-    et_llama_config cfg;
-    et_ctx         *ctx;
-    et_tensor      *tok_emb, *out_norm, *output;   /* output == tok_emb when tied */
-    et_llama_layer  layers[ET_LLAMA_MAX_LAYERS];
+    et_llama_config  cfg;
+    et_ctx          *ctx;
+    et_tensor       *tok_emb, *out_norm, *output;   /* output == tok_emb when tied */
+    et_llama_layer   layers[ET_LLAMA_MAX_LAYERS];
+    et_llama_adapter ad;
 } et_llama;
+
+/* ---- adapters (models/llama_adapt.c); each marks only its own tensors ET_FLAG_PARAM ---- */
+/* LoRA on the linear layers named in `targets` ("q,k,v,o,gate,up,down" or "all"): A is
+ * Kaiming-uniform (PEFT's a=sqrt(5): bound 1/sqrt(in)), B zero, scale alpha/rank. */
+bool et_llama_add_lora(et_llama *m, int rank, float alpha, float dropout, const char *targets, uint64_t seed);
+/* IA3: learned scales (init 1) of the k and v projections' outputs and of the MLP's up
+ * projection output (for SwiGLU identical to PEFT's scaling of down_proj's input). */
+bool et_llama_add_ia3(et_llama *m);
+/* Prompt tuning: n trainable virtual-token embeddings prepended to every sequence,
+ * initialized from the embeddings of n seeded random vocabulary tokens. */
+bool et_llama_add_prompt(et_llama *m, int n, uint64_t seed);
+/* Full fine-tuning: every f32 weight becomes a parameter. */
+bool et_llama_train_all(et_llama *m);
+/* Parse "q,k,v" into ET_LIN_* bits; 0 with a message on an unknown name. */
+uint32_t et_llama_parse_targets(const char *s, char *err, size_t errlen);
+/* Fold LoRA (W += scale·B·A) and IA3 scales into f32 weights, then drop the adapter. */
+bool et_llama_merge_adapter(et_llama *m);
+/* Convert the linear layers' weights to `type` (quantize / convert from f32 or f16/bf16),
+ * optionally after magnitude pruning ("50%" unstructured per tensor, "2:4" semi-structured
+ * along the input dimension).  Embeddings, norms and the output matrix keep their type.
+ * Reports the achieved sparsity. */
+bool et_llama_compress(et_llama *m, et_type type, const char *prune, double *sparsity);
 
 /* Validate a config; on failure writes a message naming the field and value. */
 bool et_llama_config_check(const et_llama_config *c, char *err, size_t errlen);
@@ -45,11 +87,26 @@ typedef struct et_llama_batch {
     et_tensor *ids, *pos, *sel, *targets;
 } et_llama_batch;
 
-bool et_llama_batch_new(et_llama_batch *b, et_ctx *ctx, int64_t T, int64_t B, int64_t P);
+/* With prompt tuning the batch has n_prompt extra leading positions: pos has n_prompt+T
+ * entries and sel indexes the (n_prompt+T)·B positions; et_llama_sel_index maps text
+ * position t of sequence j to it. */
+bool et_llama_batch_new(et_llama_batch *b, et_llama *m, int64_t T, int64_t B, int64_t P);
+int32_t et_llama_sel_index(const et_llama *m, const et_llama_batch *b, int64_t t, int64_t j);
 /* Records the training forward pass; returns the scalar mean loss (NULL on error).
  * checkpoint: mark each layer's input ET_FLAG_CHECKPOINT (for recomputation). */
 et_tensor *et_llama_loss(et_llama *m, const et_llama_batch *b, bool checkpoint);
-/* The linear layer every projection goes through: x·Wᵀ (+ bias). */
-et_tensor *et_llama_linear(et_llama *m, et_tensor *w, et_tensor *bias, et_tensor *x);
+/* Same forward, returning the per-position negative log-likelihood [P] (for scoring). */
+et_tensor *et_llama_nll(et_llama *m, const et_llama_batch *b);
+
+/* ---- inference with a KV cache ---- */
+typedef struct et_llama_cache {
+    et_tensor *k[ET_LLAMA_MAX_LAYERS], *v[ET_LLAMA_MAX_LAYERS];  /* [hd, nkv, n_ctx, 1] */
+    int32_t    n_ctx;
+} et_llama_cache;
+bool et_llama_cache_new(et_llama_cache *c, et_llama *m, et_ctx *ctx, int32_t n_ctx);
+/* Records one decoding step: ids i32 [T] (new tokens) at positions n_past.. (pos i32 [T],
+ * filled by the caller), writes their keys/values into the cache, and returns the logits of
+ * the last new token [vocab]. */
+et_tensor *et_llama_decode(et_llama *m, et_llama_cache *c, et_tensor *ids, et_tensor *pos, int n_past);
 
 #endif

@@ -39,7 +39,7 @@ static void test_step_allocates_nothing(void) {
     et_ctx *ctx = et_ctx_new(1 << 15);
     et_llama m;
     et_llama_batch b;
-    bool ok = et_llama_init(&m, ctx, &cfg, 3, 0) && et_llama_batch_new(&b, ctx, T, B, (T - 1) * B);
+    bool ok = et_llama_init(&m, ctx, &cfg, 3, 0) && et_llama_batch_new(&b, &m, T, B, (T - 1) * B);
     /* a rank-4 adapter on the output projection of every layer: x·Woᵀ + (x·Aᵀ)·Bᵀ */
     for (int l = 0; ok && l < cfg.n_layers; l++) {
         et_tensor *A = et_new_2d(ctx, ET_F32, cfg.dim, 4, ET_FLAG_PARAM, "lora_a");

@@ -28,7 +28,7 @@ static bool build(step *s, bool recompute) {
     s->ctx = et_ctx_new(1 << 15);
     if (!et_llama_init(&s->m, s->ctx, &cfg, 42, ET_FLAG_PARAM)) return false;
     et_llama_batch b;
-    if (!et_llama_batch_new(&b, s->ctx, T, B, P)) return false;
+    if (!et_llama_batch_new(&b, &s->m, T, B, P)) return false;
     int32_t *ids = b.ids->data, *sel = b.sel->data, *tg = b.targets->data;
     for (int64_t i = 0; i < T * B; i++) ids[i] = (int32_t)((i * 13 + 5) % cfg.vocab);
     for (int64_t i = 0; i < P; i++) { sel[i] = (int32_t)i; tg[i] = (int32_t)((i * 13 + 18) % cfg.vocab); }

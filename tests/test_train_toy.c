@@ -17,7 +17,7 @@ static bool train(bool recompute, int steps, float *curve) {
     et_ctx *ctx = et_ctx_new(1 << 15);
     et_llama m;
     et_llama_batch b;
-    bool ok = et_llama_init(&m, ctx, &cfg, 7, ET_FLAG_PARAM) && et_llama_batch_new(&b, ctx, T, B, (T - 1) * B);
+    bool ok = et_llama_init(&m, ctx, &cfg, 7, ET_FLAG_PARAM) && et_llama_batch_new(&b, &m, T, B, (T - 1) * B);
     et_tensor *loss = ok ? et_llama_loss(&m, &b, recompute) : NULL;
     et_graph *g = et_graph_new(ctx, 1 << 14);
     et_backward_opts bo = { .recompute = recompute };
