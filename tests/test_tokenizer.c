@@ -525,6 +525,9 @@ static void test_chat_templates(void) {
     et_chat_render(ET_CHAT_LLAMA2, msgs, 4, 1, out, sizeof out);
     CHECK(!strcmp(out, "[INST] <<SYS>>\nBe brief.\n<</SYS>>\n\nHi [/INST] Hello. </s><s>[INST] Bye [/INST]"),
           "llama2: %.200s", out);
+    et_chat_render(ET_CHAT_GEMMA, msgs, 4, 1, out, sizeof out);
+    CHECK(!strcmp(out, "<start_of_turn>user\nBe brief.\n\nHi<end_of_turn>\n<start_of_turn>model\nHello.<end_of_turn>\n"
+                       "<start_of_turn>user\nBye<end_of_turn>\n<start_of_turn>model\n"), "gemma: %.200s", out);
     size_t need = et_chat_render(ET_CHAT_CHATML, msgs, 4, 1, out, 8);
     CHECK(need > 8 && strlen(out) == 7, "short buffer: need %zu, wrote %zu", need, strlen(out));
 }

@@ -3,6 +3,8 @@
  *   llama2:  [INST] <<SYS>>\n{system}\n<</SYS>>\n\n{user} [/INST] {assistant} </s><s>[INST] ...
  *   llama3:  <|start_header_id|>{role}<|end_header_id|>\n\n{content}<|eot_id|> ...
  *   chatml:  <|im_start|>{role}\n{content}<|im_end|>\n ...
+ *   gemma:   <start_of_turn>{user|model}\n{content}<end_of_turn>\n ... (a system message is
+ *            prefixed to the first user turn, as Gemma's template does)
  * The leading BOS is left to the encoder (ET_TOK_ADD_SPECIAL); the special-token text inside
  * the prompt needs ET_TOK_PARSE_SPECIAL when encoding. */
 #include <string.h>
@@ -41,6 +43,17 @@ size_t et_chat_render(et_chat_style style, const et_chat_msg *msgs, int n, int a
             et__put(&b, msgs[i].content); et__put(&b, "<|im_end|>\n");
         }
         if (add_generation_prompt) et__put(&b, "<|im_start|>assistant\n");
+    } else if (style == ET_CHAT_GEMMA) {
+        const char *sys = NULL;
+        for (int i = 0; i < n; i++) {
+            if (!strcmp(msgs[i].role, "system")) { sys = msgs[i].content; continue; }
+            int user = strcmp(msgs[i].role, "assistant") != 0;
+            et__put(&b, user ? "<start_of_turn>user\n" : "<start_of_turn>model\n");
+            if (user && sys) { et__put(&b, sys); et__put(&b, "\n\n"); sys = NULL; }
+            et__put(&b, msgs[i].content);
+            et__put(&b, "<end_of_turn>\n");
+        }
+        if (add_generation_prompt) et__put(&b, "<start_of_turn>model\n");
     } else {
         for (int i = 0; i < n; i++) { et__put(&b, msgs[i].content); et__put(&b, "\n"); }
     }

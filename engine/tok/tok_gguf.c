@@ -127,6 +127,7 @@ et_tok *et_tok_from_gguf(const et_gguf *g, char *err, size_t errsz) {
     if (et_gguf_get_str(g, "tokenizer.chat_template", &tmpl, e, sizeof e) == 0) {
         if (strstr(tmpl.ptr, "<|im_start|>")) sp.chat = ET_CHAT_CHATML;
         else if (strstr(tmpl.ptr, "<|start_header_id|>")) sp.chat = ET_CHAT_LLAMA3;
+        else if (strstr(tmpl.ptr, "<start_of_turn>")) sp.chat = ET_CHAT_GEMMA;
         else if (strstr(tmpl.ptr, "[INST]")) sp.chat = ET_CHAT_LLAMA2;
     }
     t = et_tok_create(&sp, e, sizeof e);

@@ -316,6 +316,7 @@ static et_tok *et__load_json(const char *path, const char *buf, char *err, size_
             sp.eos = i;
         if (!strcmp(s, "<|im_start|>")) sp.chat = ET_CHAT_CHATML;
         if (!strcmp(s, "<|start_header_id|>")) sp.chat = ET_CHAT_LLAMA3;
+        if (!strcmp(s, "<start_of_turn>")) sp.chat = ET_CHAT_GEMMA;
     }
     if (sp.model == ET_TOK_SPM && sp.chat == ET_CHAT_NONE) sp.chat = ET_CHAT_LLAMA2;
     /* a post-processor template that starts with a special token adds BOS */

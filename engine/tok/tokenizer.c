@@ -35,7 +35,7 @@ void et__idbuf_push(et__idbuf *b, int32_t id) {
 /* ---- names ---------------------------------------------------------------------------- */
 
 static const char *const et__pretok_names[ET_PRETOK_COUNT] = {"none", "gpt2", "llama3", "qwen2"};
-static const char *const et__chat_names[ET_CHAT_COUNT] = {"none", "llama2", "llama3", "chatml"};
+static const char *const et__chat_names[ET_CHAT_COUNT] = {"none", "llama2", "llama3", "chatml", "gemma"};
 
 const char *et_pretok_name(et_pretok p) {
     return (unsigned)p < ET_PRETOK_COUNT ? et__pretok_names[p] : "?";

@@ -52,7 +52,7 @@ typedef enum et_tok_type {
 } et_tok_type;
 
 typedef enum et_chat_style {
-    ET_CHAT_NONE = 0, ET_CHAT_LLAMA2, ET_CHAT_LLAMA3, ET_CHAT_CHATML, ET_CHAT_COUNT
+    ET_CHAT_NONE = 0, ET_CHAT_LLAMA2, ET_CHAT_LLAMA3, ET_CHAT_CHATML, ET_CHAT_GEMMA, ET_CHAT_COUNT
 } et_chat_style;
 
 /* Encode flags. */
@@ -126,7 +126,7 @@ int32_t et_tok_n_merges(const et_tok *t);
 void et_tok_merge(const et_tok *t, int32_t r, int32_t *left, int32_t *right, int32_t *result);
 
 /* Names used in files and on the command line ("gpt2", "llama3", "qwen2", "none";
- * "llama2", "llama3", "chatml"). -1 when unknown. */
+ * "llama2", "llama3", "chatml", "gemma"). -1 when unknown. */
 const char *et_pretok_name(et_pretok p);
 int et_pretok_from_name(const char *name);
 const char *et_chat_name(et_chat_style c);
