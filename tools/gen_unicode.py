@@ -83,7 +83,7 @@ def main():
     o = []
     o.append("/* GENERATED FILE - do not edit.  Made by tools/gen_unicode.py from Debian's unicode-data")
     o.append(f" * (Unicode {ver}: UnicodeData.txt for general categories, PropList.txt for White_Space).")
-    o.append(" * Regenerate:  /usr/bin/python3 tools/gen_unicode.py > engine/tok/unicode_tables.c")
+    o.append(" * Regenerate:  make unicode-tables  (= /usr/bin/python3 tools/gen_unicode.py > this file)")
     o.append(" * The generator is deterministic: the same input files give the same bytes. */")
     o.append('#include "tok/unicode.h"')
     o.append("")
@@ -91,15 +91,15 @@ def main():
     o.append("")
     o.append("/* Runs of code points sharing a general category (enum et_ucat); unlisted = Cn. */")
     o.append(f"const et__uni_range et__uni_cat_ranges[{len(cat_runs)}] = {{")
-    for a, b, v in cat_runs:
-        o.append(f"    {{0x{a:05X}, 0x{b:05X}, {v:2d}}},  /* {CATS[v]} */")
+    for i in range(0, len(cat_runs), 4):   # four runs a line keeps the file short
+        o.append("   " + "".join(f" {{0x{a:05X}, 0x{b:05X}, ET_UC_{CATS[v]}}}," for a, b, v in cat_runs[i:i + 4]))
     o.append("};")
     o.append(f"const int et__uni_cat_nranges = {len(cat_runs)};")
     o.append("")
     o.append("/* Runs of code points with the White_Space property (what \\s matches). */")
     o.append(f"const et__uni_range et__uni_ws_ranges[{len(ws_runs)}] = {{")
-    for a, b, _ in ws_runs:
-        o.append(f"    {{0x{a:05X}, 0x{b:05X}, 1}},")
+    for i in range(0, len(ws_runs), 4):
+        o.append("   " + "".join(f" {{0x{a:05X}, 0x{b:05X}, 1}}," for a, b, _ in ws_runs[i:i + 4]))
     o.append("};")
     o.append(f"const int et__uni_ws_nranges = {len(ws_runs)};")
     sys.stdout.write("\n".join(o) + "\n")

@@ -34,9 +34,9 @@ def categories_agree_with_python_unicodedata():
     text = open(TABLE, encoding="utf-8").read()
     cat_part = text.split("et__uni_cat_ranges")[1].split("};")[0]
     cat = {}
-    for a, b, v in re.findall(r"\{0x([0-9A-F]+), 0x([0-9A-F]+), +(\d+)\}", cat_part):
+    for a, b, v in re.findall(r"\{0x([0-9A-F]+), 0x([0-9A-F]+), ET_UC_(\w\w)\}", cat_part):
         for cp in range(int(a, 16), int(b, 16) + 1):
-            cat[cp] = CATS[int(v)]
+            cat[cp] = v
     compared, bad = 0, []
     for cp in range(0x110000):
         want = unicodedata.category(chr(cp))
