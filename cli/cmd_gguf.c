@@ -1,12 +1,15 @@
-/* `edgetune gguf dump FILE` and `edgetune gguf copy IN OUT [--align N]`.
+/* `edgetune gguf dump FILE`, `edgetune gguf copy IN OUT [--align N]`, `edgetune gguf bench
+ * FILE [--runs N]`.
  *
  * dump prints what the validating reader sees (metadata with types, tensors with type, shape
  * in ggml order, offset and size); copy reads a file and writes it back through edgetune's
  * writer (optionally with another alignment), which is how tests/py/test_gguf.py checks that
- * files edgetune writes load in the independent gguf-py reader. */
+ * files edgetune writes load in the independent gguf-py reader; bench times opening (map +
+ * validate) and one streaming pass over every tensor byte, as a JSON line. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include "cli.h"
 #include "io/gguf.h"
 
@@ -122,14 +125,103 @@ static int et__copy(const char *in, const char *out, long align) {
     return rc ? 1 : 0;
 }
 
+static double et__now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+static int et__cmp_d(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* One pass summing every tensor byte with 64-bit loads; returns the bytes read. */
+static uint64_t et__sum_tensors(const et_gguf *g, uint64_t *sum) {
+    uint64_t bytes = 0;
+    for (int64_t i = 0; i < et_gguf_n_tensors(g); i++) {
+        const et_gguf_tensor *t = et_gguf_tensor_at(g, i);
+        const uint8_t *p = t->data;
+        size_t n = t->nbytes, k = 0;
+        for (; k + 8 <= n; k += 8) {
+            uint64_t v;
+            memcpy(&v, p + k, 8);
+            *sum += v;
+        }
+        for (; k < n; k++) *sum += p[k];
+        bytes += n;
+    }
+    return bytes;
+}
+
+/* Per run: open + validate, a first pass over every tensor byte (page faults of a fresh
+ * mapping, or cache misses after a read), and a second pass (steady state, what decode sees).
+ * Medians over `runs`; the page cache is as the machine has it (warm after the first run). */
+static int et__bench(const char *path, int runs) {
+    double open_s[64], first_s[64], steady_s[64];
+    uint64_t bytes = 0, sum = 0;
+    int mapped = 0;
+    for (int r = 0; r < runs; r++) {
+        char err[512];
+        et_gguf *g;
+        double t0 = et__now();
+        if (et_gguf_open(path, &g, err, sizeof err)) {
+            fprintf(stderr, "edgetune gguf: %s\n", err);
+            return 1;
+        }
+        double t1 = et__now();
+        bytes = et__sum_tensors(g, &sum);
+        double t2 = et__now();
+        et__sum_tensors(g, &sum);
+        double t3 = et__now();
+        mapped = et_gguf_is_mapped(g);
+        et_gguf_close(g);
+        open_s[r] = t1 - t0;
+        first_s[r] = t2 - t1;
+        steady_s[r] = t3 - t2;
+    }
+    qsort(open_s, (size_t)runs, sizeof(double), et__cmp_d);
+    qsort(first_s, (size_t)runs, sizeof(double), et__cmp_d);
+    qsort(steady_s, (size_t)runs, sizeof(double), et__cmp_d);
+    double o = open_s[runs / 2], f = bytes / first_s[runs / 2] / 1e9,
+           st = bytes / steady_s[runs / 2] / 1e9;
+    printf("{\"bench\":\"gguf_load\",\"file\":\"");
+    for (const char *c = path; *c; c++)   /* JSON-escape the path */
+        printf((unsigned char)*c < 0x20 ? "\\u%04x" : *c == '"' || *c == '\\' ? "\\%c" : "%c",
+               *c);
+    printf("\",\"tensor_bytes\":%llu,\"mapped\":%s,\"runs\":%d,\"open_ms_median\":%.3f,"
+           "\"open_ms_min\":%.3f,\"open_ms_max\":%.3f,\"first_pass_GBps_median\":%.2f,"
+           "\"steady_GBps_median\":%.2f,\"steady_GBps_min\":%.2f,\"steady_GBps_max\":%.2f,"
+           "\"checksum\":%llu}\n", (unsigned long long)bytes, mapped ? "true" : "false", runs,
+           o * 1e3, open_s[0] * 1e3, open_s[runs - 1] * 1e3, f, st,
+           bytes / steady_s[runs - 1] / 1e9, bytes / steady_s[0] / 1e9, (unsigned long long)sum);
+    printf("gguf load (%s, median of %d): open+validate %.2f ms, first pass %.1f GB/s, "
+           "steady %.1f GB/s\n", mapped ? "mmap" : "read", runs, o * 1e3, f, st);
+    return 0;
+}
+
 int et_cmd_gguf(int argc, char **argv) {
     const char *usage = "usage: edgetune gguf dump FILE\n"
-                        "       edgetune gguf copy IN OUT [--align N]\n";
+                        "       edgetune gguf copy IN OUT [--align N]\n"
+                        "       edgetune gguf bench FILE [--runs N]   (N in 1..64, default 5)\n";
     if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
         fputs(usage, stdout);
         return 0;
     }
     if (argc == 3 && !strcmp(argv[1], "dump")) return et__dump(argv[2]);
+    if ((argc == 3 || argc == 5) && !strcmp(argv[1], "bench")) {
+        int runs = 5;
+        if (argc == 5) {
+            char *end;
+            long v = strtol(argv[4], &end, 10);
+            if (strcmp(argv[3], "--runs") || *end || v < 1 || v > 64) {
+                fprintf(stderr, "edgetune gguf: --runs takes 1..64, got '%s'\n%s", argv[4], usage);
+                return 2;
+            }
+            runs = (int)v;
+        }
+        return et__bench(argv[2], runs);
+    }
     if ((argc == 4 || argc == 6) && !strcmp(argv[1], "copy")) {
         long align = 0;
         if (argc == 6) {
