@@ -11,6 +11,7 @@ typedef struct et_bench_kernels_opts {
     int   threads;    /* kernel threads (0: all, omp_get_max_threads()) */
     bool  quick;      /* small shapes, few repeats: a smoke test */
     const char *only; /* comma-separated type names to run (NULL: all) */
+    bool  cpu_time;   /* time by process CPU time / threads instead of the wall clock */
     FILE *out;
 } et_bench_kernels_opts;
 

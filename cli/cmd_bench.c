@@ -1,5 +1,6 @@
 /* `edgetune bench`: micro-benchmarks (bench/bench_kernels.c).
  *   edgetune bench kernels [--json] [--threads N] [--quick] [--types q4_0,nf4] [--out FILE]
+ *                          [--cpu-time]
  *   edgetune bench compare OLD.jsonl NEW.jsonl [--threshold 5%]
  */
 #include <stdio.h>
@@ -10,6 +11,7 @@
 
 static void et__bench_usage(FILE *f) {
     fprintf(f, "usage: edgetune bench kernels [--json] [--threads N] [--quick] [--types T1,T2] [--out FILE]\n"
+               "                             [--cpu-time]   (time = process CPU time / threads: shared machines)\n"
                "       edgetune bench compare OLD.jsonl NEW.jsonl [--threshold 5%%]\n"
                "kernels: probes the machine (read bandwidth, FMA/bf16/int8 peaks), then times matvec,\n"
                "         matmul and dX per weight type against those limits and OpenBLAS.\n"
@@ -37,6 +39,7 @@ int et_cmd_bench(int argc, char **argv) {
         for (int i = 2; i < argc; i++) {
             if (!strcmp(argv[i], "--json")) o.json = true;
             else if (!strcmp(argv[i], "--quick")) o.quick = true;
+            else if (!strcmp(argv[i], "--cpu-time")) o.cpu_time = true;
             else if (!strcmp(argv[i], "--threads") && i + 1 < argc) {
                 if (et__parse_int(argv[++i], 1, 1024, &o.threads)) {
                     fprintf(stderr, "edgetune bench: --threads must be 1..1024, got '%s'\n", argv[i]);

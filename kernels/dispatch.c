@@ -79,6 +79,10 @@ static void et__tabs_init(void) {
     et__isa_tab[ET_ISA_AVX2].peak[ET_PEAK_F32_FMA] = et__peak_fma256;
     et__isa_tab[ET_ISA_AVX2].peak[ET_PEAK_INT8_DOT] = et__peak_int8_avx2;
     for (int i = ET_ISA_AVX512; i <= ET_ISA_AVX512BF16; i++) {
+        et__isa_tab[i].matvec[ET_NF4] = et__mv_nf4_avx512;
+        et__isa_tab[i].matvec[ET_F32] = et__mv_f32_avx512;
+        et__isa_tab[i].matvec[ET_F16] = et__mv_f16_avx512;
+        et__isa_tab[i].matvec[ET_BF16] = et__mv_bf16_avx512;
         et__isa_tab[i].peak[ET_PEAK_F32_FMA] = et__peak_fma512;
         et__isa_tab[i].peak[ET_PEAK_INT8_DOT] = i == ET_ISA_AVX512 ? et__peak_int8_avx2
                                                                     : et__peak_vnni512;

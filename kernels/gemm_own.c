@@ -2,9 +2,9 @@
  * kernel of every quantized path): cblas_sgemm's row-major contract, any transposes.
  *
  * Packed and register-blocked: C is cut into strips of 32 columns split over OpenMP threads;
- * for each strip and each KC-deep slice, B is used in place when it is already a k-major
- * 32-wide panel (no transpose, full strip) and packed into a per-thread 32×KC buffer
- * otherwise; the per-ISA micro-kernel (kernels/x86/gemm_*.c) then holds a 32 × C-token tile
+ * for each strip and each KC-deep slice, B is packed into a per-thread contiguous 32×KC
+ * buffer (a row stride of a power of two would alias in L1), except for tiny M where it is
+ * read in place; the per-ISA micro-kernel (kernels/x86/gemm_*.c) then holds a 32 × C-token tile
  * of C in registers and broadcasts A, which it reads through two strides, so op(A) is never
  * copied.  Deterministic: one thread computes each element, in a fixed k order.
  * Fast for: M ≥ 8 (tokens), any N, K; small M is memory-bound and fine too.
@@ -45,7 +45,7 @@ void et_sgemm_own(bool transA, bool transB, int64_t M, int64_t N, int64_t K, flo
                 const int64_t kc = K - k0 < ET__GKC ? K - k0 : ET__GKC;
                 const float *b;
                 size_t ldbk;
-                if (!transB && nr == ET__SW) {
+                if (!transB && nr == ET__SW && M < 16) {   /* too few rows to repay a pack */
                     b = B + k0 * ldb + j0;
                     ldbk = (size_t)ldb;
                 } else {

@@ -58,6 +58,7 @@ typedef struct et__qact {
     int64_t  T, K, ngroups;   /* K a multiple of 32 */
     int8_t  *q;               /* T * K */
     float   *d, *ds;          /* T * ngroups */
+    float   *xf;              /* f32 matvec kernels: K floats of scratch the driver prepares */
 } et__qact;
 
 /* ---- per-ISA primitives ------------------------------------------------------------------ */
@@ -127,6 +128,14 @@ void et__sgemm_avx2(int64_t, const float *, size_t, size_t, const float *, size_
                     size_t, int64_t, int, float, bool);
 void et__sgemm_avx512(int64_t, const float *, size_t, size_t, const float *, size_t, float *,
                       size_t, int64_t, int, float, bool);
+void et__mv_nf4_avx512(const et__wdesc *, const float *, const et__qact *, float *, int64_t,
+                       int64_t, bool);
+void et__mv_f32_avx512(const et__wdesc *, const float *, const et__qact *, float *, int64_t,
+                       int64_t, bool);
+void et__mv_f16_avx512(const et__wdesc *, const float *, const et__qact *, float *, int64_t,
+                       int64_t, bool);
+void et__mv_bf16_avx512(const et__wdesc *, const float *, const et__qact *, float *, int64_t,
+                        int64_t, bool);
 double et__peak_fma512(int64_t n);
 double et__peak_bf16_512(int64_t n);
 double et__peak_vnni512(int64_t n);

@@ -92,13 +92,14 @@ size_t et_kern_matmul_work(et_type wtype, int64_t T, int64_t K, int64_t N) {
     const et__isa_ops *io = et__kern_isa_ops();
     if (!to || !io->sgemm || T <= 0 || K <= 0 || N <= 0) return 0;
     et__kind kind = et__eff_kind(to, io);
-    return et__shared_bytes(kind, T, K) +
+    return et__shared_bytes(kind, T, K) + et__al((size_t)K * 4) +
            (size_t)et__threads() * et__strip_bytes(kind, to->G, K) + ET__ALIGN;
 }
 
 size_t et_kern_matmul_dx_work(et_type wtype, int64_t T, int64_t K, int64_t N) {
     if (!et__kern_type_ops(wtype) || !et__kern_isa_ops()->sgemm) return 0;
-    return (size_t)et__threads() * et__al(((size_t)ET__DX_NC * ET__DX_KB + 32) * 4) + ET__ALIGN;
+    return (size_t)et__threads() * et__al(((size_t)ET__DX_NC * ET__DX_KB + ET__DX_KB) * 4) +
+           ET__ALIGN;
 }
 
 static char *et__align_ptr(void *p) {
@@ -182,11 +183,18 @@ void et_kern_matmul(et_type wtype, const void *w, size_t ldw, const float *x, si
 
     if (T == 1 && io->matvec[wtype]) {
         et__matvec_fn mv = io->matvec[wtype];
-        et__qact xq = { 1, K, K / ET__QG, (int8_t *)base, NULL, NULL };
+        et__qact xq = { 1, K, K / ET__QG, (int8_t *)base, NULL, NULL, NULL };
         if (kind == ET__KIND_I8) {
             xq.d = (float *)(base + et__al((size_t)K));
             xq.ds = (float *)((char *)xq.d + et__al((size_t)(K / ET__QG) * 4));
             et__quant_act_c(x, ldx, 1, K, &xq, false);
+        }
+        if (wtype == ET_NF4) {   /* x split into even and odd elements (NF4's nibble order) */
+            xq.xf = (float *)(base + et__shared_bytes(kind, 1, K));
+            for (int64_t k = 0; k < K / 2; k++) {
+                xq.xf[k] = x[2 * k];
+                xq.xf[K / 2 + k] = x[2 * k + 1];
+            }
         }
         #pragma omp parallel num_threads(nth)
         {
@@ -200,16 +208,16 @@ void et_kern_matmul(et_type wtype, const void *w, size_t ldw, const float *x, si
     }
 
     const size_t per_thread = et__strip_bytes(kind, to->G, K);
-    char *tbase = base + et__shared_bytes(kind, T, K);
+    char *tbase = base + et__shared_bytes(kind, T, K) + et__al((size_t)K * 4);
     if (kind == ET__KIND_I8) {
         const int64_t ng = K / ET__QG;
-        et__qact xq = { T, K, ng, (int8_t *)base, NULL, NULL };
+        et__qact xq = { T, K, ng, (int8_t *)base, NULL, NULL, NULL };
         xq.d = (float *)(base + et__al((size_t)(T * K)));
         xq.ds = (float *)((char *)xq.d + et__al((size_t)(T * ng) * 4));
         /* quantize in parallel over tokens (rows are independent) */
         #pragma omp parallel for num_threads(nth) schedule(static)
         for (int64_t t = 0; t < T; t++) {
-            et__qact one = { 1, K, ng, xq.q + t * K, xq.d + t * ng, xq.ds + t * ng };
+            et__qact one = { 1, K, ng, xq.q + t * K, xq.d + t * ng, xq.ds + t * ng, NULL };
             et__quant_act_c(x + (size_t)t * ldx, ldx, 1, K, &one, io->act_unsigned);
         }
         const int G = to->G;
@@ -298,25 +306,30 @@ void et_kern_matmul_dx(et_type wtype, const void *w, size_t ldw, const float *dy
     et__wdesc wd = { wtype, w, ldw, K, N };
     const int nth = et__threads();
     const int64_t nranges = (K + ET__DX_KB - 1) / ET__DX_KB;
-    const size_t per_thread = et__al(((size_t)ET__DX_NC * ET__DX_KB + 32) * 4);
+    const size_t per_thread = et__al(((size_t)ET__DX_NC * ET__DX_KB + ET__DX_KB) * 4);
     char *base = et__align_ptr(work);
     #pragma omp parallel num_threads(nth)
     {
+        /* panel: the 32-column strips of W[n0.., k0..k0+kw) one after another, each nc × 32
+         * contiguous (k-major B operand with ldb 32, L1-friendly), zero-padded past kw */
         float *panel = (float *)(base + (size_t)omp_get_thread_num() * per_thread);
+        float *row = panel + (size_t)ET__DX_NC * ET__DX_KB;
         #pragma omp for schedule(static)
         for (int64_t i = 0; i < nranges; i++) {
             int64_t k0 = i * ET__DX_KB, kw = K - k0 < ET__DX_KB ? K - k0 : ET__DX_KB;
-            int64_t ldp = (kw + 31) & ~(int64_t)31;     /* panel row stride, zero padded */
+            int64_t ns = (kw + ET__SW - 1) / ET__SW;
             for (int64_t n0 = 0; n0 < N; n0 += ET__DX_NC) {
                 int64_t nc = N - n0 < ET__DX_NC ? N - n0 : ET__DX_NC;
                 for (int64_t r = 0; r < nc; r++) {
-                    to->dec_f32(&wd, n0 + r, k0, kw, panel + r * ldp);
-                    for (int64_t j = kw; j < ldp; j++) panel[r * ldp + j] = 0.0f;
+                    to->dec_f32(&wd, n0 + r, k0, kw, row);
+                    for (int64_t j = kw; j < ns * ET__SW; j++) row[j] = 0.0f;
+                    for (int64_t sj = 0; sj < ns; sj++)
+                        memcpy(panel + (sj * nc + r) * ET__SW, row + sj * ET__SW, ET__SW * 4);
                 }
-                for (int64_t j = 0; j < kw; j += ET__SW) {
-                    int nr = (int)(kw - j < ET__SW ? kw - j : ET__SW);
-                    io->sgemm(nc, dy + n0, lddy, 1, panel + j, (size_t)ldp, dx + k0 + j, lddx, T,
-                              nr, 1.0f, accumulate || n0 > 0);
+                for (int64_t sj = 0; sj < ns; sj++) {
+                    int nr = (int)(kw - sj * ET__SW < ET__SW ? kw - sj * ET__SW : ET__SW);
+                    io->sgemm(nc, dy + n0, lddy, 1, panel + sj * nc * ET__SW, ET__SW,
+                              dx + k0 + sj * ET__SW, lddx, T, nr, 1.0f, accumulate || n0 > 0);
                 }
             }
         }

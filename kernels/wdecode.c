@@ -154,22 +154,25 @@ static void et__decf_bf16(const et__wdesc *w, int64_t n, int64_t k0, int64_t nk,
     }
 }
 
-/* Integer types through their int8 form: k0 and nk are multiples of the type's block, and
- * each block (≤ 256 elements) decodes into stack scratch. */
+/* Integer types through their int8 form, in pieces of up to 512 elements (k0, nk multiples
+ * of the type's block): one decoder call per piece, then a loop the compiler vectorizes. */
 static void et__decf_int(const et__wdesc *w, int64_t n, int64_t k0, int64_t nk, float *y) {
     int G;
     bool has_min;
     et__dec_i8_fn dec = et__dec_i8_for(w->type, &G, &has_min);
-    int64_t bs = et_type_get(w->type)->blck_size;
-    size_t bsz = et_type_get(w->type)->type_size;
-    int8_t q[ET_QK_K];
-    float dw[ET_QK_K / 16], mw[ET_QK_K / 16];
-    for (int64_t kb = k0; kb < k0 + nk; kb += bs) {
-        /* decode one block as a one-block row */
-        et__wdesc one = { w->type, et__row(w, n) + (size_t)(kb / bs) * bsz, 0, bs, 1 };
-        dec(&one, 0, q, dw, mw);
-        for (int64_t k = 0; k < bs; k++)
-            y[kb - k0 + k] = dw[k / G] * q[k] + (has_min ? mw[k / G] : 0.0f);
+    const int64_t bs = et_type_get(w->type)->blck_size;
+    const size_t bsz = et_type_get(w->type)->type_size;
+    int8_t q[512];
+    float dw[512 / 16], mw[512 / 16];
+    for (int64_t kb = k0; kb < k0 + nk; kb += 512) {
+        int64_t m = k0 + nk - kb < 512 ? k0 + nk - kb : 512;
+        et__wdesc piece = { w->type, et__row(w, n) + (size_t)(kb / bs) * bsz, 0, m, 1 };
+        dec(&piece, 0, q, dw, mw);
+        float *o = y + (kb - k0);
+        for (int64_t g = 0; g < m / G; g++) {
+            const float d = dw[g], mn = has_min ? mw[g] : 0.0f;
+            for (int j = 0; j < G; j++) o[g * G + j] = d * q[g * G + j] + mn;
+        }
     }
 }
 

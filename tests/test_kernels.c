@@ -57,15 +57,23 @@ static void *make_w(et_type t, const float *wf, int64_t N, int64_t K, size_t *ld
 /* The reference-dequantized W, to compute sum|w x| for the bounds. */
 static float *deq_w(et_type t, const void *w, size_t ldw, int64_t N, int64_t K) {
     float *wd = malloc((size_t)(N * K) * 4);
-    float *eye = calloc((size_t)(K * K), 4);
-    for (int64_t k = 0; k < K; k++) eye[k * K + k] = 1.0f;
-    /* W^T = ref_matmul(x = I): y[k, n] = W[n, k] */
-    float *wt = malloc((size_t)(K * N) * 4);
-    et_ref_matmul(t, w, ldw, eye, (size_t)K, wt, (size_t)N, K, K, N, false);
-    for (int64_t n = 0; n < N; n++)
-        for (int64_t k = 0; k < K; k++) wd[n * K + k] = wt[k * N + n];
-    free(eye);
-    free(wt);
+    if (t == ET_NF4) { et_ref_dequantize_nf4_rows(w, N, K, 0, N, wd); return wd; }
+    for (int64_t n = 0; n < N; n++) {
+        const void *r = (const uint8_t *)w + n * ldw;
+        float *o = wd + n * K;
+        switch (t) {
+        case ET_F32:    memcpy(o, r, (size_t)K * 4); break;
+        case ET_F16:    et_ref_f16_to_f32(r, o, K); break;
+        case ET_BF16:   et_ref_bf16_to_f32(r, o, K); break;
+        case ET_Q8_0:   et_ref_dequantize_row_q8_0(r, o, K); break;
+        case ET_Q4_0:   et_ref_dequantize_row_q4_0(r, o, K); break;
+        case ET_Q4_1:   et_ref_dequantize_row_q4_1(r, o, K); break;
+        case ET_IQ4_NL: et_ref_dequantize_row_iq4_nl(r, o, K); break;
+        case ET_Q4_K:   et_ref_dequantize_row_q4_k(r, o, K); break;
+        case ET_Q6_K:   et_ref_dequantize_row_q6_k(r, o, K); break;
+        default: break;
+        }
+    }
     return wd;
 }
 
@@ -200,6 +208,9 @@ static void test_matmul_odd_k(void) {
         check_forward(ET_F16, 3, 101, 31, false, 32);
         check_forward(ET_BF16, 10, 77, 64, true, 33);
         check_dx(ET_BF16, 4, 37, 45, false, 34);
+        check_forward(ET_F32, 1, 37, 45, true, 35);      /* matvec with a masked tail */
+        check_forward(ET_F16, 1, 101, 31, false, 36);
+        check_forward(ET_BF16, 1, 77, 64, false, 37);
     }
     et_kern_set_isa(et_kern_isa_best());
 }

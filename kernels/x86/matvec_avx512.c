@@ -5,11 +5,14 @@
  *   Q8_0   |w| · sign(x, w)              one int32 dot per block, one scale multiply
  *   Q4_0   nibbles (0..15) · x, minus 8 · sum(x) per block (from the activation's group sums)
  *   Q4_K   nibbles · x per 32-element sub-block, 6-bit scales/mins decoded per super-block
- * Two rows at a time so each x group is loaded once for both.
+ *   NF4    codebook lookup by vpermps, f32 FMA (AVX-512F only: also on the plain avx512 path)
+ *   F32 F16 BF16   converted to f32 in registers, f32 FMA (also on the plain avx512 path)
  */
 #include <immintrin.h>
+#include <string.h>
 #include "kern_priv.h"
 #include "quant.h"
+#include "ref/quant_ref.h"
 
 static inline float et__h2f(uint16_t h) { return _cvtsh_ss(h); }
 
@@ -102,3 +105,76 @@ void et__mv_q4_k_vnni(const et__wdesc *w, const float *x, const et__qact *xq, fl
         et__put(y, n, et__hsum256(acc) - mins, accumulate);
     }
 }
+
+/* NF4: nibbles → f32 codes with vpermps over the 16-entry codebook (one zmm), against x split
+ * into its even and odd elements (xq->xf: K/2 even, then K/2 odd; the driver prepares it once
+ * per call) since a byte holds element 2j in its high nibble and 2j+1 in its low one.  The
+ * block absmax (double-quantized) is dyn[absmax_q] · group_scale + offset, read inline. */
+void et__mv_nf4_avx512(const et__wdesc *w, const float *x, const et__qact *xq, float *y,
+                       int64_t n0, int64_t n1, bool accumulate) {
+    const int64_t bpr = w->K / ET_QKNF4, nblocks = bpr * w->N, K2 = w->K / 2;
+    const uint8_t *tail = (const uint8_t *)w->base + (size_t)nblocks * sizeof(et_block_nf4);
+    float off;
+    memcpy(&off, tail + (size_t)((nblocks + ET_NF4_GROUP - 1) / ET_NF4_GROUP) * 4, 4);
+    const __m512 cb = _mm512_loadu_ps(et__nf4_code);
+    const __m512i m4 = _mm512_set1_epi32(0xF);
+    const float *xe = xq->xf, *xo = xq->xf + K2;
+    for (int64_t n = n0; n < n1; n++) {
+        const et_block_nf4 *b = (const et_block_nf4 *)((const char *)w->base + (size_t)n * w->ldw);
+        __m512 acc = _mm512_setzero_ps();
+        for (int64_t i = 0; i < bpr; i++) {
+            int64_t bi = n * bpr + i;
+            float gs;
+            memcpy(&gs, tail + (size_t)(bi / ET_NF4_GROUP) * 4, 4);
+            const float amax = et_nf4_dynamic_map[b[i].absmax_q] * gs + off;
+            __m512 blk = _mm512_setzero_ps();
+            for (int h = 0; h < 2; h++) {    /* 16 bytes = elements 32h .. 32h+31 */
+                __m512i v = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(b[i].qs + 16 * h)));
+                __m512 ce = _mm512_permutexvar_ps(_mm512_srli_epi32(v, 4), cb);
+                __m512 co = _mm512_permutexvar_ps(_mm512_and_si512(v, m4), cb);
+                blk = _mm512_fmadd_ps(ce, _mm512_loadu_ps(xe + i * 32 + 16 * h), blk);
+                blk = _mm512_fmadd_ps(co, _mm512_loadu_ps(xo + i * 32 + 16 * h), blk);
+            }
+            acc = _mm512_fmadd_ps(blk, _mm512_set1_ps(amax), acc);
+        }
+        et__put(y, n, _mm512_reduce_add_ps(acc), accumulate);
+    }
+}
+
+/* F32 / F16 / BF16 rows: convert 16 elements at a time (vcvtph2ps, a 16-bit shift for bf16)
+ * and FMA against x in f32; the last partial vector masked.  Exact up to f32 summation order. */
+static inline __m512 et__ld16(et_type t, const void *row, int64_t k, __mmask16 m) {
+    switch (t) {
+    case ET_F16:
+        return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, (const uint16_t *)row + k));
+    case ET_BF16:
+        return _mm512_castsi512_ps(_mm512_slli_epi32(
+            _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, (const uint16_t *)row + k)), 16));
+    default:
+        return _mm512_maskz_loadu_ps(m, (const float *)row + k);
+    }
+}
+
+#define ET__MV_PLAIN(name, T)                                                                   \
+    void name(const et__wdesc *w, const float *x, const et__qact *xq, float *y, int64_t n0,    \
+              int64_t n1, bool accumulate) {                                                    \
+        const int64_t K = w->K, K16 = K / 16 * 16;                                              \
+        const __mmask16 mt = (__mmask16)((1u << (K - K16)) - 1);                                \
+        for (int64_t n = n0; n < n1; n++) {                                                     \
+            const void *row = (const char *)w->base + (size_t)n * w->ldw;                       \
+            __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();                          \
+            int64_t k = 0;                                                                      \
+            for (; k + 32 <= K16; k += 32) {                                                    \
+                a0 = _mm512_fmadd_ps(et__ld16(T, row, k, 0xFFFF), _mm512_loadu_ps(x + k), a0);  \
+                a1 = _mm512_fmadd_ps(et__ld16(T, row, k + 16, 0xFFFF),                          \
+                                     _mm512_loadu_ps(x + k + 16), a1);                          \
+            }                                                                                   \
+            for (; k < K16; k += 16)                                                            \
+                a0 = _mm512_fmadd_ps(et__ld16(T, row, k, 0xFFFF), _mm512_loadu_ps(x + k), a0);  \
+            if (mt) a1 = _mm512_fmadd_ps(et__ld16(T, row, k, mt), _mm512_maskz_loadu_ps(mt, x + k), a1); \
+            et__put(y, n, _mm512_reduce_add_ps(_mm512_add_ps(a0, a1)), accumulate);             \
+        }                                                                                       \
+    }
+ET__MV_PLAIN(et__mv_f32_avx512, ET_F32)
+ET__MV_PLAIN(et__mv_f16_avx512, ET_F16)
+ET__MV_PLAIN(et__mv_bf16_avx512, ET_BF16)

@@ -94,6 +94,17 @@ def test_dump_lists_every_key_and_tensor():
 
 
 @case
+def test_bench_reads_every_tensor_byte():
+    import json
+    line = et("bench", golden("all_types"), "--runs", "2").stdout.splitlines()[0]
+    r = json.loads(line)
+    with open(os.path.join(GOLD, "all_types.json")) as f:
+        want = sum(t["nbytes"] for t in json.load(f)["tensors"])
+    assert r["tensor_bytes"] == want and r["runs"] == 2, r
+    assert r["open_ms_median"] > 0 and r["steady_GBps_median"] > 0, r
+
+
+@case
 def test_bad_files_fail_cleanly():
     with open(golden("all_types"), "rb") as f:
         data = f.read()

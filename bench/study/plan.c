@@ -1,0 +1,236 @@
+/* The study's cell plan: a designed experiment by default, the full factorial on request.
+ *
+ * The full factorial (tasks x methods x compressions x models x profile sizes x budgets x
+ * ranks x seeds) is ~20,000 cells, weeks on a 2-core machine, so `--grid` must ask for it.
+ * The default is one-factor-at-a-time slices through centre cells plus the contrasts each of
+ * the study's findings needs (report.c tests exactly these):
+ *
+ *   slice           cells (at the centre unless varied)                      finding
+ *   method          every task x {zero-shot, RAG k=4, LoRA, RAG+LoRA} (+IA3,  F1 learning vs RAG
+ *                   prompt tuning on centre tasks)                            by difficulty
+ *   rag-k           every task x RAG k in {1, 2, 4, 8}                        (RAG depth)
+ *   rag-history     every task x RAG k=4 x profile cap {4, 16, 64, all}      F5 limited history
+ *   compression     centre task x {zero-shot, LoRA} x every base             (compression)
+ *   data-x-compr.   centre task x LoRA x cap {4,16,64,all} x {f32, q4_0, nf4} F3 compressed wins
+ *                                                                            with little data
+ *   budget          centre task x LoRA x every budget                        F2 longer tuning
+ *   rank            centre task x LoRA rank {2, 32} x {tightest, loosest}    F4 rank under
+ *                   budget                                                    tight resources
+ *   model           centre task x every model x {zero-shot, LoRA}            learning time vs size
+ *
+ * Zero-shot and RAG are deterministic (no training, greedy scoring), so they run once (seed
+ * 0); every learning cell runs n_seeds seeds.  A cell's users are a fixed, seeded sample
+ * per task (task.c), the same for every cell, so cells pair user by user.
+ */
+#include "study.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const et__bases[] = {"f32", "f16", "q8_0", "q4_0", "q4_k", "nf4", "prune50", "prune2:4"};
+enum { ET__N_BASES = 8 };
+static const int et__caps[] = {4, 16, 64, 0};
+enum { ET__CENTRE_CAP = 16, ET__CENTRE_K = 4, ET__CENTRE_RANK = 8 };
+
+int et_cell_learns(const et_cell *c) {
+    return !strcmp(c->method, "lora") || !strcmp(c->method, "ia3") ||
+           !strcmp(c->method, "prompt") || !strcmp(c->method, "rag+lora");
+}
+
+int et_cell_retrieves(const et_cell *c) {
+    return !strcmp(c->method, "rag") || !strcmp(c->method, "rag+lora");
+}
+
+void et_cell_key(const et_cell *c, char *buf, size_t n) {
+    snprintf(buf, n, "task=%s;method=%s;k=%d;base=%s;model=%s;cap=%d;budget=%g;rank=%d;seed=%d;users=%d",
+             c->task, c->method, c->rag_k, c->base, c->model, c->profile_cap, c->budget_s,
+             c->rank, c->seed, c->n_users);
+}
+
+void et_plan_free(et_plan *p) {
+    free(p->cells);
+    memset(p, 0, sizeof *p);
+}
+
+/* add cell c (normalised: fields a method does not use are zeroed), once per key */
+static int et__add(et_plan *p, et_cell c) {
+    if (!et_cell_retrieves(&c)) c.rag_k = 0;
+    if (!et_cell_learns(&c)) c.budget_s = 0, c.rank = 0, c.seed = 0;
+    else if (strcmp(c.method, "lora") && strcmp(c.method, "rag+lora")) c.rank = 0;
+    if (!et_cell_learns(&c) && !et_cell_retrieves(&c)) c.profile_cap = 0;  /* zero-shot uses none */
+    char k1[512], k2[512];
+    et_cell_key(&c, k1, sizeof k1);
+    for (int i = 0; i < p->n; i++) {
+        et_cell_key(&p->cells[i], k2, sizeof k2);
+        if (!strcmp(k1, k2)) return 0;
+    }
+    if (p->n == p->cap) {
+        int nc = p->cap ? p->cap * 2 : 64;
+        et_cell *ncells = realloc(p->cells, sizeof *ncells * (size_t)nc);
+        if (!ncells) return -1;
+        p->cells = ncells, p->cap = nc;
+    }
+    p->cells[p->n++] = c;
+    return 0;
+}
+
+/* the cell with each seed (learning) or once (deterministic) */
+static int et__add_seeds(et_plan *p, et_cell c, int n_seeds) {
+    if (!et_cell_learns(&c)) return et__add(p, c);
+    for (int s = 1; s <= n_seeds; s++) {
+        c.seed = s;
+        if (et__add(p, c)) return -1;
+    }
+    return 0;
+}
+
+static et_cell et__cell(const char *task, const char *method, const char *model, double budget,
+                        int n_users, const char *slice) {
+    et_cell c;
+    memset(&c, 0, sizeof c);
+    snprintf(c.task, sizeof c.task, "%s", task);
+    snprintf(c.method, sizeof c.method, "%s", method);
+    snprintf(c.base, sizeof c.base, "f32");
+    snprintf(c.model, sizeof c.model, "%s", model);
+    snprintf(c.slice, sizeof c.slice, "%s", slice);
+    c.rag_k = ET__CENTRE_K, c.profile_cap = ET__CENTRE_CAP, c.budget_s = budget;
+    c.rank = ET__CENTRE_RANK, c.n_users = n_users;
+    return c;
+}
+
+int et_plan_build(et_plan *p, const char *profile, int grid, const char *const *tasks,
+                  int n_tasks, const char *const *models, int n_models, char *err, size_t errlen) {
+    memset(p, 0, sizeof *p);
+    et_study_profile pr;
+    if (!strcmp(profile, "quick"))
+        pr = (et_study_profile){"quick", 3, 3, {5, 15, 45}, 3, 0};
+    else if (!strcmp(profile, "full"))
+        pr = (et_study_profile){"full", 3, 24, {10, 60, 300}, 3, 1};
+    else {
+        snprintf(err, errlen, "study: --profile must be quick or full, not \"%.40s\"", profile);
+        return -1;
+    }
+    if (n_tasks <= 0 || n_models <= 0) {
+        snprintf(err, errlen, "study: the plan needs at least one task and one model (%d, %d)",
+                 n_tasks, n_models);
+        return -1;
+    }
+    const char *model = models[0];
+    double bc = pr.budgets[pr.centre_budget];
+    int rc = 0;
+    static const char *const learn[] = {"lora", "ia3", "prompt", "rag+lora"};
+    if (grid) {
+        static const char *const methods[] = {"zero-shot", "rag", "lora", "ia3", "prompt", "rag+lora"};
+        static const int ks[] = {1, 2, 4, 8}, ranks[] = {2, 8, 32};
+        for (int t = 0; t < n_tasks; t++)
+            for (int m = 0; m < n_models; m++)
+                for (int me = 0; me < 6; me++)
+                    for (int b = 0; b < ET__N_BASES; b++)
+                        for (int ca = 0; ca < 4; ca++)
+                            for (int k = 0; k < 4; k++)
+                                for (int bu = 0; bu < pr.n_budgets; bu++)
+                                    for (int r = 0; r < 3; r++) {
+                                        et_cell c = et__cell(tasks[t], methods[me], models[m],
+                                                             pr.budgets[bu], pr.n_users, "grid");
+                                        snprintf(c.base, sizeof c.base, "%s", et__bases[b]);
+                                        c.profile_cap = et__caps[ca], c.rag_k = ks[k], c.rank = ranks[r];
+                                        rc |= et__add_seeds(p, c, pr.n_seeds);
+                                    }
+        goto done;
+    }
+    /* centre tasks: the quick profile centres on one task (section when present: a K-class
+     * task where both retrieval and learning have room), the full profile on every task */
+    int centre = 0;
+    for (int t = 0; t < n_tasks; t++)
+        if (!strcmp(tasks[t], "section")) centre = t;
+    for (int t = 0; t < n_tasks; t++) {
+        int is_centre = !strcmp(pr.name, "full") || t == centre;
+        const char *T = tasks[t];
+        /* method slice (F1) */
+        rc |= et__add_seeds(p, et__cell(T, "zero-shot", model, bc, pr.n_users, "method"), pr.n_seeds);
+        rc |= et__add_seeds(p, et__cell(T, "rag", model, bc, pr.n_users, "method"), pr.n_seeds);
+        for (int m = 0; m < 4; m++)
+            if (is_centre || m == 0 || m == 3)
+                rc |= et__add_seeds(p, et__cell(T, learn[m], model, bc, pr.n_users, "method"), pr.n_seeds);
+        /* retrieval depth and history (F5) */
+        for (int k = 1; k <= 8; k *= 2) {
+            et_cell c = et__cell(T, "rag", model, bc, pr.n_users, "rag-k");
+            c.rag_k = k;
+            rc |= et__add(p, c);
+        }
+        for (int ca = 0; ca < 4; ca++) {
+            et_cell c = et__cell(T, "rag", model, bc, pr.n_users, "rag-history");
+            c.profile_cap = et__caps[ca];
+            rc |= et__add(p, c);
+        }
+        if (!is_centre) continue;
+        /* compression */
+        for (int b = 0; b < ET__N_BASES; b++) {
+            et_cell z = et__cell(T, "zero-shot", model, bc, pr.n_users, "compression");
+            et_cell l = et__cell(T, "lora", model, bc, pr.n_users, "compression");
+            snprintf(z.base, sizeof z.base, "%s", et__bases[b]);
+            snprintf(l.base, sizeof l.base, "%s", et__bases[b]);
+            rc |= et__add(p, z);
+            rc |= et__add_seeds(p, l, pr.n_seeds);
+        }
+        /* data amount x compression (F3) */
+        static const char *const dc_bases[] = {"f32", "q4_0", "nf4"};
+        for (int b = 0; b < 3; b++)
+            for (int ca = 0; ca < 4; ca++) {
+                if (!strcmp(pr.name, "quick") && b == 1 && ca != 0) continue;  /* quick: q4_0 at cap 4 only */
+                et_cell c = et__cell(T, "lora", model, bc, pr.n_users, "data-x-compression");
+                snprintf(c.base, sizeof c.base, "%s", dc_bases[b]);
+                c.profile_cap = et__caps[ca];
+                rc |= et__add_seeds(p, c, pr.n_seeds);
+            }
+        /* budget (F2) */
+        for (int bu = 0; bu < pr.n_budgets; bu++)
+            rc |= et__add_seeds(p, et__cell(T, "lora", model, pr.budgets[bu], pr.n_users, "budget"),
+                                pr.n_seeds);
+        /* rank under tight and loose budgets (F4) */
+        static const int ranks[] = {2, 32};
+        for (int r = 0; r < 2; r++)
+            for (int bu = 0; bu < pr.n_budgets; bu += pr.n_budgets - 1) {
+                et_cell c = et__cell(T, "lora", model, pr.budgets[bu], pr.n_users, "rank");
+                c.rank = ranks[r];
+                rc |= et__add_seeds(p, c, pr.n_seeds);
+                if (pr.n_budgets == 1) break;
+            }
+        /* model size */
+        for (int m = 1; m < n_models; m++) {
+            rc |= et__add(p, et__cell(T, "zero-shot", models[m], bc, pr.n_users, "model"));
+            rc |= et__add_seeds(p, et__cell(T, "lora", models[m], bc, pr.n_users, "model"), pr.n_seeds);
+        }
+    }
+    /* zero-shot of every model on every task: the difficulty table's zero-shot column */
+    for (int t = 0; t < n_tasks; t++)
+        for (int m = 1; m < n_models; m++)
+            rc |= et__add(p, et__cell(tasks[t], "zero-shot", models[m], bc, pr.n_users, "difficulty"));
+done:
+    if (rc) {
+        et_plan_free(p);
+        snprintf(err, errlen, "study: out of memory building the plan");
+        return -1;
+    }
+    return 0;
+}
+
+void et_plan_shard(et_plan *p, int k, int n) {
+    if (n <= 1) return;
+    int m = 0;
+    for (int i = 0; i < p->n; i++)
+        if (i % n == k) p->cells[m++] = p->cells[i];
+    p->n = m;
+}
+
+double et_cell_estimate_s(const et_cell *c, double gflops, double model_params,
+                          double query_tokens) {
+    const double queries_per_user = 4, cands = 5;   /* the built-in tasks' test split / labels */
+    double learn = et_cell_learns(c) ? c->budget_s * c->n_users : 0;
+    double ctx = query_tokens;
+    if (et_cell_retrieves(c)) ctx += c->rag_k * query_tokens;
+    double flops = 2.0 * model_params * (ctx + 8) * cands * queries_per_user * c->n_users;
+    return learn + (gflops > 0 ? flops / (gflops * 1e9) : 0);
+}
