@@ -4,7 +4,7 @@
 //   δ_t = do_t·o_t,  dq_t = scale Σ_s dS_ts k_s,  dk_s = scale Σ_t dS_ts q_t,  dv_s = Σ_t P_ts do_t
 // KV = 0 (specialization 1): one workgroup per (t, h): δ and dq; writes δ for the KV pass.
 // KV = 1: one workgroup per (s, kv head g), summing over the query heads of the group and
-// t >= s: dk and dv.  Sums in a fixed order: deterministic, no atomics.  D <= 4·WG.
+// the queries that see key s: dk and dv.  Key ranges as in attention.comp (n_past, window).  Sums in a fixed order: deterministic, no atomics.  D <= 4·WG.
 // Bindings: 0 q, 1 k, 2 v, 3 o, 4 lse, 5 do, 6 delta, 7 dq (KV=0) | dk or dv (KV=1, push
 // constant `want_dv`).  Eight storage bindings is what phones reliably offer per stage, so the
 // KV pass runs twice, once per output, rather than binding both.
@@ -18,7 +18,9 @@ layout(std430, binding = 4) readonly buffer L { float lse[]; };
 layout(std430, binding = 5) readonly buffer DO { float dout[]; };
 layout(std430, binding = 6) buffer DL { float delta[]; };
 layout(std430, binding = 7) writeonly buffer G { float grad[]; };
-layout(push_constant) uniform P { uint T, Hq, Hkv, D; float scale; uint want_dv; } p;
+layout(push_constant) uniform P {
+    uint T, Hq, Hkv, D; float scale; uint want_dv, S, n_past, window;
+} p;
 
 shared float sp[WG];
 shared float sd[WG];
@@ -45,17 +47,19 @@ void main() {
         for (uint d = l; d < p.D; d += WG) dl += dout[qoff + d] * o[qoff + d];
         dl = wg_sum(dl);
         float L0 = lse[id];
-        for (uint s0 = 0; s0 <= t; s0 += WG) {
+        uint hi = min(p.n_past + t, p.S - 1u);
+        uint lo = p.window > 0u && p.n_past + t + 1u > p.window ? p.n_past + t + 1u - p.window : 0u;
+        for (uint s0 = lo; s0 <= hi; s0 += WG) {
             uint s = s0 + l;
             float ds = 0.0;
-            if (s <= t) {
+            if (s <= hi) {
                 uint koff = (s * p.Hkv + g) * p.D;
                 float P = exp(p.scale * dotqk(qoff, koff) - L0);
                 ds = P * (dotdv(qoff, koff) - dl);
             }
             sd[l] = ds;
             barrier();
-            uint nc = min(WG, t + 1u - s0);
+            uint nc = min(WG, hi + 1u - s0);
             [[unroll]] for (uint j = 0; j < 4u; j++) {
                 uint d = l + j * WG;
                 if (d < p.D)
@@ -69,14 +73,18 @@ void main() {
         }
         if (l == 0u) delta[id] = dl;
     } else {
-        if (id >= p.T * p.Hkv) return;
+        if (id >= p.S * p.Hkv) return;
         uint s = id / p.Hkv, g = id % p.Hkv, koff = id * p.D;
+        // queries that see key s: n_past + t >= s, and n_past + t < s + window with a window
+        uint tlo = s > p.n_past ? s - p.n_past : 0u;
+        uint tend = p.T;
+        if (p.window > 0u) tend = min(tend, s + p.window > p.n_past ? s + p.window - p.n_past : 0u);
         float accv[4] = float[4](0.0, 0.0, 0.0, 0.0);
         for (uint h = g * grp; h < (g + 1u) * grp; h++) {
-            for (uint t0 = s; t0 < p.T; t0 += WG) {
+            for (uint t0 = tlo; t0 < tend; t0 += WG) {
                 uint t = t0 + l;
                 float P = 0.0, ds = 0.0;
-                if (t < p.T) {
+                if (t < tend) {
                     uint qoff = (t * p.Hq + h) * p.D;
                     P = exp(p.scale * dotqk(qoff, koff) - lse[t * p.Hq + h]);
                     ds = P * (dotdv(qoff, koff) - delta[t * p.Hq + h]);
@@ -84,7 +92,7 @@ void main() {
                 sp[l] = P;
                 sd[l] = ds;
                 barrier();
-                uint nc = min(WG, p.T - t0);
+                uint nc = min(WG, tend - t0);
                 [[unroll]] for (uint j = 0; j < 4u; j++) {
                     uint d = l + j * WG;
                     if (d < p.D)

@@ -17,17 +17,32 @@
 #define TOL_ATT 2e-5
 
 static void fill(float *x, int64_t n, uint64_t seed, float scale) { et_t_fill(x, n, seed, scale); }
+/* vkt_nerr over the elements whose reference is not NaN. */
+static double nerr_subset(const float *got, const double *want, int64_t n) {
+    double num = 0, den = 0;
+    for (int64_t i = 0; i < n; i++) {
+        if (isnan(want[i])) continue;
+        double d = (double)got[i] - want[i];
+        num += d * d;
+        den += want[i] * want[i];
+    }
+    return sqrt(num) / (den > 1e-300 ? sqrt(den) : 1.0);
+}
 static double *dcopy(const float *x, int64_t n) {
     double *d = malloc((size_t)n * 8);
     for (int64_t i = 0; i < n; i++) d[i] = x[i];
     return d;
 }
 
-/* Central-difference gradient of f at x (n doubles) into g, in double. */
+/* Central-difference gradient of f at x (n doubles) into g, in double; with fd_stride > 1
+ * only every fd_stride-th element is differenced (the others get NaN and are skipped by
+ * nerr_subset), to keep large cases fast. */
 typedef double (*scalar_fn)(const double *x, void *ud);
+static int64_t fd_stride = 1;
 static void fd_grad(scalar_fn f, double *x, int64_t n, void *ud, double *g) {
     const double h = 1e-4;
     for (int64_t i = 0; i < n; i++) {
+        if (i % fd_stride) { g[i] = NAN; continue; }
         double s = x[i];
         x[i] = s + h; double fp = f(x, ud);
         x[i] = s - h; double fm = f(x, ud);
@@ -247,24 +262,28 @@ static void test_softmax(void) {
 }
 
 /* ---- attention ---------------------------------------------------------------------- */
-typedef struct { int64_t T, Hq, Hkv, D; double scale; double *q, *k, *v; const double *dout; } at_ud;
+typedef struct {
+    int64_t T, S, Hq, Hkv, D, n_past, window;
+    double scale; double *q, *k, *v; const double *dout;
+} at_ud;
 static void at_fwd(const at_ud *u, double *o, double *lse) {
     int64_t T = u->T, Hq = u->Hq, Hkv = u->Hkv, D = u->D, grp = Hq / Hkv;
-    double *sc = malloc((size_t)T * 8);
+    double *sc = malloc((size_t)u->S * 8);
     for (int64_t t = 0; t < T; t++)
         for (int64_t h = 0; h < Hq; h++) {
-            int64_t g = h / grp;
+            int64_t g = h / grp, hi = u->n_past + t;
+            int64_t lo = u->window > 0 && hi + 1 > u->window ? hi + 1 - u->window : 0;
             double m = -INFINITY, s = 0;
-            for (int64_t j = 0; j <= t; j++) {
+            for (int64_t j = lo; j <= hi; j++) {
                 double d = 0;
                 for (int64_t i = 0; i < D; i++) d += u->q[(t * Hq + h) * D + i] * u->k[(j * Hkv + g) * D + i];
                 sc[j] = u->scale * d;
                 m = fmax(m, sc[j]);
             }
-            for (int64_t j = 0; j <= t; j++) s += exp(sc[j] - m);
+            for (int64_t j = lo; j <= hi; j++) s += exp(sc[j] - m);
             for (int64_t i = 0; i < D; i++) {
                 double a = 0;
-                for (int64_t j = 0; j <= t; j++) a += exp(sc[j] - m) / s * u->v[(j * Hkv + g) * D + i];
+                for (int64_t j = lo; j <= hi; j++) a += exp(sc[j] - m) / s * u->v[(j * Hkv + g) * D + i];
                 o[(t * Hq + h) * D + i] = a;
             }
             if (lse) lse[t * Hq + h] = m + log(s);
@@ -282,48 +301,78 @@ static double at_loss(const double *x, void *p) {
     return L;
 }
 
-static void test_attention(void) {
-    enum { T = 9, HQ = 4, HKV = 2, D = 16 };
-    const int64_t nq = T * HQ * D, nk = T * HKV * D;
-    float q[T * HQ * D], k[T * HKV * D], v[T * HKV * D], dout[T * HQ * D];
-    fill(q, nq, 14, 1.0f); fill(k, nk, 15, 1.0f); fill(v, nk, 16, 1.0f); fill(dout, nq, 17, 1.0f);
+/* One attention configuration: forward against the double reference, backward against its
+ * finite differences. */
+static void attention_case(int64_t T, int64_t S, int64_t n_past, int64_t window) {
+    enum { HQ = 4, HKV = 2, D = 16 };
+    const int64_t nq = T * HQ * D, nk = S * HKV * D;
+    float *q = malloc(nq * 4), *k = malloc(nk * 4), *v = malloc(nk * 4), *dout = malloc(nq * 4);
+    fill(q, nq, 14 + T, 1.0f); fill(k, nk, 15 + S, 1.0f); fill(v, nk, 16, 1.0f);
+    fill(dout, nq, 17, 1.0f);
     const float scale = 0.25f;
+    et_vk_attn a = { T, S, HQ, HKV, D, scale, n_past, window };
     et_vk_buf *bq = vkt_buf(q, nq), *bk = vkt_buf(k, nk), *bv = vkt_buf(v, nk);
     et_vk_buf *bo = vkt_buf(NULL, nq), *bl = vkt_buf(NULL, T * HQ), *bdo = vkt_buf(dout, nq);
     et_vk_buf *bdq = vkt_buf(NULL, nq), *bdk = vkt_buf(NULL, nk), *bdv = vkt_buf(NULL, nk);
     et_vk_buf *bdl = vkt_buf(NULL, T * HQ);
     int rc = et_vk_begin(vkt_ctx);
-    rc = rc ? rc : et_vk_op_attention(vkt_ctx, bq, bk, bv, bo, bl, T, HQ, HKV, D, scale);
-    rc = rc ? rc : et_vk_op_attention_back(vkt_ctx, bq, bk, bv, bo, bl, bdo, bdq, bdk, bdv, bdl,
-                                           T, HQ, HKV, D, scale);
+    rc = rc ? rc : et_vk_op_attention(vkt_ctx, &a, bq, bk, bv, bo, bl);
+    rc = rc ? rc : et_vk_op_attention_back(vkt_ctx, &a, bq, bk, bv, bo, bl, bdo, bdq, bdk, bdv, bdl);
     CHECK(rc == 0, "attention: %s", et_vk_error(vkt_ctx));
     if (!rc && !vkt_submit("attention")) {
-        at_ud u = { T, HQ, HKV, D, scale, dcopy(q, nq), dcopy(k, nk), dcopy(v, nk), NULL };
+        at_ud u = { T, S, HQ, HKV, D, n_past, window, scale, dcopy(q, nq), dcopy(k, nk),
+                    dcopy(v, nk), NULL };
         double *ddo = dcopy(dout, nq);
         u.dout = ddo;
-        double o[T * HQ * D], lse[T * HQ], gq[T * HQ * D], gk[T * HKV * D], gv[T * HKV * D];
+        double *o = malloc(nq * 8), *lse = malloc(T * HQ * 8), *gq = malloc(nq * 8);
+        double *gk = malloc(nk * 8), *gv = malloc(nk * 8);
         at_fwd(&u, o, lse);
+        fd_stride = T > 16 ? 97 : 1;    /* the long case: ~50 differenced elements per input */
         fd_grad(at_loss, u.q, nq, &u, gq);
         fd_grad(at_loss, u.k, nk, &u, gk);
         fd_grad(at_loss, u.v, nk, &u, gv);
+        fd_stride = 1;
         float *oo = vkt_get(bo, nq, "o"), *ol = vkt_get(bl, T * HQ, "lse");
         float *oq = vkt_get(bdq, nq, "dq"), *ok = vkt_get(bdk, nk, "dk"), *ov = vkt_get(bdv, nk, "dv");
-        double e[5] = { vkt_nerr(oo, o, nq), vkt_nerr(ol, lse, T * HQ), vkt_nerr(oq, gq, nq),
-                        vkt_nerr(ok, gk, nk), vkt_nerr(ov, gv, nk) };
+        double e[5] = { vkt_nerr(oo, o, nq), vkt_nerr(ol, lse, T * HQ), nerr_subset(oq, gq, nq),
+                        nerr_subset(ok, gk, nk), nerr_subset(ov, gv, nk) };
         const char *nm[5] = { "o", "lse", "dq", "dk", "dv" };
         for (int i = 0; i < 5; i++)
-            CHECK(e[i] <= TOL_ATT, "[%s] attention %s: normalized error %.3g", vkt_pass, nm[i], e[i]);
+            CHECK(e[i] <= TOL_ATT, "[%s] attention T=%lld S=%lld n_past=%lld window=%lld %s: "
+                  "normalized error %.3g", vkt_pass, (long long)T, (long long)S,
+                  (long long)n_past, (long long)window, nm[i], e[i]);
         free(oo); free(ol); free(oq); free(ok); free(ov);
         free(u.q); free(u.k); free(u.v); free(ddo);
+        free(o); free(lse); free(gq); free(gk); free(gv);
     }
     et_vk_buf *bs[] = { bq, bk, bv, bo, bl, bdo, bdq, bdk, bdv, bdl };
     for (int i = 0; i < 10; i++) et_vk_buf_free(vkt_ctx, bs[i]);
+    free(q); free(k); free(v); free(dout);
+}
+
+static void test_attention(void) {
+    attention_case(9, 9, 0, 0);      /* training: causal over the whole sequence */
+    attention_case(4, 11, 7, 0);     /* decode/prefill after a KV cache of 7 */
+    attention_case(9, 9, 0, 3);      /* sliding window */
+    attention_case(3, 10, 5, 4);     /* both */
+    /* more keys than one workgroup's chunk: 70 keys in chunks of WG = 32 */
+    uint32_t wg = et_vk_tuning_get(vkt_ctx)->wg;
+    et_vk_tuning_get(vkt_ctx)->wg = 32;
+    attention_case(70, 70, 0, 0);
+    et_vk_tuning_get(vkt_ctx)->wg = wg;
     /* bad shapes are refused with the values named */
-    rc = et_vk_begin(vkt_ctx);
-    int rc2 = et_vk_op_attention(vkt_ctx, bq, bk, bv, bo, bl, T, 3, 2, D, scale);
+    et_vk_attn bad = { 9, 9, 3, 2, 16, 0.25f, 0, 0 };
+    et_vk_buf *x = vkt_buf(NULL, 9 * 4 * 16);
+    int rc = et_vk_begin(vkt_ctx);
+    int rc2 = et_vk_op_attention(vkt_ctx, &bad, x, x, x, x, x);
     CHECK(rc2 != 0 && strstr(et_vk_error(vkt_ctx), "Hq=3"), "Hq=3/Hkv=2 accepted: %s",
           et_vk_error(vkt_ctx));
+    bad = (et_vk_attn){ 4, 9, 4, 2, 16, 0.25f, 6, 0 };
+    rc2 = et_vk_op_attention(vkt_ctx, &bad, x, x, x, x, x);
+    CHECK(rc2 != 0 && strstr(et_vk_error(vkt_ctx), "n_past=6"), "n_past + T > S accepted: %s",
+          et_vk_error(vkt_ctx));
     if (!rc) et_vk_submit(vkt_ctx);
+    et_vk_buf_free(vkt_ctx, x);
 }
 
 /* ---- get_rows ----------------------------------------------------------------------- */

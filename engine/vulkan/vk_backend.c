@@ -9,8 +9,8 @@
  *
  * supports_op says which nodes run here, with the reason when not: ops without a shader yet
  * (ATTN_BACK, CROSS_ENTROPY, ADAMW, CONCAT, REPEAT, SUM, MATMUL_DW ...), and shapes the shaders
- * do not cover (strided views, broadcasts other than a leading block, partial rope, attention
- * with n_past/window/batch, a tensor larger than one storage binding).
+ * do not cover (strided views, broadcasts other than a leading block, partial rope, batched
+ * attention, a tensor larger than one storage binding).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -113,8 +113,7 @@ static bool et__vk_supports(et_backend *be, const et_tensor *t, char *why, size_
     case ET_OP_ATTN: {
         const et_tensor *k = t->src[1], *v = t->src[2];
         if (!et__is_f32(s0) || !et__is_f32(k) || !et__is_f32(v)) WHY("dense f32 q, k, v needed");
-        if (t->params[1] != 0 || t->params[2] != 0) WHY("n_past/window not supported yet");
-        if (s0->ne[3] != 1 || k->ne[2] != s0->ne[2]) WHY("batch > 1 or S != T");
+        if (s0->ne[3] != 1) WHY("batch %lld > 1", (long long)s0->ne[3]);
         if (s0->ne[0] > 4 * (int64_t)et_vk_tuning_get(b->ctx)->wg) WHY("head dim too large");
         return true;
     }
@@ -248,10 +247,14 @@ static int et__record(et__vkbe *b, et_tensor *t) {
     case ET_OP_ROPE:
         return et_vk_op_rope(c, B(b, s0), B(b, s1), B(b, t), s0->ne[2], s0->ne[1], s0->ne[0],
                              et_param_f32(t, 2), t->params[1] == ET_ROPE_NEOX, t->params[3]);
-    case ET_OP_ATTN:
-        return et_vk_op_attention(c, B(b, s0), B(b, t->src[1]), B(b, t->src[2]), B(b, t),
-                                  b->t[t->id].scratch, s0->ne[2], s0->ne[1], t->src[1]->ne[1],
-                                  s0->ne[0], et_param_f32(t, 0));
+    case ET_OP_ATTN: {
+        const et_tensor *k = t->src[1];
+        et_vk_attn a = { .T = s0->ne[2], .S = k->ne[2], .Hq = s0->ne[1], .Hkv = k->ne[1],
+                         .D = s0->ne[0], .scale = et_param_f32(t, 0), .n_past = t->params[1],
+                         .window = t->params[2] };
+        return et_vk_op_attention(c, &a, B(b, s0), B(b, k), B(b, t->src[2]), B(b, t),
+                                  b->t[t->id].scratch);
+    }
     default:
         return -1;
     }

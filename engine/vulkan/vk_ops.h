@@ -72,17 +72,22 @@ int et_vk_op_softmax(et_vk_ctx *ctx, const et_vk_buf *x, et_vk_buf *y, int64_t r
 int et_vk_op_softmax_back(et_vk_ctx *ctx, const et_vk_buf *y, const et_vk_buf *dy,
                           et_vk_buf *dx, int64_t rows, int64_t n, bool accumulate);
 
-/* Causal attention with grouped-query heads: q[T][Hq][D], k,v[T][Hkv][D] -> o[T][Hq][D] and
- * lse[T][Hq] (log-sum-exp of each row's scores, kept for backward).  Hq % Hkv == 0. */
-int et_vk_op_attention(et_vk_ctx *ctx, const et_vk_buf *q, const et_vk_buf *k,
-                       const et_vk_buf *v, et_vk_buf *o, et_vk_buf *lse, int64_t T, int64_t Hq,
-                       int64_t Hkv, int64_t D, float scale);
+/* Causal attention with grouped-query heads: q[T][Hq][D], k,v[S][Hkv][D] -> o[T][Hq][D] and
+ * lse[T][Hq] (log-sum-exp of each row's scores, kept for backward).  Hq % Hkv == 0.  Query t
+ * is at position n_past + t and sees keys [lo, n_past + t] (lo = 0, or n_past + t − window + 1
+ * when window > 0); n_past + T <= S. */
+typedef struct et_vk_attn {
+    int64_t T, S, Hq, Hkv, D;
+    float   scale;
+    int64_t n_past, window;
+} et_vk_attn;
+int et_vk_op_attention(et_vk_ctx *ctx, const et_vk_attn *a, const et_vk_buf *q,
+                       const et_vk_buf *k, const et_vk_buf *v, et_vk_buf *o, et_vk_buf *lse);
 /* dq, dk, dv (overwritten) from do; delta is scratch of T*Hq floats. */
-int et_vk_op_attention_back(et_vk_ctx *ctx, const et_vk_buf *q, const et_vk_buf *k,
-                            const et_vk_buf *v, const et_vk_buf *o, const et_vk_buf *lse,
-                            const et_vk_buf *dout, et_vk_buf *dq, et_vk_buf *dk, et_vk_buf *dv,
-                            et_vk_buf *delta, int64_t T, int64_t Hq, int64_t Hkv, int64_t D,
-                            float scale);
+int et_vk_op_attention_back(et_vk_ctx *ctx, const et_vk_attn *a, const et_vk_buf *q,
+                            const et_vk_buf *k, const et_vk_buf *v, const et_vk_buf *o,
+                            const et_vk_buf *lse, const et_vk_buf *dout, et_vk_buf *dq,
+                            et_vk_buf *dk, et_vk_buf *dv, et_vk_buf *delta);
 
 /* out[i][:] = table[ids[i]][:] for a table of any weight type (ids int32, checked: an id out
  * of range yields a row of NaN, never a read outside the buffer). */

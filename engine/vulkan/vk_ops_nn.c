@@ -168,63 +168,74 @@ int et_vk_op_softmax_back(et_vk_ctx *ctx, const et_vk_buf *y, const et_vk_buf *d
     return et_vk_dispatch(ctx, name, spec, 2, bd, 3, &p, sizeof p, gx, gy, 1, "softmax_back");
 }
 
-static int et__attn_check(et_vk_ctx *ctx, const char *op, int64_t T, int64_t Hq, int64_t Hkv,
-                          int64_t D) {
-    if (T <= 0 || Hq <= 0 || Hkv <= 0 || D <= 0 || Hq % Hkv || D > 4 * (int64_t)ctx->tune.wg)
-        return et__vk_fail(ctx, "%s: T=%lld Hq=%lld Hkv=%lld D=%lld (Hq must be a multiple of "
-                           "Hkv, D at most %u)", op, (long long)T, (long long)Hq, (long long)Hkv,
-                           (long long)D, 4 * ctx->tune.wg);
+static int et__attn_check(et_vk_ctx *ctx, const char *op, const et_vk_attn *a) {
+    if (a->T <= 0 || a->S <= 0 || a->Hq <= 0 || a->Hkv <= 0 || a->D <= 0 || a->Hq % a->Hkv ||
+        a->D > 4 * (int64_t)ctx->tune.wg || a->n_past < 0 || a->window < 0 ||
+        a->n_past + a->T > a->S || !(a->scale > 0))
+        return et__vk_fail(ctx, "%s: T=%lld S=%lld Hq=%lld Hkv=%lld D=%lld n_past=%lld "
+                           "window=%lld scale=%g (Hq a multiple of Hkv, D at most %u, "
+                           "n_past + T <= S)", op, (long long)a->T, (long long)a->S,
+                           (long long)a->Hq, (long long)a->Hkv, (long long)a->D,
+                           (long long)a->n_past, (long long)a->window, a->scale,
+                           4 * ctx->tune.wg);
     return 0;
 }
 
-typedef struct { uint32_t T, Hq, Hkv, D; float scale; uint32_t want_dv; } et__attn_push;
+typedef struct {
+    uint32_t T, Hq, Hkv, D; float scale; uint32_t want_dv, S, n_past, window;
+} et__attn_push;
 
-int et_vk_op_attention(et_vk_ctx *ctx, const et_vk_buf *q, const et_vk_buf *k,
-                       const et_vk_buf *v, et_vk_buf *o, et_vk_buf *lse, int64_t T, int64_t Hq,
-                       int64_t Hkv, int64_t D, float scale) {
+static et__attn_push et__attn_pc(const et_vk_attn *a) {
+    return (et__attn_push){ (uint32_t)a->T, (uint32_t)a->Hq, (uint32_t)a->Hkv, (uint32_t)a->D,
+                            a->scale, 0, (uint32_t)a->S, (uint32_t)a->n_past,
+                            (uint32_t)a->window };
+}
+
+int et_vk_op_attention(et_vk_ctx *ctx, const et_vk_attn *a, const et_vk_buf *q,
+                       const et_vk_buf *k, const et_vk_buf *v, et_vk_buf *o, et_vk_buf *lse) {
     const char *op = "attention";
-    if (et__attn_check(ctx, op, T, Hq, Hkv, D) || et__need(ctx, op, "q", q, T * Hq * D) ||
-        et__need(ctx, op, "k", k, T * Hkv * D) || et__need(ctx, op, "v", v, T * Hkv * D) ||
-        et__need(ctx, op, "o", o, T * Hq * D) || et__need(ctx, op, "lse", lse, T * Hq))
+    if (et__attn_check(ctx, op, a) || et__need(ctx, op, "q", q, a->T * a->Hq * a->D) ||
+        et__need(ctx, op, "k", k, a->S * a->Hkv * a->D) ||
+        et__need(ctx, op, "v", v, a->S * a->Hkv * a->D) ||
+        et__need(ctx, op, "o", o, a->T * a->Hq * a->D) || et__need(ctx, op, "lse", lse, a->T * a->Hq))
         return -1;
     char name[64];
     et__vk_variant(ctx, "attention", name, sizeof name);
-    et__attn_push p = { (uint32_t)T, (uint32_t)Hq, (uint32_t)Hkv, (uint32_t)D, scale, 0 };
+    et__attn_push p = et__attn_pc(a);
     uint32_t spec[1] = { ctx->tune.wg }, gx, gy;
     et_vk_bind bd[5] = { { q, 0, false }, { k, 0, false }, { v, 0, false }, { o, 0, true },
                          { lse, 0, true } };
-    et__grid((uint64_t)(T * Hq), &gx, &gy);
+    et__grid((uint64_t)(a->T * a->Hq), &gx, &gy);
     return et_vk_dispatch(ctx, name, spec, 1, bd, 5, &p, sizeof p, gx, gy, 1, name);
 }
 
-int et_vk_op_attention_back(et_vk_ctx *ctx, const et_vk_buf *q, const et_vk_buf *k,
-                            const et_vk_buf *v, const et_vk_buf *o, const et_vk_buf *lse,
-                            const et_vk_buf *dout, et_vk_buf *dq, et_vk_buf *dk, et_vk_buf *dv,
-                            et_vk_buf *delta, int64_t T, int64_t Hq, int64_t Hkv, int64_t D,
-                            float scale) {
+int et_vk_op_attention_back(et_vk_ctx *ctx, const et_vk_attn *a, const et_vk_buf *q,
+                            const et_vk_buf *k, const et_vk_buf *v, const et_vk_buf *o,
+                            const et_vk_buf *lse, const et_vk_buf *dout, et_vk_buf *dq,
+                            et_vk_buf *dk, et_vk_buf *dv, et_vk_buf *delta) {
     const char *op = "attention_back";
-    int64_t nq = T * Hq * D, nk = T * Hkv * D;
-    if (et__attn_check(ctx, op, T, Hq, Hkv, D) || et__need(ctx, op, "q", q, nq) ||
+    int64_t nq = a->T * a->Hq * a->D, nk = a->S * a->Hkv * a->D;
+    if (et__attn_check(ctx, op, a) || et__need(ctx, op, "q", q, nq) ||
         et__need(ctx, op, "k", k, nk) || et__need(ctx, op, "v", v, nk) ||
-        et__need(ctx, op, "o", o, nq) || et__need(ctx, op, "lse", lse, T * Hq) ||
+        et__need(ctx, op, "o", o, nq) || et__need(ctx, op, "lse", lse, a->T * a->Hq) ||
         et__need(ctx, op, "do", dout, nq) || et__need(ctx, op, "dq", dq, nq) ||
-        et__need(ctx, op, "delta", delta, T * Hq) || et__need(ctx, op, "dk", dk, nk) ||
+        et__need(ctx, op, "delta", delta, a->T * a->Hq) || et__need(ctx, op, "dk", dk, nk) ||
         et__need(ctx, op, "dv", dv, nk))
         return -1;
     char name[64];
     et__vk_variant(ctx, "attention_back", name, sizeof name);
-    et__attn_push p = { (uint32_t)T, (uint32_t)Hq, (uint32_t)Hkv, (uint32_t)D, scale, 0 };
+    et__attn_push p = et__attn_pc(a);
     uint32_t spec[2] = { ctx->tune.wg, 0 }, gx, gy;
     et_vk_bind bd[8] = { { q, 0, false }, { k, 0, false }, { v, 0, false }, { o, 0, false },
                          { lse, 0, false }, { dout, 0, false }, { delta, 0, true },
                          { dq, 0, true } };
-    et__grid((uint64_t)(T * Hq), &gx, &gy);
+    et__grid((uint64_t)(a->T * a->Hq), &gx, &gy);
     int rc = et_vk_dispatch(ctx, name, spec, 2, bd, 8, &p, sizeof p, gx, gy, 1, "attention_dq");
     if (rc) return rc;
     /* The KV pass: once for dk, once for dv (see attention_back.comp: 8 bindings max). */
     spec[1] = 1;
     bd[6].write = false;
-    et__grid((uint64_t)(T * Hkv), &gx, &gy);
+    et__grid((uint64_t)(a->S * a->Hkv), &gx, &gy);
     for (uint32_t want_dv = 0; want_dv < 2 && !rc; want_dv++) {
         p.want_dv = want_dv;
         bd[7] = (et_vk_bind){ want_dv ? dv : dk, 0, true };
