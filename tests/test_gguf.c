@@ -22,6 +22,13 @@
 
 #define GOLD "build/golden/gguf/"
 
+/* Files a test writes go to a fresh directory, so concurrent test runs never collide. */
+static char tmpdir[] = "/tmp/et_test_gguf_XXXXXX";
+static char *tmp_path(char *buf, size_t n, const char *name) {
+    snprintf(buf, n, "%s/%s", tmpdir, name);
+    return buf;
+}
+
 static void *slurp(const char *path, size_t *n) {
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
@@ -261,7 +268,8 @@ static int fill_fail(void *ctx, uint64_t off, void *buf, size_t n, char *err, si
 }
 
 static void test_writer_roundtrip(void) {
-    const char *path = "build/golden/gguf/et_roundtrip.gguf";
+    char pbuf[256];
+    const char *path = tmp_path(pbuf, sizeof pbuf, "et_roundtrip.gguf");
     et_gguf_writer *w = et_gguf_writer_new();
     static const char nul_str[] = "a\0b\0c";
     et_gguf_value sv = { .type = ET_GGUF_STR, .v.str = { nul_str, 5 } };
@@ -385,7 +393,8 @@ static int count_tmp(const char *dir, const char *prefix) {
 }
 
 static void test_writer_errors(void) {
-    const char *path = "build/golden/gguf/et_atomic.gguf";
+    char pbuf[256], nbuf[256];
+    const char *path = tmp_path(pbuf, sizeof pbuf, "et_atomic.gguf");
     char err[256] = "";
     et_gguf_writer *w = et_gguf_writer_new();
     et_gguf_writer_set_str(w, "k", "original");
@@ -405,7 +414,7 @@ static void test_writer_errors(void) {
           et_gguf_get_str(g, "k", &s, err, sizeof err) == 0 && !strcmp(s.ptr, "original"),
           "old file intact: %s", err);
     et_gguf_close(g);
-    CHECK(count_tmp("build/golden/gguf", "et_atomic.gguf.tmp") == 0, "temp file left behind");
+    CHECK(count_tmp(tmpdir, "et_atomic.gguf.tmp") == 0, "temp file left behind");
     unlink(path);
 
     struct { const char *want; int kind; } cases[] = {
@@ -424,7 +433,7 @@ static void test_writer_errors(void) {
         case 2: et_gguf_writer_add_tensor(w, "a", ET_Q8_0, 1, n33, x, 34); break;
         case 3: et_gguf_writer_set_alignment(w, 48); break;
         case 4: et_gguf_writer_set_u8(w, "", 1); break;
-        case 5: p = "build/golden/gguf/no/such/dir/x.gguf"; break;
+        case 5: p = tmp_path(nbuf, sizeof nbuf, "no/such/dir/x.gguf"); break;
         }
         CHECK(et_gguf_writer_write(w, p, err, sizeof err) != 0 && strstr(err, cases[c].want),
               "case %zu: got '%s', want '%s'", c, err, cases[c].want);
@@ -454,7 +463,8 @@ static void test_truncated_everywhere(void) {
     }
     CHECK(bad == 0, "%d truncations not rejected", bad);
     /* The same through a real, truncated file. */
-    const char *p = "build/golden/gguf/et_trunc.gguf";
+    char pbuf[256];
+    const char *p = tmp_path(pbuf, sizeof pbuf, "et_trunc.gguf");
     FILE *f = fopen(p, "wb");
     fwrite(full, 1, n - 1, f);
     fclose(f);
@@ -612,6 +622,10 @@ static void test_random_flips(void) {
 }
 
 int main(void) {
+    if (!mkdtemp(tmpdir)) {
+        perror("mkdtemp");
+        return 1;
+    }
     RUN(test_golden_all_types);
     RUN(test_golden_align64);
     RUN(test_golden_empty);
@@ -621,5 +635,6 @@ int main(void) {
     RUN(test_truncated_everywhere);
     RUN(test_corruptions);
     RUN(test_random_flips);
+    rmdir(tmpdir);
     return DONE();
 }

@@ -15,6 +15,8 @@
 
 #define GOLD "build/golden/safetensors/"
 
+static char tmpdir[] = "/tmp/et_test_st_XXXXXX";   /* files this test writes */
+
 static void *slurp(const char *path, size_t *n) {
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
@@ -88,7 +90,8 @@ static void test_golden_reference(void) { check_golden("ref"); }
 static void test_golden_peft(void) { check_golden("peft"); }
 
 static void test_writer_roundtrip(void) {
-    const char *path = GOLD "et_written.safetensors";
+    char path[256];
+    snprintf(path, sizeof path, "%s/et_written.safetensors", tmpdir);
     et_st_writer *w = et_st_writer_new();
     uint8_t buf[ET_ST_DTYPE_COUNT][48];
     char names[ET_ST_DTYPE_COUNT][32];
@@ -260,11 +263,16 @@ static void test_random_flips(void) {
 }
 
 int main(void) {
+    if (!mkdtemp(tmpdir)) {
+        perror("mkdtemp");
+        return 1;
+    }
     RUN(test_golden_reference);
     RUN(test_golden_peft);
     RUN(test_writer_roundtrip);
     RUN(test_truncated_everywhere);
     RUN(test_corruptions);
     RUN(test_random_flips);
+    rmdir(tmpdir);
     return DONE();
 }
