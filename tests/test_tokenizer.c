@@ -253,6 +253,8 @@ static void test_spm_reference(void) {
     int32_t ids[64];
     long m = et_tok_encode(t, "Hi", 2, ET_TOK_ADD_SPECIAL, ids, 64);
     CHECK(m >= 2 && ids[0] == 1, "ADD_SPECIAL: %ld ids, first %d, want BOS 1", m, m > 0 ? ids[0] : -1);
+    CHECK(et_tok_unk(t) == 0 && et_tok_pad(t) == -1 && et_tok_adds_bos(t) && !et_tok_adds_eos(t) &&
+          et_tok_adds_dummy_prefix(t), "spm accessors");
     m = et_tok_encode(t, "", 0, ET_TOK_ADD_SPECIAL, ids, 64);
     CHECK(m == 1 && ids[0] == 1, "empty text with ADD_SPECIAL gives just BOS (%ld ids)", m);
     m = et_tok_encode(t, "</s>", 4, ET_TOK_PARSE_SPECIAL, ids, 64);

@@ -328,6 +328,11 @@ et_pretok et_tok_pretok(const et_tok *t) { return t->pretok; }
 et_chat_style et_tok_chat_style(const et_tok *t) { return t->chat; }
 int32_t et_tok_bos(const et_tok *t) { return t->bos; }
 int32_t et_tok_eos(const et_tok *t) { return t->eos; }
+int32_t et_tok_unk(const et_tok *t) { return t->unk; }
+int32_t et_tok_pad(const et_tok *t) { return t->pad; }
+int et_tok_adds_bos(const et_tok *t) { return t->add_bos; }
+int et_tok_adds_eos(const et_tok *t) { return t->add_eos; }
+int et_tok_adds_dummy_prefix(const et_tok *t) { return t->add_dummy_prefix; }
 int32_t et_tok_n_merges(const et_tok *t) { return t->n_merges; }
 const char *et_tok_piece(const et_tok *t, int32_t id, uint32_t *len) {
     if (id < 0 || id >= t->n_vocab) return NULL;

@@ -121,6 +121,13 @@ et_tok_type et_tok_type_of(const et_tok *t, int32_t id);
 int32_t et_tok_lookup(const et_tok *t, const char *s, size_t len);
 int32_t et_tok_bos(const et_tok *t);
 int32_t et_tok_eos(const et_tok *t);
+int32_t et_tok_unk(const et_tok *t);
+int32_t et_tok_pad(const et_tok *t);
+/* The encoding options given at construction (for writers such as a GGUF exporter):
+ * add_bos / add_eos (applied with ET_TOK_ADD_SPECIAL) and the SPM dummy-prefix space. */
+int et_tok_adds_bos(const et_tok *t);
+int et_tok_adds_eos(const et_tok *t);
+int et_tok_adds_dummy_prefix(const et_tok *t);
 int32_t et_tok_n_merges(const et_tok *t);
 /* Merge r as token ids (left, right, result). */
 void et_tok_merge(const et_tok *t, int32_t r, int32_t *left, int32_t *right, int32_t *result);
