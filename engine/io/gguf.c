@@ -102,6 +102,7 @@ typedef struct {
     char           field[320];   /* what is being read, for messages: "kv[3] 'general.name'" */
 } et__rd;
 
+__attribute__((format(printf, 2, 3)))
 static int et__fail(et__rd *r, const char *fmt, ...) {
     char msg[384];
     va_list ap;

@@ -48,6 +48,7 @@ struct et_gguf_writer {
     char         err[512];
 };
 
+__attribute__((format(printf, 2, 3)))
 static void et__werr(et_gguf_writer *w, const char *fmt, ...) {
     if (w->failed) return;   /* keep the first error */
     w->failed = true;

@@ -21,6 +21,7 @@ const char *et_hf_arch_name(et_hf_arch a) {
 
 typedef struct { const char *name; char *err; size_t errlen; const cJSON *root; } et__hf;
 
+__attribute__((format(printf, 3, 4)))
 static int et__hfail(et__hf *c, const char *field, const char *fmt, ...) {
     char msg[256];
     va_list ap;

@@ -50,6 +50,7 @@ struct et_st {
     int64_t       n_meta;
 };
 
+__attribute__((format(printf, 4, 5)))
 static int et__sfail(char *err, size_t errlen, const char *file, const char *fmt, ...) {
     char msg[320];
     va_list ap;
@@ -328,6 +329,7 @@ struct et_st_writer {
     char       err[400];
 };
 
+__attribute__((format(printf, 2, 3)))
 static void et__swerr(et_st_writer *w, const char *fmt, ...) {
     if (w->failed) return;
     w->failed = true;
@@ -430,6 +432,7 @@ static void et__sb_put(et__sb *b, const char *s, size_t n) {
     b->n += n;
     b->p[b->n] = 0;
 }
+__attribute__((format(printf, 2, 3)))
 static void et__sb_fmt(et__sb *b, const char *fmt, ...) {
     char tmp[128];
     va_list ap;
