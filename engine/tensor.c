@@ -45,6 +45,25 @@ int32_t     et_ctx_n_tensors(const et_ctx *ctx) { return ctx->n; }
 et_tensor  *et_ctx_tensor(const et_ctx *ctx, int32_t id) { return &ctx->tensors[id]; }
 size_t      et_ctx_leaf_bytes(const et_ctx *ctx) { return ctx->leaf_bytes; }
 
+et_ctx_mark et_ctx_get_mark(const et_ctx *ctx) {
+    return (et_ctx_mark){ ctx->n, ctx->n_blocks, ctx->leaf_bytes };
+}
+
+void et_ctx_reset(et_ctx *ctx, et_ctx_mark mark) {
+    for (int32_t i = mark.n_blocks; i < ctx->n_blocks; i++) free(ctx->blocks[i]);
+    ctx->n_blocks = mark.n_blocks;
+    ctx->leaf_bytes = mark.leaf_bytes;
+    ctx->n = mark.n_tensors;
+    for (int32_t i = 0; i < ctx->n; i++) {
+        et_tensor *t = &ctx->tensors[i];
+        if (t->grad && t->grad->id >= mark.n_tensors) t->grad = NULL;
+        if (t->recomputed && t->recomputed->id >= mark.n_tensors) t->recomputed = NULL;
+        t->flags &= ~(uint32_t)(ET_FLAG_NEEDS_GRAD | ET_FLAG_GRAD);
+    }
+    ctx->failed = false;
+    ctx->err[0] = 0;
+}
+
 void *et_ctx_fail(et_ctx *ctx, const char *fmt, ...) {
     if (ctx->failed) return NULL;
     va_list ap;

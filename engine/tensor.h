@@ -81,6 +81,15 @@ et_tensor *et_ctx_tensor(const et_ctx *ctx, int32_t id);
 /* Bytes of leaf storage the context owns (weights, optimizer state, inputs). */
 size_t     et_ctx_leaf_bytes(const et_ctx *ctx);
 
+/* Stack-like reuse: et_ctx_reset(ctx, mark) drops every tensor created after `mark` (and
+ * frees their leaf storage), so a long-lived model context can host one graph after another
+ * (a scoring pass, a training run) without growing.  Surviving tensors lose autodiff state
+ * (grad, recomputed, NEEDS_GRAD) that pointed past the mark.  Pointers to dropped tensors
+ * become invalid. */
+typedef struct et_ctx_mark { int32_t n_tensors, n_blocks; size_t leaf_bytes; } et_ctx_mark;
+et_ctx_mark et_ctx_get_mark(const et_ctx *ctx);
+void        et_ctx_reset(et_ctx *ctx, et_ctx_mark mark);
+
 /* Leaves.  `et_new` allocates zeroed, 64-byte-aligned storage owned by the context;
  * `et_new_external` wraps caller-owned bytes (e.g. a memory-mapped weight). */
 et_tensor *et_new(et_ctx *ctx, et_type type, int n_dims, const int64_t *ne, uint32_t flags,

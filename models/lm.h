@@ -39,7 +39,10 @@ int  et_lm_count_tokens(et_lm *lm, const char *text);
 int  et_lm_score(et_lm *lm, const char *prompt, const char *const *cands, int n_cands,
                  double *logprob, char *err, size_t errlen);
 
-/* Greedy decoding of up to max_new tokens after prompt, stopping at EOS or a newline. */
+/* Greedy decoding of up to max_new tokens after prompt, stopping at EOS or a newline:
+ * the token ids (n_out of them, at most max_new), and the text. */
+int  et_lm_generate_ids(et_lm *lm, const char *prompt, int max_new, int32_t *out_ids, int *n_out,
+                        char *err, size_t errlen);
 int  et_lm_generate(et_lm *lm, const char *prompt, int max_new, char *out, size_t outlen,
                     char *err, size_t errlen);
 
