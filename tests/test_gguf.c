@@ -583,13 +583,76 @@ static void test_corruptions(void) {
 
 /* Random single- and multi-byte changes of a real file: must never crash; errors must say
  * where.  (The fuzzers in fuzz/ go much further; this runs in every test pass.) */
+/* Deep, bitwise equality of two values (floats compared as bits, so NaN == NaN). */
+static bool value_same(const et_gguf_value *a, const et_gguf_value *b) {
+    if (a->type != b->type) return false;
+    if (a->type == ET_GGUF_STR)
+        return a->v.str.len == b->v.str.len && !memcmp(a->v.str.ptr, b->v.str.ptr, a->v.str.len);
+    if (a->type == ET_GGUF_BOOL) return a->v.b == b->v.b;
+    if (a->type != ET_GGUF_ARR) return !memcmp(&a->v, &b->v, elem_size(a->type));
+    const et_gguf_array *x = &a->v.arr, *y = &b->v.arr;
+    if (x->type != y->type || x->n != y->n) return false;
+    for (uint64_t i = 0; i < x->n; i++) {
+        if (x->type == ET_GGUF_ARR || x->type == ET_GGUF_STR) {
+            et_gguf_value u = { .type = x->type }, v = { .type = x->type };
+            if (x->type == ET_GGUF_STR) {
+                u.v.str = ((const et_gguf_str *)x->data)[i];
+                v.v.str = ((const et_gguf_str *)y->data)[i];
+            } else {
+                u = ((const et_gguf_value *)x->data)[i];
+                v = ((const et_gguf_value *)y->data)[i];
+            }
+            if (!value_same(&u, &v)) return false;
+        } else if (memcmp((const char *)x->data + i * elem_size(x->type),
+                          (const char *)y->data + i * elem_size(x->type), elem_size(x->type))) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Copy g through the writer and read it back: every key, value and tensor must survive. */
+static bool writer_round_trip(const et_gguf *g, char *why, size_t wl) {
+    char path[256], err[256] = "";
+    snprintf(path, sizeof path, "%s/rt.gguf", tmpdir);
+    et_gguf_writer *w = et_gguf_writer_new();
+    for (int64_t i = 0; i < et_gguf_n_kv(g); i++)
+        et_gguf_writer_set_value(w, et_gguf_kv_at(g, i)->key, &et_gguf_kv_at(g, i)->value);
+    for (int64_t i = 0; i < et_gguf_n_tensors(g); i++) {
+        const et_gguf_tensor *t = et_gguf_tensor_at(g, i);
+        et_gguf_writer_add_tensor(w, t->name, t->type, t->n_dims, t->ne, t->data, t->nbytes);
+    }
+    int rc = et_gguf_writer_write(w, path, err, sizeof err);
+    et_gguf_writer_free(w);
+    et_gguf *h = NULL;
+    if (rc || et_gguf_open(path, &h, err, sizeof err)) {
+        snprintf(why, wl, "write/reopen: %s", err);
+        return false;
+    }
+    bool same = et_gguf_n_kv(g) == et_gguf_n_kv(h) && et_gguf_n_tensors(g) == et_gguf_n_tensors(h) &&
+                et_gguf_alignment(g) == et_gguf_alignment(h);
+    for (int64_t i = 0; same && i < et_gguf_n_kv(g); i++)
+        same = !strcmp(et_gguf_kv_at(g, i)->key, et_gguf_kv_at(h, i)->key) &&
+               value_same(&et_gguf_kv_at(g, i)->value, &et_gguf_kv_at(h, i)->value);
+    for (int64_t i = 0; same && i < et_gguf_n_tensors(g); i++) {
+        const et_gguf_tensor *a = et_gguf_tensor_at(g, i), *b = et_gguf_tensor_at(h, i);
+        same = !strcmp(a->name, b->name) && a->type == b->type && a->n_dims == b->n_dims &&
+               !memcmp(a->ne, b->ne, sizeof a->ne) && a->nbytes == b->nbytes &&
+               !memcmp(a->data, b->data, a->nbytes);
+    }
+    if (!same) snprintf(why, wl, "content changed");
+    et_gguf_close(h);
+    unlink(path);
+    return same;
+}
+
 static void test_random_flips(void) {
     size_t n;
     uint8_t *full = slurp(GOLD "all_types.gguf", &n);
     CHECK(full != NULL, "golden all_types.gguf missing");
     if (!full) return;
     uint64_t s = 77;
-    int ok = 0, rejected = 0, silent = 0;
+    int ok = 0, rejected = 0, silent = 0, rt_bad = 0;
     uint8_t *b = malloc(n);
     for (int it = 0; it < 3000; it++) {
         memcpy(b, full, n);
@@ -609,6 +672,10 @@ static void test_random_flips(void) {
                 volatile uint8_t sum = 0;
                 for (size_t q = 0; q < t->nbytes; q++) sum += ((const uint8_t *)t->data)[q];
             }
+            /* Whatever the reader accepts, the writer reproduces (the first 30 such files). */
+            char why[300];
+            if (ok <= 30 && !writer_round_trip(g, why, sizeof why) && !rt_bad++)
+                CHECK(0, "iteration %d: accepted file does not survive the writer: %s", it, why);
         } else {
             rejected++;
             silent += strncmp(err, "flip.gguf: ", 11) != 0;
@@ -616,6 +683,7 @@ static void test_random_flips(void) {
         et_gguf_close(g);
     }
     CHECK(silent == 0, "%d rejections without a message naming the file", silent);
+    CHECK(ok > 30, "only %d mutated files accepted: the round trip saw too few", ok);
     CHECK(rejected > 500, "only %d of 3000 corrupted files rejected (%d accepted)", rejected, ok);
     free(b);
     free(full);
