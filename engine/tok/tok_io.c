@@ -319,13 +319,24 @@ static et_tok *et__load_json(const char *path, const char *buf, char *err, size_
         if (!strcmp(s, "<start_of_turn>")) sp.chat = ET_CHAT_GEMMA;
     }
     if (sp.model == ET_TOK_SPM && sp.chat == ET_CHAT_NONE) sp.chat = ET_CHAT_LLAMA2;
-    /* a post-processor template that starts with a special token adds BOS */
+    /* a post-processor template (alone or in a Sequence) that starts with a special token adds
+     * that token as BOS */
     const cJSON *pp = cJSON_GetObjectItemCaseSensitive(root, "post_processor");
-    const cJSON *single = pp ? cJSON_GetObjectItemCaseSensitive(pp, "single") : NULL;
-    const cJSON *first = single ? cJSON_GetArrayItem(single, 0) : NULL;
-    const cJSON *st = first ? cJSON_GetObjectItemCaseSensitive(first, "SpecialToken") : NULL;
-    if (st) sp.add_bos = 1;
-    else if (sp.model == ET_TOK_SPM) sp.add_bos = sp.bos >= 0;
+    const cJSON *procs = pp ? cJSON_GetObjectItemCaseSensitive(pp, "processors") : NULL;
+    const cJSON *st = NULL;
+    for (int k = -1; pp && k < cJSON_GetArraySize(procs) && !st; k++) {
+        const cJSON *p = k < 0 ? pp : cJSON_GetArrayItem(procs, k);
+        const cJSON *single = cJSON_GetObjectItemCaseSensitive(p, "single");
+        const cJSON *first = single ? cJSON_GetArrayItem(single, 0) : NULL;
+        st = first ? cJSON_GetObjectItemCaseSensitive(first, "SpecialToken") : NULL;
+    }
+    const cJSON *stid = st ? cJSON_GetObjectItemCaseSensitive(st, "id") : NULL;
+    if (cJSON_IsString(stid)) {
+        for (int32_t i = 0; i < nv; i++)
+            if (!strcmp(tokens[i], stid->valuestring)) { sp.bos = i; sp.add_bos = 1; break; }
+    } else if (sp.model == ET_TOK_SPM) {
+        sp.add_bos = sp.bos >= 0;
+    }
     sp.n_vocab = nv;
     sp.tokens = tokens;
     sp.scores = scores;

