@@ -7,6 +7,8 @@
  *  - greedy generation is deterministic and its first token is the argmax of the scores;
  *  - a Q8_0-compressed base scores within 2% of f32 (Q8_0's step is 1/254 of a block's
  *    range; the error compounds over two layers and a sharp random model: 2% is ~5x what we see);
+ *  - LoRA, IA3 and prompt tuning each raise the taught answer's log-probability by > 1 nat
+ *    in 25 steps, and resetting the adapter restores the base model's scores bit for bit;
  *  - bad inputs (missing file, bad base type, empty candidate) fail with messages.
  */
 #include <math.h>
@@ -166,6 +168,32 @@ static void test_compressed_base(void) {
     et_lm_free(q);
 }
 
+/* Each adapter learns to prefer the taught answer; resetting restores the base exactly. */
+static void test_finetune_methods(void) {
+    if (!lm) return;
+    char err[256];
+    const char *prompt = "one two three", *cands[2] = {" the end", " four five"};
+    const char *prompts[2] = {"one two three", "one two three"}, *answers[2] = {" the end", " the end"};
+    double base[2], after[2], again[2];
+    CHECK(et_lm_score(lm, prompt, cands, 2, base, err, sizeof err) == 0, "%s", err);
+    et_method methods[3] = {ET_METHOD_LORA, ET_METHOD_IA3, ET_METHOD_PROMPT};
+    const char *names[3] = {"lora", "ia3", "prompt"};
+    for (int i = 0; i < 3; i++) {
+        et_finetune_cfg fc = { .method = methods[i], .rank = 4, .alpha = 8, .targets = "all", .n_prompt_tokens = 4,
+                               .lr = i == 1 ? 5e-2f : 1e-2f, .steps = 25, .batch = 2, .seed = 1 };
+        et_finetune_stats st;
+        CHECK(et_lm_finetune(lm, &fc, prompts, answers, 2, &st, err, sizeof err) == 0, "%s: %s", names[i], err);
+        CHECK(et_lm_score(lm, prompt, cands, 2, after, err, sizeof err) == 0, "%s", err);
+        printf("  %-6s: log p(taught) %.2f -> %.2f, loss %.3f -> %.3f in %.2f s\n", names[i], base[0], after[0],
+               st.first_loss, st.final_loss, st.seconds);
+        CHECK(after[0] > base[0] + 1.0, "%s: the taught answer gained only %.3f nats", names[i], after[0] - base[0]);
+        CHECK(st.final_loss < st.first_loss, "%s: loss did not fall (%.3f -> %.3f)", names[i], st.first_loss, st.final_loss);
+    }
+    et_lm_reset_adapter(lm);
+    CHECK(et_lm_score(lm, prompt, cands, 2, again, err, sizeof err) == 0, "%s", err);
+    CHECK(again[0] == base[0] && again[1] == base[1], "reset adapter: %.6f vs %.6f", again[0], base[0]);
+}
+
 static void test_errors(void) {
     char err[256];
     et_lm *x = NULL;
@@ -186,6 +214,7 @@ int main(void) {
     RUN(test_decode_matches_score);
     RUN(test_generate);
     RUN(test_compressed_base);
+    RUN(test_finetune_methods);
     RUN(test_errors);
     et_lm_free(lm);
     return DONE();
