@@ -11,16 +11,20 @@
 #define ET__DECL_BWD_NO(n)
 #define ET__DECL_WORK_YES(n) size_t et__work_##n(const et_tensor *t, int nthreads);
 #define ET__DECL_WORK_NO(n)
+#define ET__COST_YES(n) et__cost_##n
+#define ET__COST_NO(n) NULL
+#define ET__DECL_COST_YES(n) void et__cost_##n(const et_tensor *t, double *flops, double *bytes);
+#define ET__DECL_COST_NO(n)
 
-#define ET_OP(E, n, nsrc, bw, wk, inpl) \
-    void et__fwd_##n(et_tensor *t, et_exec *ex); ET__DECL_BWD_##bw(n) ET__DECL_WORK_##wk(n)
+#define ET_OP(E, n, nsrc, bw, wk, inpl, co) \
+    void et__fwd_##n(et_tensor *t, et_exec *ex); ET__DECL_BWD_##bw(n) ET__DECL_WORK_##wk(n) ET__DECL_COST_##co(n)
 #include "ops.def"
 #undef ET_OP
 
 const et_op_info et_op_table[ET_OP_COUNT] = {
-#define ET_OP(E, n, ns, bw, wk, inpl) \
+#define ET_OP(E, n, ns, bw, wk, inpl, co) \
     [ET_OP_##E] = { .name = #n, .n_src = ns, .inplace = inpl, .forward = et__fwd_##n, \
-                    .backward = ET__BWD_##bw(n), .work = ET__WORK_##wk(n) },
+                    .backward = ET__BWD_##bw(n), .work = ET__WORK_##wk(n), .cost = ET__COST_##co(n) },
 #include "ops.def"
 #undef ET_OP
 };

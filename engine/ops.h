@@ -22,6 +22,8 @@ typedef struct et_exec {
 typedef void   (*et_fwd_fn)(et_tensor *t, et_exec *ex);
 typedef bool   (*et_bwd_fn)(et_ctx *ctx, et_tensor *t);     /* emits grads of t's sources */
 typedef size_t (*et_work_fn)(const et_tensor *t, int nthreads);
+/* FLOPs and bytes moved (reads of sources + write of the result) of one execution. */
+typedef void   (*et_cost_fn)(const et_tensor *t, double *flops, double *bytes);
 
 typedef struct et_op_info {
     const char *name;
@@ -30,6 +32,7 @@ typedef struct et_op_info {
     et_fwd_fn   forward;
     et_bwd_fn   backward;  /* NULL: the op has no gradient rule */
     et_work_fn  work;      /* NULL: needs no scratch */
+    et_cost_fn  cost;      /* NULL: not yet counted (views and leaves cost nothing) */
 } et_op_info;
 
 extern const et_op_info et_op_table[ET_OP_COUNT];

@@ -26,7 +26,7 @@
 #define ET_ALIGN      64
 
 typedef enum et_op {
-#define ET_OP(E, n, nsrc, bwd, work, inplace) ET_OP_##E,
+#define ET_OP(E, n, nsrc, bwd, work, inplace, cost) ET_OP_##E,
 #include "ops.def"
 #undef ET_OP
     ET_OP_COUNT
