@@ -93,6 +93,14 @@ static void et__tabs_init(void) {
         et__isa_tab[i].matvec[ET_Q4_0] = et__mv_q4_0_vnni;
         et__isa_tab[i].matvec[ET_Q4_K] = et__mv_q4_k_vnni;
     }
+#elif defined(__aarch64__)
+    et__isa_tab[ET_ISA_NEON] = (et__isa_ops){ .qgemm = et__qgemm_neon, .sgemm = et__sgemm_neon,
+                                             .act_unsigned = false, .qgemm_tile_t = 1 };
+    et__isa_tab[ET_ISA_NEON].peak[ET_PEAK_F32_FMA] = et__peak_fma_neon;
+    et__isa_tab[ET_ISA_NEON_DOTPROD] = et__isa_tab[ET_ISA_NEON];
+    et__isa_tab[ET_ISA_NEON_DOTPROD].qgemm = et__qgemm_sdot;
+    et__isa_tab[ET_ISA_NEON_DOTPROD].peak[ET_PEAK_INT8_DOT] = et__peak_sdot;
+    et__isa_tab[ET_ISA_NEON_I8MM] = et__isa_tab[ET_ISA_NEON_DOTPROD];   /* no smmla kernel yet */
 #endif
     for (int t = 0; t < ET_TYPE_COUNT; t++) {
         et__type_ops *o = &et__type_tab[t];

@@ -116,6 +116,18 @@ float et__nf4_absmax(const void *base, int64_t nblocks, int64_t b);
 void et__quant_act_c(const float *x, size_t ldx, int64_t T, int64_t K, et__qact *a,
                      bool act_unsigned);
 
+/* aarch64 primitives (kernels/arm/). */
+#if defined(__aarch64__)
+void et__sgemm_neon(int64_t, const float *, size_t, size_t, const float *, size_t, float *,
+                    size_t, int64_t, int, float, bool);
+void et__qgemm_neon(const et__qstrip *, const et__qact *, int64_t, int64_t, float *, size_t,
+                    int, bool);
+void et__qgemm_sdot(const et__qstrip *, const et__qact *, int64_t, int64_t, float *, size_t,
+                    int, bool);
+double et__peak_fma_neon(int64_t n);
+double et__peak_sdot(int64_t n);
+#endif
+
 /* x86 primitives (kernels/x86/). */
 #if defined(__x86_64__)
 void et__qgemm_avx2(const et__qstrip *, const et__qact *, int64_t, int64_t, float *, size_t,
