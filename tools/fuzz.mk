@@ -1,6 +1,7 @@
-# libFuzzer targets for the model-file readers (fuzz/fuzz_<name>.c), built with Debian's clang
-# and -fsanitize=fuzzer,address,undefined.  Each target links only the readers it needs (not
-# the whole library), so it builds even while unrelated code is mid-change.
+# libFuzzer targets for the file readers (fuzz/fuzz_<name>.c: gguf, safetensors, hfconfig
+# (config.json), tokenizer (ETOK / tokenizer.json), tok_gguf (a vocabulary in GGUF metadata)),
+# built with Debian's clang and -fsanitize=fuzzer,address,undefined.  Each target links only
+# the readers it needs (not the whole library), so it builds while unrelated code is mid-change.
 #
 #   make fuzz           each target for FUZZ_TIME seconds (default 60)
 #   make fuzz-ci        each target for 20 s (all together about a minute)
@@ -19,18 +20,25 @@ FUZZ_CFLAGS  := -std=gnu11 -g -O1 -fno-omit-frame-pointer \
                 -Iengine -Ikernels -I. -D_GNU_SOURCE
 FUZZ_NAMES   := $(patsubst fuzz/fuzz_%.c,%,$(wildcard fuzz/fuzz_*.c))
 FUZZ_BINS    := $(FUZZ_NAMES:%=$(FUZZ_BUILD)/fuzz_%)
-# The readers and what they need (the dtype table and its reference converters).
-FUZZ_LIB_SRC := engine/io/gguf.c engine/io/gguf_util.c engine/io/gguf_write.c \
+# What each target links: the readers it exercises and what they need (the dtype table and
+# its reference converters), not the whole library.  FUZZ_SRC_<name> overrides the default.
+FUZZ_SRC_IO  := engine/io/gguf.c engine/io/gguf_util.c engine/io/gguf_write.c \
                 engine/io/fileio.c engine/io/safetensors.c engine/io/hfconfig.c \
                 kernels/dtype.c $(wildcard kernels/ref/*.c)
+FUZZ_SRC_tokenizer := $(FUZZ_SRC_IO) $(wildcard engine/tok/*.c)
+FUZZ_SRC_tok_gguf  := $(FUZZ_SRC_tokenizer)
+fuzz_src = $(or $(FUZZ_SRC_$(1)),$(FUZZ_SRC_IO))
 FUZZ_RUN_OPTS := -timeout=10 -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1
 
 .PHONY: fuzz fuzz-ci fuzz-regress fuzz-bins
 fuzz-bins: $(FUZZ_BINS)
 
-$(FUZZ_BUILD)/fuzz_%: fuzz/fuzz_%.c $(FUZZ_LIB_SRC) $(HDRS)
-	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_LIB_SRC) -lcjson -lm
+define ET_FUZZ_RULE
+$(FUZZ_BUILD)/fuzz_$(1): fuzz/fuzz_$(1).c $(call fuzz_src,$(1)) $(wildcard fuzz/*.h) $(HDRS)
+	@mkdir -p $$(dir $$@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $$@ $$< $(call fuzz_src,$(1)) -lcjson -lm
+endef
+$(foreach n,$(FUZZ_NAMES),$(eval $(call ET_FUZZ_RULE,$(n))))
 
 fuzz: $(FUZZ_BINS)
 	@set -e; for n in $(FUZZ_NAMES); do \
