@@ -21,6 +21,7 @@
 #include <string.h>
 #include "kern_priv.h"
 #include "quant.h"
+#include "ref/quant_ref.h"
 #include "ref/ref.h"
 
 #define ET__KC     512    /* f32 strip columns per chunk: 32 × 512 × 4 = 64 KiB */
@@ -341,7 +342,11 @@ void et_kern_matmul_dx(et_type wtype, const void *w, size_t ldw, const float *dy
 void et_kern_to_f32(et_type t, const void *src, float *dst, int64_t ne0, int64_t nrows,
                     size_t src_row_bytes) {
     et__dec_f32_fn dec = et__dec_f32_for(t);
-    if (!dec || t == ET_NF4) {   /* NF4 rows need the whole tensor: use the reference */
+    if (t == ET_NF4) {   /* NF4 rows need the whole tensor (its scale tail): the reference */
+        et_ref_dequantize_nf4_rows(src, nrows, ne0, 0, nrows, dst);
+        return;
+    }
+    if (!dec) {
         const et_type_traits *tr = et_type_get(t);
         for (int64_t r = 0; r < nrows; r++)
             tr->to_f32((const char *)src + (size_t)r * src_row_bytes, dst + r * ne0, ne0);
