@@ -1,0 +1,264 @@
+"""Golden files for tests/test_llama_parity.c: random tiny Llama-family models with adapters,
+and what an independent PyTorch reference (tests/py/torch_llama.py, float64) computes on them.
+
+For each case <name>, in build/golden/llama/:
+  <name>.gguf      the base model, written by the PyPI gguf package in llama.cpp's naming
+                   (token_embd.weight, blk.N.attn_q.weight, ..., output.weight unless tied;
+                   blk.N.attn_{q,k,v}.bias for qwen2), arch "llama", "mistral" or "qwen2"
+  <name>.ref.gguf  inputs and expected outputs (also written by gguf):
+      metadata  parity.kind ("lora" | "ia3" | "prompt"), parity.base ("f32" | "nf4"),
+                parity.targets, parity.rank, parity.alpha, parity.n_prompt,
+                parity.lr / beta1 / beta2 / eps / weight_decay (one AdamW step)
+      ids       i32 (B, T)            token ids
+      sel_t, sel_b, targets  i32 (P)  answer positions (text position t of sequence b) whose
+                                      next-token loss counts, and their targets
+      init.<p>  every adapter tensor's starting value, under edgetune's names
+                (blk.N.attn_q.weight.lora_a (r, in), ...lora_b (out, r) -- B random and
+                nonzero, else dL/dA = 0 and proves nothing; blk.N.attn_k.ia3 ...;
+                soft_prompt (n, dim))
+      nll (P), loss (1)               per-position NLL and their mean
+      grad.<p>                        dloss/d<p>
+      step.<p>                        <p> after one torch.optim.AdamW step
+      logits0 (T, vocab)              all logits of sequence 0 (for the KV-cache decode check;
+                                      absent for prompt tuning)
+      deq.<w>                         QLoRA only: each linear weight quantized to NF4 and
+                                      dequantized by the numpy port in gen_quant.py (byte-exact
+                                      with kernels/ref, tested by test_quant); the reference
+                                      runs on these, and the C test checks its own NF4 base
+                                      dequantizes to the same values.
+Everything is seeded; the files are reproducible.
+"""
+import os
+import sys
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+from harness import ROOT, case, main  # noqa: E402
+import torch_llama  # noqa: E402
+import gen_quant  # noqa: E402  (its NF4 numpy port; its own cases are dropped below)
+
+harness._cases[:] = [f for f in harness._cases if f.__module__ == __name__]
+
+import gguf  # noqa: E402
+
+OUT = os.path.join(ROOT, "build", "golden", "llama")
+F32 = np.float32
+LIN = ["attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"]
+LIN_SHORT = dict(q="attn_q", k="attn_k", v="attn_v", o="attn_output", gate="ffn_gate",
+                 up="ffn_up", down="ffn_down")
+ADAMW = dict(lr=1e-2, beta1=0.8, beta2=0.95, eps=1e-6, weight_decay=0.1)
+
+CASES = {
+    # GQA 4:2, untied, LoRA on every linear layer
+    "llama_gqa_lora": dict(arch="llama", vocab=48, dim=32, n_layers=2, n_heads=4, n_kv_heads=2,
+                           head_dim=8, ffn=64, tied=False, rope_theta=10000.0, rms_eps=1e-5,
+                           sliding_window=0, T=16, B=2, seed=11,
+                           adapter=dict(kind="lora", rank=4, alpha=8.0, targets="all")),
+    # qwen2: q/k/v biases, neox rope, tied embeddings, GQA 6:2, LoRA on some modules, alpha/r = 5/3
+    "qwen2_tied_lora": dict(arch="qwen2", vocab=40, dim=48, n_layers=2, n_heads=6, n_kv_heads=2,
+                            head_dim=8, ffn=80, tied=True, rope_theta=1000000.0, rms_eps=1e-6,
+                            sliding_window=0, T=12, B=2, seed=12,
+                            adapter=dict(kind="lora", rank=3, alpha=5.0, targets="q,v,o,down")),
+    # mistral: sliding window 5 over T = 20, multi-query (4:1), head_dim 12 != dim / heads, IA3
+    "mistral_swa_ia3": dict(arch="mistral", vocab=36, dim=32, n_layers=2, n_heads=4, n_kv_heads=1,
+                            head_dim=12, ffn=72, tied=False, rope_theta=10000.0, rms_eps=1e-5,
+                            sliding_window=5, T=20, B=2, seed=13, adapter=dict(kind="ia3")),
+    # prompt tuning: 4 virtual tokens before 10 text tokens, tied, full multi-head
+    "llama_prompt": dict(arch="llama", vocab=32, dim=32, n_layers=2, n_heads=4, n_kv_heads=4,
+                         head_dim=8, ffn=64, tied=True, rope_theta=10000.0, rms_eps=1e-5,
+                         sliding_window=0, T=10, B=2, seed=14,
+                         adapter=dict(kind="prompt", n_prompt=4)),
+    # QLoRA: rows of 64 / 128 (NF4 blocks of 64), GQA 4:2, LoRA on every linear layer
+    "llama_qlora": dict(arch="llama", vocab=40, dim=64, n_layers=2, n_heads=4, n_kv_heads=2,
+                        head_dim=16, ffn=128, tied=False, rope_theta=10000.0, rms_eps=1e-5,
+                        sliding_window=0, T=14, B=2, seed=15, base="nf4",
+                        adapter=dict(kind="lora", rank=4, alpha=16.0, targets="all")),
+}
+
+
+def base_weights(c, rng):
+    """Random weights at scales that keep activations O(1): linear std 1/sqrt(in), norms near
+    1, embeddings std 0.4 (so the tied head gives logits of a few units)."""
+    q, kv = c["n_heads"] * c["head_dim"], c["n_kv_heads"] * c["head_dim"]
+    dim, ffn = c["dim"], c["ffn"]
+
+    def lin(out, inp):
+        return (rng.standard_normal((out, inp)) / np.sqrt(inp)).astype(F32)
+
+    def norm(n):
+        return (1.0 + 0.2 * rng.standard_normal(n)).astype(F32)
+
+    w = {"token_embd.weight": (0.4 * rng.standard_normal((c["vocab"], dim))).astype(F32),
+         "output_norm.weight": norm(dim)}
+    if not c["tied"]:
+        w["output.weight"] = lin(c["vocab"], dim)
+    for l in range(c["n_layers"]):
+        p = f"blk.{l}."
+        w[p + "attn_norm.weight"] = norm(dim)
+        w[p + "attn_q.weight"] = lin(q, dim)
+        w[p + "attn_k.weight"] = lin(kv, dim)
+        w[p + "attn_v.weight"] = lin(kv, dim)
+        w[p + "attn_output.weight"] = lin(dim, q)
+        w[p + "ffn_norm.weight"] = norm(dim)
+        w[p + "ffn_gate.weight"] = lin(ffn, dim)
+        w[p + "ffn_up.weight"] = lin(ffn, dim)
+        w[p + "ffn_down.weight"] = lin(dim, ffn)
+        if c["arch"] == "qwen2":
+            for m, n in (("attn_q", q), ("attn_k", kv), ("attn_v", kv)):
+                w[p + m + ".bias"] = (0.3 * rng.standard_normal(n)).astype(F32)
+    return w
+
+
+def write_model(path, c, w):
+    a = c["arch"]
+    g = gguf.GGUFWriter(path, a)
+    g.add_uint32(f"{a}.context_length", 64)
+    g.add_uint32(f"{a}.embedding_length", c["dim"])
+    g.add_uint32(f"{a}.block_count", c["n_layers"])
+    g.add_uint32(f"{a}.feed_forward_length", c["ffn"])
+    g.add_uint32(f"{a}.attention.head_count", c["n_heads"])
+    g.add_uint32(f"{a}.attention.head_count_kv", c["n_kv_heads"])
+    g.add_uint32(f"{a}.attention.key_length", c["head_dim"])
+    g.add_uint32(f"{a}.attention.value_length", c["head_dim"])
+    g.add_uint32(f"{a}.rope.dimension_count", c["head_dim"])
+    g.add_float32(f"{a}.rope.freq_base", c["rope_theta"])
+    g.add_float32(f"{a}.attention.layer_norm_rms_epsilon", c["rms_eps"])
+    if c["sliding_window"]:
+        g.add_uint32(f"{a}.attention.sliding_window", c["sliding_window"])
+    for name, arr in w.items():
+        g.add_tensor(name, np.ascontiguousarray(arr))
+    g.write_header_to_file()
+    g.write_kv_data_to_file()
+    g.write_tensors_to_file()
+    g.close()
+
+
+def adapter_init(c, ad, rng):
+    """Starting values under edgetune's names.  LoRA B is random (not PEFT's zero) so that
+    every gradient is nonzero; IA3 scales are perturbed from 1 for the same reason."""
+    q, kv = c["n_heads"] * c["head_dim"], c["n_kv_heads"] * c["head_dim"]
+    shapes = dict(attn_q=(q, c["dim"]), attn_k=(kv, c["dim"]), attn_v=(kv, c["dim"]),
+                  attn_output=(c["dim"], q), ffn_gate=(c["ffn"], c["dim"]),
+                  ffn_up=(c["ffn"], c["dim"]), ffn_down=(c["dim"], c["ffn"]))
+    p = {}
+    if ad["kind"] == "lora":
+        mods = LIN if ad["targets"] == "all" else [LIN_SHORT[s] for s in ad["targets"].split(",")]
+        r = ad["rank"]
+        for l in range(c["n_layers"]):
+            for m in mods:
+                out, inp = shapes[m]
+                n = f"blk.{l}.{m}.weight"
+                p[n + ".lora_a"] = rng.uniform(-1, 1, (r, inp)).astype(F32) / np.sqrt(inp).astype(F32)
+                p[n + ".lora_b"] = (0.3 * rng.standard_normal((out, r))).astype(F32)
+    elif ad["kind"] == "ia3":
+        for l in range(c["n_layers"]):
+            p[f"blk.{l}.attn_k.ia3"] = (1 + 0.2 * rng.standard_normal(kv)).astype(F32)
+            p[f"blk.{l}.attn_v.ia3"] = (1 + 0.2 * rng.standard_normal(kv)).astype(F32)
+            p[f"blk.{l}.ffn_up.ia3"] = (1 + 0.2 * rng.standard_normal(c["ffn"])).astype(F32)
+    else:
+        p["soft_prompt"] = rng.standard_normal((ad["n_prompt"], c["dim"])).astype(F32)
+    return p
+
+
+def nf4_base(w):
+    """Each linear weight through NF4 and back, with the numpy port in gen_quant.py."""
+    code = gen_quant.dynamic_map()
+    deq = {}
+    for name, arr in w.items():
+        if any(name.endswith(m + ".weight") for m in LIN) and name.startswith("blk."):
+            _, y = gen_quant.nf4_quantize(arr.reshape(-1), code)
+            deq[name] = y.reshape(arr.shape).astype(F32)
+    return deq
+
+
+def reference(c, w, ad, init, ids, sel_tt, sel_b, targets, bf16_base=False):
+    """Logits, NLL at the selected positions (sel_tt counts virtual tokens), their mean,
+    every adapter gradient and the adapter after one AdamW step."""
+    params = {k: torch.tensor(v, dtype=torch_llama.DT, requires_grad=True) for k, v in init.items()}
+    model = torch_llama.Llama(c, w, dict(ad, params=params), bf16_base=bf16_base)
+    logits = model.logits(torch.tensor(ids, dtype=torch.long))            # (B, np + T, V)
+    sel_logits = logits[torch.tensor(sel_b, dtype=torch.long), torch.tensor(sel_tt, dtype=torch.long)]
+    nll = torch.nn.functional.cross_entropy(sel_logits, torch.tensor(targets, dtype=torch.long),
+                                            reduction="none")
+    loss = nll.mean()
+    loss.backward()
+    grads = {k: p.grad.detach().clone() for k, p in params.items()}
+    opt = torch.optim.AdamW(list(params.values()), lr=ADAMW["lr"], betas=(ADAMW["beta1"], ADAMW["beta2"]),
+                            eps=ADAMW["eps"], weight_decay=ADAMW["weight_decay"])
+    opt.step()
+    return dict(logits=logits, nll=nll, loss=loss, grad=grads, step=params)
+
+
+def make_case(name, c):
+    rng = np.random.default_rng(c["seed"])
+    torch.manual_seed(c["seed"])
+    w = base_weights(c, rng)
+    os.makedirs(OUT, exist_ok=True)
+    write_model(os.path.join(OUT, name + ".gguf"), c, w)
+    ad = c["adapter"]
+    init = adapter_init(c, ad, rng)
+    deq = nf4_base(w) if c.get("base") == "nf4" else {}
+    T, B = c["T"], c["B"]
+    ids = rng.integers(0, c["vocab"], (B, T)).astype(np.int32)
+    # answer positions: the last 5 (sequence 0) and 3 (sequence 1) next-token predictions,
+    # plus one early position in sequence 1 -- a subset, not in order of flat index
+    sel = [(t, 0) for t in range(T - 6, T - 1)] + [(2, 1)] + [(t, 1) for t in range(T - 4, T - 1)]
+    sel_t = np.array([s[0] for s in sel], np.int32)
+    sel_b = np.array([s[1] for s in sel], np.int32)
+    targets = ids[sel_b, sel_t + 1].astype(np.int32)
+
+    np_ = ad["n_prompt"] if ad["kind"] == "prompt" else 0
+    ex = reference(c, {**w, **deq}, ad, init, ids, sel_t + np_, sel_b, targets)
+    for k, g in ex["grad"].items():   # the test must be able to fail: every gradient is live
+        assert g.abs().max() > 0, (name, k)
+    assert ex["logits"].abs().max() > 1.0 and ex["nll"].std() > 0.1, (name, "degenerate logits")
+
+    r = gguf.GGUFWriter(os.path.join(OUT, name + ".ref.gguf"), "edgetune-parity")
+    r.add_string("parity.kind", ad["kind"])
+    r.add_string("parity.base", c.get("base", "f32"))
+    r.add_string("parity.targets", ad.get("targets", ""))
+    r.add_uint32("parity.rank", ad.get("rank", 0))
+    r.add_float32("parity.alpha", ad.get("alpha", 0.0))
+    r.add_uint32("parity.n_prompt", np_)
+    for k, v in ADAMW.items():
+        r.add_float32("parity." + k, v)
+    r.add_tensor("ids", ids)
+    r.add_tensor("sel_t", sel_t)
+    r.add_tensor("sel_b", sel_b)
+    r.add_tensor("targets", targets)
+    f32 = lambda t: np.ascontiguousarray(t.detach().numpy().astype(F32))  # noqa: E731
+    for k in init:
+        r.add_tensor("init." + k, init[k])
+    # the exact reference; for an NF4 base also the bf16-path emulation (prefix "bf16.")
+    for prefix, res in [("", ex)] + ([("bf16.", reference(c, {**w, **deq}, ad, init, ids, sel_t + np_, sel_b,
+                                                            targets, bf16_base=True))] if deq else []):
+        r.add_tensor(prefix + "nll", f32(res["nll"]))
+        r.add_tensor(prefix + "loss", f32(res["loss"].reshape(1)))
+        for k in init:
+            r.add_tensor(prefix + "grad." + k, f32(res["grad"][k]))
+            r.add_tensor(prefix + "step." + k, f32(res["step"][k]))
+        if ad["kind"] != "prompt":
+            r.add_tensor(prefix + "logits0", f32(res["logits"][0]))
+    for k, v in deq.items():
+        r.add_tensor("deq." + k, v)
+    r.write_header_to_file()
+    r.write_kv_data_to_file()
+    r.write_tensors_to_file()
+    r.close()
+
+
+def make(name):
+    def fn():
+        make_case(name, CASES[name])
+    fn.__name__ = "gen_" + name
+    return fn
+
+
+for _n in CASES:
+    case(make(_n))
+
+if __name__ == "__main__":
+    main()

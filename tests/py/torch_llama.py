@@ -1,0 +1,156 @@
+"""An independent plain-PyTorch Llama-family model, the oracle for tests/test_llama_parity.c.
+
+Written from the model definitions (Llama / Mistral / Qwen2 as Hugging Face and llama.cpp
+define them) and PEFT's adapter definitions, not from edgetune's C code:
+
+  * RMSNorm            y = x / sqrt(mean(x^2) + eps) * w
+  * rope               llama.cpp's GGUF convention: arch "llama"/"mistral" rotates the pairs
+                       (2i, 2i+1) of each head (the converter permuted q/k for it); arch "qwen2"
+                       is stored in HF layout and rotates the "neox" pairs (i, i + d/2).
+                       The angle of pair i at position p is p * theta^(-2i/d).
+  * attention          causal, grouped-query (query head h reads kv head h // (n_heads/n_kv),
+                       HF's repeat_kv), optional sliding window (key s visible from query t
+                       when t - window < s <= t), scale 1/sqrt(head_dim)
+  * MLP                SwiGLU: down(silu(gate(x)) * up(x))
+  * qwen2              biases on q, k and v
+  * tied embeddings    the output matrix is the token embedding
+  * LoRA (PEFT)        y = W x + b + (alpha / r) * B(A(x)),  A: (r, in), B: (out, r)
+  * IA3 (PEFT)         k and v projections' outputs scaled by l_k, l_v; the MLP's
+                       "feedforward" module down_proj has its *input* scaled by l_ff
+  * prompt tuning      n trainable embeddings prepended to every sequence; positions run
+                       0 .. n + T - 1 over the virtual tokens and the text
+
+bf16_base=True emulates edgetune's bf16 compute path for quantized bases (AVX512-BF16):
+the base matmul's activations and (dequantized) weights are rounded to bf16 (round to nearest
+even) and the products accumulated exactly, while the input gradient dX = dY·W uses the
+unrounded weights and dY, as the engine's dX kernel does in f32.
+
+Weights are numpy arrays in GGUF's numpy shapes ((out, in) for a linear layer, (vocab, dim)
+for embeddings), which are also PyTorch's nn.Linear shapes.  Everything runs in float64 so
+the reference is exact to far below the f32 engine's rounding.
+"""
+import math
+
+import torch
+
+DT = torch.float64
+
+
+def rmsnorm(x, w, eps):
+    return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps) * w
+
+
+def rope(x, pos, theta, neox):
+    """x (B, heads, T, d); pos (T,) absolute positions."""
+    d = x.shape[-1]
+    inv = theta ** (-torch.arange(0, d, 2, dtype=DT) / d)           # (d/2,)
+    ang = pos.to(DT)[:, None] * inv[None, :]                         # (T, d/2)
+    cos, sin = torch.cos(ang), torch.sin(ang)
+    if neox:
+        x0, x1 = x[..., : d // 2], x[..., d // 2:]
+        return torch.cat([x0 * cos - x1 * sin, x0 * sin + x1 * cos], dim=-1)
+    x0, x1 = x[..., 0::2], x[..., 1::2]
+    out = torch.stack([x0 * cos - x1 * sin, x0 * sin + x1 * cos], dim=-1)
+    return out.flatten(-2)
+
+
+def attention(q, k, v, window):
+    """q (B, nh, T, d), k/v (B, nkv, T, d) -> (B, nh, T, d)."""
+    nh, nkv, T, d = q.shape[1], k.shape[1], q.shape[2], q.shape[3]
+    rep = nh // nkv
+    k = k.repeat_interleave(rep, dim=1)
+    v = v.repeat_interleave(rep, dim=1)
+    s = q @ k.transpose(-1, -2) / math.sqrt(d)                       # (B, nh, T, T)
+    t = torch.arange(T)[:, None]
+    j = torch.arange(T)[None, :]
+    visible = j <= t
+    if window > 0:
+        visible = visible & (j > t - window)
+    s = s.masked_fill(~visible, float("-inf"))
+    return torch.softmax(s, dim=-1) @ v
+
+
+def bf16(x):
+    return x.to(torch.bfloat16).to(DT)
+
+
+class Bf16Linear(torch.autograd.Function):
+    """y = bf16(x) · bf16(W)^T forward; dx = dy · W backward (W frozen)."""
+
+    @staticmethod
+    def forward(ctx, x, w):
+        ctx.save_for_backward(w)
+        return bf16(x) @ bf16(w).T
+
+    @staticmethod
+    def backward(ctx, dy):
+        (w,) = ctx.saved_tensors
+        return dy @ w, None
+
+
+class Llama:
+    """cfg: dict with vocab, dim, n_layers, n_heads, n_kv_heads, head_dim, ffn, rope_theta,
+    rms_eps, arch ("llama" | "mistral" | "qwen2"), sliding_window, tied.
+    w: dict of GGUF tensor name -> numpy array (f32 values, any linear layer possibly the
+    dequantized NF4 base).  adapter: None or dict(kind="lora"|"ia3"|"prompt", ...) whose
+    tensors (torch, float64, requires_grad) live in self.params under edgetune's names."""
+
+    def __init__(self, cfg, w, adapter=None, bf16_base=False):
+        self.c = cfg
+        self.bf16_base = bf16_base
+        self.w = {k: torch.tensor(v, dtype=DT) for k, v in w.items()}
+        self.ad = adapter or {"kind": "none"}
+        self.params = self.ad.get("params", {})
+
+    def linear(self, l, mod, x, bias=None):
+        """mod: GGUF suffix ("attn_q", ... "ffn_down")."""
+        name = f"blk.{l}.{mod}.weight"
+        y = Bf16Linear.apply(x, self.w[name]) if self.bf16_base else x @ self.w[name].T
+        if bias is not None:
+            y = y + bias
+        if self.ad["kind"] == "lora" and name + ".lora_a" in self.params:
+            A, B = self.params[name + ".lora_a"], self.params[name + ".lora_b"]
+            y = y + (self.ad["alpha"] / self.ad["rank"]) * ((x @ A.T) @ B.T)
+        return y
+
+    def ia3(self, l, what):
+        return self.params.get(f"blk.{l}.{what}.ia3") if self.ad["kind"] == "ia3" else None
+
+    def block(self, l, x, pos):
+        c = self.c
+        B, T, _ = x.shape
+        nh, nkv, hd = c["n_heads"], c["n_kv_heads"], c["head_dim"]
+        neox = c["arch"] == "qwen2"
+        bias = (lambda m: self.w[f"blk.{l}.{m}.bias"]) if c["arch"] == "qwen2" else (lambda m: None)
+        h = rmsnorm(x, self.w[f"blk.{l}.attn_norm.weight"], c["rms_eps"])
+        q = self.linear(l, "attn_q", h, bias("attn_q"))
+        k = self.linear(l, "attn_k", h, bias("attn_k"))
+        v = self.linear(l, "attn_v", h, bias("attn_v"))
+        if self.ia3(l, "attn_k") is not None:
+            k = k * self.ia3(l, "attn_k")
+            v = v * self.ia3(l, "attn_v")
+        q = rope(q.view(B, T, nh, hd).transpose(1, 2), pos, c["rope_theta"], neox)
+        k = rope(k.view(B, T, nkv, hd).transpose(1, 2), pos, c["rope_theta"], neox)
+        v = v.view(B, T, nkv, hd).transpose(1, 2)
+        o = attention(q, k, v, c["sliding_window"]).transpose(1, 2).reshape(B, T, nh * hd)
+        x = x + self.linear(l, "attn_output", o)
+        h = rmsnorm(x, self.w[f"blk.{l}.ffn_norm.weight"], c["rms_eps"])
+        g = torch.nn.functional.silu(self.linear(l, "ffn_gate", h)) * self.linear(l, "ffn_up", h)
+        if self.ia3(l, "ffn_up") is not None:
+            g = g * self.ia3(l, "ffn_up")          # PEFT: down_proj's input is scaled
+        return x + self.linear(l, "ffn_down", g)
+
+    def logits(self, ids):
+        """ids (B, T) int64 -> logits (B, T', vocab), T' = n_prompt + T with prompt tuning."""
+        c = self.c
+        emb = self.w["token_embd.weight"]
+        x = emb[ids]                                                  # (B, T, dim)
+        if self.ad["kind"] == "prompt":
+            sp = self.params["soft_prompt"]                           # (n, dim)
+            x = torch.cat([sp.unsqueeze(0).expand(x.shape[0], -1, -1), x], dim=1)
+        pos = torch.arange(x.shape[1])
+        for l in range(c["n_layers"]):
+            x = self.block(l, x, pos)
+        x = rmsnorm(x, self.w["output_norm.weight"], c["rms_eps"])
+        out = emb if c["tied"] else self.w["output.weight"]
+        return x @ out.T

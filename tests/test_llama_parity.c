@@ -1,0 +1,405 @@
+/* The Llama builder and its adapters against an independent PyTorch reference.
+ *
+ * tests/py/gen_llama_parity.py writes random tiny models as GGUF (llama.cpp's tensor names:
+ * llama with GQA, qwen2 with q/k/v biases and neox rope, mistral with a sliding window; tied
+ * and untied embeddings) plus, per model, a ".ref.gguf" with the inputs (batch 2, answer
+ * positions only), the adapter's starting values and what tests/py/torch_llama.py computes in
+ * float64: per-position NLL, the mean loss, every adapter gradient, the adapter after one
+ * torch.optim.AdamW step, and all logits of sequence 0.  For each model this test
+ *
+ *   1. loads the GGUF with et_llama_from_gguf (QLoRA: compresses the base to NF4 with
+ *      et_llama_compress and checks it dequantizes to exactly the values the reference used),
+ *   2. adds the adapter and copies the golden starting values into every PARAM tensor (LoRA B
+ *      is random and nonzero, so dL/dA is not trivially zero),
+ *   3. compares et_llama_nll at the answer positions,
+ *   4. decodes sequence 0 with the KV cache (a 5-token prefill, then one token per step) and
+ *      compares each step's logits with the reference's full forward,
+ *   5. runs et_llama_loss -> backward -> AdamW in one graph and compares the loss, every
+ *      gradient and every parameter after the step.
+ *
+ * Tolerances.  The reference is float64, so each bound is the engine's own f32 error:
+ *   NLL / loss   |d| <= 2e-5 + 2e-5·|want|: f32 sums over dim <= 128 and vocab <= 48 through
+ *                two blocks land near 1e-6 relative; 2e-5 leaves a factor ~10.
+ *   logits       |d| <= 2e-5 · max|logits of that step|: same reasoning, one matmul more.
+ *   gradients    |d_i| <= 2e-4·|g_i| + 2e-5·max|g|: backward re-accumulates in a different
+ *                order (~1e-5 relative seen); the max-scaled floor covers elements that are
+ *                small through cancellation, whose relative error is not meaningful.
+ *   AdamW step   derived from the gradient bound: at step 1 the update is g/(|g| + eps) times
+ *                lr, whose derivative in g is at most 1/(|g| + eps), so a gradient error d_i
+ *                moves the parameter by at most lr·d_i/(|g_i| + eps); plus 4 ulp of |p|.
+ *   QLoRA on the bf16 path (AVX512-BF16: activations rounded to bf16, 2^-9 relative, before
+ *                every NF4 matmul) gets bounds scaled by 2^-9 / 2^-24 would be meaningless, so
+ *                the bf16-derived ones: NLL 3e-3 relative, logits 1e-2 · max, gradients
+ *                3e-2·|g_i| + 5e-3·max|g| -- a wrong transpose or a missing term is O(1).
+ *                The NF4 case also runs on the f32 path (AVX-512 without BF16, or AVX2) with
+ *                the f32 bounds, where the CPU has one.
+ * Missing goldens fail (run tests/py/gen_llama_parity.py, or tests/run.sh which does).
+ */
+#include "harness.h"
+#include "io/gguf.h"
+#include "kernels.h"
+#include "llama_gguf.h"
+#include "optim.h"
+
+#define DIR "build/golden/llama/"
+
+typedef struct tol {
+    const char *prefix;   /* which reference: "" exact, "bf16." the bf16-path emulation */
+    double nll_abs, nll_rel, logit_rel, grad_rel, grad_floor, step_ulps;   /* see the header */
+} tol;
+static const tol TOL_F32 = {"", 2e-5, 2e-5, 2e-5, 2e-4, 2e-5, 4};
+static const tol TOL_BF16 = {"bf16.", 1e-4, 1e-4, 0, 1e-3, 1e-4, 4};
+
+/* ---------------------------------------------------------------- golden access */
+
+static et_gguf *ref;
+
+/* The golden tensor named ref_prefix + prefix + name, checked to hold n elements of type. */
+static const et_gguf_tensor *golden_ref(const char *ref_prefix, const char *prefix, const char *name, et_type type,
+                                        int64_t n) {
+    char full[160];
+    snprintf(full, sizeof full, "%s%s%s", ref_prefix, prefix, name);
+    const et_gguf_tensor *t = et_gguf_tensor_find(ref, full);
+    CHECK(t, "golden tensor %s missing in %s", full, et_gguf_name(ref));
+    if (!t) return NULL;
+    int64_t have = t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3];
+    CHECK(t->type == type && have == n, "golden %s: type %d with %lld elements, expected type %d with %lld", full,
+          (int)t->type, (long long)have, (int)type, (long long)n);
+    return t->type == type && have == n ? t : NULL;
+}
+
+static const et_gguf_tensor *golden(const char *prefix, const char *name, et_type type, int64_t n) {
+    return golden_ref("", prefix, name, type, n);
+}
+
+static float ref_f32(const char *key) {
+    char err[256];
+    float v = 0;
+    CHECK(et_gguf_get_f32(ref, key, &v, err, sizeof err) == 0, "%s", err);
+    return v;
+}
+static uint32_t ref_u32(const char *key) {
+    char err[256];
+    uint32_t v = 0;
+    CHECK(et_gguf_get_u32(ref, key, &v, err, sizeof err) == 0, "%s", err);
+    return v;
+}
+static void ref_str(const char *key, char *out, size_t len) {
+    char err[256];
+    et_gguf_str s = {0};
+    out[0] = 0;
+    if (et_gguf_get_str(ref, key, &s, err, sizeof err) == 0)
+        snprintf(out, len, "%.*s", (int)(s.len < len - 1 ? s.len : len - 1), s.ptr);
+    else
+        CHECK(0, "%s", err);
+}
+
+/* Elementwise |got - want| <= abs + rel·|want|; reports the worst element. */
+static double cmp(const char *what, const float *got, const float *want, int64_t n, double rel, double abs) {
+    double worst = 0;
+    int64_t bad = 0, at = -1;
+    for (int64_t i = 0; i < n; i++) {
+        double d = fabs((double)got[i] - want[i]), lim = abs + rel * fabs(want[i]);
+        if (!(d <= lim)) bad++;
+        if (!(d <= worst * lim) || at < 0) { worst = lim > 0 ? d / lim : d; at = i; }
+    }
+    CHECK(bad == 0, "%s: %lld of %lld elements out of bounds; worst [%lld] got %.9g want %.9g", what, (long long)bad,
+          (long long)n, (long long)at, at >= 0 ? got[at] : 0.0, at >= 0 ? want[at] : 0.0);
+    return worst;   /* fraction of the bound used by the worst element */
+}
+
+static double max_abs(const float *x, int64_t n) {
+    double m = 0;
+    for (int64_t i = 0; i < n; i++) m = fmax(m, fabs(x[i]));
+    return m;
+}
+
+/* ---------------------------------------------------------------- one case */
+
+typedef struct parity_case {
+    et_ctx *ctx;
+    et_gguf *model_file;
+    et_llama m;
+    et_llama_batch b;
+    int64_t T, B, P, n_prompt;
+    char kind[16], base[8];
+} parity_case;
+
+static bool run_graph(et_ctx *ctx, et_tensor *out, et_graph **gp, et_plan *plan) {
+    et_graph *g = et_graph_new(ctx, 1 << 14);
+    *gp = g;
+    return g && et_graph_add(g, out) && et_graph_plan(g, plan) && et_graph_alloc(g, plan) && et_graph_compute(g, plan, 2);
+}
+
+/* Load the model, compress (QLoRA), add the adapter with golden values, fill the batch. */
+static bool setup(parity_case *pc, const char *name) {
+    char path[256], err[400];
+    memset(pc, 0, sizeof *pc);
+    snprintf(path, sizeof path, DIR "%s.ref.gguf", name);
+    if (et_gguf_open(path, &ref, err, sizeof err)) { CHECK(0, "%s (run tests/py/gen_llama_parity.py)", err); return false; }
+    snprintf(path, sizeof path, DIR "%s.gguf", name);
+    if (et_gguf_open(path, &pc->model_file, err, sizeof err)) { CHECK(0, "%s", err); return false; }
+    pc->ctx = et_ctx_new(1 << 16);
+    if (et_llama_from_gguf(&pc->m, pc->ctx, pc->model_file, err, sizeof err)) { CHECK(0, "%s", err); return false; }
+    et_llama *m = &pc->m;
+    ref_str("parity.kind", pc->kind, sizeof pc->kind);
+    ref_str("parity.base", pc->base, sizeof pc->base);
+
+    if (!strcmp(pc->base, "nf4")) {
+        if (!et_llama_compress(m, ET_NF4, NULL, NULL)) { CHECK(0, "compress: %s", et_ctx_error(pc->ctx)); return false; }
+        /* the reference ran on the numpy port's dequantized weights: ours must be the same */
+        for (int l = 0; l < m->cfg.n_layers; l++) {
+            et_llama_layer *L = &m->layers[l];
+            et_tensor *ws[7] = {L->wq, L->wk, L->wv, L->wo, L->w_gate, L->w_up, L->w_down};
+            for (int i = 0; i < 7; i++) {
+                int64_t K = ws[i]->ne[0], N = ws[i]->ne[1];
+                CHECK(ws[i]->type == ET_NF4, "%s is not NF4 after compress", ws[i]->name);
+                const et_gguf_tensor *want = golden("deq.", ws[i]->name, ET_F32, K * N);
+                if (!want) return false;
+                float *f = malloc((size_t)(K * N) * sizeof *f);
+                et_kern_to_f32(ET_NF4, ws[i]->data, f, K, N, ws[i]->nb[1]);
+                int64_t diff = 0;
+                for (int64_t j = 0; j < K * N; j++) diff += f[j] != ((const float *)want->data)[j];
+                CHECK(diff == 0, "%s: %lld of %lld NF4 values dequantize differently from the numpy port", ws[i]->name,
+                      (long long)diff, (long long)(K * N));
+                free(f);
+            }
+        }
+    }
+
+    bool ok;
+    if (!strcmp(pc->kind, "lora")) {
+        char targets[64];
+        ref_str("parity.targets", targets, sizeof targets);
+        ok = et_llama_add_lora(m, (int)ref_u32("parity.rank"), ref_f32("parity.alpha"), 0.0f, targets, 1);
+    } else if (!strcmp(pc->kind, "ia3")) {
+        ok = et_llama_add_ia3(m);
+    } else if (!strcmp(pc->kind, "prompt")) {
+        pc->n_prompt = ref_u32("parity.n_prompt");
+        ok = et_llama_add_prompt(m, (int)pc->n_prompt, 1);
+    } else {
+        CHECK(0, "parity.kind '%s' unknown", pc->kind);
+        return false;
+    }
+    if (!ok) { CHECK(0, "adapter: %s", et_ctx_error(pc->ctx)); return false; }
+
+    /* every PARAM gets its golden starting value; the golden must hold exactly these */
+    int n_params = 0;
+    for (int32_t id = 0; id < et_ctx_n_tensors(pc->ctx); id++) {
+        et_tensor *t = et_ctx_tensor(pc->ctx, id);
+        if (!(t->flags & ET_FLAG_PARAM)) continue;
+        const et_gguf_tensor *g = golden("init.", t->name, ET_F32, et_nelements(t));
+        if (!g) return false;
+        memcpy(t->data, g->data, (size_t)et_nelements(t) * sizeof(float));
+        n_params++;
+    }
+    int n_golden = 0;
+    for (int64_t i = 0; i < et_gguf_n_tensors(ref); i++) n_golden += !strncmp(et_gguf_tensor_at(ref, i)->name, "init.", 5);
+    CHECK(n_params == n_golden && n_params > 0, "%d adapter tensors in the model, %d in the golden", n_params, n_golden);
+
+    const et_gguf_tensor *ids = et_gguf_tensor_find(ref, "ids");
+    if (!ids) { CHECK(0, "golden ids missing"); return false; }
+    pc->T = ids->ne[0];
+    pc->B = ids->ne[1];
+    const et_gguf_tensor *st = et_gguf_tensor_find(ref, "sel_t");
+    if (!st) { CHECK(0, "golden sel_t missing"); return false; }
+    pc->P = st->ne[0];
+    const et_gguf_tensor *sb = golden("", "sel_b", ET_I32, pc->P), *tg = golden("", "targets", ET_I32, pc->P);
+    if (ids->type != ET_I32 || st->type != ET_I32 || !sb || !tg) { CHECK(0, "golden inputs malformed"); return false; }
+    if (!et_llama_batch_new(&pc->b, m, pc->T, pc->B, pc->P)) { CHECK(0, "batch: %s", et_ctx_error(pc->ctx)); return false; }
+    memcpy(pc->b.ids->data, ids->data, (size_t)(pc->T * pc->B) * 4);
+    memcpy(pc->b.targets->data, tg->data, (size_t)pc->P * 4);
+    for (int64_t p = 0; p < pc->P; p++)
+        ((int32_t *)pc->b.sel->data)[p] =
+            et_llama_sel_index(m, &pc->b, ((const int32_t *)st->data)[p], ((const int32_t *)sb->data)[p]);
+    return true;
+}
+
+static void teardown(parity_case *pc) {
+    if (pc->ctx) et_ctx_free(pc->ctx);
+    if (pc->model_file) et_gguf_close(pc->model_file);
+    if (ref) et_gguf_close(ref);
+    ref = NULL;
+}
+
+/* Per-position NLL at the answer positions (the head runs only there). */
+static void check_nll(parity_case *pc, const tol *tl) {
+    et_ctx_mark mark = et_ctx_get_mark(pc->ctx);
+    et_tensor *nll = et_llama_nll(&pc->m, &pc->b);
+    et_graph *g = NULL;
+    et_plan plan = {0};
+    if (nll) nll->flags |= ET_FLAG_OUTPUT;
+    bool ok = nll && run_graph(pc->ctx, nll, &g, &plan);
+    CHECK(ok, "nll graph: %s", et_ctx_error(pc->ctx));
+    const et_gguf_tensor *want = golden_ref(tl->prefix, "", "nll", ET_F32, pc->P);
+    if (ok && want) {
+        double w = cmp("nll", nll->data, want->data, pc->P, tl->nll_rel, tl->nll_abs);
+        printf("  nll: worst element uses %.2f of the bound\n", w);
+    }
+    et_plan_free(&plan);
+    et_graph_free(g);
+    et_ctx_reset(pc->ctx, mark);
+}
+
+/* KV-cache decoding of sequence 0: prefill 5 tokens, then one token per step; the logits of
+ * each step's last token against the reference's full forward. */
+static void check_decode(parity_case *pc, const tol *tl) {
+    et_llama *m = &pc->m;
+    int64_t T = pc->T, V = m->cfg.vocab;
+    /* always against the exact forward; on the bf16 path the bound is widened by 3x the
+     * bf16 emulation's own distance from it at that position (see the header) */
+    const et_gguf_tensor *want = golden("", "logits0", ET_F32, T * V);
+    const et_gguf_tensor *emu = tl->prefix[0] ? golden_ref(tl->prefix, "", "logits0", ET_F32, T * V) : NULL;
+    if (!want || (tl->prefix[0] && !emu)) return;
+    et_llama_cache cache;
+    if (!et_llama_cache_new(&cache, m, pc->ctx, (int32_t)T)) { CHECK(0, "cache: %s", et_ctx_error(pc->ctx)); return; }
+    double worst = 0;
+    const int prefill = 5;
+    for (int n_past = 0; n_past < T;) {
+        int n_new = n_past == 0 ? prefill : 1;
+        et_ctx_mark mark = et_ctx_get_mark(pc->ctx);
+        et_tensor *ids = et_new_1d(pc->ctx, ET_I32, n_new, ET_FLAG_INPUT, "ids");
+        et_tensor *pos = et_new_1d(pc->ctx, ET_I32, n_new, ET_FLAG_INPUT, "pos");
+        for (int i = 0; ids && pos && i < n_new; i++) {
+            ((int32_t *)ids->data)[i] = ((const int32_t *)pc->b.ids->data)[n_past + i];
+            ((int32_t *)pos->data)[i] = n_past + i;
+        }
+        et_tensor *logits = et_llama_decode(m, &cache, ids, pos, n_past);
+        et_graph *g = NULL;
+        et_plan plan = {0};
+        bool ok = logits && run_graph(pc->ctx, logits, &g, &plan);
+        CHECK(ok, "decode at %d: %s", n_past, et_ctx_error(pc->ctx));
+        if (ok) {
+            int64_t at = n_past + n_new - 1;
+            const float *w = (const float *)want->data + at * V;
+            double bound = TOL_F32.logit_rel * max_abs(w, V);
+            if (emu) {
+                const float *e = (const float *)emu->data + at * V;
+                double dev = 0;
+                for (int64_t v = 0; v < V; v++) dev = fmax(dev, fabs((double)e[v] - w[v]));
+                bound += 3 * dev;
+            }
+            char what[64];
+            snprintf(what, sizeof what, "decode logits at position %lld", (long long)at);
+            worst = fmax(worst, cmp(what, logits->data, w, V, 0, bound));
+        }
+        et_plan_free(&plan);
+        et_graph_free(g);
+        et_ctx_reset(pc->ctx, mark);
+        if (!ok) return;
+        n_past += n_new;
+    }
+    printf("  decode logits: worst element uses %.2f of the bound\n", worst);
+}
+
+/* Loss, every gradient, one AdamW step. */
+static void check_train_step(parity_case *pc, const tol *tl) {
+    et_ctx *ctx = pc->ctx;
+    et_ctx_mark mark = et_ctx_get_mark(ctx);
+    et_adamw_cfg ac = {ref_f32("parity.lr"), ref_f32("parity.beta1"), ref_f32("parity.beta2"), ref_f32("parity.eps"),
+                       ref_f32("parity.weight_decay")};
+    et_tensor *loss = et_llama_loss(&pc->m, &pc->b, false);
+    et_graph *g = et_graph_new(ctx, 1 << 14);
+    et_optim opt = {0};
+    et_plan plan = {0};
+    bool ok = loss && g && et_graph_backward(g, loss, &(et_backward_opts){0}) && et_optim_adamw_init(&opt, g, &ac) &&
+              et_graph_plan(g, &plan) && et_graph_alloc(g, &plan);
+    CHECK(ok, "train graph: %s", et_ctx_error(ctx));
+    /* keep the starting values: the AdamW node updates the parameters in place */
+    if (ok) {
+        et_optim_next_step(&opt, ac.lr, 1.0f);
+        ok = et_graph_compute(g, &plan, 2);
+        CHECK(ok, "train step: %s", et_ctx_error(ctx));
+    }
+    const et_gguf_tensor *wl = golden_ref(tl->prefix, "", "loss", ET_F32, 1);
+    if (ok && wl) CHECK_CLOSE(*(float *)loss->data, *(const float *)wl->data, tl->nll_rel, tl->nll_abs, "loss");
+    double worst_g = 0, worst_s = 0;
+    int n_checked = 0;
+    for (int32_t i = 0; ok && i < opt.n_params; i++) {
+        et_tensor *p = opt.params[i];
+        int64_t n = et_nelements(p);
+        const et_gguf_tensor *gw = golden_ref(tl->prefix, "grad.", p->name, ET_F32, n),
+                             *sw = golden_ref(tl->prefix, "step.", p->name, ET_F32, n),
+                             *iw = golden("init.", p->name, ET_F32, n);
+        CHECK(p->grad != NULL, "%s has no gradient", p->name);
+        if (!gw || !sw || !iw || !p->grad) continue;
+        const float *gref = gw->data, *sref = sw->data, *p0 = iw->data;
+        double gmax = max_abs(gref, n);
+        char what[128];
+        snprintf(what, sizeof what, "grad %s", p->name);
+        worst_g = fmax(worst_g, cmp(what, p->grad->data, gref, n, tl->grad_rel, tl->grad_floor * gmax));
+        /* the step's bound, element by element, from the gradient's (see the header) */
+        const float *pc1 = p->data;
+        int64_t bad = 0, at = -1;
+        double wr = 0;
+        for (int64_t j = 0; j < n; j++) {
+            double dg = tl->grad_rel * fabs(gref[j]) + tl->grad_floor * gmax;
+            double lim = ac.lr * dg / (fabs(gref[j]) + ac.eps) + tl->step_ulps * 1.2e-7 * (fabs(p0[j]) + ac.lr);
+            double d = fabs((double)pc1[j] - sref[j]);
+            if (!(d <= lim)) { bad++; at = j; }
+            wr = fmax(wr, d / lim);
+        }
+        CHECK(bad == 0, "AdamW step %s: %lld of %lld out of bounds, e.g. [%lld] got %.9g want %.9g (from %.9g)", p->name,
+              (long long)bad, (long long)n, (long long)at, at >= 0 ? pc1[at] : 0.0, at >= 0 ? sref[at] : 0.0,
+              at >= 0 ? p0[at] : 0.0);
+        worst_s = fmax(worst_s, wr);
+        n_checked++;
+    }
+    CHECK(!ok || n_checked == opt.n_params, "%d of %d parameters checked", n_checked, opt.n_params);
+    printf("  loss %.6f; %d adapter tensors: gradients use %.2f, AdamW step %.2f of their bounds\n",
+           ok ? *(float *)loss->data : 0.0f, n_checked, worst_g, worst_s);
+    et_plan_free(&plan);
+    et_optim_free(&opt);
+    et_graph_free(g);
+    et_ctx_reset(ctx, mark);
+}
+
+static void run_case(const char *name, const tol *tl) {
+    parity_case pc;
+    if (setup(&pc, name)) {
+        check_nll(&pc, tl);
+        if (strcmp(pc.kind, "prompt")) check_decode(&pc, tl);   /* decode takes no soft prompt */
+        check_train_step(&pc, tl);
+    }
+    teardown(&pc);
+}
+
+/* ---------------------------------------------------------------- cases */
+
+static void test_llama_gqa_lora(void) { run_case("llama_gqa_lora", &TOL_F32); }
+static void test_qwen2_tied_lora(void) { run_case("qwen2_tied_lora", &TOL_F32); }
+static void test_mistral_swa_ia3(void) { run_case("mistral_swa_ia3", &TOL_F32); }
+static void test_llama_prompt(void) { run_case("llama_prompt", &TOL_F32); }
+
+/* QLoRA on the path this CPU picks (bf16 activations where AVX512-BF16 exists). */
+static void test_llama_qlora(void) {
+    bool bf16 = !strcmp(et_kern_matmul_family(ET_NF4), "bf16");
+    printf("  NF4 matmul family: %s\n", et_kern_matmul_family(ET_NF4));
+    run_case("llama_qlora", bf16 ? &TOL_BF16 : &TOL_F32);
+}
+
+/* QLoRA again on an f32 path (the reference's own arithmetic), with the f32 bounds. */
+static void test_llama_qlora_f32_path(void) {
+    et_isa saved = et_kern_isa();
+    et_isa f32_isa = et_kern_isa_available(ET_ISA_AVX512) ? ET_ISA_AVX512
+                   : et_kern_isa_available(ET_ISA_AVX2)   ? ET_ISA_AVX2
+                                                          : ET_ISA_REF;
+    CHECK(et_kern_set_isa(f32_isa), "cannot select %s", et_isa_name(f32_isa));
+    printf("  path %s, NF4 matmul family: %s\n", et_isa_name(f32_isa), et_kern_matmul_family(ET_NF4));
+    if (!strcmp(et_kern_matmul_family(ET_NF4), "bf16")) {
+        CHECK(0, "path %s still computes NF4 in bf16", et_isa_name(f32_isa));
+    } else {
+        run_case("llama_qlora", &TOL_F32);
+    }
+    et_kern_set_isa(saved);
+}
+
+int main(void) {
+    RUN(test_llama_gqa_lora);
+    RUN(test_qwen2_tied_lora);
+    RUN(test_mistral_swa_ia3);
+    RUN(test_llama_prompt);
+    RUN(test_llama_qlora);
+    RUN(test_llama_qlora_f32_path);
+    return DONE();
+}
