@@ -103,7 +103,8 @@ static int utf8_valid(const char *s, size_t n) {
 }
 
 /* decode(encode(text)) == text; invalid UTF-8 cases are compared after U+FFFD replacement
- * when replace_invalid is set (byte-level BPE).  Returns the number of mismatches. */
+ * when replace_invalid is set (byte-level BPE), and after NFC for a tokenizer that normalizes.
+ * Returns the number of mismatches. */
 static long check_roundtrip(const et_tok *t, const tcase *cs, long n, unsigned eflags, unsigned dflags,
                             int replace_invalid) {
     long bad = 0;
@@ -122,6 +123,11 @@ static long check_roundtrip(const et_tok *t, const tcase *cs, long n, unsigned e
             want = fixed;
             wn = o;
         }
+        char *normed = NULL;
+        if (et_tok_normalizes_nfc(t)) {   /* decoding gives the normalized text back */
+            normed = et_utf8_nfc(want, wn, &wn);
+            want = normed;
+        }
         long cap = et_tok_encode_bound(cs[k].len);
         int32_t *ids = malloc((size_t)cap * sizeof *ids);
         long m = et_tok_encode(t, cs[k].text, cs[k].len, eflags, ids, cap);
@@ -129,7 +135,7 @@ static long check_roundtrip(const et_tok *t, const tcase *cs, long n, unsigned e
         size_t on = et_tok_decode(t, ids, m, dflags, out, 4 * wn + 64);
         if ((on != wn || memcmp(out, want, wn)) && bad++ < 3)
             fprintf(stderr, "  round trip case %ld: got %zu bytes \"%.60s\", want %zu \"%.60s\"\n", k, on, out, wn, want);
-        free(out); free(ids); free(fixed);
+        free(out); free(ids); free(fixed); free(normed);
     }
     return bad;
 }
@@ -173,6 +179,33 @@ static void test_utf8_decoding(void) {
     char b[4];
     CHECK(et_utf8_encode(0x1F600, b) == 4 && !memcmp(b, "\xF0\x9F\x98\x80", 4), "encode emoji");
     CHECK(et_utf8_encode(0xD800, b) == 3 && !memcmp(b, "\xEF\xBF\xBD", 3), "surrogate encodes as U+FFFD");
+}
+
+static void test_nfc_conformance(void) {
+    /* Unicode's NormalizationTest.txt, every NFC column: exact */
+    char *buf = slurp(GOLD "nfc_cases.tsv", NULL);
+    CHECK(buf != NULL, "%snfc_cases.tsv missing: run tests/py/gen_tok.py", GOLD);
+    if (!buf) return;
+    long n = 0, bad = 0;
+    char *save = NULL;
+    for (char *line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        char *tab = strchr(line, '\t');
+        if (!tab) continue;
+        char src[256], want[256];
+        size_t ls = (size_t)(tab - line) / 2, lw = strlen(tab + 1) / 2;
+        if (ls >= sizeof src || lw >= sizeof want) { bad++; continue; }
+        for (size_t i = 0; i < ls; i++) src[i] = (char)(hexval(line[2 * i]) * 16 + hexval(line[2 * i + 1]));
+        for (size_t i = 0; i < lw; i++) want[i] = (char)(hexval(tab[1 + 2 * i]) * 16 + hexval(tab[2 + 2 * i]));
+        size_t lo = 0;
+        char *got = et_utf8_nfc(src, ls, &lo);
+        if (!got || lo != lw || memcmp(got, want, lw)) {
+            if (bad++ < 3) fprintf(stderr, "  NFC line %ld: got %zu bytes, want %zu\n", n, lo, lw);
+        }
+        free(got);
+        n++;
+    }
+    CHECK(n > 90000 && bad == 0, "NFC: %ld of %ld conformance cases wrong", bad, n);
+    free(buf);
 }
 
 /* ---- pre-tokenizers (hand-derived splits of the regexes) ------------------------------ */
@@ -353,7 +386,8 @@ static void test_real_vocabularies(void) {
                       et_tok_n_vocab(t), m > 0 ? ids[0] : -1);
                 CHECK(et_tok_chat_style(t) == ET_CHAT_LLAMA3 && et_tok_pretok(t) == ET_PRETOK_LLAMA3, "llama3 styles");
             } else {
-                CHECK(et_tok_chat_style(t) == ET_CHAT_CHATML && et_tok_pretok(t) == ET_PRETOK_QWEN2, "qwen styles");
+                CHECK(et_tok_chat_style(t) == ET_CHAT_CHATML && et_tok_pretok(t) == ET_PRETOK_QWEN2 &&
+                      et_tok_normalizes_nfc(t), "qwen: chatml, qwen2 pre-tokenizer, NFC");
             }
         }
         et_tok_free(t);
@@ -580,6 +614,7 @@ static void test_chat_templates(void) {
 int main(void) {
     RUN(test_unicode_classes);
     RUN(test_utf8_decoding);
+    RUN(test_nfc_conformance);
     RUN(test_pretok_rules);
     RUN(test_spm_reference);
     RUN(test_gpt2_reference);

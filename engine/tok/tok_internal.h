@@ -26,7 +26,7 @@ struct et_tok {
     int32_t *ht;              /* open-addressing map stored string -> id */
     uint32_t ht_mask;
     int32_t bos, eos, unk, pad;
-    int add_bos, add_eos, add_dummy_prefix, ignore_merges;
+    int add_bos, add_eos, add_dummy_prefix, ignore_merges, nfc;
     /* BPE merges: rank r joins (mleft[r], mright[r]) into mresult[r]; map keyed by the pair. */
     int32_t n_merges;
     int32_t *mleft, *mright, *mresult;

@@ -4,7 +4,7 @@
  *   "ETOK"  u32 version (1)
  *   u32 model (1 spm, 2 bpe)  u32 pretok  u32 chat
  *   i32 bos  i32 eos  i32 unk  i32 pad
- *   u32 flags (bit 0 add_bos, bit 1 add_eos, bit 2 add_dummy_prefix)
+ *   u32 flags (bit 0 add_bos, bit 1 add_eos, bit 2 add_dummy_prefix, bit 3 nfc)
  *   u32 n_vocab  u32 n_merges
  *   n_vocab x { u32 len, len bytes, f32 score, u8 type }
  *   n_merges x { u32 left id, u32 right id }          (rank order)
@@ -13,7 +13,8 @@
  * pre-tokenizer, recognized from the Split regex or ByteLevel(use_regex)) load as ET_TOK_BPE.
  * Vocabularies with byte_fallback (Llama 1/2 exports) load as ET_TOK_SPM with each piece scored
  * by the rank of the merge that makes it (-rank), which merges in the same order.
- * added_tokens become CONTROL (special) or USER_DEFINED tokens.  Saving to .json is supported
+ * added_tokens become CONTROL (special) or USER_DEFINED tokens.  Normalizers: Prepend('▁')
+ * (SPM dummy prefix) and NFC are applied; others (rare in LLM tokenizers) are ignored.  Saving to .json is supported
  * for byte-level BPE, the kind our trainer makes, so Hugging Face tools can read it.
  */
 #include <cjson/cJSON.h>
@@ -92,6 +93,7 @@ static et_tok *et__load_etok(const char *path, const char *buf, long size, char 
     sp.chat = h[3] < ET_CHAT_COUNT ? (et_chat_style)h[3] : ET_CHAT_NONE;
     sp.bos = (int32_t)h[4]; sp.eos = (int32_t)h[5]; sp.unk = (int32_t)h[6]; sp.pad = (int32_t)h[7];
     sp.add_bos = h[8] & 1; sp.add_eos = (h[8] >> 1) & 1; sp.add_dummy_prefix = (h[8] >> 2) & 1;
+    sp.nfc = (h[8] >> 3) & 1;
     sp.n_vocab = (int32_t)nv;
     const char **tokens = calloc(nv, sizeof *tokens);
     uint32_t *lens = calloc(nv, sizeof *lens);
@@ -150,7 +152,8 @@ done:
 static int et__save_etok(const et_tok *t, const char *path, char *err, size_t errsz) {
     FILE *f = fopen(path, "wb");
     if (!f) { et__tok_err(err, errsz, "%s: cannot create", path); return -1; }
-    uint32_t flags = (uint32_t)((t->add_bos ? 1 : 0) | (t->add_eos ? 2 : 0) | (t->add_dummy_prefix ? 4 : 0));
+    uint32_t flags = (uint32_t)((t->add_bos ? 1 : 0) | (t->add_eos ? 2 : 0) | (t->add_dummy_prefix ? 4 : 0) |
+                                (t->nfc ? 8 : 0));
     uint32_t h[11] = {1, (uint32_t)t->model, (uint32_t)t->pretok, (uint32_t)t->chat,
                       (uint32_t)t->bos, (uint32_t)t->eos, (uint32_t)t->unk, (uint32_t)t->pad,
                       flags, (uint32_t)t->n_vocab, (uint32_t)t->n_merges};
@@ -204,12 +207,13 @@ static int et__json_pretok(const cJSON *pt, const char **pattern) {
     return -1;
 }
 
-static int et__json_has_prepend(const cJSON *n) {
+/* Whether a normalizer (or a Sequence of them) contains one of the given type. */
+static int et__json_has_normalizer(const cJSON *n, const char *what) {
     if (!n) return 0;
     const cJSON *type = cJSON_GetObjectItemCaseSensitive(n, "type");
-    if (cJSON_IsString(type) && !strcmp(type->valuestring, "Prepend")) return 1;
+    if (cJSON_IsString(type) && !strcmp(type->valuestring, what)) return 1;
     const cJSON *e, *list = cJSON_GetObjectItemCaseSensitive(n, "normalizers");
-    cJSON_ArrayForEach(e, list) if (et__json_has_prepend(e)) return 1;
+    cJSON_ArrayForEach(e, list) if (et__json_has_normalizer(e, what)) return 1;
     return 0;
 }
 
@@ -296,7 +300,7 @@ static et_tok *et__load_json(const char *path, const char *buf, char *err, size_
             if (types[i] == ET_TOKT_NORMAL && strlen(tokens[i]) == 6 && sscanf(tokens[i], "<0x%2X>", &v) == 1)
                 types[i] = ET_TOKT_BYTE;
         }
-        sp.add_dummy_prefix = et__json_has_prepend(cJSON_GetObjectItemCaseSensitive(root, "normalizer"));
+        sp.add_dummy_prefix = et__json_has_normalizer(cJSON_GetObjectItemCaseSensitive(root, "normalizer"), "Prepend");
     } else {
         et_tok_spec_init(&sp, ET_TOK_BPE);
         const char *pat = "";
@@ -307,6 +311,7 @@ static et_tok *et__load_json(const char *path, const char *buf, char *err, size_
         }
         sp.pretok = (et_pretok)pk;
     }
+    sp.nfc = et__json_has_normalizer(cJSON_GetObjectItemCaseSensitive(root, "normalizer"), "NFC");
     const cJSON *unk = cJSON_GetObjectItemCaseSensitive(model, "unk_token");
     for (int32_t i = 0; i < nv; i++) {
         const char *s = tokens[i];
@@ -382,7 +387,13 @@ static int et__save_json(const et_tok *t, const char *path, char *err, size_t er
     cJSON_AddNullToObject(root, "truncation");
     cJSON_AddNullToObject(root, "padding");
     cJSON_AddItemToObject(root, "added_tokens", added);
-    cJSON_AddNullToObject(root, "normalizer");
+    if (t->nfc) {
+        cJSON *nfc = cJSON_CreateObject();
+        cJSON_AddStringToObject(nfc, "type", "NFC");
+        cJSON_AddItemToObject(root, "normalizer", nfc);
+    } else {
+        cJSON_AddNullToObject(root, "normalizer");
+    }
     cJSON_AddStringToObject(bl, "type", "ByteLevel");
     cJSON_AddFalseToObject(bl, "add_prefix_space");
     cJSON_AddTrueToObject(bl, "trim_offsets");

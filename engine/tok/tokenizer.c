@@ -194,6 +194,7 @@ et_tok *et_tok_create(const et_tok_spec *sp, char *err, size_t errsz) {
     t->add_bos = sp->add_bos; t->add_eos = sp->add_eos;
     t->add_dummy_prefix = sp->model == ET_TOK_SPM && sp->add_dummy_prefix;
     t->ignore_merges = sp->model == ET_TOK_BPE && sp->pretok == ET_PRETOK_LLAMA3;
+    t->nfc = sp->nfc != 0;
     t->off = malloc((size_t)n * sizeof *t->off);
     t->len = malloc((size_t)n * sizeof *t->len);
     t->roff = malloc((size_t)n * sizeof *t->roff);
@@ -333,6 +334,7 @@ int32_t et_tok_pad(const et_tok *t) { return t->pad; }
 int et_tok_adds_bos(const et_tok *t) { return t->add_bos; }
 int et_tok_adds_eos(const et_tok *t) { return t->add_eos; }
 int et_tok_adds_dummy_prefix(const et_tok *t) { return t->add_dummy_prefix; }
+int et_tok_normalizes_nfc(const et_tok *t) { return t->nfc; }
 int32_t et_tok_n_merges(const et_tok *t) { return t->n_merges; }
 const char *et_tok_piece(const et_tok *t, int32_t id, uint32_t *len) {
     if (id < 0 || id >= t->n_vocab) return NULL;
@@ -387,17 +389,23 @@ long et_tok_encode(const et_tok *t, const char *text, size_t len, unsigned flags
         if (i > start) {
             const char *s = text + start;
             size_t n = i - start;
+            char *norm = NULL;
+            if (t->nfc) {   /* normalize each fragment between special tokens, as tokenizers does */
+                if (!(norm = et_utf8_nfc(s, n, &n))) { out.oom = 1; break; }
+                s = norm;
+            }
             if (t->model == ET_TOK_SPM) {
                 int pre = t->add_dummy_prefix && prev_special;
                 free(frag);
                 frag = malloc(n + 1);
-                if (!frag) { out.oom = 1; break; }
+                if (!frag) { out.oom = 1; free(norm); break; }
                 if (pre) frag[0] = ' ';
                 memcpy(frag + pre, s, n);
                 et__tok_spm_encode(t, frag, n + (size_t)pre, &out);
             } else {
                 et__tok_bpe_encode(t, s, n, &out);
             }
+            free(norm);
             prev_special = 0;
         }
         if (sid < 0) break;

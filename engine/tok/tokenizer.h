@@ -82,6 +82,8 @@ typedef struct et_tok_spec {
     int32_t bos, eos, unk, pad;     /* -1 when absent */
     int add_bos, add_eos;           /* applied with ET_TOK_ADD_SPECIAL */
     int add_dummy_prefix;           /* SPM: prefix a space (llama's add_space_prefix) */
+    int nfc;                        /* NFC-normalize text before encoding (tokenizer.json's
+                                       "NFC" normalizer, e.g. Qwen; GGUF has no such key) */
     et_chat_style chat;
 } et_tok_spec;
 
@@ -128,6 +130,7 @@ int32_t et_tok_pad(const et_tok *t);
 int et_tok_adds_bos(const et_tok *t);
 int et_tok_adds_eos(const et_tok *t);
 int et_tok_adds_dummy_prefix(const et_tok *t);
+int et_tok_normalizes_nfc(const et_tok *t);
 int32_t et_tok_n_merges(const et_tok *t);
 /* Merge r as token ids (left, right, result). */
 void et_tok_merge(const et_tok *t, int32_t r, int32_t *left, int32_t *right, int32_t *result);

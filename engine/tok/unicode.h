@@ -1,7 +1,8 @@
 /* Unicode helpers for the tokenizers: UTF-8 decoding with a fixed policy for invalid bytes,
  * UTF-8 encoding, and the general-category / White_Space lookups that the pre-tokenizer rules
- * (\p{L}, \p{N}, \s ...) need.  The tables are generated from Debian's unicode-data by
- * tools/gen_unicode.py into unicode_tables.c.
+ * (\p{L}, \p{N}, \s ...) need, and NFC for tokenizer.json files that ask for it.  The tables
+ * are generated from Debian's unicode-data by tools/gen_unicode.py into unicode_tables.c and
+ * unicode_norm_tables.c.
  *
  * Invalid UTF-8 policy (the same as llama.cpp's unicode_cpts_from_utf8): a byte that does not
  * start a complete, well-formed sequence (bad lead byte, stray continuation byte, truncated,
@@ -37,6 +38,12 @@ extern const int et__uni_cat_nranges;
 extern const et__uni_range et__uni_ws_ranges[];
 extern const int et__uni_ws_nranges;
 extern const char et__uni_version[];
+extern const et__uni_range et__uni_ccc_ranges[];
+extern const int et__uni_ccc_nranges;
+extern const uint32_t et__uni_decomp[][3];
+extern const int et__uni_ndecomp;
+extern const uint32_t et__uni_compose[][3];
+extern const int et__uni_ncompose;
 
 et_ucat et_uni_category(uint32_t cp);
 /* ET_UCLASS_* flags of a code point. */
@@ -48,5 +55,15 @@ uint32_t et_utf8_decode(const uint8_t *s, size_t n, size_t *pos, int *valid);
 int et_utf8_seq_len(const uint8_t *s, size_t n);
 /* Encode cp into out (4 bytes room); returns the byte count (U+FFFD for invalid cp). */
 int et_utf8_encode(uint32_t cp, char *out);
+
+/* Canonical combining class (0 for starters). */
+int et_uni_ccc(uint32_t cp);
+/* NFC (Unicode canonical composition, UAX #15) of n code points: writes at most 4n code points
+ * (room the caller provides; NFC output never exceeds that) and returns the count.
+ * tmp needs room for 4n code points too. */
+long et_uni_nfc(const uint32_t *in, long n, uint32_t *out, uint32_t *tmp);
+/* NFC of valid UTF-8 text; returns a malloc'ed string (length in *out_len) or NULL when out of
+ * memory.  Text with no code point >= U+0300 is already NFC and comes back as a copy. */
+char *et_utf8_nfc(const char *s, size_t n, size_t *out_len);
 
 #endif

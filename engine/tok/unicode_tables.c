@@ -1,6 +1,7 @@
 /* GENERATED FILE - do not edit.  Made by tools/gen_unicode.py from Debian's unicode-data
- * (Unicode 15.0.0: UnicodeData.txt for general categories, PropList.txt for White_Space).
- * Regenerate:  make unicode-tables  (= /usr/bin/python3 tools/gen_unicode.py > this file)
+ * (Unicode 15.0.0: UnicodeData.txt for general categories, combining classes and canonical
+ * decompositions, PropList.txt for White_Space, DerivedNormalizationProps.txt for NFC).
+ * Regenerate:  make unicode-tables
  * The generator is deterministic: the same input files give the same bytes. */
 #include "tok/unicode.h"
 

