@@ -4,7 +4,7 @@
 #   kernels/*.c kernels/ref/*.c          portable code (ref is compiled -ffp-contract=off)
 #   kernels/x86/*_avx2.c | *_avx512.c    compiled with that ISA's flags; chosen at run time
 #   kernels/arm/*.c                      aarch64 builds only
-#   engine/*.c engine/*/*.c models/*.c bench/*.c    the library
+#   engine/*.c engine/*/*.c models/*.c bench/*.c bench/*/*.c    the library
 #   cli/*.c                              the edgetune program
 #   tests/test_*.c                       one test binary each (tests/run.sh runs them all)
 #
@@ -45,11 +45,11 @@ ISA_FLAGS_avx2   := -mavx2 -mfma -mf16c
 ISA_FLAGS_avx512 := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mavx512bf16 -mfma -mf16c
 
 LIB_SRC := $(wildcard kernels/*.c kernels/ref/*.c kernels/$(ISA_DIR)/*.c \
-                      engine/*.c engine/*/*.c models/*.c bench/*.c)
+                      engine/*.c engine/*/*.c models/*.c bench/*.c bench/*/*.c)
 CLI_SRC := $(wildcard cli/*.c)
 TEST_SRC:= $(wildcard tests/test_*.c)
-HDRS    := $(wildcard kernels/*.h kernels/*/*.h engine/*.h engine/*/*.h models/*.h bench/*.h tests/*.h) \
-           $(wildcard engine/*.def)
+HDRS    := $(wildcard kernels/*.h kernels/*/*.h engine/*.h engine/*/*.h models/*.h bench/*.h bench/*/*.h tests/*.h) \
+           $(wildcard engine/*.def cli/*.def cli/*.h)
 
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)

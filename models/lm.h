@@ -9,6 +9,7 @@
 #define ET_LM_H
 
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 typedef struct et_lm et_lm;
@@ -45,6 +46,37 @@ int  et_lm_generate_ids(et_lm *lm, const char *prompt, int max_new, int32_t *out
                         char *err, size_t errlen);
 int  et_lm_generate(et_lm *lm, const char *prompt, int max_new, char *out, size_t outlen,
                     char *err, size_t errlen);
+
+/* Sampling: temperature 0 = greedy; top_k 0 = off; top_p 1 = off.  Decoding stops at EOS, at
+ * max_new tokens, or when the text ends with one of the stop strings (which is cut off). */
+typedef struct et_sample_opts {
+    float       temperature, top_p;
+    int         top_k;
+    uint64_t    seed;
+    const char *const *stop;  /* NULL-terminated list, or NULL */
+    /* called with each new piece of text as it is decoded (streaming); may be NULL */
+    void      (*on_text)(void *user, const char *text, size_t len);
+    void       *user;
+} et_sample_opts;
+
+typedef struct et_gen_stats {
+    int    n_prompt, n_gen;
+    double prefill_s, decode_s;   /* wall clock: prompt (time to first token) and the rest */
+    size_t kv_bytes;
+} et_gen_stats;
+
+int  et_lm_generate_ex(et_lm *lm, const char *prompt, int max_new, const et_sample_opts *so, char *out,
+                       size_t outlen, et_gen_stats *st, char *err, size_t errlen);
+
+/* Negative log-likelihoods of ids[1..n) given their prefixes, in windows of n_ctx tokens:
+ * mode 0 ("full") scores every token after the first of each window; mode 1 ("llama",
+ * llama.cpp's perplexity tool) puts BOS first in each window and scores its second half.
+ * Returns the summed NLL and the count of scored tokens. */
+int  et_lm_nll(et_lm *lm, const int32_t *ids, int64_t n, int mode, int n_ctx, double *sum_nll, int64_t *count,
+               char *err, size_t errlen);
+/* Tokenize (add_bos per the tokenizer when add_bos); returns a malloc'ed array or NULL. */
+int32_t *et_lm_tokenize(et_lm *lm, const char *text, bool add_bos, int32_t *n);
+int32_t  et_lm_vocab(const et_lm *lm);
 
 typedef struct et_finetune_cfg {
     et_method method;
