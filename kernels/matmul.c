@@ -109,6 +109,14 @@ static char *et__align_ptr(void *p) {
 
 /* ---- strip builders ------------------------------------------------------------------------------ */
 
+/* Sums of 32 / 16 int8 (constant trip counts, so they vectorize). */
+static inline int32_t et__sum16(const int8_t *p) {
+    int16_t s = 0;
+    for (int j = 0; j < 16; j++) s = (int16_t)(s + p[j]);
+    return s;
+}
+static inline int32_t et__sum32(const int8_t *p) { return et__sum16(p) + et__sum16(p + 16); }
+
 /* Rows [n0, n0+nr) of W as an int8 strip; rows past nr are zero. */
 static void et__build_qstrip(const et__wdesc *w, const et__type_ops *to, int64_t n0, int nr,
                              et__qstrip *s, int8_t *rq, float *rdw, float *rmw) {
@@ -124,14 +132,12 @@ static void et__build_qstrip(const et__wdesc *w, const et__type_ops *to, int64_t
     }
     for (int r = 0; r < nr; r++) {
         to->dec_i8(w, n0 + r, rq, rdw, rmw);
+        /* 4 quants (one 32-bit lane) per k-step: step u of the row goes to lane r of step u */
+        const uint32_t *src = (const uint32_t *)rq;
+        uint32_t *dst = (uint32_t *)s->q + r;
+        for (int64_t u = 0; u < w->K / 4; u++) dst[u * ET__SW] = src[u];
         for (int64_t g = 0; g < ng; g++) {
-            int8_t *dst = s->q + g * G * ET__SW + 4 * r;
-            const int8_t *src = rq + g * G;
-            int32_t sum = 0;
-            for (int st = 0; st < G / 4; st++) {
-                memcpy(dst + st * 4 * ET__SW, src + 4 * st, 4);
-                sum += src[4 * st] + src[4 * st + 1] + src[4 * st + 2] + src[4 * st + 3];
-            }
+            int32_t sum = G == 32 ? et__sum32(rq + g * G) : et__sum16(rq + g * G);
             s->dw[g * ET__SW + r] = rdw[g];
             s->sw[g * ET__SW + r] = -128 * sum;
             if (s->mw) s->mw[g * ET__SW + r] = rmw[g];

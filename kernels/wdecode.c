@@ -27,6 +27,18 @@ const float et__nf4_code[16] = {
 const int8_t et__iq4nl_values[16] = { -127, -104, -83, -65, -49, -35, -22, -10,
                                       1, 13, 25, 38, 53, 69, 89, 113 };
 
+/* 16 bytes → their 16 low nibbles and 16 high nibbles (GCC vector extensions: SSE/NEON). */
+typedef uint8_t et__u8x16 __attribute__((vector_size(16)));
+typedef int8_t  et__i8x16 __attribute__((vector_size(16)));
+
+static inline void et__nibbles(const uint8_t *qs, int8_t *lo, int8_t *hi, int8_t bias) {
+    et__u8x16 v;
+    memcpy(&v, qs, 16);
+    et__i8x16 l = (et__i8x16)(v & 0xF) - bias, h = (et__i8x16)(v >> 4) - bias;
+    memcpy(lo, &l, 16);
+    memcpy(hi, &h, 16);
+}
+
 static inline const uint8_t *et__row(const et__wdesc *w, int64_t n) {
     return (const uint8_t *)w->base + (size_t)n * w->ldw;
 }
@@ -45,10 +57,7 @@ static void et__dec_q4_0(const et__wdesc *w, int64_t n, int8_t *q, float *dw, fl
     const et_block_q4_0 *b = (const et_block_q4_0 *)et__row(w, n);
     for (int64_t i = 0; i < w->K / ET_QK4_0; i++, q += 32) {
         dw[i] = et_fp16_to_fp32(b[i].d);
-        for (int j = 0; j < 16; j++) {
-            q[j]      = (int8_t)((b[i].qs[j] & 0xF) - 8);
-            q[j + 16] = (int8_t)((b[i].qs[j] >> 4) - 8);
-        }
+        et__nibbles(b[i].qs, q, q + 16, 8);
     }
 }
 
@@ -57,10 +66,7 @@ static void et__dec_q4_1(const et__wdesc *w, int64_t n, int8_t *q, float *dw, fl
     for (int64_t i = 0; i < w->K / ET_QK4_1; i++, q += 32) {
         dw[i] = et_fp16_to_fp32(b[i].d);
         mw[i] = et_fp16_to_fp32(b[i].m);
-        for (int j = 0; j < 16; j++) {
-            q[j]      = (int8_t)(b[i].qs[j] & 0xF);
-            q[j + 16] = (int8_t)(b[i].qs[j] >> 4);
-        }
+        et__nibbles(b[i].qs, q, q + 16, 0);
     }
 }
 
@@ -97,8 +103,10 @@ static void et__dec_q4_k(const et__wdesc *w, int64_t n, int8_t *q, float *dw, fl
                 et__k4_scale_min(2 * j + h, b[i].scales, &sc, &m);
                 *dw++ = d * sc;
                 *mw++ = -(dmin * m);
-                for (int l = 0; l < 32; l++) *q++ = (int8_t)(h ? qs[l] >> 4 : qs[l] & 0xF);
             }
+            et__nibbles(qs, q, q + 32, 0);
+            et__nibbles(qs + 16, q + 16, q + 48, 0);
+            q += 64;
         }
     }
 }
