@@ -10,8 +10,12 @@
  * checked (overflow-checked arithmetic, caps, bounds against the file size) and a bad file gets
  * a message naming the file, the field and the value, never a crash.  It returns a plain
  * description — metadata values and, per tensor, et_type + ne[4] + a pointer to its bytes — and
- * knows nothing of the engine's tensors.  Tensor bytes are used in place: large files are
- * mmap'ed (and advised for huge pages), small ones read into one aligned buffer.
+ * knows nothing of the engine's tensors.  Tensor bytes are used in place: files of 1 MiB or
+ * more are mmap'ed (and advised for huge pages), smaller ones — or any, with ET_GGUF_NO_MMAP=1
+ * in the environment — are read into one 64-byte aligned buffer (engine/io/fileio.h).  A
+ * tensor's data pointer is therefore as aligned as its file offset: general.alignment (32 by
+ * default) or 64, whichever is smaller; kernels must not assume more for files with a smaller
+ * alignment.
  *
  * NF4: GGUF has no NF4 type.  edgetune writes NF4 tensors under the type id
  * ET_GGUF_TYPE_NF4 (1024, outside ggml's range) and adds the string key ET_GGUF_KEY_NF4
