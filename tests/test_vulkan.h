@@ -36,6 +36,8 @@ static const char *vkt_pass = "default";
 
 /* Opens the device with EDGETUNE_VK_LIMITS set to `limits` ("" = the device's own). */
 static inline et_vk_ctx *vkt_open(const char *limits) {
+    /* default tiles, not whatever a developer's `bench vulkan --autotune` stored */
+    if (!getenv("VKT_USE_TUNING")) setenv("EDGETUNE_VK_NO_TUNE", "1", 1);
     if (limits && *limits) setenv("EDGETUNE_VK_LIMITS", limits, 1);
     else unsetenv("EDGETUNE_VK_LIMITS");
     char err[512];

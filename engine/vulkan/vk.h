@@ -18,7 +18,8 @@
  * shared memory, 256 invocations, no fp16/int8/subgroups; mobile:BYTES also lowers the binding
  * size, so tests tile small weights into many chunks); EDGETUNE_VK_STAGING=1 forces
  * device-local memory + staging copies even on unified-memory devices (so CI exercises that
- * path); EDGETUNE_VK_LOADER=path overrides the library dlopen'ed (tests use a bogus path to
+ * path); EDGETUNE_VK_NO_TUNE=1 ignores a stored autotuning (vk_tune.c);
+ * EDGETUNE_VK_NO_CACHE=1 skips the on-disk pipeline cache; EDGETUNE_VK_LOADER=path overrides the library dlopen'ed (tests use a bogus path to
  * exercise the no-driver path).  Errors come back as a negative status with a message from
  * et_vk_error() naming the call and the bad value; nothing here exits or aborts.
  */
@@ -83,6 +84,13 @@ typedef struct et_vk_tuning {
     uint32_t mm_ts, mm_rm, mm_rn, mm_bk;   /* matmul tile: TS×TS threads, RM×RN each, BK deep */
     uint32_t matvec_max_tokens;   /* T at or below this uses matvec, above it tiled matmul */
 } et_vk_tuning;
+
+/* Stored autotuning (vk_tune.c): et_vk_open applies a stored choice for this device, driver
+ * and limits (mobile is stored apart); save writes the context's current tuning. */
+bool        et_vk_tuning_valid(const et_vk_ctx *ctx, const et_vk_tuning *t);
+int         et_vk_tuning_save(et_vk_ctx *ctx);
+int         et_vk_tuning_load(et_vk_ctx *ctx);   /* 1 applied, 0 none or ignored */
+const char *et_vk_tuning_path(const et_vk_ctx *ctx, char *buf, size_t n);
 
 /* Per-dispatch GPU time of the last submit (ns); label as passed to et_vk_dispatch. */
 typedef struct et_vk_timing { const char *label; double ns; } et_vk_timing;

@@ -417,6 +417,7 @@ et_vk_ctx *et_vk_open(int index, char *err, size_t err_len) {
     }
     if (et__vk_load_device(&ctx->vk, ctx->dev, err, err_len)) goto fail;
     ctx->vk.vkGetDeviceQueue(ctx->dev, ctx->qfamily, 0, &ctx->queue);
+    if (!getenv("EDGETUNE_VK_NO_TUNE")) et_vk_tuning_load(ctx);
     if (et__vk_pcache_open(ctx) || et__vk_cmd_init(ctx)) {
         snprintf(err, err_len, "%s", ctx->err);
         goto fail;
