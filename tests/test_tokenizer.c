@@ -438,6 +438,30 @@ static void test_gguf_vocabularies(void) {
     }
     et_tok_free(t);
     free_cases(cs, n);
+    /* et_tok_to_gguf -> et_tok_from_gguf keeps every encoding and option (spm and llama3) */
+    for (int k = 0; k < 2; k++) {
+        const char *src = k ? GOLD "llama3.gguf" : GOLD "spm.gguf";
+        cs = load_cases(k ? GOLD "llama3_cases.tsv" : GOLD "spm_cases.tsv", &n);
+        t = open_gguf(src, err, sizeof err);
+        char rt[64];
+        snprintf(rt, sizeof rt, "/tmp/et_tok_rt_%d.gguf", (int)getpid());
+        et_gguf_writer *w = et_gguf_writer_new();
+        CHECK(t && cs && et_tok_to_gguf(t, w, err, sizeof err) == 0 && et_gguf_writer_write(w, rt, err, sizeof err) == 0,
+              "write %s: %s", rt, err);
+        et_gguf_writer_free(w);
+        et_tok *t2 = open_gguf(rt, err, sizeof err);
+        CHECK(t2 != NULL, "reread %s: %s", rt, err);
+        if (t && t2 && cs) {
+            CHECK(check_cases(t2, cs, n, k ? ET_TOK_PARSE_SPECIAL : 0, "gguf round trip") == 0, "%s: round trip changes ids", src);
+            CHECK(et_tok_bos(t2) == et_tok_bos(t) && et_tok_eos(t2) == et_tok_eos(t) && et_tok_unk(t2) == et_tok_unk(t) &&
+                  et_tok_adds_bos(t2) == et_tok_adds_bos(t) && et_tok_adds_dummy_prefix(t2) == et_tok_adds_dummy_prefix(t) &&
+                  et_tok_pretok(t2) == et_tok_pretok(t), "%s: round trip changes options", src);
+        }
+        unlink(rt);
+        et_tok_free(t2);
+        et_tok_free(t);
+        free_cases(cs, n);
+    }
     /* malformed tokenizer metadata, written with our GGUF writer */
     char path[64];
     snprintf(path, sizeof path, "/tmp/et_tok_bad_%d.gguf", (int)getpid());

@@ -46,7 +46,11 @@ int et_tok_to_gguf(const et_tok *t, et_gguf_writer *w, char *err, size_t errsz) 
     if (bpe) et_gguf_writer_set_arr(w, "tokenizer.ggml.merges", ET_GGUF_STR, merges, (uint64_t)nm);
     if (et_tok_bos(t) >= 0) et_gguf_writer_set_u32(w, "tokenizer.ggml.bos_token_id", (uint32_t)et_tok_bos(t));
     if (et_tok_eos(t) >= 0) et_gguf_writer_set_u32(w, "tokenizer.ggml.eos_token_id", (uint32_t)et_tok_eos(t));
-    et_gguf_writer_set_bool(w, "tokenizer.ggml.add_bos_token", et_tok_bos(t) >= 0);
+    if (et_tok_unk(t) >= 0) et_gguf_writer_set_u32(w, "tokenizer.ggml.unknown_token_id", (uint32_t)et_tok_unk(t));
+    if (et_tok_pad(t) >= 0) et_gguf_writer_set_u32(w, "tokenizer.ggml.padding_token_id", (uint32_t)et_tok_pad(t));
+    et_gguf_writer_set_bool(w, "tokenizer.ggml.add_bos_token", et_tok_bos(t) >= 0 && et_tok_adds_bos(t));
+    et_gguf_writer_set_bool(w, "tokenizer.ggml.add_eos_token", et_tok_eos(t) >= 0 && et_tok_adds_eos(t));
+    if (!bpe) et_gguf_writer_set_bool(w, "tokenizer.ggml.add_space_prefix", et_tok_adds_dummy_prefix(t));
     rc = 0;
 done:
     for (int32_t r = 0; mbuf && r < nm; r++) free(mbuf[r]);
