@@ -13,7 +13,7 @@
  * (Q8_0-style) or bf16 for quantized weights: measured 0.5% after one projection and 1.6-1.9%
  * after the chain of five — so that run is held to 5e-2 only (still catches wiring errors,
  * which give O(1) errors; exactness is the ref comparison's job).
- * Also checked: the Vulkan backend refuses at plan time an op it has no shader for, naming
+ * Also: one optimizer step (MATMUL_DW then ADAMW in place) matches, and the Vulkan backend refuses at plan time an op it has no shader for, naming
  * the op and the node.
  */
 #include "test_vulkan.h"
@@ -138,6 +138,61 @@ static void test_block_quantized_vs_fast_cpu(void) {
     run_graph(true, 5e-2);
 }
 
+/* One optimizer step of a trainable f32 weight: dW = dyᵀ·x (MATMUL_DW), then AdamW in place on
+ * W, m, v with hyperparameters from an f32 [8] leaf — on the CPU, then from the same starting
+ * values on Vulkan.  Tolerance 1e-5 normalized on W, m, v (float updates, sums over 8 tokens). */
+static void test_weight_update(void) {
+    enum { K = 32, N = 16, TT = 8 };
+    et_ctx *ctx = et_ctx_new(64);
+    et_tensor *w = et_new_2d(ctx, ET_F32, K, N, ET_FLAG_PARAM, "w");
+    et_tensor *m = et_new_2d(ctx, ET_F32, K, N, 0, "m"), *v = et_new_2d(ctx, ET_F32, K, N, 0, "v");
+    et_tensor *x = et_new_2d(ctx, ET_F32, K, TT, ET_FLAG_INPUT, "x");
+    et_tensor *dy = et_new_2d(ctx, ET_F32, N, TT, ET_FLAG_INPUT, "dy");
+    et_tensor *hp = et_new_1d(ctx, ET_F32, 8, ET_FLAG_INPUT, "hp");
+    et_t_fill(w->data, K * N, 30, 1.0f);
+    et_t_fill(x->data, K * TT, 31, 1.0f);
+    et_t_fill(dy->data, N * TT, 32, 1.0f);
+    et_t_fill(m->data, K * N, 33, 0.01f);
+    for (int i = 0; i < K * N; i++) ((float *)v->data)[i] = 1e-4f * (1 + i % 7);
+    const float hpv[8] = { 1e-2f, 0.9f, 0.999f, 1e-8f, 0.1f, 0.19f, 0.002f, 0.7f };
+    memcpy(hp->data, hpv, sizeof hpv);
+    size_t nb = (size_t)K * N * 4;
+    float *w0 = malloc(nb), *m0 = malloc(nb), *v0 = malloc(nb);
+    memcpy(w0, w->data, nb); memcpy(m0, m->data, nb); memcpy(v0, v->data, nb);
+    et_tensor *upd = et_adamw(ctx, w, et_matmul_dw(ctx, dy, x), m, v, hp);
+    CHECK(upd && !et_ctx_failed(ctx), "build: %s", et_ctx_error(ctx));
+    et_graph *g = et_graph_new(ctx, 16);
+    et_plan plan;
+    bool ok = upd && et_graph_add(g, upd) && et_graph_plan(g, &plan) && et_graph_alloc(g, &plan) &&
+              et_backend_cpu()->run(et_backend_cpu(), g, &plan, 0, g->n_nodes);
+    CHECK(ok, "cpu: %s", et_ctx_error(ctx));
+    float *wc = malloc(nb), *mc = malloc(nb), *vc = malloc(nb);
+    memcpy(wc, w->data, nb); memcpy(mc, m->data, nb); memcpy(vc, v->data, nb);
+    memcpy(w->data, w0, nb); memcpy(m->data, m0, nb); memcpy(v->data, v0, nb);
+    char err[200];
+    et_backend *vk = ok ? et_vk_backend_new(-1, err, sizeof err) : NULL;
+    CHECK(!ok || vk, "vulkan backend: %s", err);
+    if (vk) {
+        ok = vk->prepare(vk, g, &plan) && vk->run(vk, g, &plan, 0, g->n_nodes) &&
+             vk->download(vk, w) && vk->download(vk, m) && vk->download(vk, v);
+        CHECK(ok, "vulkan: %s", et_ctx_error(ctx));
+        const float *got[3] = { w->data, m->data, v->data }, *want[3] = { wc, mc, vc };
+        const char *nm[3] = { "w", "m", "v" };
+        for (int i = 0; i < 3 && ok; i++) {
+            double d[K * N];
+            for (int j = 0; j < K * N; j++) d[j] = want[i][j];
+            double e = vkt_nerr(got[i], d, K * N);
+            CHECK(e <= 1e-5, "AdamW %s after one step: normalized error %.3g", nm[i], e);
+        }
+        CHECK(memcmp(w->data, w0, nb) != 0, "w unchanged by the step");
+        vk->free(vk);
+    }
+    free(w0); free(m0); free(v0); free(wc); free(mc); free(vc);
+    et_plan_free(&plan);
+    et_graph_free(g);
+    et_ctx_free(ctx);
+}
+
 /* An op without a shader is refused at plan time, naming the op and the node. */
 static void test_unsupported_op_named(void) {
     et_ctx *ctx = et_ctx_new(64);
@@ -165,6 +220,7 @@ int main(void) {
     RUN(test_block_f32_weights);
     RUN(test_block_quantized_weights);
     RUN(test_block_quantized_vs_fast_cpu);
+    RUN(test_weight_update);
     RUN(test_unsupported_op_named);
     return DONE();
 }

@@ -6,7 +6,7 @@
  * central finite differences of those double forwards (step 1e-4: truncation and rounding
  * error ~1e-8, far below the tolerance), so a backward shader is checked against its forward's
  * definition, not against a second copy of the same formula.
- * Tolerances (normalized error): 2e-6 for elementwise and rope (a few float ops per element),
+ * Tolerances (normalized error): 2e-6 for elementwise and AdamW (a few float ops per element),
  * 1e-5 for reductions over rows (float sums of up to ~100 terms, exp/log), 2e-5 for attention
  * and cross-entropy (two levels of reductions, exp of recomputed scores).
  */
@@ -486,28 +486,70 @@ static void test_adamw(void) {
     float p[N], g[N], m[N], v[N];
     fill(p, N, 22, 1.0f); fill(g, N, 23, 0.1f); fill(m, N, 24, 0.01f);
     for (int i = 0; i < N; i++) v[i] = 0.001f * (1.5f + et_t_uniform(&(uint64_t){ i + 1u }));
-    et_vk_buf *bp = vkt_buf(p, N), *bg = vkt_buf(g, N), *bm = vkt_buf(m, N), *bv = vkt_buf(v, N);
-    const float lr = 1e-3f, b1 = 0.9f, b2 = 0.999f, eps = 1e-8f, wd = 0.01f;
     const int step = 3;
-    int rc = et_vk_begin(vkt_ctx);
-    rc = rc ? rc : et_vk_op_adamw(vkt_ctx, bp, bg, bm, bv, N, lr, b1, b2, eps, wd, step);
-    CHECK(rc == 0, "adamw: %s", et_vk_error(vkt_ctx));
-    if (!rc && !vkt_submit("adamw")) {
-        double wp[N], wm[N], wv[N];
-        for (int i = 0; i < N; i++) {
-            wm[i] = (double)b1 * m[i] + (1 - (double)b1) * g[i];
-            wv[i] = (double)b2 * v[i] + (1 - (double)b2) * (double)g[i] * g[i];
-            double mh = wm[i] / (1 - pow(b1, step)), vh = wv[i] / (1 - pow(b2, step));
-            wp[i] = p[i] - lr * (mh / (sqrt(vh) + eps) + wd * p[i]);
+    const float lr = 1e-3f, b1 = 0.9f, b2 = 0.999f, eps = 1e-8f, wd = 0.01f, gscale = 0.5f;
+    float hp[8] = { lr, b1, b2, eps, wd, (float)(1 - pow(b1, step)), (float)(1 - pow(b2, step)),
+                    gscale };
+    float clip = 0.8f;
+    for (int with_clip = 0; with_clip < 2; with_clip++) {
+        et_vk_buf *bp = vkt_buf(p, N), *bg = vkt_buf(g, N), *bm = vkt_buf(m, N), *bv = vkt_buf(v, N);
+        et_vk_buf *bh = vkt_buf(hp, 8), *bc = vkt_buf(&clip, 1);
+        int rc = et_vk_begin(vkt_ctx);
+        rc = rc ? rc : et_vk_op_adamw(vkt_ctx, bp, bg, bm, bv, bh, with_clip ? bc : NULL, N);
+        CHECK(rc == 0, "adamw: %s", et_vk_error(vkt_ctx));
+        if (!rc && !vkt_submit("adamw")) {
+            /* engine/ops/adamw.c's update, in double */
+            double wp[N], wm[N], wv[N], gs = (double)gscale * (with_clip ? clip : 1.0);
+            for (int i = 0; i < N; i++) {
+                double gi = g[i] * gs;
+                wm[i] = (double)b1 * m[i] + (1 - (double)b1) * gi;
+                wv[i] = (double)b2 * v[i] + (1 - (double)b2) * gi * gi;
+                wp[i] = p[i] * (1 - (double)lr * wd) -
+                        (double)lr / hp[5] * wm[i] / (sqrt(wv[i]) / sqrt((double)hp[6]) + eps);
+            }
+            float *op = vkt_get(bp, N, "p"), *om = vkt_get(bm, N, "m"), *ov = vkt_get(bv, N, "v");
+            double e1 = vkt_nerr(op, wp, N), e2 = vkt_nerr(om, wm, N), e3 = vkt_nerr(ov, wv, N);
+            CHECK(e1 <= TOL_EW && e2 <= TOL_EW && e3 <= TOL_EW,
+                  "[%s] adamw clip=%d p/m/v errors %.3g %.3g %.3g", vkt_pass, with_clip, e1, e2, e3);
+            free(op); free(om); free(ov);
         }
-        float *op = vkt_get(bp, N, "p"), *om = vkt_get(bm, N, "m"), *ov = vkt_get(bv, N, "v");
-        double e1 = vkt_nerr(op, wp, N), e2 = vkt_nerr(om, wm, N), e3 = vkt_nerr(ov, wv, N);
-        CHECK(e1 <= TOL_EW && e2 <= TOL_EW && e3 <= TOL_EW, "[%s] adamw p/m/v errors %.3g %.3g %.3g",
-              vkt_pass, e1, e2, e3);
-        free(op); free(om); free(ov);
+        et_vk_buf *bs[] = { bp, bg, bm, bv, bh, bc };
+        for (int i = 0; i < 6; i++) et_vk_buf_free(vkt_ctx, bs[i]);
     }
-    et_vk_buf_free(vkt_ctx, bp); et_vk_buf_free(vkt_ctx, bg);
-    et_vk_buf_free(vkt_ctx, bm); et_vk_buf_free(vkt_ctx, bv);
+}
+
+/* ---- matmul_dw ---------------------------------------------------------------------- */
+static void test_matmul_dw(void) {
+    enum { T = 37, K = 72, N = 50 };
+    float dy[T * N], x[T * K], dw0[N * K];
+    fill(dy, T * N, 25, 1.0f); fill(x, T * K, 26, 1.0f); fill(dw0, N * K, 27, 1.0f);
+    const et_vk_limits *l = et_vk_get_limits(vkt_ctx);
+    et_vk_tuning *tu = et_vk_tuning_get(vkt_ctx);
+    bool fp16_was = tu->fp16;
+    for (int h = 0; h <= (l->fp16 ? 1 : 0); h++)
+        for (int acc = 0; acc < 2; acc++) {
+            tu->fp16 = h;
+            et_vk_buf *bdy = vkt_buf(dy, T * N), *bx = vkt_buf(x, T * K), *bw = vkt_buf(dw0, N * K);
+            int rc = et_vk_begin(vkt_ctx);
+            rc = rc ? rc : et_vk_op_matmul_dw(vkt_ctx, bdy, bx, bw, T, K, N, acc);
+            CHECK(rc == 0, "matmul_dw: %s", et_vk_error(vkt_ctx));
+            if (!rc && !vkt_submit("matmul_dw")) {
+                double want[N * K];
+                for (int n = 0; n < N; n++)
+                    for (int k = 0; k < K; k++) {
+                        double s = acc ? dw0[n * K + k] : 0;
+                        for (int t = 0; t < T; t++) s += (double)dy[t * N + n] * x[t * K + k];
+                        want[n * K + k] = s;
+                    }
+                float *gw = vkt_get(bw, N * K, "dw");
+                /* fp32: sums of 37 products; fp16 products: 2^-11 per operand */
+                double e = vkt_nerr(gw, want, N * K), tol = h ? 2e-3 : TOL_RED;
+                CHECK(e <= tol, "[%s] matmul_dw fp16=%d acc=%d: %.3g", vkt_pass, h, acc, e);
+                free(gw);
+            }
+            et_vk_buf_free(vkt_ctx, bdy); et_vk_buf_free(vkt_ctx, bx); et_vk_buf_free(vkt_ctx, bw);
+        }
+    tu->fp16 = fp16_was;
 }
 
 static void run_all(void) {
@@ -520,6 +562,7 @@ static void run_all(void) {
     RUN(test_get_rows);
     RUN(test_cross_entropy);
     RUN(test_adamw);
+    RUN(test_matmul_dw);
 }
 
 int main(void) {

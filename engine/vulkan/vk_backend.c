@@ -8,7 +8,7 @@
  * with offsets aligned to minStorageBufferOffsetAlignment).
  *
  * supports_op says which nodes run here, with the reason when not: ops without a shader yet
- * (ATTN_BACK, CROSS_ENTROPY, ADAMW, CONCAT, REPEAT, SUM, MATMUL_DW ...), and shapes the shaders
+ * (ATTN_BACK, CROSS_ENTROPY(_BACK), CONCAT, REPEAT(_BACK), SUM, CONT ...), and shapes the shaders
  * do not cover (strided views, broadcasts other than a leading block, partial rope, batched
  * attention, a tensor larger than one storage binding).
  */
@@ -99,6 +99,14 @@ static bool et__vk_supports(et_backend *be, const et_tensor *t, char *why, size_
                 et_type_get(s0->type)->name);
         if (!et__is_f32(s1)) WHY("activations must be dense f32");
         if (s0->ne[0] % 4) WHY("K=%lld is not a multiple of 4", (long long)s0->ne[0]);
+        return true;
+    case ET_OP_MATMUL_DW:
+        if (!et__is_f32(s0) || !et__is_f32(s1) || et_nrows(s0) != et_nrows(s1))
+            WHY("dense f32 dy and x with the same token count needed");
+        return true;
+    case ET_OP_ADAMW:
+        for (int i = 0; i < 6 && t->src[i]; i++)
+            if (!et__is_f32(t->src[i])) WHY("source %d must be dense f32", i);
         return true;
     case ET_OP_GET_ROWS:
         if (!et__is_weight(s0) || !et__is_i32(s1)) WHY("table must be a supported 2-D leaf, ids i32");
@@ -242,6 +250,12 @@ static int et__record(et__vkbe *b, et_tensor *t) {
         return et_vk_op_matmul(c, &b->t[s0->id].w, B(b, s1), B(b, t), et_nrows(s1), false);
     case ET_OP_MATMUL_DX:
         return et_vk_op_matmul_dx(c, &b->t[s0->id].w, B(b, s1), B(b, t), et_nrows(s1), false);
+    case ET_OP_MATMUL_DW:
+        return et_vk_op_matmul_dw(c, B(b, s0), B(b, s1), B(b, t), et_nrows(s0), s1->ne[0],
+                                  s0->ne[0], false);
+    case ET_OP_ADAMW:   /* the node is a view of p: p, m, v are updated in place */
+        return et_vk_op_adamw(c, B(b, s0), B(b, s1), B(b, t->src[2]), B(b, t->src[3]),
+                              B(b, t->src[4]), t->src[5] ? B(b, t->src[5]) : NULL, n);
     case ET_OP_GET_ROWS:
         return et_vk_op_get_rows(c, &b->t[s0->id].w, B(b, s1), B(b, t), et_nelements(s1));
     case ET_OP_ROPE:
@@ -262,6 +276,15 @@ static int et__record(et__vkbe *b, et_tensor *t) {
 
 static bool et__vk_run(et_backend *be, et_graph *g, et_plan *plan, int32_t from, int32_t to) {
     et__vkbe *b = (et__vkbe *)be;
+    /* AdamW's hyperparameters (and clip scale) are host leaves the trainer rewrites every step:
+     * refresh them here (a few bytes) so callers need not upload them explicitly. */
+    for (int32_t i = from; i < to; i++) {
+        et_tensor *t = g->nodes[i];
+        for (int s = 4; t->op == ET_OP_ADAMW && s < 6; s++)
+            if (t->src[s] && t->src[s]->op == ET_OP_NONE && t->src[s]->data &&
+                et_vk_buf_upload(b->ctx, B(b, t->src[s]), 0, t->src[s]->data, et_nbytes(t->src[s])))
+                return et__fail(b, g->ctx, "uploading AdamW hyperparameters", t->src[s]);
+    }
     if (et_vk_begin(b->ctx)) return et__fail(b, g->ctx, "begin", NULL);
     for (int32_t i = from; i < to; i++) {
         et_tensor *t = g->nodes[i];

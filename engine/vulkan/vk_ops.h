@@ -109,10 +109,16 @@ int et_vk_op_cross_entropy_back(et_vk_ctx *ctx, const et_vk_buf *logits,
                                 const et_vk_buf *dloss, et_vk_buf *dlogits, int64_t T,
                                 int64_t V, bool accumulate);
 
-/* AdamW step t (1-based) on n parameters in place: m, v moments; decoupled weight decay. */
+/* AdamW on n parameters in place (engine/ops/adamw.c's update): m, v moments; hp is a buffer
+ * of 8 floats: lr, beta1, beta2, eps, weight_decay, 1-beta1^t, 1-beta2^t, grad_scale; clip
+ * (may be NULL) one float multiplying the gradient scale. */
 int et_vk_op_adamw(et_vk_ctx *ctx, et_vk_buf *p, const et_vk_buf *g, et_vk_buf *m,
-                   et_vk_buf *v, int64_t n, float lr, float beta1, float beta2, float eps,
-                   float wd, int step);
+                   et_vk_buf *v, const et_vk_buf *hp, const et_vk_buf *clip, int64_t n);
+
+/* dW[N][K] (+)= dyᵀ·x over T tokens: dy[T][N], x[T][K], all f32 (the weight gradient of a
+ * trainable linear layer, e.g. LoRA's A and B). */
+int et_vk_op_matmul_dw(et_vk_ctx *ctx, const et_vk_buf *dy, const et_vk_buf *x, et_vk_buf *dw,
+                       int64_t T, int64_t K, int64_t N, bool accumulate);
 
 /* Internal to the ops files: the variant name for `base` under the tuning and limits. */
 const char *et__vk_variant(et_vk_ctx *ctx, const char *base, char *buf, size_t len);

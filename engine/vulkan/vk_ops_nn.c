@@ -332,20 +332,36 @@ int et_vk_op_cross_entropy_back(et_vk_ctx *ctx, const et_vk_buf *logits,
 }
 
 int et_vk_op_adamw(et_vk_ctx *ctx, et_vk_buf *p, const et_vk_buf *g, et_vk_buf *m,
-                   et_vk_buf *v, int64_t n, float lr, float beta1, float beta2, float eps,
-                   float wd, int step) {
+                   et_vk_buf *v, const et_vk_buf *hp, const et_vk_buf *clip, int64_t n) {
     const char *op = "adamw";
-    if (step < 1 || !(beta1 >= 0 && beta1 < 1) || !(beta2 >= 0 && beta2 < 1) || !(eps > 0))
-        return et__vk_fail(ctx, "adamw: step=%d beta1=%g beta2=%g eps=%g", step, beta1, beta2,
-                           eps);
     if (et__need(ctx, op, "p", p, n) || et__need(ctx, op, "g", g, n) ||
-        et__need(ctx, op, "m", m, n) || et__need(ctx, op, "v", v, n))
+        et__need(ctx, op, "m", m, n) || et__need(ctx, op, "v", v, n) ||
+        et__need(ctx, op, "hp", hp, 8) || (clip && et__need(ctx, op, "clip", clip, 1)))
         return -1;
-    struct { uint32_t n; float lr, b1, b2, eps, wd, bc1, bc2; } pc = {
-        (uint32_t)n, lr, beta1, beta2, eps, wd,
-        (float)(1.0 - pow(beta1, step)), (float)(1.0 - pow(beta2, step)) };
+    struct { uint32_t n, has_clip; } pc = { (uint32_t)n, clip != NULL };
     uint32_t spec[1] = { ctx->tune.wg }, gx;
-    et_vk_bind bd[4] = { { p, 0, true }, { g, 0, false }, { m, 0, true }, { v, 0, true } };
+    et_vk_bind bd[6] = { { p, 0, true }, { g, 0, false }, { m, 0, true }, { v, 0, true },
+                         { hp, 0, false }, { clip ? clip : hp, 0, false } };
     et__grid_ew(ctx, n, &gx);
-    return et_vk_dispatch(ctx, "adamw", spec, 1, bd, 4, &pc, sizeof pc, gx, 1, 1, op);
+    return et_vk_dispatch(ctx, "adamw", spec, 1, bd, 6, &pc, sizeof pc, gx, 1, 1, op);
+}
+
+int et_vk_op_matmul_dw(et_vk_ctx *ctx, const et_vk_buf *dy, const et_vk_buf *x, et_vk_buf *dw,
+                       int64_t T, int64_t K, int64_t N, bool accumulate) {
+    const char *op = "matmul_dw";
+    if (T <= 0 || K <= 0 || N <= 0)
+        return et__vk_fail(ctx, "matmul_dw: T=%lld K=%lld N=%lld", (long long)T, (long long)K,
+                           (long long)N);
+    if (et__need(ctx, op, "dy", dy, T * N) || et__need(ctx, op, "x", x, T * K) ||
+        et__need(ctx, op, "dw", dw, N * K))
+        return -1;
+    const et_vk_tuning *tu = &ctx->tune;
+    char name[64];
+    et__vk_variant(ctx, "matmul_dw", name, sizeof name);
+    struct { uint32_t T, K, N, acc; } pc = { (uint32_t)T, (uint32_t)K, (uint32_t)N, accumulate };
+    uint32_t spec[5] = { tu->mm_ts * tu->mm_ts, tu->mm_ts, tu->mm_rm, tu->mm_rn, tu->mm_bk };
+    uint32_t bm = tu->mm_ts * tu->mm_rm, bn = tu->mm_ts * tu->mm_rn;
+    et_vk_bind bd[3] = { { dy, 0, false }, { x, 0, false }, { dw, 0, true } };
+    return et_vk_dispatch(ctx, name, spec, 5, bd, 3, &pc, sizeof pc, (uint32_t)((K + bn - 1) / bn),
+                          (uint32_t)((N + bm - 1) / bm), 1, name);
 }
