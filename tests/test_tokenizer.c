@@ -238,8 +238,8 @@ static void test_pretok_rules(void) {
 /* ---- reference vocabularies ------------------------------------------------------------ */
 
 /* SentencePiece vocabulary exported as piece/score/type rows -> the in-memory constructor. */
-static et_tok *load_spm(void) {
-    char *buf = slurp(GOLD "spm_vocab.tsv", NULL);
+static et_tok *load_spm_from(const char *path, int dummy_prefix) {
+    char *buf = slurp(path, NULL);
     if (!buf) return NULL;
     int cap = 1 << 16, n = 0;
     char **tok = calloc((size_t)cap, sizeof *tok);
@@ -263,6 +263,7 @@ static et_tok *load_spm(void) {
     sp.scores = sc;
     sp.types = ty;
     sp.unk = 0; sp.bos = 1; sp.eos = 2;
+    sp.add_dummy_prefix = dummy_prefix;
     sp.chat = ET_CHAT_LLAMA2;
     char err[256];
     et_tok *t = et_tok_create(&sp, err, sizeof err);
@@ -270,6 +271,22 @@ static et_tok *load_spm(void) {
     for (int i = 0; i < n; i++) free(tok[i]);
     free(tok); free(sc); free(ty); free(buf);
     return t;
+}
+
+static et_tok *load_spm(void) { return load_spm_from(GOLD "spm_vocab.tsv", 1); }
+
+static void test_spm_gemma_style(void) {
+    long n;
+    tcase *cs = load_cases(GOLD "spm_nopre_cases.tsv", &n);
+    et_tok *t = load_spm_from(GOLD "spm_nopre_vocab.tsv", 0);
+    CHECK(cs && n >= 2000 && t, "golden files %sspm_nopre_* missing: run tests/py/gen_tok.py", GOLD);
+    if (cs && t) {
+        long bad = check_cases(t, cs, n, 0, "spm_nopre");
+        CHECK(bad == 0, "spm without dummy prefix, with user-defined symbols: %ld of %ld cases differ", bad, n);
+        CHECK(check_roundtrip(t, cs, n, 0, 0, 0) == 0, "spm_nopre round trip");
+    }
+    et_tok_free(t);
+    free_cases(cs, n);
 }
 
 static void test_spm_reference(void) {
@@ -641,6 +658,7 @@ int main(void) {
     RUN(test_nfc_conformance);
     RUN(test_pretok_rules);
     RUN(test_spm_reference);
+    RUN(test_spm_gemma_style);
     RUN(test_gpt2_reference);
     RUN(test_llama3_reference);
     RUN(test_qwen2_reference);

