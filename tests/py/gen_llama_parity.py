@@ -6,7 +6,7 @@ For each case <name>, in build/golden/llama/:
                    (token_embd.weight, blk.N.attn_q.weight, ..., output.weight unless tied;
                    blk.N.attn_{q,k,v}.bias for qwen2), arch "llama", "mistral" or "qwen2"
   <name>.ref.gguf  inputs and expected outputs (also written by gguf):
-      metadata  parity.kind ("lora" | "ia3" | "prompt"), parity.base ("f32" | "nf4"),
+      metadata  parity.kind ("lora" | "ia3" | "prompt" | "full"), parity.base ("f32" | "nf4"),
                 parity.targets, parity.rank, parity.alpha, parity.n_prompt,
                 parity.lr / beta1 / beta2 / eps / weight_decay (one AdamW step)
       ids       i32 (B, T)            token ids
@@ -15,7 +15,7 @@ For each case <name>, in build/golden/llama/:
       init.<p>  every adapter tensor's starting value, under edgetune's names
                 (blk.N.attn_q.weight.lora_a (r, in), ...lora_b (out, r) -- B random and
                 nonzero, else dL/dA = 0 and proves nothing; blk.N.attn_k.ia3 ...;
-                soft_prompt (n, dim))
+                soft_prompt (n, dim); for "full" every weight under its GGUF name)
       nll (P), loss (1)               per-position NLL and their mean
       grad.<p>                        dloss/d<p>
       step.<p>                        <p> after one torch.optim.AdamW step
@@ -71,6 +71,11 @@ CASES = {
                          head_dim=8, ffn=64, tied=True, rope_theta=10000.0, rms_eps=1e-5,
                          sliding_window=0, T=10, B=2, seed=14,
                          adapter=dict(kind="prompt", n_prompt=4)),
+    # full fine-tuning: every weight trained -- embedding gradients from both ends of a tied
+    # model, norm and bias gradients; qwen2 with GQA 4:2
+    "qwen2_full": dict(arch="qwen2", vocab=32, dim=32, n_layers=2, n_heads=4, n_kv_heads=2,
+                       head_dim=8, ffn=48, tied=True, rope_theta=10000.0, rms_eps=1e-6,
+                       sliding_window=0, T=12, B=2, seed=16, adapter=dict(kind="full")),
     # QLoRA: rows of 64 / 128 (NF4 blocks of 64), GQA 4:2, LoRA on every linear layer
     "llama_qlora": dict(arch="llama", vocab=40, dim=64, n_layers=2, n_heads=4, n_kv_heads=2,
                         head_dim=16, ffn=128, tied=False, rope_theta=10000.0, rms_eps=1e-5,
@@ -158,7 +163,7 @@ def adapter_init(c, ad, rng):
             p[f"blk.{l}.attn_k.ia3"] = (1 + 0.2 * rng.standard_normal(kv)).astype(F32)
             p[f"blk.{l}.attn_v.ia3"] = (1 + 0.2 * rng.standard_normal(kv)).astype(F32)
             p[f"blk.{l}.ffn_up.ia3"] = (1 + 0.2 * rng.standard_normal(c["ffn"])).astype(F32)
-    else:
+    elif ad["kind"] == "prompt":
         p["soft_prompt"] = rng.standard_normal((ad["n_prompt"], c["dim"])).astype(F32)
     return p
 
@@ -178,6 +183,8 @@ def reference(c, w, ad, init, ids, sel_tt, sel_b, targets, bf16_base=False):
     """Logits, NLL at the selected positions (sel_tt counts virtual tokens), their mean,
     every adapter gradient and the adapter after one AdamW step."""
     params = {k: torch.tensor(v, dtype=torch_llama.DT, requires_grad=True) for k, v in init.items()}
+    if ad["kind"] == "full":          # every weight is a parameter
+        w = dict(w, **params)
     model = torch_llama.Llama(c, w, dict(ad, params=params), bf16_base=bf16_base)
     logits = model.logits(torch.tensor(ids, dtype=torch.long))            # (B, np + T, V)
     sel_logits = logits[torch.tensor(sel_b, dtype=torch.long), torch.tensor(sel_tt, dtype=torch.long)]
@@ -199,7 +206,7 @@ def make_case(name, c):
     os.makedirs(OUT, exist_ok=True)
     write_model(os.path.join(OUT, name + ".gguf"), c, w)
     ad = c["adapter"]
-    init = adapter_init(c, ad, rng)
+    init = dict(w) if ad["kind"] == "full" else adapter_init(c, ad, rng)
     deq = nf4_base(w) if c.get("base") == "nf4" else {}
     T, B = c["T"], c["B"]
     ids = rng.integers(0, c["vocab"], (B, T)).astype(np.int32)

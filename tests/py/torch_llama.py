@@ -92,13 +92,14 @@ class Llama:
     """cfg: dict with vocab, dim, n_layers, n_heads, n_kv_heads, head_dim, ffn, rope_theta,
     rms_eps, arch ("llama" | "mistral" | "qwen2"), sliding_window, tied.
     w: dict of GGUF tensor name -> numpy array (f32 values, any linear layer possibly the
-    dequantized NF4 base).  adapter: None or dict(kind="lora"|"ia3"|"prompt", ...) whose
-    tensors (torch, float64, requires_grad) live in self.params under edgetune's names."""
+    dequantized NF4 base), or torch tensors (full fine-tuning passes its parameters here).
+    adapter: None or dict(kind="lora"|"ia3"|"prompt"|"full", ...) whose tensors (torch,
+    float64, requires_grad) live in self.params under edgetune's names."""
 
     def __init__(self, cfg, w, adapter=None, bf16_base=False):
         self.c = cfg
         self.bf16_base = bf16_base
-        self.w = {k: torch.tensor(v, dtype=DT) for k, v in w.items()}
+        self.w = {k: v if torch.is_tensor(v) else torch.tensor(v, dtype=DT) for k, v in w.items()}
         self.ad = adapter or {"kind": "none"}
         self.params = self.ad.get("params", {})
 
