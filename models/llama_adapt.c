@@ -172,6 +172,11 @@ bool et_llama_merge_adapter(et_llama *m) {
                 return false;
             }
             int64_t K = (*W)->ne[0], N = (*W)->ne[1];
+            /* merge into an owned copy: a loaded model's weights may be a read-only mapping */
+            et_tensor *own = et_new(m->ctx, ET_F32, 2, (int64_t[]){K, N}, (*W)->flags & ~ET_FLAG_PERSIST, (*W)->name);
+            if (!own) return false;
+            et_kern_to_f32(ET_F32, (*W)->data, own->data, K, N, (*W)->nb[1]);
+            *W = own;
             float *wd = (*W)->data;
             if (lora)   /* W[N,K] += (alpha/r) · B[N,r] · A[r,K] */
                 et_sgemm(false, false, N, K, m->ad.rank, m->ad.alpha / (float)m->ad.rank, L->lora_b[w]->data,
