@@ -307,16 +307,16 @@ static void check_decode(parity_case *pc, const tol *tl) {
 }
 
 /* Loss, every gradient, one AdamW step. */
-static void check_train_step(parity_case *pc, const tol *tl) {
+static void check_train_step(parity_case *pc, const tol *tl, bool recompute) {
     et_ctx *ctx = pc->ctx;
     et_ctx_mark mark = et_ctx_get_mark(ctx);
     et_adamw_cfg ac = {ref_f32("parity.lr"), ref_f32("parity.beta1"), ref_f32("parity.beta2"), ref_f32("parity.eps"),
                        ref_f32("parity.weight_decay")};
-    et_tensor *loss = et_llama_loss(&pc->m, &pc->b, false);
+    et_tensor *loss = et_llama_loss(&pc->m, &pc->b, recompute);
     et_graph *g = et_graph_new(ctx, 1 << 14);
     et_optim opt = {0};
     et_plan plan = {0};
-    bool ok = loss && g && et_graph_backward(g, loss, &(et_backward_opts){0}) && et_optim_adamw_init(&opt, g, &ac) &&
+    bool ok = loss && g && et_graph_backward(g, loss, &(et_backward_opts){.recompute = recompute}) && et_optim_adamw_init(&opt, g, &ac) &&
               et_graph_plan(g, &plan) && et_graph_alloc(g, &plan);
     CHECK(ok, "train graph: %s", et_ctx_error(ctx));
     /* keep the starting values: the AdamW node updates the parameters in place */
@@ -368,15 +368,33 @@ static void check_train_step(parity_case *pc, const tol *tl) {
     et_ctx_reset(ctx, mark);
 }
 
-static void run_case(const char *name, const tol *tl) {
+typedef enum { RUN_ALL, RUN_RECOMPUTE, RUN_MERGED } run_mode;
+
+/* RUN_ALL: NLL, decode, train step.  RUN_RECOMPUTE: the train step with activation
+ * checkpointing (the same numbers within the same bounds).  RUN_MERGED: the adapter folded
+ * into the base with et_llama_merge_adapter, then NLL and decode against the reference that
+ * ran with the adapter unmerged (PEFT's merge_and_unload gives the same model). */
+static void run_case_mode(const char *name, const tol *tl, run_mode mode) {
     parity_case pc;
     if (setup(&pc, name)) {
-        check_nll(&pc, tl);
-        if (strcmp(pc.kind, "prompt")) check_decode(&pc, tl);   /* decode takes no soft prompt */
-        check_train_step(&pc, tl);
+        if (mode == RUN_MERGED) {
+            bool ok = et_llama_merge_adapter(&pc.m);
+            CHECK(ok, "merge: %s", et_ctx_error(pc.ctx));
+            if (ok) {
+                check_nll(&pc, tl);
+                check_decode(&pc, tl);
+            }
+        } else if (mode == RUN_RECOMPUTE) {
+            check_train_step(&pc, tl, true);
+        } else {
+            check_nll(&pc, tl);
+            if (strcmp(pc.kind, "prompt")) check_decode(&pc, tl);   /* decode takes no soft prompt */
+            check_train_step(&pc, tl, false);
+        }
     }
     teardown(&pc);
 }
+static void run_case(const char *name, const tol *tl) { run_case_mode(name, tl, RUN_ALL); }
 
 /* ---------------------------------------------------------------- cases */
 
@@ -385,6 +403,11 @@ static void test_qwen2_tied_lora(void) { run_case("qwen2_tied_lora", &TOL_F32); 
 static void test_mistral_swa_ia3(void) { run_case("mistral_swa_ia3", &TOL_F32); }
 static void test_llama_prompt(void) { run_case("llama_prompt", &TOL_F32); }
 static void test_qwen2_full(void) { run_case("qwen2_full", &TOL_F32); }
+static void test_llama_gqa_lora_recompute(void) { run_case_mode("llama_gqa_lora", &TOL_F32, RUN_RECOMPUTE); }
+static void test_qwen2_full_recompute(void) { run_case_mode("qwen2_full", &TOL_F32, RUN_RECOMPUTE); }
+static void test_mistral_ia3_merged(void) { run_case_mode("mistral_swa_ia3", &TOL_F32, RUN_MERGED); }
+/* a model file over 1 MiB: memory-mapped read-only, so merging must not write into it */
+static void test_llama_big_lora_merged(void) { run_case_mode("llama_big_lora", &TOL_F32, RUN_MERGED); }
 
 /* QLoRA on the path this CPU picks (bf16 activations where AVX512-BF16 exists). */
 static void test_llama_qlora(void) {
@@ -415,6 +438,10 @@ int main(void) {
     RUN(test_mistral_swa_ia3);
     RUN(test_llama_prompt);
     RUN(test_qwen2_full);
+    RUN(test_llama_gqa_lora_recompute);
+    RUN(test_qwen2_full_recompute);
+    RUN(test_mistral_ia3_merged);
+    RUN(test_llama_big_lora_merged);
     RUN(test_llama_qlora);
     RUN(test_llama_qlora_f32_path);
     return DONE();

@@ -76,6 +76,12 @@ CASES = {
     "qwen2_full": dict(arch="qwen2", vocab=32, dim=32, n_layers=2, n_heads=4, n_kv_heads=2,
                        head_dim=8, ffn=48, tied=True, rope_theta=10000.0, rms_eps=1e-6,
                        sliding_window=0, T=12, B=2, seed=16, adapter=dict(kind="full")),
+    # a model file over 1 MiB (vocab 4200 x dim 64 embeddings): edgetune maps it read-only;
+    # the C test merges LoRA (targets q,k,gate,down) into it
+    "llama_big_lora": dict(arch="llama", vocab=4200, dim=64, n_layers=1, n_heads=4, n_kv_heads=2,
+                           head_dim=16, ffn=96, tied=True, rope_theta=500000.0, rms_eps=1e-5,
+                           sliding_window=0, T=8, B=2, seed=17,
+                           adapter=dict(kind="lora", rank=8, alpha=4.0, targets="q,k,gate,down")),
     # QLoRA: rows of 64 / 128 (NF4 blocks of 64), GQA 4:2, LoRA on every linear layer
     "llama_qlora": dict(arch="llama", vocab=40, dim=64, n_layers=2, n_heads=4, n_kv_heads=2,
                         head_dim=16, ffn=128, tied=False, rope_theta=10000.0, rms_eps=1e-5,
