@@ -15,7 +15,7 @@
  *                                                                            with little data
  *   budget          centre task x LoRA x every budget                        F2 longer tuning
  *   rank            centre task x LoRA rank {2, 32} x {tightest, loosest}    F4 rank under
- *                   budget                                                    tight resources
+ *                   budget (quick: tightest only)                             tight resources
  *   model           centre task x every model x {zero-shot, LoRA}            learning time vs size
  *
  * Zero-shot and RAG are deterministic (no training, greedy scoring), so they run once (seed
@@ -49,13 +49,13 @@ void et_cell_key(const et_cell *c, char *buf, size_t n) {
              c->rank, c->seed, c->n_users);
 }
 
-void et_plan_free(et_plan *p) {
+void et_study_plan_free(et_study_plan *p) {
     free(p->cells);
     memset(p, 0, sizeof *p);
 }
 
 /* add cell c (normalised: fields a method does not use are zeroed), once per key */
-static int et__add(et_plan *p, et_cell c) {
+static int et__add(et_study_plan *p, et_cell c) {
     if (!et_cell_retrieves(&c)) c.rag_k = 0;
     if (!et_cell_learns(&c)) c.budget_s = 0, c.rank = 0, c.seed = 0;
     else if (strcmp(c.method, "lora") && strcmp(c.method, "rag+lora")) c.rank = 0;
@@ -77,7 +77,7 @@ static int et__add(et_plan *p, et_cell c) {
 }
 
 /* the cell with each seed (learning) or once (deterministic) */
-static int et__add_seeds(et_plan *p, et_cell c, int n_seeds) {
+static int et__add_seeds(et_study_plan *p, et_cell c, int n_seeds) {
     if (!et_cell_learns(&c)) return et__add(p, c);
     for (int s = 1; s <= n_seeds; s++) {
         c.seed = s;
@@ -100,7 +100,7 @@ static et_cell et__cell(const char *task, const char *method, const char *model,
     return c;
 }
 
-int et_plan_build(et_plan *p, const char *profile, int grid, const char *const *tasks,
+int et_study_plan_build(et_study_plan *p, const char *profile, int grid, const char *const *tasks,
                   int n_tasks, const char *const *models, int n_models, char *err, size_t errlen) {
     memset(p, 0, sizeof *p);
     et_study_profile pr;
@@ -179,7 +179,8 @@ int et_plan_build(et_plan *p, const char *profile, int grid, const char *const *
         static const char *const dc_bases[] = {"f32", "q4_0", "nf4"};
         for (int b = 0; b < 3; b++)
             for (int ca = 0; ca < 4; ca++) {
-                if (!strcmp(pr.name, "quick") && b == 1 && ca != 0) continue;  /* quick: q4_0 at cap 4 only */
+                /* quick: q4_0 at cap 4 only, nf4 at 4 and 16 (the compression slice's) and all */
+                if (!strcmp(pr.name, "quick") && ((b == 1 && ca != 0) || (b == 2 && ca == 2))) continue;
                 et_cell c = et__cell(T, "lora", model, bc, pr.n_users, "data-x-compression");
                 snprintf(c.base, sizeof c.base, "%s", dc_bases[b]);
                 c.profile_cap = et__caps[ca];
@@ -196,7 +197,7 @@ int et_plan_build(et_plan *p, const char *profile, int grid, const char *const *
                 et_cell c = et__cell(T, "lora", model, pr.budgets[bu], pr.n_users, "rank");
                 c.rank = ranks[r];
                 rc |= et__add_seeds(p, c, pr.n_seeds);
-                if (pr.n_budgets == 1) break;
+                if (pr.n_budgets == 1 || !strcmp(pr.name, "quick")) break;  /* quick: tightest only */
             }
         /* model size */
         for (int m = 1; m < n_models; m++) {
@@ -210,14 +211,14 @@ int et_plan_build(et_plan *p, const char *profile, int grid, const char *const *
             rc |= et__add(p, et__cell(tasks[t], "zero-shot", models[m], bc, pr.n_users, "difficulty"));
 done:
     if (rc) {
-        et_plan_free(p);
+        et_study_plan_free(p);
         snprintf(err, errlen, "study: out of memory building the plan");
         return -1;
     }
     return 0;
 }
 
-void et_plan_shard(et_plan *p, int k, int n) {
+void et_study_plan_shard(et_study_plan *p, int k, int n) {
     if (n <= 1) return;
     int m = 0;
     for (int i = 0; i < p->n; i++)

@@ -93,17 +93,17 @@ typedef struct et_study_profile {
     int    centre_budget;
 } et_study_profile;
 
-typedef struct et_plan {
+typedef struct et_study_plan {
     et_cell *cells; int n, cap;
-} et_plan;
+} et_study_plan;
 
 /* tasks/models: the study's axes of tasks and model files (models[0] is the centre model).
  * grid != 0: the full factorial.  Cells are unique by key, in a stable order. */
-int  et_plan_build(et_plan *p, const char *profile, int grid, const char *const *tasks,
+int  et_study_plan_build(et_study_plan *p, const char *profile, int grid, const char *const *tasks,
                    int n_tasks, const char *const *models, int n_models, char *err, size_t errlen);
-void et_plan_free(et_plan *p);
+void et_study_plan_free(et_study_plan *p);
 /* Keep cells i with i % n == k (0-based k; a cell's index in the full plan), in place. */
-void et_plan_shard(et_plan *p, int k, int n);
+void et_study_plan_shard(et_study_plan *p, int k, int n);
 /* Estimated seconds of a cell on this machine: learning budget x users (x calibration), plus
  * inference FLOPs (2 x params x tokens) / gflops.  params from the model file size. */
 double et_cell_estimate_s(const et_cell *c, double gflops, double model_params,
