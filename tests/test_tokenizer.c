@@ -437,14 +437,34 @@ static void test_gguf_vocabularies(void) {
         CHECK(m >= 2 && ids[0] == 1 && et_tok_bos(t) == 1, "spm.gguf: add_bos_token");
     }
     et_tok_free(t);
-    /* the same vocabulary as a Llama-2-style tokenizer.json (BPE + byte_fallback) */
-    t = et_tok_load(GOLD "spm_hf.json", err, sizeof err);
-    CHECK(t != NULL, "spm_hf.json: %s", t ? "" : err);
-    if (cs && t) {
-        CHECK(et_tok_model_kind(t) == ET_TOK_SPM && et_tok_bos(t) == 1, "spm_hf.json loads as SPM with BOS <s>");
-        CHECK(check_cases(t, cs, n, 0, "spm_hf.json") == 0, "spm_hf.json encodes differently from sentencepiece");
+    /* the same vocabulary as a Llama-2-style tokenizer.json (BPE + byte_fallback), with the
+     * '▁' prefix from a Prepend normalizer or from a Metaspace pre-tokenizer */
+    for (int k = 0; k < 2; k++) {
+        const char *jp = k ? GOLD "spm_hf_meta.json" : GOLD "spm_hf.json";
+        t = et_tok_load(jp, err, sizeof err);
+        CHECK(t != NULL, "%s: %s", jp, t ? "" : err);
+        if (cs && t) {
+            CHECK(et_tok_model_kind(t) == ET_TOK_SPM && et_tok_bos(t) == 1 && et_tok_adds_dummy_prefix(t),
+                  "%s loads as SPM with BOS <s> and the dummy prefix", jp);
+            /* tokenizers always splits out added tokens: PARSE_SPECIAL for its own ids */
+            unsigned fl = k ? ET_TOK_PARSE_SPECIAL : 0;
+            CHECK(check_cases(t, cs, n, fl, jp) == 0, "%s encodes differently from %s", jp,
+                  k ? "tokenizers' Metaspace" : "sentencepiece");
+            /* our format keeps the Metaspace rules */
+            char tmp[64];
+            snprintf(tmp, sizeof tmp, "/tmp/et_tok_meta_%d.etok", (int)getpid());
+            et_tok *t2 = et_tok_save(t, tmp, err, sizeof err) == 0 ? et_tok_load(tmp, err, sizeof err) : NULL;
+            CHECK(t2 && check_cases(t2, cs, n, fl, "reloaded") == 0, "%s: save/load changes ids", jp);
+            et_tok_free(t2);
+            unlink(tmp);
+        }
+        et_tok_free(t);
+        if (!k) {   /* Metaspace cases: tokenizers' own ids on the same texts */
+            free_cases(cs, n);
+            cs = load_cases(GOLD "spm_meta_cases.tsv", &n);
+            CHECK(cs && n >= 2000, "%sspm_meta_cases.tsv missing", GOLD);
+        }
     }
-    et_tok_free(t);
     free_cases(cs, n);
     cs = load_cases(GOLD "llama3_cases.tsv", &n);
     t = open_gguf(GOLD "llama3.gguf", err, sizeof err);

@@ -27,6 +27,10 @@ struct et_tok {
     uint32_t ht_mask;
     int32_t bos, eos, unk, pad;
     int add_bos, add_eos, add_dummy_prefix, ignore_merges, nfc;
+    /* Hugging Face Metaspace semantics for the dummy prefix (tokenizer.json only): prefix only
+     * the first fragment of the input (prepend_scheme "first"), and never a fragment that
+     * already starts with a space.  llama.cpp / GGUF: both 0. */
+    int prefix_first_only, prefix_skip_if_space;
     /* BPE merges: rank r joins (mleft[r], mright[r]) into mresult[r]; map keyed by the pair. */
     int32_t n_merges;
     int32_t *mleft, *mright, *mresult;

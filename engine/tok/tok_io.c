@@ -4,7 +4,8 @@
  *   "ETOK"  u32 version (1)
  *   u32 model (1 spm, 2 bpe)  u32 pretok  u32 chat
  *   i32 bos  i32 eos  i32 unk  i32 pad
- *   u32 flags (bit 0 add_bos, bit 1 add_eos, bit 2 add_dummy_prefix, bit 3 nfc)
+ *   u32 flags (bit 0 add_bos, bit 1 add_eos, bit 2 add_dummy_prefix, bit 3 nfc,
+ *              bit 4 prefix only at the input start, bit 5 no prefix before a space)
  *   u32 n_vocab  u32 n_merges
  *   n_vocab x { u32 len, len bytes, f32 score, u8 type }
  *   n_merges x { u32 left id, u32 right id }          (rank order)
@@ -143,6 +144,10 @@ static et_tok *et__load_etok(const char *path, const char *buf, long size, char 
     char e2[256];
     t = et_tok_create(&sp, e2, sizeof e2);
     if (!t) et__tok_err(err, errsz, "%s: %s", path, e2);
+    if (t) {
+        t->prefix_first_only = (h[8] >> 4) & 1;
+        t->prefix_skip_if_space = (h[8] >> 5) & 1;
+    }
 done:
     if (merges) for (uint32_t k = 0; k < nm; k++) free(merges[k]);
     free(tokens); free(lens); free(scores); free(types); free(merges);
@@ -153,7 +158,8 @@ static int et__save_etok(const et_tok *t, const char *path, char *err, size_t er
     FILE *f = fopen(path, "wb");
     if (!f) { et__tok_err(err, errsz, "%s: cannot create", path); return -1; }
     uint32_t flags = (uint32_t)((t->add_bos ? 1 : 0) | (t->add_eos ? 2 : 0) | (t->add_dummy_prefix ? 4 : 0) |
-                                (t->nfc ? 8 : 0));
+                                (t->nfc ? 8 : 0) | (t->prefix_first_only ? 16 : 0) |
+                                (t->prefix_skip_if_space ? 32 : 0));
     uint32_t h[11] = {1, (uint32_t)t->model, (uint32_t)t->pretok, (uint32_t)t->chat,
                       (uint32_t)t->bos, (uint32_t)t->eos, (uint32_t)t->unk, (uint32_t)t->pad,
                       flags, (uint32_t)t->n_vocab, (uint32_t)t->n_merges};
@@ -290,6 +296,7 @@ static et_tok *et__load_json(const char *path, const char *buf, char *err, size_
         nm++;
     }
     et_tok_spec sp;
+    int metaspace = 0;
     const cJSON *bf = cJSON_GetObjectItemCaseSensitive(model, "byte_fallback");
     if (cJSON_IsTrue(bf)) {
         /* SentencePiece vocabulary exported as BPE: score each piece by its merge rank */
@@ -301,6 +308,15 @@ static et_tok *et__load_json(const char *path, const char *buf, char *err, size_
                 types[i] = ET_TOKT_BYTE;
         }
         sp.add_dummy_prefix = et__json_has_normalizer(cJSON_GetObjectItemCaseSensitive(root, "normalizer"), "Prepend");
+        /* newer exports put the '▁' prefix in a Metaspace pre-tokenizer instead */
+        const cJSON *pt = cJSON_GetObjectItemCaseSensitive(root, "pre_tokenizer");
+        const cJSON *ptt = pt ? cJSON_GetObjectItemCaseSensitive(pt, "type") : NULL;
+        if (cJSON_IsString(ptt) && !strcmp(ptt->valuestring, "Metaspace")) {
+            const cJSON *scheme = cJSON_GetObjectItemCaseSensitive(pt, "prepend_scheme");
+            const cJSON *aps = cJSON_GetObjectItemCaseSensitive(pt, "add_prefix_space");
+            sp.add_dummy_prefix = cJSON_IsString(scheme) ? strcmp(scheme->valuestring, "never") != 0 : !cJSON_IsFalse(aps);
+            metaspace = 1 + (cJSON_IsString(scheme) && !strcmp(scheme->valuestring, "first"));
+        }
     } else {
         et_tok_spec_init(&sp, ET_TOK_BPE);
         const char *pat = "";
@@ -352,6 +368,10 @@ static et_tok *et__load_json(const char *path, const char *buf, char *err, size_
     char e2[256];
     t = et_tok_create(&sp, e2, sizeof e2);
     if (!t) et__tok_err(err, errsz, "%s: %s", path, e2);
+    if (t && metaspace) {   /* Metaspace: no prefix before an existing space; "first": input start only */
+        t->prefix_skip_if_space = 1;
+        t->prefix_first_only = metaspace == 2;
+    }
     const cJSON *im = cJSON_GetObjectItemCaseSensitive(model, "ignore_merges");
     if (t && !spm && cJSON_IsBool(im)) t->ignore_merges = cJSON_IsTrue(im);
     for (int32_t r = nm - 1; t && spm && r >= 0; r--) {   /* descending: the lowest rank wins */

@@ -395,7 +395,8 @@ long et_tok_encode(const et_tok *t, const char *text, size_t len, unsigned flags
                 s = norm;
             }
             if (t->model == ET_TOK_SPM) {
-                int pre = t->add_dummy_prefix && prev_special;
+                int pre = t->add_dummy_prefix && prev_special && !(t->prefix_first_only && start > 0) &&
+                          !(t->prefix_skip_if_space && s[0] == ' ');
                 free(frag);
                 frag = malloc(n + 1);
                 if (!frag) { out.oom = 1; free(norm); break; }

@@ -39,7 +39,7 @@ The spm and llama3 vocabularies are also written as GGUF files by the PyPI gguf 
 (tokenizer.ggml.* keys as llama.cpp's converter writes them, no tensors), for the GGUF path.
 
 Output: build/golden/tok/ (corpus.txt, spm_vocab.tsv, spm_cases.tsv, <family>.json,
-<family>_cases.tsv, spm_hf.json, spm.gguf, llama3.gguf).  A case line is  hex(text bytes) TAB ids separated by spaces.
+<family>_cases.tsv, spm_hf.json, spm_hf_meta.json, spm.gguf, llama3.gguf ...).  A case line is  hex(text bytes) TAB ids separated by spaces.
 """
 import gettext
 import json
@@ -217,9 +217,20 @@ def write_spm_as_hf_json(sp, path, items):
                     "vocab": vocab, "merges": [[m[4], m[5]] for m in merges]}}
     with open(path, "w", encoding="utf-8") as f:
         json.dump(tj, f, ensure_ascii=False)
+    # the newer layout (Mistral-style): no normalizer, a Metaspace pre-tokenizer adds the prefix
+    tj["normalizer"] = None
+    tj["pre_tokenizer"] = {"type": "Metaspace", "replacement": "\u2581", "prepend_scheme": "first", "split": False}
+    meta = path.replace(".json", "_meta.json")
+    with open(meta, "w", encoding="utf-8") as f:
+        json.dump(tj, f, ensure_ascii=False)
     tok = Tokenizer.from_file(path)
     for data, ids in items:
-        assert tok.encode(data.decode("utf-8")).ids == ids, f"tokenizers and sentencepiece differ on {data[:60]!r}"
+        assert tok.encode(data.decode("utf-8")).ids == ids, f"{path}: tokenizers and sentencepiece differ on {data[:60]!r}"
+    # Metaspace adds no prefix before an existing leading space, so the reference is tokenizers
+    tok = Tokenizer.from_file(meta)
+    meta_items = [(data, tok.encode(data.decode("utf-8")).ids) for data, _ in items]
+    meta_items += [(t.encode("utf-8"), tok.encode(t).ids) for t in [" x", "</s> x", "a</s>b", "<s>  y"]]
+    write_cases(os.path.join(OUT, "spm_meta_cases.tsv"), meta_items)
 
 
 def train_bytelevel(family, corpus):
