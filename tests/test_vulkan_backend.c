@@ -193,6 +193,69 @@ static void test_weight_update(void) {
     et_ctx_free(ctx);
 }
 
+/* ATTN_BACK (packed dq|dk|dv, as autodiff emits it) and views at offsets into it, consumed by
+ * SCALE nodes: CPU vs Vulkan, with a KV cache (n_past 3, S = T + 3) and no window.
+ * Tolerance 1e-5 normalized (float sums over <= 11 keys and 32 dims, exp). */
+static void test_attention_backward(void) {
+    enum { HD = 32, NH = 4, NKV = 2, TT = 6, S = 9 };
+    et_ctx *ctx = et_ctx_new(64);
+    et_tensor *q = et_new(ctx, ET_F32, 4, (int64_t[]){ HD, NH, TT, 1 }, ET_FLAG_INPUT, "q");
+    et_tensor *k = et_new(ctx, ET_F32, 4, (int64_t[]){ HD, NKV, S, 1 }, ET_FLAG_INPUT, "k");
+    et_tensor *v = et_new(ctx, ET_F32, 4, (int64_t[]){ HD, NKV, S, 1 }, ET_FLAG_INPUT, "v");
+    et_tensor *dO = et_new(ctx, ET_F32, 4, (int64_t[]){ HD, NH, TT, 1 }, ET_FLAG_INPUT, "dO");
+    et_t_fill(q->data, HD * NH * TT, 40, 1.0f); et_t_fill(k->data, HD * NKV * S, 41, 1.0f);
+    et_t_fill(v->data, HD * NKV * S, 42, 1.0f); et_t_fill(dO->data, HD * NH * TT, 43, 1.0f);
+    et_tensor *att = et_attention(ctx, q, k, v, 0.2f, 3, 0);
+    /* the node autodiff's rule (engine/ops/attention.c) builds, and its views */
+    int64_t nq = HD * NH * TT, nk = HD * NKV * S;
+    et_tensor *pk = et__new_node(ctx, ET_OP_ATTN_BACK, ET_F32, 1, (int64_t[]){ nq + 2 * nk });
+    et_tensor *outs[4] = { att, NULL, NULL, NULL };
+    if (pk && att) {
+        pk->src[0] = q; pk->src[1] = k; pk->src[2] = v; pk->src[3] = att; pk->src[4] = dO;
+        memcpy(pk->params, att->params, sizeof pk->params);
+        et_tensor *parts[3] = { q, k, v };
+        size_t offs[3] = { 0, (size_t)nq * 4, (size_t)(nq + nk) * 4 };
+        for (int i = 0; i < 3; i++) {
+            const int64_t *ne = parts[i]->ne;
+            size_t nb[4] = { 4, 4 * (size_t)ne[0], 4 * (size_t)(ne[0] * ne[1]),
+                             4 * (size_t)(ne[0] * ne[1] * ne[2]) };
+            outs[1 + i] = et_scale(ctx, et_view(ctx, pk, 4, ne, nb, offs[i]), 1.0f);
+        }
+    }
+    CHECK(!et_ctx_failed(ctx), "build: %s", et_ctx_error(ctx));
+    et_graph *g = et_graph_new(ctx, 32);
+    for (int i = 0; i < 4 && outs[i]; i++) { outs[i]->flags |= ET_FLAG_OUTPUT; et_graph_add(g, outs[i]); }
+    et_plan plan;
+    bool ok = !et_ctx_failed(ctx) && et_graph_plan(g, &plan) && et_graph_alloc(g, &plan) &&
+              et_backend_cpu()->run(et_backend_cpu(), g, &plan, 0, g->n_nodes);
+    CHECK(ok, "cpu: %s", et_ctx_error(ctx));
+    char err[200];
+    et_backend *vk = ok ? et_vk_backend_new(-1, err, sizeof err) : NULL;
+    CHECK(!ok || vk, "vulkan backend: %s", err);
+    if (vk) {
+        double *want[4];
+        for (int i = 0; i < 4; i++) {
+            int64_t n = et_nelements(outs[i]);
+            want[i] = malloc((size_t)n * 8);
+            for (int64_t j = 0; j < n; j++) want[i][j] = ((float *)outs[i]->data)[j];
+            memset(outs[i]->data, 0xff, (size_t)n * 4);
+        }
+        ok = vk->prepare(vk, g, &plan) && vk->run(vk, g, &plan, 0, g->n_nodes);
+        CHECK(ok, "vulkan: %s", et_ctx_error(ctx));
+        const char *nm[4] = { "o", "dq", "dk", "dv" };
+        for (int i = 0; i < 4 && ok; i++) {
+            CHECK(vk->download(vk, outs[i]), "download %s", nm[i]);
+            double e = vkt_nerr(outs[i]->data, want[i], et_nelements(outs[i]));
+            CHECK(e <= 1e-5, "attention backward %s: normalized error %.3g", nm[i], e);
+        }
+        for (int i = 0; i < 4; i++) free(want[i]);
+        vk->free(vk);
+    }
+    if (ok) et_plan_free(&plan);
+    et_graph_free(g);
+    et_ctx_free(ctx);
+}
+
 /* An op without a shader is refused at plan time, naming the op and the node. */
 static void test_unsupported_op_named(void) {
     et_ctx *ctx = et_ctx_new(64);
@@ -221,6 +284,7 @@ int main(void) {
     RUN(test_block_quantized_weights);
     RUN(test_block_quantized_vs_fast_cpu);
     RUN(test_weight_update);
+    RUN(test_attention_backward);
     RUN(test_unsupported_op_named);
     return DONE();
 }

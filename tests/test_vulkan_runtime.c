@@ -13,6 +13,8 @@
  *  - pipeline cache: a file appears under $XDG_CACHE_HOME/edgetune after close; a corrupt cache
  *    file is ignored, not fatal.
  *  - timestamps: one timing per dispatch, labelled, non-negative.
+ *  - views (et_vk_buf_view): a dispatch on two windows of one buffer changes only the output
+ *    window; misaligned and out-of-range views are refused.
  */
 #include <sys/stat.h>
 #include "test_vulkan.h"
@@ -179,6 +181,49 @@ static void test_barriers_and_timestamps(void) {
     et_vk_close(vkt_ctx);
 }
 
+/* Views: a dispatch on a window of a buffer touches only that window; misaligned or
+ * out-of-range views are refused with a message. */
+static void test_views(void) {
+    vkt_ctx = vkt_open("");
+    CHECK(vkt_ctx != NULL, "open");
+    if (!vkt_ctx) return;
+    enum { N = 1024 };
+    float x[N];
+    for (int i = 0; i < N; i++) x[i] = (float)i;
+    et_vk_buf *a = vkt_buf(x, N);
+    uint64_t al = et_vk_info(vkt_ctx)->min_storage_align;
+    uint64_t off = ((256 * 4 + al - 1) / al) * al;   /* ~float 256, aligned */
+    et_vk_buf *in = et_vk_buf_view(vkt_ctx, a, off, 100 * 4);
+    et_vk_buf *out = et_vk_buf_view(vkt_ctx, a, off + 512 * 4, 100 * 4);
+    CHECK(in && out, "views: %s", et_vk_error(vkt_ctx));
+    if (in && out) {
+        int rc = et_vk_begin(vkt_ctx);
+        rc = rc ? rc : et_vk_op_ew(vkt_ctx, ET_VK_EW_SCALE, in, NULL, out, 100, 100, -1.0f);
+        CHECK(rc == 0 && et_vk_submit(vkt_ctx) == 0, "dispatch on views: %s", et_vk_error(vkt_ctx));
+        float *g = vkt_get(a, N, "whole buffer");
+        int bad = 0;
+        uint64_t o0 = off / 4, o1 = (off + 512 * 4) / 4;
+        for (uint64_t i = 0; i < N; i++) {
+            float want = (i >= o1 && i < o1 + 100) ? -(float)(i - o1 + o0) : (float)i;
+            bad += g[i] != want;
+        }
+        CHECK(bad == 0, "%d floats wrong after a dispatch on views", bad);
+        free(g);
+    }
+    et_vk_buf_free(vkt_ctx, in);
+    et_vk_buf_free(vkt_ctx, out);
+    if (al > 4) {
+        et_vk_buf *bad = et_vk_buf_view(vkt_ctx, a, 4, 16);
+        CHECK(!bad && strstr(et_vk_error(vkt_ctx), "alignment"), "misaligned view accepted");
+        et_vk_buf_free(vkt_ctx, bad);
+    }
+    et_vk_buf *big = et_vk_buf_view(vkt_ctx, a, 0, (N + VKT_GUARD + 1) * 4);
+    CHECK(!big && strstr(et_vk_error(vkt_ctx), "outside"), "oversized view accepted");
+    et_vk_buf_free(vkt_ctx, big);
+    et_vk_buf_free(vkt_ctx, a);
+    et_vk_close(vkt_ctx);
+}
+
 static void test_pipeline_cache(void) {
     char path[200];
     vkt_ctx = vkt_open("");
@@ -238,6 +283,7 @@ int main(int argc, char **argv) {
     RUN(test_mobile_limits);
     RUN(test_buffers);
     RUN(test_barriers_and_timestamps);
+    RUN(test_views);
     RUN(test_pipeline_cache);
     return DONE();
 }

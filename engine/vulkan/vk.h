@@ -124,6 +124,11 @@ et_vk_buf *et_vk_buf_alloc(et_vk_ctx *ctx, uint64_t nrows, uint64_t row_bytes,
 /* A plain buffer of n bytes (one row of n bytes per chunk is not what you want for big data:
  * use et_vk_buf_alloc with a real row size when shaders must see it tiled). */
 et_vk_buf *et_vk_buf_alloc_bytes(et_vk_ctx *ctx, uint64_t nbytes);
+/* A view of bytes [offset, offset + nbytes) of `parent` (within one chunk; the offset must be a
+ * multiple of the device's minStorageBufferOffsetAlignment): binds, uploads and downloads like
+ * a buffer of its own, shares the memory.  Free it before the parent. */
+et_vk_buf *et_vk_buf_view(et_vk_ctx *ctx, const et_vk_buf *parent, uint64_t offset,
+                          uint64_t nbytes);
 void       et_vk_buf_free(et_vk_ctx *ctx, et_vk_buf *b);
 uint64_t   et_vk_buf_size(const et_vk_buf *b);          /* rows + tail, in bytes */
 uint32_t   et_vk_buf_nchunks(const et_vk_buf *b);       /* row chunks, then the tail chunk */

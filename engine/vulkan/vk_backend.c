@@ -2,13 +2,13 @@
  * vk_ops_nn.c.
  *
  * Memory: every tensor the graph touches gets its own device buffer (weights as et_vk_weight,
- * row-chunked; activations one binding each), and views that are contiguous aliases of their
- * source share its buffer.  The planner's single-buffer offsets are not used yet: a device
+ * row-chunked; activations one binding each); contiguous views share their root's buffer, bound
+ * at their offset (et_vk_buf_view) when it is not 0.  The planner's single-buffer offsets are not used yet: a device
  * buffer per tensor costs more memory than the plan, never less (later: bind the step buffer
  * with offsets aligned to minStorageBufferOffsetAlignment).
  *
  * supports_op says which nodes run here, with the reason when not: ops without a shader yet
- * (ATTN_BACK, CROSS_ENTROPY(_BACK), CONCAT, REPEAT(_BACK), SUM, CONT ...), and shapes the shaders
+ * (CROSS_ENTROPY(_BACK), CONCAT, REPEAT(_BACK), SUM, CONT ...), and shapes the shaders
  * do not cover (strided views, broadcasts other than a leading block, partial rope, batched
  * attention, a tensor larger than one storage binding).
  */
@@ -21,8 +21,10 @@
 typedef struct et__vkt {          /* per tensor id */
     et_vk_buf   *buf;             /* plain buffer (activations, f32/i32 leaves), or NULL */
     et_vk_weight w;               /* weight view for MATMUL / MATMUL_DX / GET_ROWS sources */
-    et_vk_buf   *scratch;         /* lse (ATTN), rstd (RMSNORM_BACK) */
+    et_vk_buf   *scratch;         /* lse (ATTN), rstd (RMSNORM_BACK), delta (ATTN_BACK) */
+    et_vk_buf   *parts[3];        /* ATTN_BACK: views of dq | dk | dv in the packed output */
     bool         owns;            /* buf is ours (not an alias of a view source) */
+    bool         is_view;         /* buf is an et_vk_buf_view into the root's buffer */
 } et__vkt;
 
 typedef struct et__vkbe {
@@ -38,12 +40,18 @@ static const et_tensor *et__root(const et_tensor *t) {
     while (t->view_src) t = t->view_src;
     return t;
 }
-/* A tensor the shaders can read as a dense array: contiguous, and if a view, an alias of the
- * whole start of a contiguous root. */
+/* Byte offset of a view in its root. */
+static size_t et__offs(const et_tensor *t) {
+    size_t o = 0;
+    for (const et_tensor *v = t; v->view_src; v = v->view_src) o += v->view_offs;
+    return o;
+}
+/* A tensor the shaders can read as a dense array: contiguous, and if a view, a contiguous
+ * window of a contiguous root (bound at an offset: et_vk_buf_view). */
 static bool et__dense(const et_tensor *t) {
     if (!et_is_contiguous(t)) return false;
     for (const et_tensor *v = t; v->view_src; v = v->view_src)
-        if (v->view_offs != 0 || !et_is_contiguous(v->view_src)) return false;
+        if (!et_is_contiguous(v->view_src)) return false;
     return true;
 }
 static bool et__is_f32(const et_tensor *t) { return t->type == ET_F32 && et__dense(t); }
@@ -79,6 +87,10 @@ static bool et__vk_supports(et_backend *be, const et_tensor *t, char *why, size_
         if (!as_weight && (uint64_t)et_nbytes(s) + 256 > l->max_binding_bytes)
             WHY("source %d of %zu bytes exceeds one storage binding", i, et_nbytes(s));
         if (!as_weight && !et__dense(s)) WHY("source %d ('%s') is a strided view", i, s->name);
+        if (!as_weight && et__offs(s) % et_vk_info(b->ctx)->min_storage_align)
+            WHY("source %d ('%s') is a view at byte offset %zu, not a multiple of the device's "
+                "storage alignment %llu", i, s->name, et__offs(s),
+                (unsigned long long)et_vk_info(b->ctx)->min_storage_align);
     }
     switch (t->op) {
     case ET_OP_ADD: case ET_OP_MUL:
@@ -108,6 +120,20 @@ static bool et__vk_supports(et_backend *be, const et_tensor *t, char *why, size_
         for (int i = 0; i < 6 && t->src[i]; i++)
             if (!et__is_f32(t->src[i])) WHY("source %d must be dense f32", i);
         return true;
+    case ET_OP_ATTN_BACK: {
+        const et_tensor *q = s0, *k = s1, *v = t->src[2], *o = t->src[3], *dO = t->src[4];
+        if (!et__is_f32(q) || !et__is_f32(k) || !et__is_f32(v) || !et__is_f32(dO))
+            WHY("dense f32 q, k, v, dO needed");
+        if (o->op != ET_OP_ATTN) WHY("source 3 must be the attention node itself");
+        if (q->ne[3] != 1) WHY("batch %lld > 1", (long long)q->ne[3]);
+        if (q->ne[0] > 4 * (int64_t)et_vk_tuning_get(b->ctx)->wg) WHY("head dim too large");
+        uint64_t al = et_vk_info(b->ctx)->min_storage_align;
+        size_t nq = (size_t)et_nelements(q) * 4, nk = (size_t)et_nelements(k) * 4;
+        if (nq % al || (nq + nk) % al)
+            WHY("packed dq|dk|dv offsets %zu, %zu not multiples of the storage alignment %llu",
+                nq, nq + nk, (unsigned long long)al);
+        return true;
+    }
     case ET_OP_GET_ROWS:
         if (!et__is_weight(s0) || !et__is_i32(s1)) WHY("table must be a supported 2-D leaf, ids i32");
         if (s0->ne[0] % 4) WHY("row length %lld is not a multiple of 4", (long long)s0->ne[0]);
@@ -136,7 +162,22 @@ static bool et__fail(et__vkbe *b, et_ctx *ctx, const char *what, const et_tensor
     return false;
 }
 
+static et_vk_buf *et__plain(et__vkbe *b, et_tensor *t);
+
+/* A view at a non-zero offset: its own et_vk_buf_view of the root's buffer. */
+static et_vk_buf *et__view(et__vkbe *b, et_tensor *t) {
+    et__vkt *e = &b->t[t->id];
+    if (!e->buf) {
+        et_vk_buf *root = et__plain(b, (et_tensor *)et__root(t));
+        if (!root) return NULL;
+        e->buf = et_vk_buf_view(b->ctx, root, et__offs(t), et_nbytes(t));
+        e->owns = e->is_view = e->buf != NULL;
+    }
+    return e->buf;
+}
+
 static et_vk_buf *et__plain(et__vkbe *b, et_tensor *t) {
+    if (t->view_src && et__offs(t) != 0) return et__view(b, t);
     const et_tensor *r = et__root(t);
     et__vkt *e = &b->t[r->id];
     if (!e->buf) {
@@ -176,8 +217,19 @@ static bool et__vk_prepare(et_backend *be, et_graph *g, et_plan *plan) {
                 return et__fail(b, g->ctx, "buffer for", src);
             }
         }
-        if (t->op != ET_OP_VIEW && !et__plain(b, t)) return et__fail(b, g->ctx, "buffer for", t);
+        if (!et__plain(b, t)) return et__fail(b, g->ctx, "buffer for", t);
         et__vkt *e = &b->t[t->id];
+        if (t->op == ET_OP_ATTN_BACK && !e->parts[0]) {
+            const et_tensor *q = t->src[0], *k = t->src[1];
+            uint64_t nq = (uint64_t)et_nelements(q) * 4, nk = (uint64_t)et_nelements(k) * 4;
+            et_vk_buf *packed = et__plain(b, t);
+            e->parts[0] = et_vk_buf_view(b->ctx, packed, 0, nq);
+            e->parts[1] = et_vk_buf_view(b->ctx, packed, nq, nk);
+            e->parts[2] = et_vk_buf_view(b->ctx, packed, nq + nk, nk);
+            e->scratch = et_vk_buf_alloc_bytes(b->ctx, (uint64_t)(q->ne[1] * q->ne[2]) * 4 + 16);
+            if (!e->parts[0] || !e->parts[1] || !e->parts[2] || !e->scratch)
+                return et__fail(b, g->ctx, "packed gradient views for", t);
+        }
         if (!e->scratch && (t->op == ET_OP_ATTN || t->op == ET_OP_RMSNORM_BACK)) {
             int64_t rows = t->op == ET_OP_ATTN ? t->ne[1] * t->ne[2] : et_nrows(t);
             e->scratch = et_vk_buf_alloc_bytes(b->ctx, (uint64_t)rows * 4 + 16);
@@ -210,15 +262,19 @@ static bool et__vk_upload(et_backend *be, et_tensor *t) {
     return e->w.buf || e->buf;
 }
 
+static et_vk_buf *B(et__vkbe *b, const et_tensor *t);
+
 static bool et__vk_download(et_backend *be, et_tensor *t) {
     et__vkbe *b = (et__vkbe *)be;
-    const et_tensor *r = et__root(t);
-    if (r->id >= b->nt || !b->t[r->id].buf || !t->data) return false;
-    return et_vk_buf_download(b->ctx, b->t[r->id].buf, 0, t->data, et_nbytes(t)) == 0;
+    if (t->id >= b->nt || et__root(t)->id >= b->nt || !t->data) return false;
+    et_vk_buf *buf = B(b, t);
+    return buf && et_vk_buf_download(b->ctx, buf, 0, t->data, et_nbytes(t)) == 0;
 }
 
 /* ---- recording ------------------------------------------------------------------------- */
-static et_vk_buf *B(et__vkbe *b, const et_tensor *t) { return b->t[et__root(t)->id].buf; }
+static et_vk_buf *B(et__vkbe *b, const et_tensor *t) {
+    return b->t[t->id].is_view ? b->t[t->id].buf : b->t[et__root(t)->id].buf;
+}
 
 static int et__record(et__vkbe *b, et_tensor *t) {
     et_vk_ctx *c = b->ctx;
@@ -256,6 +312,16 @@ static int et__record(et__vkbe *b, et_tensor *t) {
     case ET_OP_ADAMW:   /* the node is a view of p: p, m, v are updated in place */
         return et_vk_op_adamw(c, B(b, s0), B(b, s1), B(b, t->src[2]), B(b, t->src[3]),
                               B(b, t->src[4]), t->src[5] ? B(b, t->src[5]) : NULL, n);
+    case ET_OP_ATTN_BACK: {
+        const et_tensor *q = s0, *k = s1, *fw = t->src[3];
+        et__vkt *e = &b->t[t->id];
+        et_vk_attn a = { .T = q->ne[2], .S = k->ne[2], .Hq = q->ne[1], .Hkv = k->ne[1],
+                         .D = q->ne[0], .scale = et_param_f32(t, 0), .n_past = t->params[1],
+                         .window = t->params[2] };
+        return et_vk_op_attention_back(c, &a, B(b, q), B(b, k), B(b, t->src[2]), B(b, fw),
+                                       b->t[fw->id].scratch, B(b, t->src[4]), e->parts[0],
+                                       e->parts[1], e->parts[2], e->scratch);
+    }
     case ET_OP_GET_ROWS:
         return et_vk_op_get_rows(c, &b->t[s0->id].w, B(b, s1), B(b, t), et_nelements(s1));
     case ET_OP_ROPE:
@@ -307,8 +373,12 @@ static bool et__vk_run(et_backend *be, et_graph *g, et_plan *plan, int32_t from,
 static void et__vk_free(et_backend *be) {
     et__vkbe *b = (et__vkbe *)be;
     if (!b) return;
+    for (int32_t i = 0; i < b->nt; i++) {        /* views first: they borrow the VkBuffers */
+        for (int j = 0; j < 3; j++) et_vk_buf_free(b->ctx, b->t[i].parts[j]);
+        if (b->t[i].is_view) et_vk_buf_free(b->ctx, b->t[i].buf);
+    }
     for (int32_t i = 0; i < b->nt; i++) {
-        if (b->t[i].owns) et_vk_buf_free(b->ctx, b->t[i].buf);
+        if (b->t[i].owns && !b->t[i].is_view) et_vk_buf_free(b->ctx, b->t[i].buf);
         et_vk_weight_free(b->ctx, &b->t[i].w);
         et_vk_buf_free(b->ctx, b->t[i].scratch);
     }

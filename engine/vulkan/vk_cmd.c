@@ -5,7 +5,8 @@
  * A dispatch that reads or writes a buffer written since then (read-after-write,
  * write-after-write), or writes one read since then (write-after-read), gets a compute→compute
  * memory barrier first; independent dispatches (different outputs, shared read-only inputs)
- * get none and may overlap on the GPU.  Hazards are tracked per VkBuffer, i.e. per chunk.
+ * get none and may overlap on the GPU.  Hazards are tracked per VkBuffer, i.e. per chunk (views
+ * of one buffer count as the whole buffer: conservative, never wrong).
  *
  * Descriptor sets come from pools of 256 sets; a recording that needs more opens another
  * pool, and et_vk_begin resets them all.
@@ -159,7 +160,8 @@ int et_vk_dispatch(et_vk_ctx *ctx, const char *shader, const uint32_t *spec, uin
             return et__vk_fail(ctx, "dispatch '%s': binding %u has no buffer or chunk %u",
                                shader, i, binds[i].chunk);
         const et__vk_chunk *ch = &b->chunks[binds[i].chunk];
-        bi[i] = (VkDescriptorBufferInfo){ .buffer = ch->buf, .offset = 0, .range = ch->alloc };
+        bi[i] = (VkDescriptorBufferInfo){ .buffer = ch->buf, .offset = ch->bind_off,
+                                          .range = ch->alloc };
         hazard |= et__vk_hazard(ctx, ch->buf, binds[i].write);
     }
     et__vk_pipe *p;

@@ -35,10 +35,12 @@ typedef struct et__vk_chunk {
     uint64_t       bytes;      /* logical bytes held (rows × row_bytes, or the tail) */
     uint64_t       alloc;      /* buffer size (bytes rounded up to 16) */
     uint64_t       offset;     /* where this chunk's bytes start in the logical buffer */
+    uint64_t       bind_off;   /* byte offset of the binding within buf (views), else 0 */
 } et__vk_chunk;
 
 struct et_vk_buf {
     uint32_t      nchunks;
+    bool          borrowed;    /* a view (et_vk_buf_view): the VkBuffer belongs to another */
     uint64_t      nrows, row_bytes, tail_bytes, chunk_rows;
     bool          has_tail;
     et__vk_chunk *chunks;

@@ -142,9 +142,45 @@ et_vk_buf *et_vk_buf_alloc_bytes(et_vk_ctx *ctx, uint64_t nbytes) {
     return et_vk_buf_alloc(ctx, 1, nbytes ? nbytes : 4, 0);
 }
 
+et_vk_buf *et_vk_buf_view(et_vk_ctx *ctx, const et_vk_buf *parent, uint64_t offset,
+                          uint64_t nbytes) {
+    if (!parent || offset > et_vk_buf_size(parent) || nbytes > et_vk_buf_size(parent) - offset) {
+        et__vk_fail(ctx, "buffer view [%llu, +%llu) outside its buffer", (unsigned long long)offset,
+                    (unsigned long long)nbytes);
+        return NULL;
+    }
+    const et__vk_chunk *pc = NULL;
+    for (uint32_t c = 0; c < parent->nchunks && !pc; c++)
+        if (offset >= parent->chunks[c].offset &&
+            offset + nbytes <= parent->chunks[c].offset + parent->chunks[c].bytes)
+            pc = &parent->chunks[c];
+    if (!pc) {
+        et__vk_fail(ctx, "buffer view [%llu, +%llu) spans two chunks", (unsigned long long)offset,
+                    (unsigned long long)nbytes);
+        return NULL;
+    }
+    uint64_t rel = pc->bind_off + (offset - pc->offset);
+    if (rel % ctx->info.min_storage_align) {
+        et__vk_fail(ctx, "buffer view offset %llu is not a multiple of the device's storage "
+                    "alignment %llu", (unsigned long long)rel,
+                    (unsigned long long)ctx->info.min_storage_align);
+        return NULL;
+    }
+    et_vk_buf *b = calloc(1, sizeof *b);
+    et__vk_chunk *ch = calloc(1, sizeof *ch);
+    if (!b || !ch) { free(b); free(ch); et__vk_fail(ctx, "out of memory"); return NULL; }
+    *ch = (et__vk_chunk){ .buf = pc->buf, .mem = pc->mem,
+                          .map = pc->map ? (uint8_t *)pc->map + (offset - pc->offset) : NULL,
+                          .bytes = nbytes, .offset = 0, .bind_off = rel,
+                          .alloc = pc->bind_off + pc->alloc - rel };
+    *b = (et_vk_buf){ .nchunks = 1, .borrowed = true, .nrows = 1, .row_bytes = nbytes,
+                      .chunk_rows = 1, .chunks = ch };
+    return b;
+}
+
 void et_vk_buf_free(et_vk_ctx *ctx, et_vk_buf *b) {
     if (!b) return;
-    for (uint32_t c = 0; c < b->nchunks; c++)
+    for (uint32_t c = 0; c < b->nchunks && !b->borrowed; c++)
         et__vk_raw_free(ctx, b->chunks[c].buf, b->chunks[c].mem, b->chunks[c].map);
     free(b->chunks);
     free(b);
@@ -176,7 +212,8 @@ static int et__vk_staged(et_vk_ctx *ctx, const et__vk_chunk *ch, uint64_t off, v
                                             VK_ACCESS_TRANSFER_WRITE_BIT };
     ctx->vk.vkCmdPipelineBarrier(ctx->cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT,
                                  VK_PIPELINE_STAGE_TRANSFER_BIT, 0, 1, &mb, 0, NULL, 0, NULL);
-    VkBufferCopy cp = { .srcOffset = to_device ? 0 : off, .dstOffset = to_device ? off : 0,
+    uint64_t at = ch->bind_off + off;
+    VkBufferCopy cp = { .srcOffset = to_device ? 0 : at, .dstOffset = to_device ? at : 0,
                         .size = n };
     if (to_device) ctx->vk.vkCmdCopyBuffer(ctx->cmd, sb, ch->buf, 1, &cp);
     else ctx->vk.vkCmdCopyBuffer(ctx->cmd, ch->buf, sb, 1, &cp);
