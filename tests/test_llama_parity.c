@@ -17,6 +17,9 @@
  *      compares each step's logits with the reference's full forward,
  *   5. runs et_llama_loss -> backward -> AdamW in one graph and compares the loss, every
  *      gradient and every parameter after the step.
+ * and, for some models, the training step again with activation recomputation, and the
+ * adapter merged into the base (et_llama_merge_adapter) against the unmerged reference --
+ * once on a model file over 1 MiB, which the GGUF reader maps read-only.
  *
  * Tolerances.  The reference is float64, so each bound is the engine's own f32 error
  * (measured: the worst element of any case uses at most ~0.1 of its bound):

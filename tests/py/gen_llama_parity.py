@@ -21,6 +21,9 @@ For each case <name>, in build/golden/llama/:
       step.<p>                        <p> after one torch.optim.AdamW step
       logits0 (T, vocab)              all logits of sequence 0 (for the KV-cache decode check;
                                       absent for prompt tuning)
+      bf16.<nll|loss|grad.<p>|step.<p>|logits0>
+                                      QLoRA only: the same computed by torch_llama's emulation of
+                                      the engine's bf16 path (bf16_base=True)
       deq.<w>                         QLoRA only: each linear weight quantized to NF4 and
                                       dequantized by the numpy port in gen_quant.py (byte-exact
                                       with kernels/ref, tested by test_quant); the reference
