@@ -88,10 +88,12 @@ test-bins: $(TESTS) $(BUILD)/edgetune
 test: test-bins venv
 	@BUILD=$(BUILD) tests/run.sh
 
-# C tests under AddressSanitizer + UBSan, in their own build tree.
+# C tests under AddressSanitizer + UBSan, in their own build tree, then every fuzz seed and
+# regression input through the fuzz targets (clang, ASan + UBSan; tools/fuzz.mk).
 asan:
 	$(MAKE) BUILD=build/asan EXTRA_CFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined -O1" test-bins
 	@BUILD=build/asan ET_TEST_ONLY_C=1 ASAN_OPTIONS=detect_leaks=1 tests/run.sh
+	$(MAKE) fuzz-regress
 
 # A project-local venv over Debian's python (torch 1.13, numpy 1.x) for the PyPI test oracles.
 VENV := build/venv

@@ -13,7 +13,7 @@ PY=${ET_PYTHON:-build/venv/bin/python}
 [ -x "$PY" ] || PY=/usr/bin/python3
 export ET_PYTHON="$PY"
 logs="$BUILD/test-logs"
-mkdir -p "$logs"
+mkdir -p "$logs" "$logs/py"
 passed=0 failed=0
 failed_names=()
 
