@@ -5,7 +5,8 @@
 //   0 per row (workgroup per row): lse[t] = logsumexp(logits[t]), rowloss[t] = lse − logit[target]
 //     (0 when not selected; NaN when the target is >= V)
 //   1 reduce (one workgroup): loss[0] = Σ rowloss / n_selected (0 when none is selected)
-//   2 backward (workgroup per row): dlogits[t][v] (+)= dloss[0]/n_sel · (softmax − onehot)
+//   2 backward (workgroup per row): dlogits[t][v] (+)= g · (softmax − onehot), g = dloss[0]/n_sel
+//     for the mean, or dloss[t] when per_pos (the per-position losses' gradient); 0 unselected
 // Bindings: 0 logits, 1 targets, 2 lse, 3 rowloss, 4 loss (MODE 0/1) | dloss (2), 5 dlogits.
 #include "common.glsl"
 layout(constant_id = 1) const uint MODE = 0;
@@ -15,7 +16,7 @@ layout(std430, binding = 2) buffer LS { float lse[]; };
 layout(std430, binding = 3) buffer RL { float rowloss[]; };
 layout(std430, binding = 4) buffer LO { float loss[]; };
 layout(std430, binding = 5) buffer DL { float dlogits[]; };
-layout(push_constant) uniform P { uint T, V, accumulate; } p;
+layout(push_constant) uniform P { uint T, V, accumulate, per_pos; } p;
 
 float n_selected() {
     float c = 0.0;
@@ -56,7 +57,7 @@ void main() {
         return;
     }
     float c = n_selected();
-    float g = tg >= 0 && c > 0.0 ? loss[0] / c : 0.0;
+    float g = tg < 0 ? 0.0 : p.per_pos != 0u ? loss[t] : c > 0.0 ? loss[0] / c : 0.0;
     float L = lse[t];
     for (uint v = l; v < p.V; v += WG) {
         float d = g * (exp(logits[base + v] - L) - (int(v) == tg ? 1.0 : 0.0));

@@ -256,6 +256,76 @@ static void test_attention_backward(void) {
     et_ctx_free(ctx);
 }
 
+/* Fused head + cross-entropy (mean and per position) and its backward to h (Q8_0 head) and to
+ * W (F32 head), built as autodiff builds them: CPU (reference kernels) vs Vulkan, with
+ * unscored positions (target -1).  Tolerance 1e-5 normalized (float sums over D = 64 and
+ * V = 40, exp/log). */
+static void test_cross_entropy(void) {
+    enum { DD = 64, P = 6, VV = 40 };
+    CHECK(et_kern_set_isa(ET_ISA_REF), "cannot select the reference kernels");
+    et_ctx *ctx = et_ctx_new(64);
+    et_tensor *h = et_new_2d(ctx, ET_F32, DD, P, ET_FLAG_INPUT, "h");
+    et_tensor *wq = weight(ctx, ET_Q8_0, DD, VV, 50, "Wq8");
+    et_tensor *wf = weight(ctx, ET_F32, DD, VV, 51, "Wf32");
+    et_tensor *tg = et_new_1d(ctx, ET_I32, P, ET_FLAG_INPUT, "targets");
+    et_tensor *dl = et_new_1d(ctx, ET_F32, 1, ET_FLAG_INPUT, "dloss");
+    et_tensor *dlp = et_new_1d(ctx, ET_F32, P, ET_FLAG_INPUT, "dloss_pos");
+    et_t_fill(h->data, DD * P, 52, 2.0f);
+    const int32_t tv[P] = { 3, -1, 39, 0, 17, -1 };
+    memcpy(tg->data, tv, sizeof tv);
+    ((float *)dl->data)[0] = 1.3f;
+    et_t_fill(dlp->data, P, 53, 1.0f);
+    et_tensor *loss = et_cross_entropy(ctx, h, wq, tg);
+    et_tensor *lpos = et_cross_entropy_none(ctx, h, wf, tg);
+    et_tensor *outs[5] = { loss, lpos, NULL, NULL, NULL };
+    /* backward nodes as et__bwd_cross_entropy makes them: params[0] reduction, [1] which */
+    const struct { et_tensor *w, *dl; int per_pos, dw; } bk[3] = {
+        { wq, dl, 0, 0 }, { wf, dl, 0, 1 }, { wf, dlp, 1, 0 } };
+    for (int i = 0; i < 3 && loss && lpos; i++) {
+        int64_t ne[2] = { DD, bk[i].dw ? VV : P };
+        et_tensor *d = et__new_node(ctx, ET_OP_CROSS_ENTROPY_BACK, ET_F32, 2, ne);
+        if (!d) break;
+        d->src[0] = h; d->src[1] = bk[i].w; d->src[2] = tg; d->src[3] = bk[i].dl;
+        d->params[0] = bk[i].per_pos;
+        d->params[1] = bk[i].dw;
+        outs[2 + i] = d;
+    }
+    const char *nm[5] = { "loss (mean)", "loss per position", "dh (mean)", "dW (mean)",
+                          "dh (per position)" };
+    CHECK(!et_ctx_failed(ctx), "build: %s", et_ctx_error(ctx));
+    et_graph *g = et_graph_new(ctx, 32);
+    for (int i = 0; i < 5 && outs[i]; i++) { outs[i]->flags |= ET_FLAG_OUTPUT; et_graph_add(g, outs[i]); }
+    et_plan plan;
+    bool ok = !et_ctx_failed(ctx) && et_graph_plan(g, &plan) && et_graph_alloc(g, &plan) &&
+              et_backend_cpu()->run(et_backend_cpu(), g, &plan, 0, g->n_nodes);
+    CHECK(ok, "cpu: %s", et_ctx_error(ctx));
+    char err[200];
+    et_backend *vk = ok ? et_vk_backend_new(-1, err, sizeof err) : NULL;
+    CHECK(!ok || vk, "vulkan backend: %s", err);
+    if (vk) {
+        double *want[5];
+        for (int i = 0; i < 5; i++) {
+            int64_t n = et_nelements(outs[i]);
+            want[i] = malloc((size_t)n * 8);
+            for (int64_t j = 0; j < n; j++) want[i][j] = ((float *)outs[i]->data)[j];
+            memset(outs[i]->data, 0xff, (size_t)n * 4);
+        }
+        ok = vk->prepare(vk, g, &plan) && vk->run(vk, g, &plan, 0, g->n_nodes);
+        CHECK(ok, "vulkan: %s", et_ctx_error(ctx));
+        for (int i = 0; i < 5 && ok; i++) {
+            CHECK(vk->download(vk, outs[i]), "download %s", nm[i]);
+            double e = vkt_nerr(outs[i]->data, want[i], et_nelements(outs[i]));
+            printf("#   cross-entropy %-18s normalized error %.2e\n", nm[i], e);
+            CHECK(e <= 1e-5, "cross-entropy %s: normalized error %.3g", nm[i], e);
+        }
+        for (int i = 0; i < 5; i++) free(want[i]);
+        vk->free(vk);
+    }
+    if (ok) et_plan_free(&plan);
+    et_graph_free(g);
+    et_ctx_free(ctx);
+}
+
 /* An op without a shader is refused at plan time, naming the op and the node. */
 static void test_unsupported_op_named(void) {
     et_ctx *ctx = et_ctx_new(64);
@@ -285,6 +355,7 @@ int main(void) {
     RUN(test_block_quantized_vs_fast_cpu);
     RUN(test_weight_update);
     RUN(test_attention_backward);
+    RUN(test_cross_entropy);
     RUN(test_unsupported_op_named);
     return DONE();
 }

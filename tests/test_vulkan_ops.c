@@ -462,7 +462,7 @@ static void test_cross_entropy(void) {
     et_vk_buf *bg = vkt_buf(NULL, T * V);
     int rc = et_vk_begin(vkt_ctx);
     rc = rc ? rc : et_vk_op_cross_entropy(vkt_ctx, bl, bt, bloss, brl, blse, T, V);
-    rc = rc ? rc : et_vk_op_cross_entropy_back(vkt_ctx, bl, bt, blse, bdl, bg, T, V, false);
+    rc = rc ? rc : et_vk_op_cross_entropy_back(vkt_ctx, bl, bt, blse, bdl, bg, T, V, false, false);
     CHECK(rc == 0, "cross_entropy: %s", et_vk_error(vkt_ctx));
     if (!rc && !vkt_submit("cross_entropy")) {
         double *d = dcopy(lg, T * V), g[T * V];

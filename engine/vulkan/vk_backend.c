@@ -8,7 +8,7 @@
  * with offsets aligned to minStorageBufferOffsetAlignment).
  *
  * supports_op says which nodes run here, with the reason when not: ops without a shader yet
- * (CROSS_ENTROPY(_BACK), CONCAT, REPEAT(_BACK), SUM, CONT ...), and shapes the shaders
+ * (CONCAT, REPEAT(_BACK), SUM, CONT ...), and shapes the shaders
  * do not cover (strided views, broadcasts other than a leading block, partial rope, batched
  * attention, a tensor larger than one storage binding).
  */
@@ -22,7 +22,8 @@ typedef struct et__vkt {          /* per tensor id */
     et_vk_buf   *buf;             /* plain buffer (activations, f32/i32 leaves), or NULL */
     et_vk_weight w;               /* weight view for MATMUL / MATMUL_DX / GET_ROWS sources */
     et_vk_buf   *scratch;         /* lse (ATTN), rstd (RMSNORM_BACK), delta (ATTN_BACK) */
-    et_vk_buf   *parts[3];        /* ATTN_BACK: views of dq | dk | dv in the packed output */
+    et_vk_buf   *parts[3];        /* ATTN_BACK: views of dq | dk | dv in the packed output;
+                                     CROSS_ENTROPY(_BACK): logits [P][V], lse [P], rowloss [P] */
     bool         owns;            /* buf is ours (not an alias of a view source) */
     bool         is_view;         /* buf is an et_vk_buf_view into the root's buffer */
 } et__vkt;
@@ -82,8 +83,10 @@ static bool et__vk_supports(et_backend *be, const et_tensor *t, char *why, size_
     const et_tensor *s0 = t->src[0], *s1 = t->src[1];
     for (int i = 0; i < ET_MAX_SRC && t->src[i]; i++) {
         const et_tensor *s = t->src[i];
-        bool as_weight = i == 0 && (t->op == ET_OP_MATMUL || t->op == ET_OP_MATMUL_DX ||
-                                    t->op == ET_OP_GET_ROWS);
+        bool as_weight = (i == 0 && (t->op == ET_OP_MATMUL || t->op == ET_OP_MATMUL_DX ||
+                                     t->op == ET_OP_GET_ROWS)) ||
+                         (i == 1 && (t->op == ET_OP_CROSS_ENTROPY ||
+                                     t->op == ET_OP_CROSS_ENTROPY_BACK));
         if (!as_weight && (uint64_t)et_nbytes(s) + 256 > l->max_binding_bytes)
             WHY("source %d of %zu bytes exceeds one storage binding", i, et_nbytes(s));
         if (!as_weight && !et__dense(s)) WHY("source %d ('%s') is a strided view", i, s->name);
@@ -132,6 +135,17 @@ static bool et__vk_supports(et_backend *be, const et_tensor *t, char *why, size_
         if (nq % al || (nq + nk) % al)
             WHY("packed dq|dk|dv offsets %zu, %zu not multiples of the storage alignment %llu",
                 nq, nq + nk, (unsigned long long)al);
+        return true;
+    }
+    case ET_OP_CROSS_ENTROPY: case ET_OP_CROSS_ENTROPY_BACK: {
+        const et_tensor *h = s0, *w = s1, *tg = t->src[2];
+        if (!et__is_f32(h) || !et__is_i32(tg)) WHY("dense f32 h and i32 targets needed");
+        if (!et__is_weight(w) || w->ne[0] % 4) WHY("W must be a supported 2-D leaf, K %% 4 == 0");
+        uint64_t lb = (uint64_t)h->ne[1] * (uint64_t)w->ne[1] * 4;
+        if (lb + 256 > l->max_binding_bytes)
+            WHY("P x V logits (%llu bytes) exceed one storage binding; no vocabulary chunking yet",
+                (unsigned long long)lb);
+        if (t->op == ET_OP_CROSS_ENTROPY_BACK && !et__is_f32(t->src[3])) WHY("dense f32 dloss");
         return true;
     }
     case ET_OP_GET_ROWS:
@@ -206,8 +220,11 @@ static bool et__vk_prepare(et_backend *be, et_graph *g, et_plan *plan) {
         if (t->op == ET_OP_NONE) continue;
         for (int s = 0; s < ET_MAX_SRC && t->src[s]; s++) {
             et_tensor *src = t->src[s];
-            bool as_weight = s == 0 && (t->op == ET_OP_MATMUL || t->op == ET_OP_MATMUL_DX ||
-                                        t->op == ET_OP_GET_ROWS);
+            bool as_weight = (s == 0 && (t->op == ET_OP_MATMUL || t->op == ET_OP_MATMUL_DX ||
+                                         t->op == ET_OP_GET_ROWS)) ||
+                             (s == 1 && (t->op == ET_OP_CROSS_ENTROPY ||
+                                         t->op == ET_OP_CROSS_ENTROPY_BACK));
+            /* CE's W is also read as f32 rows by nothing else: the weight object suffices */
             et__vkt *e = &b->t[src->id];
             if (as_weight) {
                 if (!e->w.buf && et_vk_weight_upload(b->ctx, src->type, src->data, src->ne[0],
@@ -219,6 +236,14 @@ static bool et__vk_prepare(et_backend *be, et_graph *g, et_plan *plan) {
         }
         if (!et__plain(b, t)) return et__fail(b, g->ctx, "buffer for", t);
         et__vkt *e = &b->t[t->id];
+        if ((t->op == ET_OP_CROSS_ENTROPY || t->op == ET_OP_CROSS_ENTROPY_BACK) && !e->parts[0]) {
+            uint64_t P = (uint64_t)t->src[0]->ne[1], V = (uint64_t)t->src[1]->ne[1];
+            e->parts[0] = et_vk_buf_alloc_bytes(b->ctx, P * V * 4 + 16);
+            e->parts[1] = et_vk_buf_alloc_bytes(b->ctx, P * 4 + 16);
+            e->parts[2] = et_vk_buf_alloc_bytes(b->ctx, P * 4 + 16);
+            if (!e->parts[0] || !e->parts[1] || !e->parts[2])
+                return et__fail(b, g->ctx, "cross-entropy scratch for", t);
+        }
         if (t->op == ET_OP_ATTN_BACK && !e->parts[0]) {
             const et_tensor *q = t->src[0], *k = t->src[1];
             uint64_t nq = (uint64_t)et_nelements(q) * 4, nk = (uint64_t)et_nelements(k) * 4;
@@ -321,6 +346,28 @@ static int et__record(et__vkbe *b, et_tensor *t) {
         return et_vk_op_attention_back(c, &a, B(b, q), B(b, k), B(b, t->src[2]), B(b, fw),
                                        b->t[fw->id].scratch, B(b, t->src[4]), e->parts[0],
                                        e->parts[1], e->parts[2], e->scratch);
+    }
+    case ET_OP_CROSS_ENTROPY: case ET_OP_CROSS_ENTROPY_BACK: {
+        /* logits = h·Wᵀ, then the per-row log-sum-exp and losses (vk_ops_nn.c) */
+        const et_tensor *h = s0;
+        const et_vk_weight *w = &b->t[s1->id].w;
+        et__vkt *e = &b->t[t->id];
+        int64_t P = h->ne[1], V = s1->ne[1];
+        bool per_pos = t->params[0] == 1;
+        et_vk_buf *loss = t->op == ET_OP_CROSS_ENTROPY && !per_pos ? B(b, t) : e->parts[2];
+        int rc = et_vk_op_matmul(c, w, B(b, h), e->parts[0], P, false);
+        rc = rc ? rc : et_vk_op_cross_entropy(c, e->parts[0], B(b, t->src[2]), loss,
+                                              t->op == ET_OP_CROSS_ENTROPY && per_pos ? B(b, t)
+                                                                                     : e->parts[2],
+                                              e->parts[1], P, V);
+        if (rc || t->op == ET_OP_CROSS_ENTROPY) return rc;
+        /* g = softmax − onehot, scaled; in place over the logits */
+        rc = et_vk_op_cross_entropy_back(c, e->parts[0], B(b, t->src[2]), e->parts[1],
+                                         B(b, t->src[3]), e->parts[0], P, V, per_pos, false);
+        if (rc) return rc;
+        if (t->params[1] == 1)   /* dW [V][D] = gᵀ·h */
+            return et_vk_op_matmul_dw(c, e->parts[0], B(b, h), B(b, t), P, h->ne[0], V, false);
+        return et_vk_op_matmul_dx(c, w, e->parts[0], B(b, t), P, false);   /* dh = g·W */
     }
     case ET_OP_GET_ROWS:
         return et_vk_op_get_rows(c, &b->t[s0->id].w, B(b, s1), B(b, t), et_nelements(s1));

@@ -103,11 +103,12 @@ int et_vk_op_get_rows_back(et_vk_ctx *ctx, const et_vk_buf *dy, const et_vk_buf 
 int et_vk_op_cross_entropy(et_vk_ctx *ctx, const et_vk_buf *logits, const et_vk_buf *targets,
                            et_vk_buf *loss, et_vk_buf *rowloss, et_vk_buf *lse, int64_t T,
                            int64_t V);
-/* dlogits (+)= dloss/n_selected · (softmax − onehot) on selected rows, 0 elsewhere. */
+/* dlogits (+)= g · (softmax − onehot) on selected rows, 0 elsewhere; g = dloss[0]/n_selected
+ * (the mean's gradient), or dloss[t] with per_position (dloss then has T floats). */
 int et_vk_op_cross_entropy_back(et_vk_ctx *ctx, const et_vk_buf *logits,
                                 const et_vk_buf *targets, const et_vk_buf *lse,
                                 const et_vk_buf *dloss, et_vk_buf *dlogits, int64_t T,
-                                int64_t V, bool accumulate);
+                                int64_t V, bool per_position, bool accumulate);
 
 /* AdamW on n parameters in place (engine/ops/adamw.c's update): m, v moments; hp is a buffer
  * of 8 floats: lr, beta1, beta2, eps, weight_decay, 1-beta1^t, 1-beta2^t, grad_scale; clip

@@ -286,7 +286,7 @@ int et_vk_op_get_rows_back(et_vk_ctx *ctx, const et_vk_buf *dy, const et_vk_buf 
     return et_vk_dispatch(ctx, "get_rows_back", spec, 1, bd, 3, &p, sizeof p, gx, gy, 1, op);
 }
 
-typedef struct { uint32_t T, V, acc; } et__ce_push;
+typedef struct { uint32_t T, V, acc, per_pos; } et__ce_push;
 
 int et_vk_op_cross_entropy(et_vk_ctx *ctx, const et_vk_buf *logits, const et_vk_buf *targets,
                            et_vk_buf *loss, et_vk_buf *rowloss, et_vk_buf *lse, int64_t T,
@@ -298,7 +298,7 @@ int et_vk_op_cross_entropy(et_vk_ctx *ctx, const et_vk_buf *logits, const et_vk_
         return -1;
     char name[64];
     et__vk_variant(ctx, "cross_entropy", name, sizeof name);
-    et__ce_push p = { (uint32_t)T, (uint32_t)V, 0 };
+    et__ce_push p = { (uint32_t)T, (uint32_t)V, 0, 0 };
     uint32_t spec[2] = { ctx->tune.wg, 0 }, gx, gy;
     /* binding 5 (dlogits) is only touched by the backward mode: loss stands in */
     et_vk_bind bd[6] = { { logits, 0, false }, { targets, 0, false }, { lse, 0, true },
@@ -314,15 +314,16 @@ int et_vk_op_cross_entropy(et_vk_ctx *ctx, const et_vk_buf *logits, const et_vk_
 int et_vk_op_cross_entropy_back(et_vk_ctx *ctx, const et_vk_buf *logits,
                                 const et_vk_buf *targets, const et_vk_buf *lse,
                                 const et_vk_buf *dloss, et_vk_buf *dlogits, int64_t T,
-                                int64_t V, bool accumulate) {
+                                int64_t V, bool per_position, bool accumulate) {
     const char *op = "cross_entropy_back";
     if (et__need(ctx, op, "logits", logits, T * V) || et__need(ctx, op, "targets", targets, T) ||
-        et__need(ctx, op, "lse", lse, T) || et__need(ctx, op, "dloss", dloss, 1) ||
+        et__need(ctx, op, "lse", lse, T) ||
+        et__need(ctx, op, "dloss", dloss, per_position ? T : 1) ||
         et__need(ctx, op, "dlogits", dlogits, T * V))
         return -1;
     char name[64];
     et__vk_variant(ctx, "cross_entropy", name, sizeof name);
-    et__ce_push p = { (uint32_t)T, (uint32_t)V, accumulate };
+    et__ce_push p = { (uint32_t)T, (uint32_t)V, accumulate, per_position };
     uint32_t spec[2] = { ctx->tune.wg, 2 }, gx, gy;
     /* rowloss is unused by the backward mode: lse stands in (read-only) */
     et_vk_bind bd[6] = { { logits, 0, false }, { targets, 0, false }, { lse, 0, false },
