@@ -15,7 +15,10 @@
  * Vocabularies with byte_fallback (Llama 1/2 exports) load as ET_TOK_SPM with each piece scored
  * by the rank of the merge that makes it (-rank), which merges in the same order.
  * added_tokens become CONTROL (special) or USER_DEFINED tokens.  Normalizers: Prepend('▁')
- * (SPM dummy prefix) and NFC are applied; others (rare in LLM tokenizers) are ignored.  Saving to .json is supported
+ * (SPM dummy prefix) and NFC are applied; others (rare in LLM tokenizers) are ignored.  A
+ * Metaspace pre-tokenizer (newer SentencePiece-style exports) gives the dummy prefix with
+ * tokenizers' rules: never before a leading space, and with prepend_scheme "first" only at
+ * the start of the input, not after special tokens.  Saving to .json is supported
  * for byte-level BPE, the kind our trainer makes, so Hugging Face tools can read it.
  */
 #include <cjson/cJSON.h>

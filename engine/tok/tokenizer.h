@@ -19,6 +19,9 @@
  *
  * Llama 3's ignore_merges (a word that is itself a token is emitted whole) is on for the llama3
  * pre-tokenizer, as llama.cpp does, or as a tokenizer.json's model.ignore_merges says.
+ * SPM dummy prefix: llama.cpp's rule (a space before every text fragment that starts the input
+ * or follows a special token); a tokenizer.json with a Metaspace pre-tokenizer gets tokenizers'
+ * rule instead (see tok_io.c).  NFC is applied only when a tokenizer.json asks for it (Qwen).
  *
  * Construction: et_tok_create() from in-memory arrays (what a GGUF reader has), et_tok_load()
  * from our own file (magic "ETOK") or a Hugging Face tokenizer.json, et_tok_save() to either;
