@@ -12,6 +12,7 @@
 #include <math.h>
 #include <string.h>
 #include "kernels.h"
+#include "cost.h"
 #include "ops.h"
 
 #define ET__CE_MAX_FLOATS (1 << 20)   /* P×C logits per chunk: 4 MiB */
@@ -89,7 +90,10 @@ static int64_t et__ce_lse(const et_tensor *h, const et_tensor *w, const int32_t 
             for (int64_t j = 0; j < nc; j++) mx = z[j] > mx ? z[j] : mx;
             double mnew = mx > m[p] ? mx : m[p];
             double acc = s[p] * exp(m[p] - mnew);
-            for (int64_t j = 0; j < nc; j++) acc += exp((double)z[j] - mnew);
+            /* float exponentials (vectorized), summed in float per chunk then in double */
+            float fm = (float)mnew, cs = 0;
+            for (int64_t j = 0; j < nc; j++) cs += expf(z[j] - fm);
+            acc += cs;
             m[p] = mnew; s[p] = acc;
             if (tgt[p] >= c0 && tgt[p] < c0 + nc) zt[p] = z[tgt[p] - c0];
         }
@@ -164,9 +168,9 @@ void et__fwd_cross_entropy_back(et_tensor *t, et_exec *ex) {
         for (int64_t p = 0; p < P; p++) {
             float *z = logits + p * nc;
             if (tgt[p] < 0) { memset(z, 0, (size_t)nc * 4); continue; }
-            double lse = m[p] + log(s[p]);
+            float lse = (float)(m[p] + log(s[p]));
             float gs = per_pos ? dl[p] : gmean;
-            for (int64_t j = 0; j < nc; j++) z[j] = (float)exp((double)z[j] - lse) * gs;
+            for (int64_t j = 0; j < nc; j++) z[j] = expf(z[j] - lse) * gs;
             if (tgt[p] >= c0 && tgt[p] < c0 + nc) z[tgt[p] - c0] -= gs;
         }
         if (!dw)   /* dh[P,D] += g[P,nc] · W_chunk[nc,D] */
@@ -175,4 +179,24 @@ void et__fwd_cross_entropy_back(et_tensor *t, et_exec *ex) {
             et_sgemm(true, false, nc, D, P, 1.0f, logits, nc, h->data, D, 0.0f,
                      (float *)t->data + c0 * D, D);
     }
+}
+
+/* ---- costs (see cost.h) ----
+ * Forward: the logits h·Wᵀ (2·D per logit) and the online log-sum-exp (subtract, exp, add:
+ * 3 per logit).  Backward: the log-sum-exp pass again, the logits again, softmax − onehot
+ * (subtract, exp, multiply: 3) and the gradient product (2·D per logit).  W is streamed once
+ * per pass over the vocabulary, so backward counts its bytes twice. */
+void et__cost_cross_entropy(const et_tensor *t, double *flops, double *bytes) {
+    const et_tensor *h = t->src[0], *w = t->src[1];
+    double logits = (double)h->ne[1] * (double)w->ne[1];
+    *flops = (2.0 * (double)h->ne[0] + 3.0) * logits;
+    *bytes = et__cost_nbytes(h) + et__cost_nbytes(w) + et__cost_nbytes(t->src[2]) + et__cost_nbytes(t);
+}
+
+void et__cost_cross_entropy_back(const et_tensor *t, double *flops, double *bytes) {
+    const et_tensor *h = t->src[0], *w = t->src[1];
+    double logits = (double)h->ne[1] * (double)w->ne[1];
+    *flops = (6.0 * (double)h->ne[0] + 6.0) * logits;
+    *bytes = et__cost_nbytes(h) + 2.0 * et__cost_nbytes(w) + et__cost_nbytes(t->src[2]) +
+             et__cost_nbytes(t->src[3]) + et__cost_nbytes(t);
 }
