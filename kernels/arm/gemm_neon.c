@@ -131,7 +131,7 @@ void et__qgemm_sdot(const et__qstrip *s, const et__qact *a, int64_t t0, int64_t 
 static volatile float et__sink_f;
 static volatile int et__sink_i;
 
-double et__peak_fma_neon(int64_t n) {
+__attribute__((no_sanitize("address", "undefined"))) double et__peak_fma_neon(int64_t n) {
     float32x4_t a[12], b = vdupq_n_f32(0.999999f), c = vdupq_n_f32(1e-7f);
     for (int j = 0; j < 12; j++) a[j] = vdupq_n_f32((float)j);
     for (int64_t i = 0; i < n; i++)
@@ -144,7 +144,7 @@ double et__peak_fma_neon(int64_t n) {
 }
 
 __attribute__((target("arch=armv8.2-a+dotprod")))
-double et__peak_sdot(int64_t n) {
+__attribute__((no_sanitize("address", "undefined"))) double et__peak_sdot(int64_t n) {
     int32x4_t a[12];
     int8x16_t x = vdupq_n_s8(3), w = vdupq_n_s8(-2);
     for (int j = 0; j < 12; j++) a[j] = vdupq_n_s32(j);
