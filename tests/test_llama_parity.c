@@ -6,10 +6,11 @@
  * positions only), the trained tensors' starting values and what tests/py/torch_llama.py
  * computes in float64: per-position NLL, the mean loss, every trained tensor's gradient, its
  * value after one torch.optim.AdamW step, and all logits of sequence 0.  Cases: LoRA (all
- * modules / a subset), IA3, prompt tuning, full fine-tuning, QLoRA.  For each model this test
+ * modules / a subset), IA3, prompt tuning, full fine-tuning, QLoRA (NF4), LoRA / IA3 over
+ * Q8_0, Q4_0 and Q4_K bases.  For each model this test
  *
- *   1. loads the GGUF with et_llama_from_gguf (QLoRA: compresses the base to NF4 with
- *      et_llama_compress and checks it dequantizes to exactly the values the reference used),
+ *   1. loads the GGUF with et_llama_from_gguf (quantized bases: compresses the linear layers
+ *      with et_llama_compress and checks they dequantize to exactly the reference's values),
  *   2. adds the adapter and copies the golden starting values into every PARAM tensor (LoRA B
  *      is random and nonzero, so dL/dA is not trivially zero; IA3 scales are not all 1),
  *   3. compares et_llama_nll at the answer positions,
@@ -22,9 +23,9 @@
  * once on a model file over 1 MiB, which the GGUF reader maps read-only.
  *
  * Tolerances.  The reference is float64, so each bound is the engine's own f32 error
- * (measured: the worst element of any case uses at most ~0.1 of its bound):
- *   NLL / loss   |d| <= 2e-5 + 2e-5·|want|: f32 sums over dim <= 128 and vocab <= 48 through
- *                two blocks land near 1e-6 relative.
+ * (measured: the worst element of any case uses at most ~0.12 of its bound):
+ *   NLL / loss   |d| <= 2e-5 + 2e-5·|want|: f32 sums over dim <= 256 and vocab <= 4200 through
+ *                one or two blocks land near 1e-6 relative.
  *   logits       |d| <= 2e-5 · max|logits of that step|: same reasoning, one matmul more.
  *   gradients    |d_i| <= 2e-4·|g_i| + 2e-5·max|g|: backward re-accumulates in other orders
  *                (a few 1e-6 relative seen); the max-scaled floor covers elements that are
@@ -32,18 +33,21 @@
  *   AdamW step   derived from the gradient bound: at step 1 the update is lr·g/(|g| + eps),
  *                whose derivative in g is at most 1/(|g| + eps), so a gradient error d_i
  *                moves the parameter by at most lr·d_i/(|g_i| + eps); plus 4 ulp of |p|.
- *   QLoRA, bf16  On AVX512-BF16 the NF4 matmul (T > 1) rounds activations and dequantized
- *                weights to bf16 (2^-9 relative): the logits move by ~0.7% of their range,
- *                too much for an exact-reference bound that still catches bugs.  So the
- *                reference also emulates that path (torch_llama.py bf16_base: same roundings,
- *                dX from unrounded W as the engine does) and NLL, loss, gradients and step
- *                are held to it with 5x the f32 bounds (NLL 1e-4, gradients 1e-3·|g_i| +
- *                1e-4·max|g|): a different f32 accumulation order can flip a bf16 rounding of
- *                an element near a tie.  Decoding mixes paths (the T = 1 matvec is f32), so its
- *                logits are held to the exact reference within the f32 bound plus 3x the
- *                emulation's own distance from it at that position.
- *                The NF4 case runs again on an f32 path (AVX-512 without BF16, or AVX2) with
- *                the f32 bounds against the exact reference.
+ *   quantized    A quantized base (QLoRA's NF4; LoRA/IA3 over Q8_0, Q4_0, Q4_K) is compressed
+ *   bases        by et_llama_compress and must dequantize to exactly the reference's weights.
+ *                The fast paths then round on purpose: NF4 on AVX512-BF16 rounds activations
+ *                and weights to bf16 (2^-9 relative), the int8 family quantizes activations in
+ *                groups of 32 as Q8_0 does (up to 1/254 of the group's max) -- the logits
+ *                move by ~0.7% of their range, too much for an exact-reference bound that
+ *                still catches bugs.  So the reference also emulates the path's roundings
+ *                (torch_llama.py base_emu; dX from unrounded W as the engine does), and NLL,
+ *                loss, gradients and step are held to the emulation with 5x the f32 bounds
+ *                (NLL 1e-4, gradients 1e-3·|g_i| + 1e-4·max|g|): a different f32 accumulation
+ *                order can flip a rounding of an element near a tie.  Decoding's logits are
+ *                held to the exact reference within the f32 bound plus 3x the emulation's own
+ *                distance from it at that position.  Each quantized case runs again on a path
+ *                that computes the type in f32 (AVX-512 for NF4) or the double-accumulating
+ *                reference kernels, against the exact reference with the f32 bounds.
  * Missing goldens fail (run tests/py/gen_llama_parity.py, or tests/run.sh which does).
  */
 #include "harness.h"
@@ -63,7 +67,8 @@ typedef struct tol {
     double nll_abs, nll_rel, logit_rel, grad_rel, grad_floor, step_ulps;   /* see the header */
 } tol;
 static const tol TOL_F32 = {"", 2e-5, 2e-5, 2e-5, 2e-4, 2e-5, 4};
-static const tol TOL_BF16 = {"bf16.", 1e-4, 1e-4, 0, 1e-3, 1e-4, 4};
+/* against the emulation of a fast path (bf16 / int8); prefix set to the family's at run time */
+static const tol TOL_EMU = {"", 1e-4, 1e-4, 0, 1e-3, 1e-4, 4};
 
 /* ---------------------------------------------------------------- golden access */
 
@@ -160,23 +165,27 @@ static bool setup(parity_case *pc, const char *name) {
     ref_str("parity.kind", pc->kind, sizeof pc->kind);
     ref_str("parity.base", pc->base, sizeof pc->base);
 
-    if (!strcmp(pc->base, "nf4")) {
-        if (!et_llama_compress(m, ET_NF4, NULL, NULL)) { CHECK(0, "compress: %s", et_ctx_error(pc->ctx)); return false; }
-        /* the reference ran on the numpy port's dequantized weights: ours must be the same */
+    if (strcmp(pc->base, "f32")) {
+        et_type qt = et_type_from_name(pc->base);
+        if (qt == ET_TYPE_COUNT) { CHECK(0, "parity.base '%s' unknown", pc->base); return false; }
+        if (!et_llama_compress(m, qt, NULL, NULL)) { CHECK(0, "compress: %s", et_ctx_error(pc->ctx)); return false; }
+        /* the reference ran on independently quantized + dequantized weights: ours must be
+         * the same values (the quantizers are byte-exact with those ports, see test_quant) */
         for (int l = 0; l < m->cfg.n_layers; l++) {
             et_llama_layer *L = &m->layers[l];
             et_tensor *ws[7] = {L->wq, L->wk, L->wv, L->wo, L->w_gate, L->w_up, L->w_down};
             for (int i = 0; i < 7; i++) {
                 int64_t K = ws[i]->ne[0], N = ws[i]->ne[1];
-                CHECK(ws[i]->type == ET_NF4, "%s is not NF4 after compress", ws[i]->name);
+                CHECK(ws[i]->type == qt, "%s is not %s after compress", ws[i]->name, pc->base);
                 const et_gguf_tensor *want = golden("deq.", ws[i]->name, ET_F32, K * N);
                 if (!want) return false;
                 float *f = malloc((size_t)(K * N) * sizeof *f);
-                et_kern_to_f32(ET_NF4, ws[i]->data, f, K, N, ws[i]->nb[1]);
+                if (!f) { CHECK(0, "out of memory"); return false; }
+                et_kern_to_f32(qt, ws[i]->data, f, K, N, ws[i]->nb[1]);
                 int64_t diff = 0;
                 for (int64_t j = 0; j < K * N; j++) diff += f[j] != ((const float *)want->data)[j];
-                CHECK(diff == 0, "%s: %lld of %lld NF4 values dequantize differently from the numpy port", ws[i]->name,
-                      (long long)diff, (long long)(K * N));
+                CHECK(diff == 0, "%s: %lld of %lld %s values dequantize differently from the reference's", ws[i]->name,
+                      (long long)diff, (long long)(K * N), pc->base);
                 free(f);
             }
         }
@@ -412,28 +421,48 @@ static void test_mistral_ia3_merged(void) { run_case_mode("mistral_swa_ia3", &TO
 /* a model file over 1 MiB: memory-mapped read-only, so merging must not write into it */
 static void test_llama_big_lora_merged(void) { run_case_mode("llama_big_lora", &TOL_F32, RUN_MERGED); }
 
-/* QLoRA on the path this CPU picks (bf16 activations where AVX512-BF16 exists). */
-static void test_llama_qlora(void) {
-    bool bf16 = !strcmp(et_kern_matmul_family(ET_NF4), "bf16");
-    printf("  NF4 matmul family: %s\n", et_kern_matmul_family(ET_NF4));
-    run_case("llama_qlora", bf16 ? &TOL_BF16 : &TOL_F32);
+/* A quantized base on the path this CPU picks: against the emulation of that path's kernel
+ * family (bf16 or int8) where it rounds, else against the exact reference. */
+static void run_quant_case(const char *name, et_type type) {
+    static char prefix[16];
+    const char *fam = et_kern_matmul_family(type);
+    printf("  path %s, %s matmul family: %s\n", et_isa_name(et_kern_isa()), et_type_get(type)->name, fam);
+    if (!strcmp(fam, "bf16") || !strcmp(fam, "int8")) {
+        tol t = TOL_EMU;
+        snprintf(prefix, sizeof prefix, "%s.", fam);
+        t.prefix = prefix;
+        run_case(name, &t);
+    } else {
+        run_case(name, &TOL_F32);
+    }
 }
 
-/* QLoRA again on an f32 path (the reference's own arithmetic), with the f32 bounds. */
-static void test_llama_qlora_f32_path(void) {
-    et_isa saved = et_kern_isa();
-    et_isa f32_isa = et_kern_isa_available(ET_ISA_AVX512) ? ET_ISA_AVX512
-                   : et_kern_isa_available(ET_ISA_AVX2)   ? ET_ISA_AVX2
-                                                          : ET_ISA_REF;
-    CHECK(et_kern_set_isa(f32_isa), "cannot select %s", et_isa_name(f32_isa));
-    printf("  path %s, NF4 matmul family: %s\n", et_isa_name(f32_isa), et_kern_matmul_family(ET_NF4));
-    if (!strcmp(et_kern_matmul_family(ET_NF4), "bf16")) {
-        CHECK(0, "path %s still computes NF4 in bf16", et_isa_name(f32_isa));
-    } else {
-        run_case("llama_qlora", &TOL_F32);
+/* The same on a path that computes the type in f32 (or the double-accumulating reference),
+ * against the exact reference with the f32 bounds. */
+static void run_quant_case_exact_path(const char *name, et_type type) {
+    et_isa saved = et_kern_isa(), cand[3] = {ET_ISA_AVX512, ET_ISA_AVX2, ET_ISA_REF}, use = ET_ISA_COUNT;
+    for (int i = 0; i < 3 && use == ET_ISA_COUNT; i++) {
+        if (!et_kern_set_isa(cand[i])) continue;
+        const char *fam = et_kern_matmul_family(type);
+        if (!strcmp(fam, "f32") || !strcmp(fam, "ref")) use = cand[i];
+    }
+    CHECK(use != ET_ISA_COUNT && et_kern_set_isa(use), "no f32 path for %s", et_type_get(type)->name);
+    if (use != ET_ISA_COUNT) {
+        printf("  path %s, %s matmul family: %s\n", et_isa_name(use), et_type_get(type)->name,
+               et_kern_matmul_family(type));
+        run_case(name, &TOL_F32);
     }
     et_kern_set_isa(saved);
 }
+
+static void test_llama_qlora(void) { run_quant_case("llama_qlora", ET_NF4); }
+static void test_llama_qlora_exact_path(void) { run_quant_case_exact_path("llama_qlora", ET_NF4); }
+static void test_llama_q8_0_lora(void) { run_quant_case("llama_q8_0_lora", ET_Q8_0); }
+static void test_llama_q8_0_lora_exact_path(void) { run_quant_case_exact_path("llama_q8_0_lora", ET_Q8_0); }
+static void test_qwen2_q4_0_lora(void) { run_quant_case("qwen2_q4_0_lora", ET_Q4_0); }
+static void test_qwen2_q4_0_lora_exact_path(void) { run_quant_case_exact_path("qwen2_q4_0_lora", ET_Q4_0); }
+static void test_llama_q4_k_ia3(void) { run_quant_case("llama_q4_k_ia3", ET_Q4_K); }
+static void test_llama_q4_k_ia3_exact_path(void) { run_quant_case_exact_path("llama_q4_k_ia3", ET_Q4_K); }
 
 int main(void) {
     RUN(test_llama_gqa_lora);
@@ -446,6 +475,12 @@ int main(void) {
     RUN(test_mistral_ia3_merged);
     RUN(test_llama_big_lora_merged);
     RUN(test_llama_qlora);
-    RUN(test_llama_qlora_f32_path);
+    RUN(test_llama_qlora_exact_path);
+    RUN(test_llama_q8_0_lora);
+    RUN(test_llama_q8_0_lora_exact_path);
+    RUN(test_qwen2_q4_0_lora);
+    RUN(test_qwen2_q4_0_lora_exact_path);
+    RUN(test_llama_q4_k_ia3);
+    RUN(test_llama_q4_k_ia3_exact_path);
     return DONE();
 }

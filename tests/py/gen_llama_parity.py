@@ -6,7 +6,7 @@ For each case <name>, in build/golden/llama/:
                    (token_embd.weight, blk.N.attn_q.weight, ..., output.weight unless tied;
                    blk.N.attn_{q,k,v}.bias for qwen2), arch "llama", "mistral" or "qwen2"
   <name>.ref.gguf  inputs and expected outputs (also written by gguf):
-      metadata  parity.kind ("lora" | "ia3" | "prompt" | "full"), parity.base ("f32" | "nf4"),
+      metadata  parity.kind ("lora" | "ia3" | "prompt" | "full"), parity.base ("f32" | "nf4" | "q8_0" | "q4_0" | "q4_k"),
                 parity.targets, parity.rank, parity.alpha, parity.n_prompt,
                 parity.lr / beta1 / beta2 / eps / weight_decay (one AdamW step)
       ids       i32 (B, T)            token ids
@@ -21,14 +21,15 @@ For each case <name>, in build/golden/llama/:
       step.<p>                        <p> after one torch.optim.AdamW step
       logits0 (T, vocab)              all logits of sequence 0 (for the KV-cache decode check;
                                       absent for prompt tuning)
-      bf16.<nll|loss|grad.<p>|step.<p>|logits0>
-                                      QLoRA only: the same computed by torch_llama's emulation of
-                                      the engine's bf16 path (bf16_base=True)
-      deq.<w>                         QLoRA only: each linear weight quantized to NF4 and
-                                      dequantized by the numpy port in gen_quant.py (byte-exact
-                                      with kernels/ref, tested by test_quant); the reference
-                                      runs on these, and the C test checks its own NF4 base
-                                      dequantizes to the same values.
+      <fam>.<nll|loss|grad.<p>|step.<p>|logits0>
+                                      quantized bases only: the same computed by torch_llama's
+                                      emulation of the engine's fast path for that type (fam
+                                      "bf16" for NF4, "int8" for Q8_0 / Q4_0 / Q4_K)
+      deq.<w>                         quantized bases only: each linear weight quantized and
+                                      dequantized by an implementation independent of the C
+                                      code (quant_base below); the reference runs on these, and
+                                      the C test checks its own compressed base dequantizes to
+                                      the same values.
 Everything is seeded; the files are reproducible.
 """
 import os
@@ -85,6 +86,19 @@ CASES = {
                            head_dim=16, ffn=96, tied=True, rope_theta=500000.0, rms_eps=1e-5,
                            sliding_window=0, T=8, B=2, seed=17,
                            adapter=dict(kind="lora", rank=8, alpha=4.0, targets="q,k,gate,down")),
+    # LoRA over Q8_0 / Q4_0 / Q4_K bases (rows multiples of 32, 32 and 256)
+    "llama_q8_0_lora": dict(arch="llama", vocab=40, dim=64, n_layers=2, n_heads=4, n_kv_heads=2,
+                            head_dim=16, ffn=96, tied=False, rope_theta=10000.0, rms_eps=1e-5,
+                            sliding_window=0, T=12, B=2, seed=18, base="q8_0",
+                            adapter=dict(kind="lora", rank=4, alpha=8.0, targets="all")),
+    "qwen2_q4_0_lora": dict(arch="qwen2", vocab=40, dim=64, n_layers=2, n_heads=4, n_kv_heads=2,
+                            head_dim=16, ffn=96, tied=True, rope_theta=1000000.0, rms_eps=1e-6,
+                            sliding_window=0, T=12, B=2, seed=19, base="q4_0",
+                            adapter=dict(kind="lora", rank=4, alpha=8.0, targets="q,k,v,up,down")),
+    "llama_q4_k_ia3": dict(arch="llama", vocab=40, dim=256, n_layers=1, n_heads=4, n_kv_heads=2,
+                           head_dim=64, ffn=256, tied=False, rope_theta=10000.0, rms_eps=1e-5,
+                           sliding_window=0, T=10, B=2, seed=20, base="q4_k",
+                           adapter=dict(kind="ia3")),
     # QLoRA: rows of 64 / 128 (NF4 blocks of 64), GQA 4:2, LoRA on every linear layer
     "llama_qlora": dict(arch="llama", vocab=40, dim=64, n_layers=2, n_heads=4, n_kv_heads=2,
                         head_dim=16, ffn=128, tied=False, rope_theta=10000.0, rms_eps=1e-5,
@@ -177,24 +191,40 @@ def adapter_init(c, ad, rng):
     return p
 
 
-def nf4_base(w):
-    """Each linear weight through NF4 and back, with the numpy port in gen_quant.py."""
-    code = gen_quant.dynamic_map()
+# which fast-path emulation each base type gets (kernels/matmul.c's families)
+EMU_FAMILY = {"nf4": "bf16", "q8_0": "int8", "q4_0": "int8", "q4_k": "int8"}
+
+
+def quant_base(w, base):
+    """Each linear weight quantized to `base` and dequantized, by implementations independent
+    of edgetune's C: gguf.quants (Q8_0, Q4_0), kquants_np's port of ggml (Q4_K) and
+    gen_quant's numpy NF4 (bitsandbytes) -- each byte-exact with kernels/ref (test_quant)."""
+    from gguf import GGMLQuantizationType as Q
+    from gguf import quants
+    import kquants_np
+    code = gen_quant.dynamic_map() if base == "nf4" else None
     deq = {}
     for name, arr in w.items():
-        if any(name.endswith(m + ".weight") for m in LIN) and name.startswith("blk."):
-            _, y = gen_quant.nf4_quantize(arr.reshape(-1), code)
-            deq[name] = y.reshape(arr.shape).astype(F32)
+        if not (name.startswith("blk.") and any(name.endswith(m + ".weight") for m in LIN)):
+            continue
+        if base == "nf4":
+            y = gen_quant.nf4_quantize(arr.reshape(-1), code)[1]
+        elif base == "q4_k":
+            y = quants.dequantize(kquants_np.quantize_q4_k(arr.reshape(-1)), Q.Q4_K)
+        else:
+            t = {"q8_0": Q.Q8_0, "q4_0": Q.Q4_0}[base]
+            y = quants.dequantize(quants.quantize(arr, t), t)
+        deq[name] = np.asarray(y, F32).reshape(arr.shape)
     return deq
 
 
-def reference(c, w, ad, init, ids, sel_tt, sel_b, targets, bf16_base=False):
+def reference(c, w, ad, init, ids, sel_tt, sel_b, targets, base_emu=None):
     """Logits, NLL at the selected positions (sel_tt counts virtual tokens), their mean,
     every adapter gradient and the adapter after one AdamW step."""
     params = {k: torch.tensor(v, dtype=torch_llama.DT, requires_grad=True) for k, v in init.items()}
     if ad["kind"] == "full":          # every weight is a parameter
         w = dict(w, **params)
-    model = torch_llama.Llama(c, w, dict(ad, params=params), bf16_base=bf16_base)
+    model = torch_llama.Llama(c, w, dict(ad, params=params), base_emu=base_emu)
     logits = model.logits(torch.tensor(ids, dtype=torch.long))            # (B, np + T, V)
     sel_logits = logits[torch.tensor(sel_b, dtype=torch.long), torch.tensor(sel_tt, dtype=torch.long)]
     nll = torch.nn.functional.cross_entropy(sel_logits, torch.tensor(targets, dtype=torch.long),
@@ -216,7 +246,7 @@ def make_case(name, c):
     write_model(os.path.join(OUT, name + ".gguf"), c, w)
     ad = c["adapter"]
     init = dict(w) if ad["kind"] == "full" else adapter_init(c, ad, rng)
-    deq = nf4_base(w) if c.get("base") == "nf4" else {}
+    deq = quant_base(w, c["base"]) if c.get("base", "f32") != "f32" else {}
     T, B = c["T"], c["B"]
     ids = rng.integers(0, c["vocab"], (B, T)).astype(np.int32)
     # answer positions: the last 5 (sequence 0) and 3 (sequence 1) next-token predictions,
@@ -248,9 +278,13 @@ def make_case(name, c):
     f32 = lambda t: np.ascontiguousarray(t.detach().numpy().astype(F32))  # noqa: E731
     for k in init:
         r.add_tensor("init." + k, init[k])
-    # the exact reference; for an NF4 base also the bf16-path emulation (prefix "bf16.")
-    for prefix, res in [("", ex)] + ([("bf16.", reference(c, {**w, **deq}, ad, init, ids, sel_t + np_, sel_b,
-                                                            targets, bf16_base=True))] if deq else []):
+    # the exact reference; for a quantized base also the emulation of the engine's fast path
+    # for it (prefix "bf16." or "int8.", the kernel family's name)
+    runs = [("", ex)]
+    if deq:
+        fam = EMU_FAMILY[c["base"]]
+        runs.append((fam + ".", reference(c, {**w, **deq}, ad, init, ids, sel_t + np_, sel_b, targets, base_emu=fam)))
+    for prefix, res in runs:
         r.add_tensor(prefix + "nll", f32(res["nll"]))
         r.add_tensor(prefix + "loss", f32(res["loss"].reshape(1)))
         for k in init:

@@ -20,10 +20,13 @@ define them) and PEFT's adapter definitions, not from edgetune's C code:
   * prompt tuning      n trainable embeddings prepended to every sequence; positions run
                        0 .. n + T - 1 over the virtual tokens and the text
 
-bf16_base=True emulates edgetune's bf16 compute path for quantized bases (AVX512-BF16):
-the base matmul's activations and (dequantized) weights are rounded to bf16 (round to nearest
-even) and the products accumulated exactly, while the input gradient dX = dY·W uses the
-unrounded weights and dY, as the engine's dX kernel does in f32.
+base_emu emulates edgetune's fast paths for a quantized base (weights already dequantized):
+  "bf16"  (NF4 on AVX512-BF16) activations and weights rounded to bf16, round to nearest even;
+  "int8"  (Q8_0, Q4_0, Q4_K, ... on every SIMD path) activations quantized per group of 32 as
+          Q8_0 rounds them in float32: d = amax/127, q = rint(x * (1/d)) clamped to +-127,
+          x' = q * d; the weights exact.
+Products are accumulated exactly; the input gradient dX = dY·W uses the unrounded weights and
+dY, as the engine's dX kernel does in f32.
 
 Weights are numpy arrays in GGUF's numpy shapes ((out, in) for a linear layer, (vocab, dim)
 for embeddings), which are also PyTorch's nn.Linear shapes.  Everything runs in float64 so
@@ -74,18 +77,30 @@ def bf16(x):
     return x.to(torch.bfloat16).to(DT)
 
 
-class Bf16Linear(torch.autograd.Function):
-    """y = bf16(x) · bf16(W)^T forward; dx = dy · W backward (W frozen)."""
+def int8_act(x):
+    """Q8_0-style activation quantization over groups of 32 along the last dim, in float32."""
+    x32 = x.detach().to(torch.float32)
+    g = x32.reshape(*x32.shape[:-1], -1, 32)
+    d = g.abs().amax(-1, keepdim=True) / torch.tensor(127.0, dtype=torch.float32)
+    inv = torch.where(d > 0, torch.tensor(1.0, dtype=torch.float32) / d, torch.zeros_like(d))
+    q = torch.round(g * inv).clamp(-127, 127)          # torch.round: half to even, as rint
+    return (q.to(DT) * d.to(DT)).reshape(x.shape)
+
+
+class EmuLinear(torch.autograd.Function):
+    """y = round(x) · round(W)^T forward (the path's roundings); dx = dy · W backward."""
 
     @staticmethod
-    def forward(ctx, x, w):
+    def forward(ctx, x, w, mode):
         ctx.save_for_backward(w)
-        return bf16(x) @ bf16(w).T
+        if mode == "bf16":
+            return bf16(x) @ bf16(w).T
+        return int8_act(x) @ w.T
 
     @staticmethod
     def backward(ctx, dy):
         (w,) = ctx.saved_tensors
-        return dy @ w, None
+        return dy @ w, None, None
 
 
 class Llama:
@@ -96,9 +111,9 @@ class Llama:
     adapter: None or dict(kind="lora"|"ia3"|"prompt"|"full", ...) whose tensors (torch,
     float64, requires_grad) live in self.params under edgetune's names."""
 
-    def __init__(self, cfg, w, adapter=None, bf16_base=False):
+    def __init__(self, cfg, w, adapter=None, base_emu=None):
         self.c = cfg
-        self.bf16_base = bf16_base
+        self.base_emu = base_emu
         self.w = {k: v if torch.is_tensor(v) else torch.tensor(v, dtype=DT) for k, v in w.items()}
         self.ad = adapter or {"kind": "none"}
         self.params = self.ad.get("params", {})
@@ -106,7 +121,7 @@ class Llama:
     def linear(self, l, mod, x, bias=None):
         """mod: GGUF suffix ("attn_q", ... "ffn_down")."""
         name = f"blk.{l}.{mod}.weight"
-        y = Bf16Linear.apply(x, self.w[name]) if self.bf16_base else x @ self.w[name].T
+        y = EmuLinear.apply(x, self.w[name], self.base_emu) if self.base_emu else x @ self.w[name].T
         if bias is not None:
             y = y + bias
         if self.ad["kind"] == "lora" and name + ".lora_a" in self.params:
