@@ -4,6 +4,7 @@
 //   0 add  a + b[i % nb]      1 mul  a * b[i % nb]      2 scale  a * s
 //   3 silu a·σ(a)             4 gelu (tanh form)         5 silu_back  b · silu'(a)
 //   6 gelu_back b · gelu'(a)  7 swiglu silu(a) · b       8 geglu  gelu(a) · b
+//   9 fill  s (a is not read)
 // Bindings: 0 a, 1 b, 2 out (may alias a: each element is read before it is written).
 #define NO_REDUCE
 #include "common.glsl"
@@ -18,6 +19,7 @@ layout(push_constant) uniform P { uint n, nb; float s; } p;
 void main() {
     uint stride = gl_NumWorkGroups.x * gl_NumWorkGroups.y * WG;
     for (uint i = wg_linear() * WG + gl_LocalInvocationID.x; i < p.n; i += stride) {
+        if (OP == 9u) { o[i] = p.s; continue; }
         float x = a[i], r;
         if (OP == 0u) r = x + b[i % p.nb];
         else if (OP == 1u) r = x * b[i % p.nb];

@@ -8,7 +8,7 @@
  * with offsets aligned to minStorageBufferOffsetAlignment).
  *
  * supports_op says which nodes run here, with the reason when not: ops without a shader yet
- * (CONCAT, REPEAT(_BACK), SUM, CONT ...), and shapes the shaders
+ * (CONCAT, SILU/GELU of non-f32, ...), and shapes the shaders
  * do not cover (strided views, broadcasts other than a leading block, partial rope, batched
  * attention, a tensor larger than one storage binding).
  */
@@ -89,8 +89,10 @@ static bool et__vk_supports(et_backend *be, const et_tensor *t, char *why, size_
                                      t->op == ET_OP_CROSS_ENTROPY_BACK));
         if (!as_weight && (uint64_t)et_nbytes(s) + 256 > l->max_binding_bytes)
             WHY("source %d of %zu bytes exceeds one storage binding", i, et_nbytes(s));
-        if (!as_weight && !et__dense(s)) WHY("source %d ('%s') is a strided view", i, s->name);
-        if (!as_weight && et__offs(s) % et_vk_info(b->ctx)->min_storage_align)
+        bool strided_ok = t->op == ET_OP_CONT && i == 0;   /* CONT reads any float strides */
+        if (!as_weight && !strided_ok && !et__dense(s))
+            WHY("source %d ('%s') is a strided view", i, s->name);
+        if (!as_weight && !strided_ok && et__offs(s) % et_vk_info(b->ctx)->min_storage_align)
             WHY("source %d ('%s') is a view at byte offset %zu, not a multiple of the device's "
                 "storage alignment %llu", i, s->name, et__offs(s),
                 (unsigned long long)et_vk_info(b->ctx)->min_storage_align);
@@ -137,6 +139,26 @@ static bool et__vk_supports(et_backend *be, const et_tensor *t, char *why, size_
                 nq, nq + nk, (unsigned long long)al);
         return true;
     }
+    case ET_OP_CONT: {
+        if (s0->type != ET_F32) WHY("f32 source needed");
+        for (int k = 0; k < 4; k++)
+            if (s0->nb[k] % 4) WHY("byte stride %zu of dim %d is not a whole float", s0->nb[k], k);
+        const et_tensor *r = et__root(s0);
+        if (!et_is_contiguous(r) || r->type != ET_F32) WHY("the view's root must be dense f32");
+        return true;
+    }
+    case ET_OP_REPEAT: case ET_OP_REPEAT_BACK: case ET_OP_SUM: case ET_OP_VIEW_BACK:
+        if (!et__is_f32(s0)) WHY("dense f32 source needed");
+        for (int k = 0; k < 4 && t->op == ET_OP_REPEAT; k++)
+            if (t->ne[k] % s0->ne[k]) WHY("dim %d: %lld does not repeat %lld", k,
+                                          (long long)t->ne[k], (long long)s0->ne[k]);
+        for (int k = 0; k < 4 && t->op == ET_OP_REPEAT_BACK; k++)
+            if (s0->ne[k] % t->ne[k]) WHY("dim %d: %lld is not a repeat of %lld", k,
+                                          (long long)s0->ne[k], (long long)t->ne[k]);
+        return true;
+    case ET_OP_GET_ROWS_BACK:
+        if (!et__is_f32(s0) || !et__is_i32(s1)) WHY("dense f32 dy and i32 ids needed");
+        return true;
     case ET_OP_CROSS_ENTROPY: case ET_OP_CROSS_ENTROPY_BACK: {
         const et_tensor *h = s0, *w = s1, *tg = t->src[2];
         if (!et__is_f32(h) || !et__is_i32(tg)) WHY("dense f32 h and i32 targets needed");
@@ -230,11 +252,13 @@ static bool et__vk_prepare(et_backend *be, et_graph *g, et_plan *plan) {
                 if (!e->w.buf && et_vk_weight_upload(b->ctx, src->type, src->data, src->ne[0],
                                                      src->ne[1], &e->w))
                     return et__fail(b, g->ctx, "uploading weight", src);
-            } else if (!et__plain(b, src)) {
+            } else if (!et__plain(b, t->op == ET_OP_CONT ? (et_tensor *)et__root(src) : src)) {
+                /* CONT reads its (strided) source through the root's buffer */
                 return et__fail(b, g->ctx, "buffer for", src);
             }
         }
-        if (!et__plain(b, t)) return et__fail(b, g->ctx, "buffer for", t);
+        /* views get their buffer when a consumer binds them (a strided view never does) */
+        if (t->op != ET_OP_VIEW && !et__plain(b, t)) return et__fail(b, g->ctx, "buffer for", t);
         et__vkt *e = &b->t[t->id];
         if ((t->op == ET_OP_CROSS_ENTROPY || t->op == ET_OP_CROSS_ENTROPY_BACK) && !e->parts[0]) {
             uint64_t P = (uint64_t)t->src[0]->ne[1], V = (uint64_t)t->src[1]->ne[1];
@@ -292,13 +316,17 @@ static et_vk_buf *B(et__vkbe *b, const et_tensor *t);
 static bool et__vk_download(et_backend *be, et_tensor *t) {
     et__vkbe *b = (et__vkbe *)be;
     if (t->id >= b->nt || et__root(t)->id >= b->nt || !t->data) return false;
-    et_vk_buf *buf = B(b, t);
+    et_vk_buf *buf = t->view_src && et__offs(t) ? et__plain(b, t) : B(b, t);
     return buf && et_vk_buf_download(b->ctx, buf, 0, t->data, et_nbytes(t)) == 0;
 }
 
 /* ---- recording ------------------------------------------------------------------------- */
 static et_vk_buf *B(et__vkbe *b, const et_tensor *t) {
     return b->t[t->id].is_view ? b->t[t->id].buf : b->t[et__root(t)->id].buf;
+}
+
+static uint64_t et__u64(const et_tensor *t, int i) {   /* engine/ops/view.c's encoding */
+    return (uint64_t)(uint32_t)t->params[i] | ((uint64_t)(uint32_t)t->params[i + 1] << 32);
 }
 
 static int et__record(et__vkbe *b, et_tensor *t) {
@@ -346,6 +374,36 @@ static int et__record(et__vkbe *b, et_tensor *t) {
         return et_vk_op_attention_back(c, &a, B(b, q), B(b, k), B(b, t->src[2]), B(b, fw),
                                        b->t[fw->id].scratch, B(b, t->src[4]), e->parts[0],
                                        e->parts[1], e->parts[2], e->scratch);
+    }
+    case ET_OP_CONT: case ET_OP_REPEAT: case ET_OP_REPEAT_BACK: case ET_OP_SUM: {
+        et_vk_layout_args a = { .off = 0 };
+        for (int k = 0; k < 4; k++) {
+            a.ne[k] = t->op == ET_OP_SUM ? (k ? 1 : et_nelements(s0)) : t->ne[k];
+            a.sne[k] = s0->ne[k];
+            a.sst[k] = (int64_t)(s0->nb[k] / 4);
+        }
+        if (t->op == ET_OP_CONT) {      /* strided read from the root buffer */
+            a.off = (int64_t)(et__offs(s0) / 4);
+            return et_vk_op_layout(c, ET_VK_LAYOUT_GATHER, &a, b->t[et__root(s0)->id].buf, B(b, t));
+        }
+        et_vk_layout mode = t->op == ET_OP_REPEAT ? ET_VK_LAYOUT_GATHER
+                          : t->op == ET_OP_SUM ? ET_VK_LAYOUT_SUM : ET_VK_LAYOUT_REPEAT_BACK;
+        return et_vk_op_layout(c, mode, &a, B(b, s0), B(b, t));
+    }
+    case ET_OP_VIEW_BACK: {           /* zeros, then dy scattered through the view's strides */
+        et_vk_layout_args a = { .off = (int64_t)(et__u64(t, 8) / 4) };
+        for (int k = 0; k < 4; k++) {
+            a.ne[k] = s0->ne[k];
+            a.sne[k] = 1;
+            a.dst[k] = (int64_t)(et__u64(t, 2 * k) / 4);
+        }
+        int rc = et_vk_op_ew(c, ET_VK_EW_FILL, NULL, NULL, B(b, t), n, n, 0.0f);
+        return rc ? rc : et_vk_op_layout(c, ET_VK_LAYOUT_SCATTER, &a, B(b, s0), B(b, t));
+    }
+    case ET_OP_GET_ROWS_BACK: {
+        int rc = et_vk_op_ew(c, ET_VK_EW_FILL, NULL, NULL, B(b, t), n, n, 0.0f);
+        return rc ? rc : et_vk_op_get_rows_back(c, B(b, s0), B(b, s1), B(b, t),
+                                                et_nelements(s1), t->ne[1], t->ne[0]);
     }
     case ET_OP_CROSS_ENTROPY: case ET_OP_CROSS_ENTROPY_BACK: {
         /* logits = h·Wᵀ, then the per-row log-sum-exp and losses (vk_ops_nn.c) */

@@ -40,11 +40,11 @@ int et_vk_op_matmul_dx(et_vk_ctx *ctx, const et_vk_weight *w, const et_vk_buf *d
  * elements, n a multiple of nb): out[i] = a[i] op b[i % nb].  out may be a (in place). */
 typedef enum et_vk_ew {
     ET_VK_EW_ADD = 0, ET_VK_EW_MUL, ET_VK_EW_SCALE, ET_VK_EW_SILU, ET_VK_EW_GELU,
-    ET_VK_EW_SILU_BACK, ET_VK_EW_GELU_BACK, ET_VK_EW_SWIGLU, ET_VK_EW_GEGLU,
+    ET_VK_EW_SILU_BACK, ET_VK_EW_GELU_BACK, ET_VK_EW_SWIGLU, ET_VK_EW_GEGLU, ET_VK_EW_FILL,
     ET_VK_EW_COUNT
 } et_vk_ew;
 /* SCALE: out = a * s.  SILU/GELU: out = f(a).  *_BACK: out = b * f'(a) (a = x, b = dy).
- * SWIGLU/GEGLU: out = f(a) * b. */
+ * SWIGLU/GEGLU: out = f(a) * b.  FILL: out = s (a and b unused: pass out). */
 int et_vk_op_ew(et_vk_ctx *ctx, et_vk_ew op, const et_vk_buf *a, const et_vk_buf *b,
                 et_vk_buf *out, int64_t n, int64_t nb, float s);
 /* Backward of SWIGLU/GEGLU: da = dy*b*f'(a), db = dy*f(a) (accumulate: += instead). */
@@ -120,6 +120,19 @@ int et_vk_op_adamw(et_vk_ctx *ctx, et_vk_buf *p, const et_vk_buf *g, et_vk_buf *
  * trainable linear layer, e.g. LoRA's A and B). */
 int et_vk_op_matmul_dw(et_vk_ctx *ctx, const et_vk_buf *dy, const et_vk_buf *x, et_vk_buf *dw,
                        int64_t T, int64_t K, int64_t N, bool accumulate);
+
+/* Layout ops on f32 tensors of up to 4 dims (ne[0] innermost); strides and offsets in floats.
+ *   gather:  out (dense, dims ne) [i] = src[off + Σ (i_k % sne_k)·sst_k]     (CONT, REPEAT)
+ *   scatter: out[off + Σ i_k·dst_k] = src (dense, dims ne) [i]               (VIEW_BACK)
+ *   repeat_back: out (dense, dims ne) = Σ of src (dense, dims sne) over its repeats
+ *   sum:     out[0] = Σ src[0 .. n) */
+typedef enum { ET_VK_LAYOUT_GATHER = 0, ET_VK_LAYOUT_SCATTER, ET_VK_LAYOUT_REPEAT_BACK,
+               ET_VK_LAYOUT_SUM } et_vk_layout;
+typedef struct et_vk_layout_args {
+    int64_t ne[4], sne[4], sst[4], dst[4], off;
+} et_vk_layout_args;
+int et_vk_op_layout(et_vk_ctx *ctx, et_vk_layout mode, const et_vk_layout_args *a,
+                    const et_vk_buf *src, et_vk_buf *out);
 
 /* Internal to the ops files: the variant name for `base` under the tuning and limits. */
 const char *et__vk_variant(et_vk_ctx *ctx, const char *base, char *buf, size_t len);

@@ -39,7 +39,9 @@ static void et__grid_ew(et_vk_ctx *ctx, int64_t n, uint32_t *gx) {
 int et_vk_op_ew(et_vk_ctx *ctx, et_vk_ew op, const et_vk_buf *a, const et_vk_buf *b,
                 et_vk_buf *out, int64_t n, int64_t nb, float s) {
     if ((unsigned)op >= ET_VK_EW_COUNT) return et__vk_fail(ctx, "eltwise: op %d unknown", (int)op);
-    bool binary = op != ET_VK_EW_SCALE && op != ET_VK_EW_SILU && op != ET_VK_EW_GELU;
+    bool binary = op != ET_VK_EW_SCALE && op != ET_VK_EW_SILU && op != ET_VK_EW_GELU &&
+                  op != ET_VK_EW_FILL;
+    if (op == ET_VK_EW_FILL) a = out;
     bool bcast = op == ET_VK_EW_ADD || op == ET_VK_EW_MUL;
     if (!bcast) nb = n;
     if (et__need(ctx, "eltwise", "a", a, n) || et__need(ctx, "eltwise", "out", out, n) ||
@@ -365,4 +367,56 @@ int et_vk_op_matmul_dw(et_vk_ctx *ctx, const et_vk_buf *dy, const et_vk_buf *x, 
     et_vk_bind bd[3] = { { dy, 0, false }, { x, 0, false }, { dw, 0, true } };
     return et_vk_dispatch(ctx, name, spec, 5, bd, 3, &pc, sizeof pc, (uint32_t)((K + bn - 1) / bn),
                           (uint32_t)((N + bm - 1) / bm), 1, name);
+}
+
+int et_vk_op_layout(et_vk_ctx *ctx, et_vk_layout mode, const et_vk_layout_args *a,
+                    const et_vk_buf *src, et_vk_buf *out) {
+    const char *op = "layout";
+    int64_t n = 1, ns = 1, span_src = 1, span_out = 1;
+    for (int k = 0; k < 4; k++) {
+        if (a->ne[k] <= 0 || (mode != ET_VK_LAYOUT_SCATTER && a->sne[k] <= 0) || a->sst[k] < 0 ||
+            a->dst[k] < 0)
+            return et__vk_fail(ctx, "layout: dim %d: ne %lld sne %lld (must be > 0)", k,
+                               (long long)a->ne[k], (long long)a->sne[k]);
+        n *= a->ne[k];
+        if (mode != ET_VK_LAYOUT_SCATTER) ns *= a->sne[k];
+    }
+    if (a->off < 0 || (unsigned)mode > ET_VK_LAYOUT_SUM)
+        return et__vk_fail(ctx, "layout: mode %d off %lld", (int)mode, (long long)a->off);
+    /* the furthest element each side touches: bounds checked against the buffers */
+    switch (mode) {
+    case ET_VK_LAYOUT_GATHER:
+        span_src = a->off + 1;
+        for (int k = 0; k < 4; k++) span_src += (a->sne[k] - 1) * a->sst[k];
+        span_out = n;
+        break;
+    case ET_VK_LAYOUT_SCATTER:
+        span_out = a->off + 1;
+        for (int k = 0; k < 4; k++) span_out += (a->ne[k] - 1) * a->dst[k];
+        span_src = n;
+        break;
+    case ET_VK_LAYOUT_REPEAT_BACK:
+        span_src = ns; span_out = n;
+        break;
+    case ET_VK_LAYOUT_SUM:
+        span_src = n; span_out = 1;
+        break;
+    }
+    if (et__need(ctx, op, "src", src, span_src) || et__need(ctx, op, "out", out, span_out))
+        return -1;
+    struct { uint32_t ne[4], sne[4], sst[4], dst[4], off, n; } p;
+    for (int k = 0; k < 4; k++) {
+        p.ne[k] = (uint32_t)a->ne[k]; p.sne[k] = (uint32_t)(a->sne[k] > 0 ? a->sne[k] : 1);
+        p.sst[k] = (uint32_t)a->sst[k]; p.dst[k] = (uint32_t)a->dst[k];
+    }
+    p.off = (uint32_t)a->off;
+    p.n = (uint32_t)n;
+    char name[64];
+    et__vk_variant(ctx, "strided", name, sizeof name);
+    uint32_t spec[2] = { ctx->tune.wg, (uint32_t)mode }, gx;
+    et_vk_bind bd[2] = { { src, 0, false }, { out, 0, true } };
+    et__grid_ew(ctx, n, &gx);
+    if (mode == ET_VK_LAYOUT_SUM) gx = 1;
+    return et_vk_dispatch(ctx, name, spec, 2, bd, 2, &p, sizeof p, gx, 1, 1,
+                          mode == ET_VK_LAYOUT_SUM ? "sum" : "layout");
 }
