@@ -12,6 +12,7 @@
 #include <math.h>
 #include <omp.h>
 #include <string.h>
+#include "cost.h"
 #include "ops.h"
 
 et_tensor *et_attention(et_ctx *ctx, et_tensor *q, et_tensor *k, et_tensor *v, float scale,
@@ -53,8 +54,11 @@ static inline void et__key_range(const et_tensor *t, int64_t tq, int64_t *lo, in
     *lo = (w > 0 && qpos - w + 1 > 0) ? qpos - w + 1 : 0;
 }
 
+/* simd reduction: lets the compiler vectorize without -ffast-math (the sum order changes with
+ * the vector width, identically on every run) */
 static inline float et__dot(const float *a, const float *b, int64_t n) {
     float s = 0;
+    #pragma omp simd reduction(+ : s)
     for (int64_t i = 0; i < n; i++) s += a[i] * b[i];
     return s;
 }
@@ -162,4 +166,36 @@ void et__fwd_attention_back(et_tensor *t, et_exec *ex) {
                     }
             }
     }
+}
+
+/* ---- costs (see cost.h) ----
+ * Only the (query, key) pairs the causal mask (and the window) lets a query visit count.
+ * Forward per pair: q·k (2·hd) and p·v (2·hd), plus exp, max, sum and scale (4).  Backward
+ * per pair: q·k again, dO·v, and the three accumulations into dq, dk, dv (5 × 2·hd), plus 6
+ * for the probability and ds; per query row dO·o (2·hd).  Bytes: every source once, the
+ * result once. */
+static double et__attn_pairs(const et_tensor *t, const et_tensor *q) {
+    double pairs = 0;
+    for (int64_t tq = 0; tq < q->ne[2]; tq++) {
+        int64_t lo, hi;
+        et__key_range(t, tq, &lo, &hi);
+        pairs += (double)(hi - lo);
+    }
+    return pairs * (double)q->ne[1] * (double)q->ne[3];
+}
+
+void et__cost_attention(const et_tensor *t, double *flops, double *bytes) {
+    const et_tensor *q = t->src[0];
+    double hd = (double)q->ne[0];
+    *flops = (4.0 * hd + 4.0) * et__attn_pairs(t, q);
+    *bytes = et__cost_nbytes(q) + et__cost_nbytes(t->src[1]) + et__cost_nbytes(t->src[2]) + et__cost_nbytes(t);
+}
+
+void et__cost_attention_back(const et_tensor *t, double *flops, double *bytes) {
+    const et_tensor *q = t->src[0];
+    double hd = (double)q->ne[0], rows = (double)et_nrows(q);
+    *flops = (10.0 * hd + 6.0) * et__attn_pairs(t, q) + 2.0 * hd * rows;
+    *bytes = 0;
+    for (int i = 0; i < 5; i++) *bytes += et__cost_nbytes(t->src[i]);
+    *bytes += et__cost_nbytes(t);
 }

@@ -92,6 +92,7 @@ static int64_t et__ce_lse(const et_tensor *h, const et_tensor *w, const int32_t 
             double acc = s[p] * exp(m[p] - mnew);
             /* float exponentials (vectorized), summed in float per chunk then in double */
             float fm = (float)mnew, cs = 0;
+            #pragma omp simd reduction(+ : cs)
             for (int64_t j = 0; j < nc; j++) cs += expf(z[j] - fm);
             acc += cs;
             m[p] = mnew; s[p] = acc;
