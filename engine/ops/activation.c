@@ -2,6 +2,7 @@
  * SILU_BACK / GELU_BACK (x, dy), and the gated units SWIGLU = silu(g)·u and GEGLU =
  * gelu(g)·u whose backward is composed from those (no second output needed). */
 #include <math.h>
+#include "cost.h"
 #include "ops.h"
 
 static et_tensor *et__unary(et_ctx *ctx, et_op op, const char *name, et_tensor *x, et_tensor *y) {
@@ -101,3 +102,18 @@ static bool et__glu_bwd(et_ctx *ctx, et_tensor *t, bool gelu) {
 }
 bool et__bwd_swiglu(et_ctx *ctx, et_tensor *t) { return et__glu_bwd(ctx, t, false); }
 bool et__bwd_geglu(et_ctx *ctx, et_tensor *t) { return et__glu_bwd(ctx, t, true); }
+
+/* ---- costs (see cost.h), per element, exp and tanh counted as 1:
+ *   silu x/(1+e^-x): 3          gelu 0.5x(1+tanh(c(x+a·x³))): 9
+ *   silu_back y·s(1+x(1−s)): 8  gelu_back (the derivative above, times dy): 17
+ *   swiglu silu·u: 4            geglu gelu·u: 10 ---- */
+static void et__act_cost(const et_tensor *t, double per, double *flops, double *bytes) {
+    *flops = per * et__cost_n(t);
+    *bytes = et__cost_nbytes(t->src[0]) + et__cost_nbytes(t->src[1]) + et__cost_nbytes(t);
+}
+void et__cost_silu(const et_tensor *t, double *f, double *b) { et__act_cost(t, 3, f, b); }
+void et__cost_gelu(const et_tensor *t, double *f, double *b) { et__act_cost(t, 9, f, b); }
+void et__cost_silu_back(const et_tensor *t, double *f, double *b) { et__act_cost(t, 8, f, b); }
+void et__cost_gelu_back(const et_tensor *t, double *f, double *b) { et__act_cost(t, 17, f, b); }
+void et__cost_swiglu(const et_tensor *t, double *f, double *b) { et__act_cost(t, 4, f, b); }
+void et__cost_geglu(const et_tensor *t, double *f, double *b) { et__act_cost(t, 10, f, b); }

@@ -6,6 +6,7 @@
  * bias corrections, a gradient scale for clipping and accumulation), so the graph is static.
  * The node is a view of p: it owns no memory, and later nodes that read it see the update. */
 #include <math.h>
+#include "cost.h"
 #include "ops.h"
 
 et_tensor *et_adamw(et_ctx *ctx, et_tensor *p, et_tensor *g, et_tensor *m, et_tensor *v, et_tensor *hp) {
@@ -59,4 +60,14 @@ et_tensor *et_adamw_clipped(et_ctx *ctx, et_tensor *p, et_tensor *g, et_tensor *
     et_tensor *t = et_adamw(ctx, p, g, m, v, hp);
     if (t) t->src[5] = clip;
     return t;
+}
+
+/* ---- cost (see cost.h): per element 15 operations (scaled gradient 1, m 3, v 4, the
+ * update 7); reads p, g, m, v and writes p, m, v (the hyperparameter leaf is negligible but
+ * counted) ---- */
+void et__cost_adamw(const et_tensor *t, double *flops, double *bytes) {
+    double n = et__cost_n(t->src[0]);
+    *flops = 15.0 * n;
+    *bytes = 2.0 * et__cost_nbytes(t->src[0]) + et__cost_nbytes(t->src[1]) + 2.0 * et__cost_nbytes(t->src[2]) +
+             2.0 * et__cost_nbytes(t->src[3]) + et__cost_nbytes(t->src[4]) + et__cost_nbytes(t->src[5]);
 }

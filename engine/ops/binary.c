@@ -1,6 +1,7 @@
 /* ADD and MUL with broadcasting of src1 over src0 (each src1 dimension is 1 or equal), and
  * SCALE.  Rows must be dense (nb[0] = 4); higher strides are free, so they read views
  * directly.  Backward reduces the broadcast dimensions with REPEAT_BACK. */
+#include "cost.h"
 #include "ops.h"
 
 static et_tensor *et__binary(et_ctx *ctx, et_op op, const char *name, et_tensor *a, et_tensor *b) {
@@ -93,4 +94,15 @@ void et__fwd_scale(et_tensor *t, et_exec *ex) {
 bool et__bwd_scale(et_ctx *ctx, et_tensor *t) {
     et__acc_grad(ctx, t->src[0], et_scale(ctx, t->grad, et_param_f32(t, 0)));
     return true;
+}
+
+/* ---- costs (see cost.h): one add or multiply per result element ---- */
+void et__cost_add(const et_tensor *t, double *flops, double *bytes) {
+    *flops = et__cost_n(t);
+    *bytes = et__cost_nbytes(t->src[0]) + et__cost_nbytes(t->src[1]) + et__cost_nbytes(t);
+}
+void et__cost_mul(const et_tensor *t, double *flops, double *bytes) { et__cost_add(t, flops, bytes); }
+void et__cost_scale(const et_tensor *t, double *flops, double *bytes) {
+    *flops = et__cost_n(t);
+    *bytes = et__cost_nbytes(t->src[0]) + et__cost_nbytes(t);
 }

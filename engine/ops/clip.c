@@ -3,6 +3,7 @@
  * min(1, max_norm / sqrt(total)), which every ADAMW node multiplies its gradient by.  The
  * planner thus keeps all gradients until the norm is known, as clipping requires. */
 #include <math.h>
+#include "cost.h"
 #include "ops.h"
 
 et_tensor *et_sumsq(et_ctx *ctx, et_tensor *a) {
@@ -42,4 +43,15 @@ void et__fwd_clip_scale(et_tensor *t, et_exec *ex) {
     /* torch.nn.utils.clip_grad_norm_: coef = max_norm / (norm + 1e-6), clamped to 1 */
     double c = mx / (norm + 1e-6);
     *(float *)t->data = (float)(c < 1.0 ? c : 1.0);
+}
+
+/* ---- costs (see cost.h): Σx² is a multiply-add per element; the clip scale a sqrt, an
+ * add and a divide ---- */
+void et__cost_sumsq(const et_tensor *t, double *flops, double *bytes) {
+    *flops = 2.0 * et__cost_n(t->src[0]);
+    *bytes = et__cost_nbytes(t->src[0]) + et__cost_nbytes(t);
+}
+void et__cost_clip_scale(const et_tensor *t, double *flops, double *bytes) {
+    *flops = 3.0;
+    *bytes = et__cost_nbytes(t->src[0]) + et__cost_nbytes(t);
 }

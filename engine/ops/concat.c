@@ -1,6 +1,7 @@
 /* CONCAT along dimension 1 (tokens): prompt tuning prepends soft-prompt rows to the token
  * embeddings.  Backward hands each source its slice of dy. */
 #include <string.h>
+#include "cost.h"
 #include "ops.h"
 
 et_tensor *et_concat(et_ctx *ctx, et_tensor *a, et_tensor *b) {
@@ -38,4 +39,10 @@ bool et__bwd_concat(et_ctx *ctx, et_tensor *t) {
     if (et__needs_grad(b))
         et__acc_grad(ctx, b, et_cont(ctx, et_view(ctx, dy, 4, b->ne, nb, (size_t)a->ne[1] * dy->nb[1])));
     return true;
+}
+
+/* ---- cost (see cost.h): a copy, no arithmetic ---- */
+void et__cost_concat(const et_tensor *t, double *flops, double *bytes) {
+    *flops = 0;
+    *bytes = et__cost_nbytes(t->src[0]) + et__cost_nbytes(t->src[1]) + et__cost_nbytes(t);
 }

@@ -2,6 +2,7 @@
  * element index), so it needs no storage and backward regenerates the identical mask: the
  * op is its own adjoint, dx = dropout(dy) with the same seed and site.  The seed is an i32
  * input leaf the trainer bumps every step; `site` tells the dropout layers of one step apart. */
+#include "cost.h"
 #include "ops.h"
 
 et_tensor *et_dropout(et_ctx *ctx, et_tensor *x, et_tensor *seed, float p, int site) {
@@ -42,4 +43,10 @@ void et__fwd_dropout(et_tensor *t, et_exec *ex) {
 bool et__bwd_dropout(et_ctx *ctx, et_tensor *t) {
     et__acc_grad(ctx, t->src[0], et_dropout(ctx, t->grad, t->src[1], et_param_f32(t, 0), t->params[1]));
     return true;
+}
+
+/* ---- cost (see cost.h): one multiply per element (the hash is integer work, not counted) ---- */
+void et__cost_dropout(const et_tensor *t, double *flops, double *bytes) {
+    *flops = et__cost_n(t);
+    *bytes = et__cost_nbytes(t->src[0]) + et__cost_nbytes(t->src[1]) + et__cost_nbytes(t);
 }

@@ -3,6 +3,7 @@
  * ids are data, not shapes: an id outside [0, V) fails the run with its position and value. */
 #include <omp.h>
 #include <string.h>
+#include "cost.h"
 #include "ops.h"
 
 et_tensor *et_get_rows(et_ctx *ctx, et_tensor *table, et_tensor *ids) {
@@ -75,4 +76,20 @@ void et__fwd_get_rows_back(et_tensor *t, et_exec *ex) {
             for (int64_t d = d0; d < d1; d++) g[d] += s[d];
         }
     }
+}
+
+/* ---- costs (see cost.h) ----
+ * GET_ROWS reads only the selected rows of the table (at its storage type; dequantizing is
+ * not counted as arithmetic) and the ids, and writes the f32 rows.  GET_ROWS_BACK adds each
+ * dy row into the gradient (one add per element) and writes the whole zeroed [D, V] result. */
+void et__cost_get_rows(const et_tensor *t, double *flops, double *bytes) {
+    const et_tensor *tab = t->src[0], *ids = t->src[1];
+    *flops = 0;
+    *bytes = (double)et_type_row_size(tab->type, tab->ne[0]) * et__cost_n(ids) + et__cost_nbytes(ids) +
+             et__cost_nbytes(t);
+}
+
+void et__cost_get_rows_back(const et_tensor *t, double *flops, double *bytes) {
+    *flops = et__cost_n(t->src[0]);
+    *bytes = et__cost_nbytes(t->src[0]) + et__cost_nbytes(t->src[1]) + et__cost_nbytes(t);
 }

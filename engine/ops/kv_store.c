@@ -3,6 +3,7 @@
  * prefix [hd, nkv, n_past+T, B] for attention to read.  The node is a view of the cache (no
  * planned memory); reading it orders attention after the write. */
 #include <string.h>
+#include "cost.h"
 #include "ops.h"
 
 et_tensor *et_kv_store(et_ctx *ctx, et_tensor *cache, et_tensor *k, int n_past) {
@@ -36,4 +37,10 @@ void et__fwd_kv_store(et_tensor *t, et_exec *ex) {
             for (int64_t h = 0; h < k->ne[1]; h++)
                 memcpy((char *)c->data + h * c->nb[1] + (n_past + s) * c->nb[2] + b * c->nb[3],
                        (const char *)k->data + h * k->nb[1] + s * k->nb[2] + b * k->nb[3], (size_t)k->ne[0] * 4);
+}
+
+/* ---- cost (see cost.h): a copy of the new keys/values into the cache, no arithmetic ---- */
+void et__cost_kv_store(const et_tensor *t, double *flops, double *bytes) {
+    *flops = 0;
+    *bytes = 2.0 * et__cost_nbytes(t->src[0]);
 }

@@ -3,6 +3,7 @@
  * f32) and MATMUL_DW dW = dyᵀ·x (f32 weights only: quantized bases are never trained).
  * Shapes: W [K, N] (N rows of K), x [K, T, ...], y [N, T, ...]. */
 #include "kernels.h"
+#include "cost.h"
 #include "ops.h"
 
 static bool et__check_weight(et_ctx *ctx, const char *op, et_tensor *w, et_tensor *x) {
@@ -93,4 +94,24 @@ void et__fwd_matmul_dw(et_tensor *t, et_exec *ex) {
     /* dW[n,k] = sum_t dy[t,n] x[t,k]:  (N×T)·(T×K) */
     et_sgemm(true, false, dy->ne[0], x->ne[0], et_nrows(x), 1.0f, dy->data,
              (int64_t)(dy->nb[1] / 4), x->data, (int64_t)(x->nb[1] / 4), 0.0f, t->data, t->ne[0]);
+}
+
+/* ---- costs (see cost.h): a multiply-add per (token, out, in) triple; the weight counted at
+ * its storage type, so a quantized weight's matmul has a higher FLOPs/byte ---- */
+void et__cost_matmul(const et_tensor *t, double *flops, double *bytes) {
+    const et_tensor *w = t->src[0], *x = t->src[1];
+    *flops = 2.0 * (double)w->ne[0] * (double)w->ne[1] * (double)et_nrows(x);
+    *bytes = et__cost_nbytes(w) + et__cost_nbytes(x) + et__cost_nbytes(t);
+}
+
+void et__cost_matmul_dx(const et_tensor *t, double *flops, double *bytes) {
+    const et_tensor *w = t->src[0], *dy = t->src[1];
+    *flops = 2.0 * (double)w->ne[0] * (double)w->ne[1] * (double)et_nrows(dy);
+    *bytes = et__cost_nbytes(w) + et__cost_nbytes(dy) + et__cost_nbytes(t);
+}
+
+void et__cost_matmul_dw(const et_tensor *t, double *flops, double *bytes) {
+    const et_tensor *dy = t->src[0], *x = t->src[1];
+    *flops = 2.0 * (double)dy->ne[0] * (double)x->ne[0] * (double)et_nrows(x);
+    *bytes = et__cost_nbytes(dy) + et__cost_nbytes(x) + et__cost_nbytes(t);
 }

@@ -1,6 +1,7 @@
 /* SUM (to a scalar, accumulated in double), REPEAT (broadcast to a shape) and REPEAT_BACK
  * (sum down to a shape): the adjoint pair that broadcasting ops use in backward. */
 #include <string.h>
+#include "cost.h"
 #include "ops.h"
 
 et_tensor *et_sum(et_ctx *ctx, et_tensor *a) {
@@ -99,4 +100,18 @@ void et__fwd_repeat_back(et_tensor *t, et_exec *ex) {
 bool et__bwd_repeat_back(et_ctx *ctx, et_tensor *t) {
     et__acc_grad(ctx, t->src[0], et_repeat(ctx, t->grad, t->src[0]));
     return true;
+}
+
+/* ---- costs (see cost.h): SUM and REPEAT_BACK one add per source element, REPEAT a copy ---- */
+void et__cost_sum(const et_tensor *t, double *flops, double *bytes) {
+    *flops = et__cost_n(t->src[0]);
+    *bytes = et__cost_nbytes(t->src[0]) + et__cost_nbytes(t);
+}
+void et__cost_repeat(const et_tensor *t, double *flops, double *bytes) {
+    *flops = 0;
+    *bytes = et__cost_nbytes(t->src[0]) + et__cost_nbytes(t);
+}
+void et__cost_repeat_back(const et_tensor *t, double *flops, double *bytes) {
+    *flops = et__cost_n(t->src[0]);
+    *bytes = et__cost_nbytes(t->src[0]) + et__cost_nbytes(t);
 }

@@ -2,6 +2,7 @@
  * gradient comes from MUL's rule) and RMSNORM_BACK.  With r = 1/sqrt(mean(x²) + eps) and
  * y = x·r:   dx = r · (dy − y · mean(dy·y)).  Sums in double: rows can be 10^4 long. */
 #include <math.h>
+#include "cost.h"
 #include "ops.h"
 
 static et_tensor *et__rmsnorm_node(et_ctx *ctx, et_op op, const char *name, et_tensor *x,
@@ -67,4 +68,16 @@ void et__fwd_rmsnorm_back(et_tensor *t, et_exec *ex) {
         double c = rs * rs * dot / (double)n;
         for (int64_t i = 0; i < n; i++) dx[i] = (float)(rs * (g[i] - xr[i] * c));
     }
+}
+
+/* ---- costs (see cost.h), per element: RMSNORM x² summed (2) and the scaling (1) = 3;
+ * RMSNORM_BACK Σx² and Σdy·x (4) and rs·(dy − x·c) (3) = 7.  The per-row sqrt and divide
+ * are not counted (one per ne[0] elements). ---- */
+void et__cost_rmsnorm(const et_tensor *t, double *flops, double *bytes) {
+    *flops = 3.0 * et__cost_n(t);
+    *bytes = et__cost_nbytes(t->src[0]) + et__cost_nbytes(t);
+}
+void et__cost_rmsnorm_back(const et_tensor *t, double *flops, double *bytes) {
+    *flops = 7.0 * et__cost_n(t);
+    *bytes = et__cost_nbytes(t->src[0]) + et__cost_nbytes(t->src[1]) + et__cost_nbytes(t);
 }

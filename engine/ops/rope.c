@@ -5,6 +5,7 @@
  * sine negated (params[3]). */
 #include <math.h>
 #include <string.h>
+#include "cost.h"
 #include "ops.h"
 
 static et_tensor *et__rope(et_ctx *ctx, et_tensor *x, et_tensor *pos, int n_rot, int mode,
@@ -73,4 +74,11 @@ bool et__bwd_rope(et_ctx *ctx, et_tensor *t) {
     et__acc_grad(ctx, t->src[0], et__rope(ctx, t->grad, t->src[1], t->params[0], t->params[1],
                                           et_param_f32(t, 2), !t->params[3]));
     return true;
+}
+
+/* ---- cost (see cost.h): each rotated pair is 4 multiplies and 2 adds, n_rot/2 pairs per
+ * head row; the sines and cosines (per token, shared by the heads) are not counted ---- */
+void et__cost_rope(const et_tensor *t, double *flops, double *bytes) {
+    *flops = 3.0 * (double)t->params[0] * (double)et_nrows(t);
+    *bytes = et__cost_nbytes(t->src[0]) + et__cost_nbytes(t->src[1]) + et__cost_nbytes(t);
 }

@@ -2,6 +2,7 @@
  * the adjoint of any view: zeros shaped like the view's source with dy added at the viewed
  * elements.  Reshapes and permutes use cheaper exact rules in backward. */
 #include <string.h>
+#include "cost.h"
 #include "ops.h"
 
 enum { ET__VIEW_WINDOW = 0, ET__VIEW_RESHAPE = 1, ET__VIEW_PERMUTE = 2 };
@@ -185,3 +186,14 @@ void et__fwd_view_back(et_tensor *t, et_exec *ex) {
 
 /* NONE: a leaf computes nothing (the executor skips leaves and views). */
 void et__fwd_none(et_tensor *t, et_exec *ex) { (void)t; (void)ex; }
+
+/* ---- costs (see cost.h): CONT is a copy; VIEW_BACK adds dy into a zeroed result written
+ * whole (one add per dy element) ---- */
+void et__cost_cont(const et_tensor *t, double *flops, double *bytes) {
+    *flops = 0;
+    *bytes = et__cost_nbytes(t->src[0]) + et__cost_nbytes(t);
+}
+void et__cost_view_back(const et_tensor *t, double *flops, double *bytes) {
+    *flops = et__cost_n(t->src[0]);
+    *bytes = et__cost_nbytes(t->src[0]) + et__cost_nbytes(t);
+}
