@@ -4,7 +4,8 @@
 //   0 add  a + b[i % nb]      1 mul  a * b[i % nb]      2 scale  a * s
 //   3 silu a·σ(a)             4 gelu (tanh form)         5 silu_back  b · silu'(a)
 //   6 gelu_back b · gelu'(a)  7 swiglu silu(a) · b       8 geglu  gelu(a) · b
-//   9 fill  s (a is not read)
+//   9 fill  s (a is not read)      10 clip_scale  min(1, s / (sqrt(a) + 1e-6))  (torch's
+//   clip_grad_norm_ coefficient from a sum of squares)
 // Bindings: 0 a, 1 b, 2 out (may alias a: each element is read before it is written).
 #define NO_REDUCE
 #include "common.glsl"
@@ -29,6 +30,7 @@ void main() {
         else if (OP == 5u) r = b[i] * silu_grad(x);
         else if (OP == 6u) r = b[i] * gelu_grad(x);
         else if (OP == 7u) r = silu(x) * b[i];
+        else if (OP == 10u) r = min(1.0, p.s / (sqrt(x) + 1e-6));
         else r = gelu(x) * b[i];
         o[i] = r;
     }

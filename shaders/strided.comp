@@ -8,6 +8,7 @@
 //   2 repeat_back  out[i] = Σ src[j], j_k = i_k + m·ne_k < sne_k   (i over the output of dims ne,
 //             src dense of dims sne): sums every preimage in a fixed order, no atomics
 //   3 sum     out[0] = Σ src[0 .. n)   one workgroup
+//   4 sumsq   out[0] = Σ src[i]²       one workgroup (gradient norms for clipping)
 // Bindings: 0 src, 1 out.
 #include "common.glsl"
 layout(constant_id = 1) const uint MODE = 0;
@@ -16,10 +17,11 @@ layout(std430, binding = 1) buffer O { float o[]; };
 layout(push_constant) uniform P { uvec4 ne, sne, sst, dst; uint off, n; } p;
 
 void main() {
-    if (MODE == 3u) {
+    if (MODE == 3u || MODE == 4u) {
         if (wg_linear() != 0u) return;
         float s = 0.0;
-        for (uint i = gl_LocalInvocationID.x; i < p.n; i += WG) s += src[i];
+        for (uint i = gl_LocalInvocationID.x; i < p.n; i += WG)
+            s += MODE == 4u ? src[i] * src[i] : src[i];
         s = wg_sum(s);
         if (gl_LocalInvocationID.x == 0u) o[0] = s;
         return;

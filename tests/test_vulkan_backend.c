@@ -329,8 +329,10 @@ static void test_cross_entropy(void) {
 /* A whole training graph built by autodiff runs on Vulkan: a frozen Q4_0 projection plus a
  * LoRA branch (A, B trainable f32) scaled, a trainable bias broadcast over tokens, SiLU, and a
  * loss of sums over an elementwise product and over a transposed copy (CONT) — so backward
- * emits MATMUL_DW, MATMUL_DX, REPEAT(_BACK), SILU_BACK, MUL, SCALE, SUM and view ops.  Loss
- * and the three gradients: CPU reference kernels vs Vulkan, 1e-5 normalized. */
+ * emits MATMUL_DW, MATMUL_DX, REPEAT(_BACK), SILU_BACK, MUL, SCALE, SUM and view ops; the input
+ * adds rows of a trainable embedding (GET_ROWS_BACK, repeated ids) and the loss a dense row
+ * slice of the activations (VIEW_BACK).  Loss and the four gradients: CPU reference kernels
+ * vs Vulkan, 1e-5 normalized. */
 static void test_autodiff_graph(void) {
     enum { K = 32, R = 4, N = 16, TT = 8 };
     CHECK(et_kern_set_isa(ET_ISA_REF), "cannot select the reference kernels");
@@ -339,31 +341,106 @@ static void test_autodiff_graph(void) {
     et_tensor *A = et_new_2d(ctx, ET_F32, K, R, ET_FLAG_PARAM, "lora_a");
     et_tensor *Bm = et_new_2d(ctx, ET_F32, R, N, ET_FLAG_PARAM, "lora_b");
     et_tensor *bias = et_new_1d(ctx, ET_F32, N, ET_FLAG_PARAM, "bias");
-    et_tensor *x = et_new_2d(ctx, ET_F32, K, TT, ET_FLAG_INPUT, "x");
+    et_tensor *x0 = et_new_2d(ctx, ET_F32, K, TT, ET_FLAG_INPUT, "x");
+    et_tensor *E = et_new_2d(ctx, ET_F32, K, 20, ET_FLAG_PARAM, "emb");
+    et_tensor *ids = et_new_1d(ctx, ET_I32, TT, ET_FLAG_INPUT, "ids");
     et_tensor *Rw = et_new_2d(ctx, ET_F32, N, TT, ET_FLAG_INPUT, "r");
+    et_t_fill(E->data, K * 20, 66, 0.5f);
+    for (int i = 0; i < TT; i++) ((int32_t *)ids->data)[i] = (i * 3) % 7;   /* repeats */
+    et_tensor *x = et_add(ctx, x0, et_get_rows(ctx, E, ids));
     et_t_fill(A->data, K * R, 61, 0.3f); et_t_fill(Bm->data, R * N, 62, 0.3f);
-    et_t_fill(bias->data, N, 63, 0.5f); et_t_fill(x->data, K * TT, 64, 1.0f);
+    et_t_fill(bias->data, N, 63, 0.5f); et_t_fill(x0->data, K * TT, 64, 1.0f);
     et_t_fill(Rw->data, N * TT, 65, 1.0f);
     et_tensor *y = et_add(ctx, et_add(ctx, et_matmul(ctx, W, x),
                                       et_scale(ctx, et_matmul(ctx, Bm, et_matmul(ctx, A, x)), 0.5f)),
                           bias);
     et_tensor *z = et_silu(ctx, y);
-    et_tensor *loss = et_add(ctx, et_sum(ctx, et_mul(ctx, z, Rw)),
-                             et_scale(ctx, et_sum(ctx, et_cont(ctx, et_transpose(ctx, z))), 0.1f));
+    /* rows 2..4 of z: a dense view at an offset (VIEW_BACK in backward) */
+    et_tensor *rows = et_view(ctx, z, 2, (int64_t[]){ N, 3 }, (size_t[]){ 4, 4 * N }, 2 * 4 * N);
+    et_tensor *loss = et_add(ctx, et_add(ctx, et_sum(ctx, et_mul(ctx, z, Rw)),
+                                         et_scale(ctx, et_sum(ctx, et_cont(ctx, et_transpose(ctx, z))), 0.1f)),
+                             et_sum(ctx, et_silu(ctx, rows)));
     CHECK(loss && !et_ctx_failed(ctx), "build: %s", et_ctx_error(ctx));
     et_graph *g = et_graph_new(ctx, 256);
     et_backward_opts bo = { 0 };
     bool ok = loss && et_graph_add(g, loss) && et_graph_backward(g, loss, &bo);
     CHECK(ok, "backward: %s", et_ctx_error(ctx));
-    et_tensor *outs[4] = { loss, A->grad, Bm->grad, bias->grad };
-    const char *nm[4] = { "loss", "dA", "dB", "dbias" };
-    for (int i = 0; i < 4 && ok; i++) {
+    /* the backward really contains the ops this test is about */
+    const et_op need[] = { ET_OP_MATMUL_DW, ET_OP_MATMUL_DX, ET_OP_REPEAT, ET_OP_REPEAT_BACK,
+                           ET_OP_SILU_BACK, ET_OP_GET_ROWS_BACK, ET_OP_VIEW_BACK, ET_OP_SUM,
+                           ET_OP_CONT };
+    for (size_t i = 0; i < sizeof need / sizeof need[0] && ok; i++) {
+        bool found = false;
+        for (int32_t j = 0; j < g->n_nodes; j++) found |= g->nodes[j]->op == need[i];
+        CHECK(found, "the graph has no %s node", et_op_name(need[i]));
+    }
+    et_tensor *outs[5] = { loss, A->grad, Bm->grad, bias->grad, E->grad };
+    const char *nm[5] = { "loss", "dA", "dB", "dbias", "demb" };
+    for (int i = 0; i < 5 && ok; i++) {
         CHECK(outs[i] != NULL, "no %s", nm[i]);
         if (!outs[i]) ok = false; else outs[i]->flags |= ET_FLAG_OUTPUT;
     }
     et_plan plan;
     ok = ok && et_graph_plan(g, &plan) && et_graph_alloc(g, &plan) &&
          et_backend_cpu()->run(et_backend_cpu(), g, &plan, 0, g->n_nodes);
+    CHECK(ok, "cpu: %s", et_ctx_error(ctx));
+    char err[200];
+    et_backend *vk = ok ? et_vk_backend_new(-1, err, sizeof err) : NULL;
+    CHECK(!ok || vk, "vulkan backend: %s", err);
+    if (vk) {
+        double *want[5];
+        for (int i = 0; i < 5; i++) {
+            int64_t n = et_nelements(outs[i]);
+            want[i] = malloc((size_t)n * 8);
+            for (int64_t j = 0; j < n; j++) want[i][j] = ((float *)outs[i]->data)[j];
+            memset(outs[i]->data, 0xff, (size_t)n * 4);
+        }
+        ok = vk->prepare(vk, g, &plan) && vk->run(vk, g, &plan, 0, g->n_nodes);
+        CHECK(ok, "vulkan: %s", et_ctx_error(ctx));
+        for (int i = 0; i < 5 && ok; i++) {
+            CHECK(vk->download(vk, outs[i]), "download %s", nm[i]);
+            double e = vkt_nerr(outs[i]->data, want[i], et_nelements(outs[i]));
+            printf("#   autodiff graph (%d nodes) %-5s normalized error %.2e\n", g->n_nodes, nm[i], e);
+            CHECK(e <= 1e-5, "autodiff graph %s: normalized error %.3g", nm[i], e);
+        }
+        for (int i = 0; i < 5; i++) free(want[i]);
+        vk->free(vk);
+    }
+    if (ok) et_plan_free(&plan);
+    et_graph_free(g);
+    et_ctx_free(ctx);
+}
+
+/* Decode-time and clipping ops: KV_STORE of two new tokens into a cache after 3 old ones, then
+ * attention over the stored prefix; CONCAT along dim 1; SUMSQ and CLIP_SCALE.  CPU vs Vulkan,
+ * 1e-5 normalized (the clip scale in double on the CPU, float here). */
+static void test_decode_ops(void) {
+    enum { HD = 32, NH = 4, NKV = 2, SMAX = 12, NP = 3, TT = 2 };
+    et_ctx *ctx = et_ctx_new(128);
+    et_tensor *kc = et_new(ctx, ET_F32, 4, (int64_t[]){ HD, NKV, SMAX, 1 }, 0, "k_cache");
+    et_tensor *vc = et_new(ctx, ET_F32, 4, (int64_t[]){ HD, NKV, SMAX, 1 }, 0, "v_cache");
+    et_tensor *q = et_new(ctx, ET_F32, 4, (int64_t[]){ HD, NH, TT, 1 }, ET_FLAG_INPUT, "q");
+    et_tensor *k = et_new(ctx, ET_F32, 4, (int64_t[]){ HD, NKV, TT, 1 }, ET_FLAG_INPUT, "k");
+    et_tensor *v = et_new(ctx, ET_F32, 4, (int64_t[]){ HD, NKV, TT, 1 }, ET_FLAG_INPUT, "v");
+    et_t_fill(kc->data, HD * NKV * SMAX, 70, 1.0f); et_t_fill(vc->data, HD * NKV * SMAX, 71, 1.0f);
+    et_t_fill(q->data, HD * NH * TT, 72, 1.0f); et_t_fill(k->data, HD * NKV * TT, 73, 1.0f);
+    et_t_fill(v->data, HD * NKV * TT, 74, 1.0f);
+    size_t cb = (size_t)HD * NKV * SMAX * 4;
+    float *kc0 = malloc(cb), *vc0 = malloc(cb);
+    memcpy(kc0, kc->data, cb); memcpy(vc0, vc->data, cb);
+    et_tensor *att = et_attention(ctx, q, et_kv_store(ctx, kc, k, NP), et_kv_store(ctx, vc, v, NP),
+                                  0.2f, NP, 0);
+    et_tensor *cat = et_concat(ctx, et_reshape_2d(ctx, q, HD * NH, TT), et_reshape_2d(ctx, att, HD * NH, TT));
+    et_tensor *ss = et_sumsq(ctx, cat);
+    et_tensor *clip = et_clip_scale(ctx, ss, 3.0f);
+    et_tensor *outs[4] = { att, cat, ss, clip };
+    const char *nm[4] = { "attention over the cache", "concat", "sumsq", "clip_scale" };
+    CHECK(!et_ctx_failed(ctx), "build: %s", et_ctx_error(ctx));
+    et_graph *g = et_graph_new(ctx, 64);
+    for (int i = 0; i < 4 && !et_ctx_failed(ctx); i++) { outs[i]->flags |= ET_FLAG_OUTPUT; et_graph_add(g, outs[i]); }
+    et_plan plan;
+    bool ok = !et_ctx_failed(ctx) && et_graph_plan(g, &plan) && et_graph_alloc(g, &plan) &&
+              et_backend_cpu()->run(et_backend_cpu(), g, &plan, 0, g->n_nodes);
     CHECK(ok, "cpu: %s", et_ctx_error(ctx));
     char err[200];
     et_backend *vk = ok ? et_vk_backend_new(-1, err, sizeof err) : NULL;
@@ -376,17 +453,23 @@ static void test_autodiff_graph(void) {
             for (int64_t j = 0; j < n; j++) want[i][j] = ((float *)outs[i]->data)[j];
             memset(outs[i]->data, 0xff, (size_t)n * 4);
         }
+        float *kcc = malloc(cb);
+        memcpy(kcc, kc->data, cb);
+        memcpy(kc->data, kc0, cb); memcpy(vc->data, vc0, cb);   /* the caches as before the step */
         ok = vk->prepare(vk, g, &plan) && vk->run(vk, g, &plan, 0, g->n_nodes);
         CHECK(ok, "vulkan: %s", et_ctx_error(ctx));
         for (int i = 0; i < 4 && ok; i++) {
             CHECK(vk->download(vk, outs[i]), "download %s", nm[i]);
             double e = vkt_nerr(outs[i]->data, want[i], et_nelements(outs[i]));
-            printf("#   autodiff graph (%d nodes) %-5s normalized error %.2e\n", g->n_nodes, nm[i], e);
-            CHECK(e <= 1e-5, "autodiff graph %s: normalized error %.3g", nm[i], e);
+            CHECK(e <= 1e-5, "%s: normalized error %.3g", nm[i], e);
         }
+        CHECK(ok && vk->download(vk, kc) && !memcmp(kc->data, kcc, cb),
+              "the key cache after KV_STORE differs from the CPU's");
+        free(kcc);
         for (int i = 0; i < 4; i++) free(want[i]);
         vk->free(vk);
     }
+    free(kc0); free(vc0);
     if (ok) et_plan_free(&plan);
     et_graph_free(g);
     et_ctx_free(ctx);
@@ -396,8 +479,9 @@ static void test_autodiff_graph(void) {
 static void test_unsupported_op_named(void) {
     et_ctx *ctx = et_ctx_new(64);
     et_tensor *a = et_new_2d(ctx, ET_F32, 8, 4, ET_FLAG_INPUT, "a");
-    et_tensor *s = et_concat(ctx, et_silu(ctx, a), a);
-    et_set_name(s, "the_concat");
+    et_tensor *seed = et_new_1d(ctx, ET_I32, 1, ET_FLAG_INPUT, "seed");
+    et_tensor *s = et_dropout(ctx, et_silu(ctx, a), seed, 0.1f, 0);
+    et_set_name(s, "the_dropout");
     et_graph *g = et_graph_new(ctx, 16);
     et_graph_add(g, s);
     char err[200];
@@ -405,7 +489,7 @@ static void test_unsupported_op_named(void) {
     CHECK(vk != NULL, "vulkan backend: %s", err);
     if (vk) {
         bool ok = et_backend_check(vk, g);
-        CHECK(!ok && strstr(et_ctx_error(ctx), "concat") && strstr(et_ctx_error(ctx), "the_concat") &&
+        CHECK(!ok && strstr(et_ctx_error(ctx), "dropout") && strstr(et_ctx_error(ctx), "the_dropout") &&
               strstr(et_ctx_error(ctx), "vulkan"), "unsupported op not named: %s",
               et_ctx_error(ctx));
         vk->free(vk);
@@ -423,6 +507,7 @@ int main(void) {
     RUN(test_attention_backward);
     RUN(test_cross_entropy);
     RUN(test_autodiff_graph);
+    RUN(test_decode_ops);
     RUN(test_unsupported_op_named);
     return DONE();
 }

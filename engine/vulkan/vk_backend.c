@@ -8,7 +8,7 @@
  * with offsets aligned to minStorageBufferOffsetAlignment).
  *
  * supports_op says which nodes run here, with the reason when not: ops without a shader yet
- * (CONCAT, SILU/GELU of non-f32, ...), and shapes the shaders
+ * (DROPOUT: its hash is not ported yet), and shapes the shaders
  * do not cover (strided views, broadcasts other than a leading block, partial rope, batched
  * attention, a tensor larger than one storage binding).
  */
@@ -158,6 +158,16 @@ static bool et__vk_supports(et_backend *be, const et_tensor *t, char *why, size_
         return true;
     case ET_OP_GET_ROWS_BACK:
         if (!et__is_f32(s0) || !et__is_i32(s1)) WHY("dense f32 dy and i32 ids needed");
+        return true;
+    case ET_OP_SUMSQ: case ET_OP_CLIP_SCALE:
+        if (!et__is_f32(s0)) WHY("dense f32 source needed");
+        return true;
+    case ET_OP_CONCAT:
+        if (!et__is_f32(s0) || !et__is_f32(s1)) WHY("dense f32 sources needed");
+        return true;
+    case ET_OP_KV_STORE:
+        if (!et__is_f32(s0) || s1->type != ET_F32 || !et_is_contiguous(s1))
+            WHY("dense f32 keys and a contiguous f32 cache needed");
         return true;
     case ET_OP_CROSS_ENTROPY: case ET_OP_CROSS_ENTROPY_BACK: {
         const et_tensor *h = s0, *w = s1, *tg = t->src[2];
@@ -399,6 +409,34 @@ static int et__record(et__vkbe *b, et_tensor *t) {
         }
         int rc = et_vk_op_ew(c, ET_VK_EW_FILL, NULL, NULL, B(b, t), n, n, 0.0f);
         return rc ? rc : et_vk_op_layout(c, ET_VK_LAYOUT_SCATTER, &a, B(b, s0), B(b, t));
+    }
+    case ET_OP_SUMSQ: {
+        et_vk_layout_args a = { .ne = { et_nelements(s0), 1, 1, 1 }, .sne = { 1, 1, 1, 1 } };
+        return et_vk_op_layout(c, ET_VK_LAYOUT_SUMSQ, &a, B(b, s0), B(b, t));
+    }
+    case ET_OP_CLIP_SCALE:
+        return et_vk_op_ew(c, ET_VK_EW_CLIP_SCALE, B(b, s0), NULL, B(b, t), 1, 1,
+                           et_param_f32(t, 0));
+    case ET_OP_CONCAT: {          /* a then b into the dense output, along dim 1 */
+        const int64_t n1 = t->ne[1];
+        int rc = 0;
+        for (int part = 0; part < 2 && !rc; part++) {
+            const et_tensor *src = part ? s1 : s0;
+            et_vk_layout_args a = { .off = part ? s0->ne[1] * t->ne[0] : 0,
+                                    .dst = { 1, t->ne[0], t->ne[0] * n1, t->ne[0] * n1 * t->ne[2] } };
+            for (int k = 0; k < 4; k++) { a.ne[k] = src->ne[k]; a.sne[k] = 1; }
+            rc = et_vk_op_layout(c, ET_VK_LAYOUT_SCATTER, &a, B(b, src), B(b, t));
+        }
+        return rc;
+    }
+    case ET_OP_KV_STORE: {        /* k into the cache at positions n_past.. (the node views it) */
+        et_vk_layout_args a = { .off = (int64_t)t->params[0] * (int64_t)(s1->nb[2] / 4) };
+        for (int k = 0; k < 4; k++) {
+            a.ne[k] = s0->ne[k];
+            a.sne[k] = 1;
+            a.dst[k] = (int64_t)(s1->nb[k] / 4);
+        }
+        return et_vk_op_layout(c, ET_VK_LAYOUT_SCATTER, &a, B(b, s0), B(b, s1));
     }
     case ET_OP_GET_ROWS_BACK: {
         int rc = et_vk_op_ew(c, ET_VK_EW_FILL, NULL, NULL, B(b, t), n, n, 0.0f);

@@ -41,10 +41,11 @@ int et_vk_op_matmul_dx(et_vk_ctx *ctx, const et_vk_weight *w, const et_vk_buf *d
 typedef enum et_vk_ew {
     ET_VK_EW_ADD = 0, ET_VK_EW_MUL, ET_VK_EW_SCALE, ET_VK_EW_SILU, ET_VK_EW_GELU,
     ET_VK_EW_SILU_BACK, ET_VK_EW_GELU_BACK, ET_VK_EW_SWIGLU, ET_VK_EW_GEGLU, ET_VK_EW_FILL,
-    ET_VK_EW_COUNT
+    ET_VK_EW_CLIP_SCALE, ET_VK_EW_COUNT
 } et_vk_ew;
 /* SCALE: out = a * s.  SILU/GELU: out = f(a).  *_BACK: out = b * f'(a) (a = x, b = dy).
- * SWIGLU/GEGLU: out = f(a) * b.  FILL: out = s (a and b unused: pass out). */
+ * SWIGLU/GEGLU: out = f(a) * b.  FILL: out = s (a and b unused: pass out).
+ * CLIP_SCALE: out = min(1, s / (sqrt(a) + 1e-6)) (a = a sum of squares, s = max norm). */
 int et_vk_op_ew(et_vk_ctx *ctx, et_vk_ew op, const et_vk_buf *a, const et_vk_buf *b,
                 et_vk_buf *out, int64_t n, int64_t nb, float s);
 /* Backward of SWIGLU/GEGLU: da = dy*b*f'(a), db = dy*f(a) (accumulate: += instead). */
@@ -125,9 +126,9 @@ int et_vk_op_matmul_dw(et_vk_ctx *ctx, const et_vk_buf *dy, const et_vk_buf *x, 
  *   gather:  out (dense, dims ne) [i] = src[off + Σ (i_k % sne_k)·sst_k]     (CONT, REPEAT)
  *   scatter: out[off + Σ i_k·dst_k] = src (dense, dims ne) [i]               (VIEW_BACK)
  *   repeat_back: out (dense, dims ne) = Σ of src (dense, dims sne) over its repeats
- *   sum:     out[0] = Σ src[0 .. n) */
+ *   sum:     out[0] = Σ src[0 .. n)      sumsq: out[0] = Σ src[i]² */
 typedef enum { ET_VK_LAYOUT_GATHER = 0, ET_VK_LAYOUT_SCATTER, ET_VK_LAYOUT_REPEAT_BACK,
-               ET_VK_LAYOUT_SUM } et_vk_layout;
+               ET_VK_LAYOUT_SUM, ET_VK_LAYOUT_SUMSQ } et_vk_layout;
 typedef struct et_vk_layout_args {
     int64_t ne[4], sne[4], sst[4], dst[4], off;
 } et_vk_layout_args;

@@ -40,7 +40,7 @@ int et_vk_op_ew(et_vk_ctx *ctx, et_vk_ew op, const et_vk_buf *a, const et_vk_buf
                 et_vk_buf *out, int64_t n, int64_t nb, float s) {
     if ((unsigned)op >= ET_VK_EW_COUNT) return et__vk_fail(ctx, "eltwise: op %d unknown", (int)op);
     bool binary = op != ET_VK_EW_SCALE && op != ET_VK_EW_SILU && op != ET_VK_EW_GELU &&
-                  op != ET_VK_EW_FILL;
+                  op != ET_VK_EW_FILL && op != ET_VK_EW_CLIP_SCALE;
     if (op == ET_VK_EW_FILL) a = out;
     bool bcast = op == ET_VK_EW_ADD || op == ET_VK_EW_MUL;
     if (!bcast) nb = n;
@@ -381,7 +381,7 @@ int et_vk_op_layout(et_vk_ctx *ctx, et_vk_layout mode, const et_vk_layout_args *
         n *= a->ne[k];
         if (mode != ET_VK_LAYOUT_SCATTER) ns *= a->sne[k];
     }
-    if (a->off < 0 || (unsigned)mode > ET_VK_LAYOUT_SUM)
+    if (a->off < 0 || (unsigned)mode > ET_VK_LAYOUT_SUMSQ)
         return et__vk_fail(ctx, "layout: mode %d off %lld", (int)mode, (long long)a->off);
     /* the furthest element each side touches: bounds checked against the buffers */
     switch (mode) {
@@ -398,7 +398,7 @@ int et_vk_op_layout(et_vk_ctx *ctx, et_vk_layout mode, const et_vk_layout_args *
     case ET_VK_LAYOUT_REPEAT_BACK:
         span_src = ns; span_out = n;
         break;
-    case ET_VK_LAYOUT_SUM:
+    case ET_VK_LAYOUT_SUM: case ET_VK_LAYOUT_SUMSQ:
         span_src = n; span_out = 1;
         break;
     }
@@ -416,7 +416,8 @@ int et_vk_op_layout(et_vk_ctx *ctx, et_vk_layout mode, const et_vk_layout_args *
     uint32_t spec[2] = { ctx->tune.wg, (uint32_t)mode }, gx;
     et_vk_bind bd[2] = { { src, 0, false }, { out, 0, true } };
     et__grid_ew(ctx, n, &gx);
-    if (mode == ET_VK_LAYOUT_SUM) gx = 1;
+    bool red = mode == ET_VK_LAYOUT_SUM || mode == ET_VK_LAYOUT_SUMSQ;
+    if (red) gx = 1;
     return et_vk_dispatch(ctx, name, spec, 2, bd, 2, &p, sizeof p, gx, 1, 1,
-                          mode == ET_VK_LAYOUT_SUM ? "sum" : "layout");
+                          red ? "sum" : "layout");
 }
