@@ -1,0 +1,38 @@
+/* `edgetune profile`: profile training steps of a Llama with random weights (the bench
+ * config of issue 4, or a tiny one for tests) and write every report of engine/profile.h:
+ * the table, profile.jsonl, trace.json, roofline.png and memory.png.
+ *
+ * It also measures what profiling costs: steps run, interleaved, through a bare loop over the
+ * op table (no profiler code at all), through the executor with a NULL profile (the shipped
+ * "off" path) and with the profile on, and reports the median step time of each. */
+#ifndef ET_BENCH_PROFILE_H
+#define ET_BENCH_PROFILE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+typedef struct et_profile_run_opts {
+    const char *method;       /* "lora" (default), "qlora" (NF4 base + LoRA), "full" */
+    const char *config;       /* "bench" (default: dim 512, 8 layers, batch 4 x 256) or "tiny" */
+    int         steps;        /* timed steps of each kind (default 3), after one warm-up step */
+    bool        recompute;    /* activation recomputation in the profiled step */
+    const char *out_dir;      /* default build/profile */
+    const char *limits_path;  /* bench kernels JSON lines; default build/bench/kernels.jsonl */
+    int         threads;      /* 0: all */
+    int         top;          /* table rows (default 15) */
+    FILE       *out;          /* the table and the summary; NULL: stdout */
+} et_profile_run_opts;
+
+typedef struct et_profile_run_result {
+    double  bare_ms, off_ms, on_ms;   /* median step times */
+    int32_t nodes;
+    size_t  peak_bytes, peak_bytes_other;   /* planned peaks: as run, and with recompute flipped */
+    double  step_flops;
+    bool    have_limits;
+} et_profile_run_result;
+
+/* Returns 0, or -1 with a message in err (bad option, out of memory, unwritable DIR). */
+int et_profile_run(const et_profile_run_opts *o, et_profile_run_result *res, char *err, size_t errlen);
+
+#endif
