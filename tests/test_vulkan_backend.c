@@ -411,9 +411,10 @@ static void test_autodiff_graph(void) {
     et_ctx_free(ctx);
 }
 
-/* Decode-time and clipping ops: KV_STORE of two new tokens into a cache after 3 old ones, then
- * attention over the stored prefix; CONCAT along dim 1; SUMSQ and CLIP_SCALE.  CPU vs Vulkan,
- * 1e-5 normalized (the clip scale in double on the CPU, float here). */
+/* Decode-time and training-helper ops: KV_STORE of two new tokens into a cache after 3 old
+ * ones, then attention over the stored prefix; CONCAT along dim 1; SUMSQ and CLIP_SCALE;
+ * DROPOUT.  CPU vs Vulkan, 1e-5 normalized (the clip scale in double on the CPU, float here),
+ * and the dropout mask identical element for element (an integer hash, emulated in 32-bit). */
 static void test_decode_ops(void) {
     enum { HD = 32, NH = 4, NKV = 2, SMAX = 12, NP = 3, TT = 2 };
     et_ctx *ctx = et_ctx_new(128);
@@ -433,11 +434,14 @@ static void test_decode_ops(void) {
     et_tensor *cat = et_concat(ctx, et_reshape_2d(ctx, q, HD * NH, TT), et_reshape_2d(ctx, att, HD * NH, TT));
     et_tensor *ss = et_sumsq(ctx, cat);
     et_tensor *clip = et_clip_scale(ctx, ss, 3.0f);
-    et_tensor *outs[4] = { att, cat, ss, clip };
-    const char *nm[4] = { "attention over the cache", "concat", "sumsq", "clip_scale" };
+    et_tensor *seed = et_new_1d(ctx, ET_I32, 1, ET_FLAG_INPUT, "seed");
+    ((int32_t *)seed->data)[0] = -123457;
+    et_tensor *drop = et_dropout(ctx, cat, seed, 0.3f, 5);
+    et_tensor *outs[5] = { att, cat, ss, clip, drop };
+    const char *nm[5] = { "attention over the cache", "concat", "sumsq", "clip_scale", "dropout" };
     CHECK(!et_ctx_failed(ctx), "build: %s", et_ctx_error(ctx));
     et_graph *g = et_graph_new(ctx, 64);
-    for (int i = 0; i < 4 && !et_ctx_failed(ctx); i++) { outs[i]->flags |= ET_FLAG_OUTPUT; et_graph_add(g, outs[i]); }
+    for (int i = 0; i < 5 && !et_ctx_failed(ctx); i++) { outs[i]->flags |= ET_FLAG_OUTPUT; et_graph_add(g, outs[i]); }
     et_plan plan;
     bool ok = !et_ctx_failed(ctx) && et_graph_plan(g, &plan) && et_graph_alloc(g, &plan) &&
               et_backend_cpu()->run(et_backend_cpu(), g, &plan, 0, g->n_nodes);
@@ -446,8 +450,8 @@ static void test_decode_ops(void) {
     et_backend *vk = ok ? et_vk_backend_new(-1, err, sizeof err) : NULL;
     CHECK(!ok || vk, "vulkan backend: %s", err);
     if (vk) {
-        double *want[4];
-        for (int i = 0; i < 4; i++) {
+        double *want[5];
+        for (int i = 0; i < 5; i++) {
             int64_t n = et_nelements(outs[i]);
             want[i] = malloc((size_t)n * 8);
             for (int64_t j = 0; j < n; j++) want[i][j] = ((float *)outs[i]->data)[j];
@@ -458,15 +462,25 @@ static void test_decode_ops(void) {
         memcpy(kc->data, kc0, cb); memcpy(vc->data, vc0, cb);   /* the caches as before the step */
         ok = vk->prepare(vk, g, &plan) && vk->run(vk, g, &plan, 0, g->n_nodes);
         CHECK(ok, "vulkan: %s", et_ctx_error(ctx));
-        for (int i = 0; i < 4 && ok; i++) {
+        for (int i = 0; i < 5 && ok; i++) {
             CHECK(vk->download(vk, outs[i]), "download %s", nm[i]);
             double e = vkt_nerr(outs[i]->data, want[i], et_nelements(outs[i]));
             CHECK(e <= 1e-5, "%s: normalized error %.3g", nm[i], e);
         }
+        /* dropout's mask is an integer hash: the kept and dropped elements must agree exactly */
+        int64_t nd = et_nelements(drop), mism = 0, zeros = 0;
+        for (int64_t j = 0; ok && j < nd; j++) {
+            float gv = ((float *)drop->data)[j];
+            mism += (gv == 0.0f) != (want[4][j] == 0.0);
+            zeros += want[4][j] == 0.0;
+        }
+        CHECK(mism == 0 && zeros > nd / 5 && zeros < nd * 2 / 5,
+              "dropout mask: %lld of %lld differ, %lld dropped (p = 0.3)", (long long)mism,
+              (long long)nd, (long long)zeros);
         CHECK(ok && vk->download(vk, kc) && !memcmp(kc->data, kcc, cb),
               "the key cache after KV_STORE differs from the CPU's");
         free(kcc);
-        for (int i = 0; i < 4; i++) free(want[i]);
+        for (int i = 0; i < 5; i++) free(want[i]);
         vk->free(vk);
     }
     free(kc0); free(vc0);
@@ -475,13 +489,14 @@ static void test_decode_ops(void) {
     et_ctx_free(ctx);
 }
 
-/* An op without a shader is refused at plan time, naming the op and the node. */
+/* A node the shaders cannot run (here a partial rotary embedding) is refused at plan time,
+ * naming the op, the node and the reason. */
 static void test_unsupported_op_named(void) {
     et_ctx *ctx = et_ctx_new(64);
-    et_tensor *a = et_new_2d(ctx, ET_F32, 8, 4, ET_FLAG_INPUT, "a");
-    et_tensor *seed = et_new_1d(ctx, ET_I32, 1, ET_FLAG_INPUT, "seed");
-    et_tensor *s = et_dropout(ctx, et_silu(ctx, a), seed, 0.1f, 0);
-    et_set_name(s, "the_dropout");
+    et_tensor *a = et_new(ctx, ET_F32, 4, (int64_t[]){ 32, 2, 4, 1 }, ET_FLAG_INPUT, "a");
+    et_tensor *pos = et_new_1d(ctx, ET_I32, 4, ET_FLAG_INPUT, "pos");
+    et_tensor *s = et_rope(ctx, et_silu(ctx, a), pos, 16, ET_ROPE_NORM, 10000.0f);
+    et_set_name(s, "the_rope");
     et_graph *g = et_graph_new(ctx, 16);
     et_graph_add(g, s);
     char err[200];
@@ -489,8 +504,9 @@ static void test_unsupported_op_named(void) {
     CHECK(vk != NULL, "vulkan backend: %s", err);
     if (vk) {
         bool ok = et_backend_check(vk, g);
-        CHECK(!ok && strstr(et_ctx_error(ctx), "dropout") && strstr(et_ctx_error(ctx), "the_dropout") &&
-              strstr(et_ctx_error(ctx), "vulkan"), "unsupported op not named: %s",
+        CHECK(!ok && strstr(et_ctx_error(ctx), "rope") && strstr(et_ctx_error(ctx), "the_rope") &&
+              strstr(et_ctx_error(ctx), "vulkan") && strstr(et_ctx_error(ctx), "n_rot 16"),
+              "unsupported node not named: %s",
               et_ctx_error(ctx));
         vk->free(vk);
     }

@@ -2,15 +2,15 @@
  * vk_ops_nn.c.
  *
  * Memory: every tensor the graph touches gets its own device buffer (weights as et_vk_weight,
- * row-chunked; activations one binding each); contiguous views share their root's buffer, bound
- * at their offset (et_vk_buf_view) when it is not 0.  The planner's single-buffer offsets are not used yet: a device
- * buffer per tensor costs more memory than the plan, never less (later: bind the step buffer
- * with offsets aligned to minStorageBufferOffsetAlignment).
+ * row-chunked; activations one binding each); contiguous views share their root's buffer,
+ * bound at their offset (et_vk_buf_view) when it is not 0.  The planner's single-buffer
+ * offsets are not used yet: a device buffer per tensor costs more memory than the plan, never
+ * less (later: bind the step buffer with offsets aligned to minStorageBufferOffsetAlignment).
  *
- * supports_op says which nodes run here, with the reason when not: ops without a shader yet
- * (DROPOUT: its hash is not ported yet), and shapes the shaders
- * do not cover (strided views, broadcasts other than a leading block, partial rope, batched
- * attention, a tensor larger than one storage binding).
+ * supports_op says which nodes run here, with the reason when not: ops without a shader (none
+ * in today's op table; a new row gets "no Vulkan shader" until it has one), and shapes the
+ * shaders do not cover (strided views, broadcasts other than a leading block, partial rope,
+ * batched attention, a tensor larger than one storage binding).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -161,6 +161,9 @@ static bool et__vk_supports(et_backend *be, const et_tensor *t, char *why, size_
         return true;
     case ET_OP_SUMSQ: case ET_OP_CLIP_SCALE:
         if (!et__is_f32(s0)) WHY("dense f32 source needed");
+        return true;
+    case ET_OP_DROPOUT:
+        if (!et__is_f32(s0) || !et__is_i32(s1)) WHY("dense f32 x and an i32 seed needed");
         return true;
     case ET_OP_CONCAT:
         if (!et__is_f32(s0) || !et__is_f32(s1)) WHY("dense f32 sources needed");
@@ -414,6 +417,9 @@ static int et__record(et__vkbe *b, et_tensor *t) {
         et_vk_layout_args a = { .ne = { et_nelements(s0), 1, 1, 1 }, .sne = { 1, 1, 1, 1 } };
         return et_vk_op_layout(c, ET_VK_LAYOUT_SUMSQ, &a, B(b, s0), B(b, t));
     }
+    case ET_OP_DROPOUT:
+        return et_vk_op_dropout(c, B(b, s0), B(b, s1), B(b, t), n, et_param_f32(t, 0),
+                                t->params[1]);
     case ET_OP_CLIP_SCALE:
         return et_vk_op_ew(c, ET_VK_EW_CLIP_SCALE, B(b, s0), NULL, B(b, t), 1, 1,
                            et_param_f32(t, 0));

@@ -135,6 +135,10 @@ typedef struct et_vk_layout_args {
 int et_vk_op_layout(et_vk_ctx *ctx, et_vk_layout mode, const et_vk_layout_args *a,
                     const et_vk_buf *src, et_vk_buf *out);
 
+/* Dropout bit-exact with engine/ops/dropout.c: seed is an int32 buffer [1], p in [0, 1). */
+int et_vk_op_dropout(et_vk_ctx *ctx, const et_vk_buf *x, const et_vk_buf *seed, et_vk_buf *y,
+                     int64_t n, float p, int site);
+
 /* Internal to the ops files: the variant name for `base` under the tuning and limits. */
 const char *et__vk_variant(et_vk_ctx *ctx, const char *base, char *buf, size_t len);
 

@@ -421,3 +421,19 @@ int et_vk_op_layout(et_vk_ctx *ctx, et_vk_layout mode, const et_vk_layout_args *
     return et_vk_dispatch(ctx, name, spec, 2, bd, 2, &p, sizeof p, gx, 1, 1,
                           red ? "sum" : "layout");
 }
+
+int et_vk_op_dropout(et_vk_ctx *ctx, const et_vk_buf *x, const et_vk_buf *seed, et_vk_buf *y,
+                     int64_t n, float p, int site) {
+    const char *op = "dropout";
+    if (!(p >= 0.0f && p < 1.0f)) return et__vk_fail(ctx, "dropout: p = %g not in [0, 1)", p);
+    if (et__need(ctx, op, "x", x, n) || et__need(ctx, op, "seed", seed, 1) ||
+        et__need(ctx, op, "y", y, n))
+        return -1;
+    /* the same float and integer steps as the CPU: thresh from p in double, keep in float */
+    struct { uint32_t n, site, thresh; float keep; } pc = {
+        (uint32_t)n, (uint32_t)site, (uint32_t)((double)p * 4294967296.0), 1.0f / (1.0f - p) };
+    uint32_t spec[1] = { ctx->tune.wg }, gx;
+    et_vk_bind bd[3] = { { x, 0, false }, { seed, 0, false }, { y, 0, true } };
+    et__grid_ew(ctx, n, &gx);
+    return et_vk_dispatch(ctx, "dropout", spec, 1, bd, 3, &pc, sizeof pc, gx, 1, 1, op);
+}
