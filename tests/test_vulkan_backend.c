@@ -514,6 +514,25 @@ static void test_unsupported_op_named(void) {
     et_ctx_free(ctx);
 }
 
+/* --device parsing: each accepted spelling gives the right backend, bad ones name the value. */
+static void test_backend_open(void) {
+    char err[200] = "";
+    CHECK(et_backend_open("cpu", err, sizeof err) == et_backend_cpu(), "cpu");
+    const char *vk_specs[] = { "vulkan", "vulkan:0", "auto" };
+    for (int i = 0; i < 3; i++) {
+        et_backend *be = et_backend_open(vk_specs[i], err, sizeof err);
+        CHECK(be && !strcmp(be->name, "vulkan"), "%s: %s", vk_specs[i], err);
+        if (be) be->free(be);
+    }
+    const char *bad[] = { "gpu", "vulkan:", "vulkan:x", "vulkan:-1" };
+    for (int i = 0; i < 4; i++) {
+        et_backend *be = et_backend_open(bad[i], err, sizeof err);
+        CHECK(!be && strstr(err, bad[i]), "'%s' accepted or not named: %s", bad[i], err);
+    }
+    CHECK(!et_backend_open("vulkan:7", err, sizeof err) && strstr(err, "7"),
+          "vulkan:7 opened on a one-device machine: %s", err);
+}
+
 int main(void) {
     if (vkt_opted_out()) return 0;
     RUN(test_block_f32_weights);
@@ -525,5 +544,6 @@ int main(void) {
     RUN(test_autodiff_graph);
     RUN(test_decode_ops);
     RUN(test_unsupported_op_named);
+    RUN(test_backend_open);
     return DONE();
 }

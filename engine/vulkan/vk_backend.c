@@ -548,3 +548,23 @@ et_backend *et_vk_backend_new(int device, char *err, size_t err_len) {
                           .priv = b };
     return &b->be;
 }
+
+et_backend *et_backend_open(const char *spec, char *err, size_t err_len) {
+    if (!spec || !strcmp(spec, "cpu")) return et_backend_cpu();
+    if (!strcmp(spec, "auto")) {
+        char why[256];
+        if (!et_vk_available(why, sizeof why)) return et_backend_cpu();   /* said once */
+        et_backend *be = et_vk_backend_new(-1, err, err_len);
+        if (!be) fprintf(stderr, "edgetune: Vulkan device did not open (%s): running on the CPU\n",
+                         err);
+        return be ? be : et_backend_cpu();
+    }
+    if (!strcmp(spec, "vulkan")) return et_vk_backend_new(-1, err, err_len);
+    if (!strncmp(spec, "vulkan:", 7)) {
+        char *end;
+        long n = strtol(spec + 7, &end, 10);
+        if (spec[7] && !*end && n >= 0 && n < 64) return et_vk_backend_new((int)n, err, err_len);
+    }
+    snprintf(err, err_len, "--device '%s' is not cpu, auto, vulkan or vulkan:N", spec);
+    return NULL;
+}

@@ -10,4 +10,10 @@
  * when there is no Vulkan (the caller then stays on et_backend_cpu()). */
 et_backend *et_vk_backend_new(int device, char *err, size_t err_len);
 
+/* The backend a `--device` argument names: "cpu", "vulkan" (EDGETUNE_VK_DEVICE or the best
+ * device), "vulkan:N", or "auto" (Vulkan when a device opens, else the CPU — saying once on
+ * stderr why).  NULL with `err` naming the bad value or the Vulkan failure.  Free a Vulkan
+ * backend with be->free(be); the CPU backend is static (free is a no-op). */
+et_backend *et_backend_open(const char *spec, char *err, size_t err_len);
+
 #endif
