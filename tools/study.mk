@@ -4,8 +4,9 @@
 #   make study-full   the designed full profile into build/study-full/
 #   make study-plan   print the quick plan's cells and estimated hours
 # The runner calls the model contract (models/lm.h).  It is compiled in only when
-# models/lm.c defines every et_lm function it uses, so the library links in every state of
-# the tree; run.o is rebuilt whenever models/lm.c changes.
+# models/*.c define every et_lm function it uses, so the library links in every state of
+# the tree; run.o is rebuilt whenever a models/lm*.c changes.
+
 STUDY_LM_FUNCS := et_lm_load et_lm_free et_lm_count_tokens et_lm_score et_lm_generate \
                   et_lm_finetune et_lm_reset_adapter
 STUDY_LP := (
@@ -13,7 +14,7 @@ STUDY_LM_FOUND := $(foreach f,$(STUDY_LM_FUNCS),$(if $(shell grep -s -l -E '^(in
 ifeq ($(words $(STUDY_LM_FOUND)),$(words $(STUDY_LM_FUNCS)))
   CFLAGS += -DET_STUDY_HAVE_LM=1
 endif
-$(BUILD)/obj/bench/study/run.o: $(wildcard models/lm.c)
+$(BUILD)/obj/bench/study/run.o: $(wildcard models/lm*.c)
 
 .PHONY: study study-full study-plan
 study: $(BUILD)/edgetune data

@@ -51,6 +51,7 @@ void et_cell_key(const et_cell *c, char *buf, size_t n) {
 
 void et_study_plan_free(et_study_plan *p) {
     free(p->cells);
+    free(p->hash);
     memset(p, 0, sizeof *p);
 }
 
@@ -60,18 +61,25 @@ static int et__add(et_study_plan *p, et_cell c) {
     if (!et_cell_learns(&c)) c.budget_s = 0, c.rank = 0, c.seed = 0;
     else if (strcmp(c.method, "lora") && strcmp(c.method, "rag+lora")) c.rank = 0;
     if (!et_cell_learns(&c) && !et_cell_retrieves(&c)) c.profile_cap = 0;  /* zero-shot uses none */
-    char k1[512], k2[512];
+    char k1[600], k2[600];
     et_cell_key(&c, k1, sizeof k1);
-    for (int i = 0; i < p->n; i++) {
-        et_cell_key(&p->cells[i], k2, sizeof k2);
-        if (!strcmp(k1, k2)) return 0;
-    }
+    uint64_t h = 1469598103934665603ULL;              /* FNV-1a of the key */
+    for (const char *s = k1; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    for (int i = 0; i < p->n; i++)                    /* the grid has ~20,000 cells: compare hashes */
+        if (p->hash[i] == h) {
+            et_cell_key(&p->cells[i], k2, sizeof k2);
+            if (!strcmp(k1, k2)) return 0;
+        }
     if (p->n == p->cap) {
         int nc = p->cap ? p->cap * 2 : 64;
         et_cell *ncells = realloc(p->cells, sizeof *ncells * (size_t)nc);
         if (!ncells) return -1;
-        p->cells = ncells, p->cap = nc;
+        p->cells = ncells;
+        uint64_t *nh = realloc(p->hash, sizeof *nh * (size_t)nc);
+        if (!nh) return -1;
+        p->hash = nh, p->cap = nc;
     }
+    p->hash[p->n] = h;
     p->cells[p->n++] = c;
     return 0;
 }
@@ -222,7 +230,7 @@ void et_study_plan_shard(et_study_plan *p, int k, int n) {
     if (n <= 1) return;
     int m = 0;
     for (int i = 0; i < p->n; i++)
-        if (i % n == k) p->cells[m++] = p->cells[i];
+        if (i % n == k) p->hash[m] = p->hash[i], p->cells[m++] = p->cells[i];
     p->n = m;
 }
 

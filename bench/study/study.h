@@ -94,7 +94,8 @@ typedef struct et_study_profile {
 } et_study_profile;
 
 typedef struct et_study_plan {
-    et_cell *cells; int n, cap;
+    et_cell  *cells; int n, cap;
+    uint64_t *hash;              /* of each cell's key, for de-duplication */
 } et_study_plan;
 
 /* tasks/models: the study's axes of tasks and model files (models[0] is the centre model).
