@@ -148,8 +148,18 @@ bool et_llama_train_all(et_llama *m) {
     for (int32_t id = 0; id < n; id++) {
         et_tensor *t = et_ctx_tensor(m->ctx, id);
         if (t->op == ET_OP_NONE && (t->flags & ET_FLAG_PERSIST) && !(t->flags & ET_FLAG_INPUT) &&
-            !strstr(t->name, "cache_"))
+            !strstr(t->name, "cache_")) {
+            if (t->flags & ET_FLAG_FROZEN) {
+                /* wrapped from a file (et_llama_from_gguf), possibly a read-only mapping: the
+                 * optimizer updates in place, so the weight gets bytes of its own */
+                et_tensor *own = et_new(m->ctx, t->type, et_n_dims(t), t->ne, 0, "owned");
+                if (!own) return false;
+                memcpy(own->data, t->data, et_nbytes(t));
+                t->data = own->data;
+                t->flags &= ~ET_FLAG_FROZEN;
+            }
             t->flags |= ET_FLAG_PARAM;
+        }
     }
     return true;
 }
