@@ -420,6 +420,8 @@ static void test_qwen2_full_recompute(void) { run_case_mode("qwen2_full", &TOL_F
 static void test_mistral_ia3_merged(void) { run_case_mode("mistral_swa_ia3", &TOL_F32, RUN_MERGED); }
 /* a model file over 1 MiB: memory-mapped read-only, so merging must not write into it */
 static void test_llama_big_lora_merged(void) { run_case_mode("llama_big_lora", &TOL_F32, RUN_MERGED); }
+/* ... and full fine-tuning must not update the mapped bytes in place */
+static void test_llama_big_full(void) { run_case("llama_big_full", &TOL_F32); }
 
 /* A quantized base on the path this CPU picks: against the emulation of that path's kernel
  * family (bf16 or int8) where it rounds, else against the exact reference. */
@@ -474,6 +476,7 @@ int main(void) {
     RUN(test_qwen2_full_recompute);
     RUN(test_mistral_ia3_merged);
     RUN(test_llama_big_lora_merged);
+    RUN(test_llama_big_full);
     RUN(test_llama_qlora);
     RUN(test_llama_qlora_exact_path);
     RUN(test_llama_q8_0_lora);

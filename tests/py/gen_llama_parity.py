@@ -86,6 +86,10 @@ CASES = {
                            head_dim=16, ffn=96, tied=True, rope_theta=500000.0, rms_eps=1e-5,
                            sliding_window=0, T=8, B=2, seed=17,
                            adapter=dict(kind="lora", rank=8, alpha=4.0, targets="q,k,gate,down")),
+    # full fine-tuning of a model file over 1 MiB (mapped read-only by the reader)
+    "llama_big_full": dict(arch="llama", vocab=4200, dim=64, n_layers=1, n_heads=4, n_kv_heads=4,
+                           head_dim=16, ffn=64, tied=True, rope_theta=10000.0, rms_eps=1e-5,
+                           sliding_window=0, T=8, B=2, seed=21, adapter=dict(kind="full")),
     # LoRA over Q8_0 / Q4_0 / Q4_K bases (rows multiples of 32, 32 and 256)
     "llama_q8_0_lora": dict(arch="llama", vocab=40, dim=64, n_layers=2, n_heads=4, n_kv_heads=2,
                             head_dim=16, ffn=96, tied=False, rope_theta=10000.0, rms_eps=1e-5,
