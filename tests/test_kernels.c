@@ -211,6 +211,8 @@ static void test_matmul_odd_k(void) {
         check_forward(ET_BF16, 10, 77, 64, true, 33);
         check_dx(ET_BF16, 4, 37, 45, false, 34);
         check_forward(ET_F32, 1, 37, 45, true, 35);      /* matvec with a masked tail */
+        check_forward(ET_Q4_0, 1, 96, 40, false, 38);    /* an odd number of blocks */
+        check_forward(ET_Q8_0, 1, 96, 40, true, 39);
         check_forward(ET_F16, 1, 101, 31, false, 36);
         check_forward(ET_BF16, 1, 77, 64, false, 37);
     }

@@ -34,40 +34,83 @@ static inline __m256i et__nib32(const uint8_t *qs) {
     return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(v, 4), m), _mm_and_si128(v, m));
 }
 
-void et__mv_q8_0_vnni(const et__wdesc *w, const float *x, const et__qact *xq, float *y,
-                        int64_t n0, int64_t n1, bool accumulate) {
+/* One row at a time, streaming.  (Four rows at once — four weight streams, each x block loaded
+ * once for all — measured 2.4× slower on Zen here: 14 vs 33 GB/s for Q8_0 on one thread; the
+ * R parameter is kept so the experiment is a one-line change.) */
+#define ET__INLINE static inline __attribute__((always_inline))
+#define ET__ROWS(fn, ...)                                                                     \
+    do {                                                                                      \
+        int64_t n_ = n0;                                                                      \
+        for (; n_ < n1; n_++) fn(w, xq, y, n_, 1, __VA_ARGS__);                               \
+    } while (0)
+
+ET__INLINE void et__mv_q8_0_r(const et__wdesc *w, const et__qact *xq, float *y, int64_t n,
+                              const int R, bool accumulate) {
     const int64_t nb = w->K / ET_QK8_0;
-    for (int64_t n = n0; n < n1; n++) {
-        const et_block_q8_0 *b = (const et_block_q8_0 *)((const char *)w->base + (size_t)n * w->ldw);
-        __m256 acc = _mm256_setzero_ps();
-        for (int64_t i = 0; i < nb; i++) {
-            __m256i wv = _mm256_loadu_si256((const __m256i *)b[i].qs);
-            __m256i xv = _mm256_loadu_si256((const __m256i *)(xq->q + i * 32));
+    const et_block_q8_0 *b[4];
+    __m256 acc[4];
+    for (int r = 0; r < R; r++) {
+        b[r] = (const et_block_q8_0 *)((const char *)w->base + (size_t)(n + r) * w->ldw);
+        acc[r] = _mm256_setzero_ps();
+    }
+    for (int64_t i = 0; i < nb; i++) {
+        __m256i xv = _mm256_loadu_si256((const __m256i *)(xq->q + i * 32));
+        const float dx = xq->d[i];
+        #pragma GCC unroll 4
+        for (int r = 0; r < R; r++) {
+            __m256i wv = _mm256_loadu_si256((const __m256i *)b[r][i].qs);
             __m256i p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_abs_epi8(wv),
                                             _mm256_sign_epi8(xv, wv));
-            acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(et__h2f(b[i].d) * xq->d[i]),
-                                  acc);
+            acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(et__h2f(b[r][i].d) * dx),
+                                     acc[r]);
         }
-        et__put(y, n, et__hsum256(acc), accumulate);
     }
+    for (int r = 0; r < R; r++) et__put(y, n + r, et__hsum256(acc[r]), accumulate);
+}
+
+void et__mv_q8_0_vnni(const et__wdesc *w, const float *x, const et__qact *xq, float *y,
+                      int64_t n0, int64_t n1, bool accumulate) {
+    ET__ROWS(et__mv_q8_0_r, accumulate);
+}
+
+/* Two blocks per step in one zmm: nibbles of blocks i and i+1 rearranged to
+ * [lo_i | hi_i | lo_i+1 | hi_i+1] against 64 contiguous activation bytes. */
+ET__INLINE void et__mv_q4_0_r(const et__wdesc *w, const et__qact *xq, float *y, int64_t n,
+                              const int R, bool accumulate) {
+    const int64_t nb = w->K / ET_QK4_0;
+    const et_block_q4_0 *b = (const et_block_q4_0 *)((const char *)w->base + (size_t)n * w->ldw);
+    const __m256i m4 = _mm256_set1_epi8(0xF);
+    __m512 acc = _mm512_setzero_ps();
+    float corr = 0.0f;
+    int64_t i = 0;
+    for (; i + 2 <= nb; i += 2) {
+        __m256i v = _mm256_loadu2_m128i((const __m128i *)b[i + 1].qs, (const __m128i *)b[i].qs);
+        __m256i lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+        __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+        z = _mm512_shuffle_i64x2(z, z, _MM_SHUFFLE(3, 1, 2, 0));
+        __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), z,
+                                        _mm512_loadu_si512(xq->q + i * 32));
+        const float d0 = et__h2f(b[i].d), d1 = et__h2f(b[i + 1].d);
+        __m512 sc = _mm512_insertf32x8(_mm512_set1_ps(d0 * xq->d[i]),
+                                       _mm256_set1_ps(d1 * xq->d[i + 1]), 1);
+        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), sc, acc);
+        corr += d0 * xq->ds[i] + d1 * xq->ds[i + 1];
+    }
+    float tail = 0.0f;
+    for (; i < nb; i++) {   /* an odd last block */
+        __m256i p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), et__nib32(b[i].qs),
+                                        _mm256_loadu_si256((const __m256i *)(xq->q + i * 32)));
+        float d = et__h2f(b[i].d);
+        tail += et__hsum256(_mm256_cvtepi32_ps(p)) * d * xq->d[i];
+        corr += d * xq->ds[i];
+    }
+    (void)R;
+    et__put(y, n, _mm512_reduce_add_ps(acc) + tail - 8.0f * corr, accumulate);
 }
 
 void et__mv_q4_0_vnni(const et__wdesc *w, const float *x, const et__qact *xq, float *y,
-                        int64_t n0, int64_t n1, bool accumulate) {
-    const int64_t nb = w->K / ET_QK4_0;
-    for (int64_t n = n0; n < n1; n++) {
-        const et_block_q4_0 *b = (const et_block_q4_0 *)((const char *)w->base + (size_t)n * w->ldw);
-        __m256 acc = _mm256_setzero_ps();
-        float corr = 0.0f;
-        for (int64_t i = 0; i < nb; i++) {
-            __m256i xv = _mm256_loadu_si256((const __m256i *)(xq->q + i * 32));
-            __m256i p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), et__nib32(b[i].qs), xv);
-            float d = et__h2f(b[i].d);
-            acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(d * xq->d[i]), acc);
-            corr += d * xq->ds[i];
-        }
-        et__put(y, n, et__hsum256(acc) - 8.0f * corr, accumulate);
-    }
+                      int64_t n0, int64_t n1, bool accumulate) {
+    ET__ROWS(et__mv_q4_0_r, accumulate);
 }
 
 void et__mv_q4_k_vnni(const et__wdesc *w, const float *x, const et__qact *xq, float *y,
