@@ -304,6 +304,35 @@ def make_case(name, c):
     r.close()
 
 
+@case
+def check_rope_conventions():
+    """The reference's two rope conventions are the one rotation in two weight layouts:
+    llama.cpp's converter permutes Hugging Face's q/k rows (per head: the halves interleaved)
+    so that rotating pairs (2i, 2i+1) of the permuted projection equals HF's rotate_half
+    (pairs (i, i + d/2)) of the original -- the attention scores must agree.  This ties the
+    "llama" convention used for the goldens to real converted checkpoints."""
+    rng = np.random.default_rng(3)
+    dim, nh, nkv, hd, T = 32, 4, 2, 8, 7
+    x = torch.tensor(rng.standard_normal((1, T, dim)))
+    wq = torch.tensor(rng.standard_normal((nh * hd, dim)))
+    wk = torch.tensor(rng.standard_normal((nkv * hd, dim)))
+
+    def permute(w, n):        # HF layout -> GGUF layout, rows of each head interleaved
+        return w.reshape(n, 2, w.shape[0] // n // 2, -1).swapaxes(1, 2).reshape(w.shape)
+
+    pos = torch.arange(T)
+
+    def scores(wq_, wk_, neox):
+        q = torch_llama.rope((x @ wq_.T).view(1, T, nh, hd).transpose(1, 2), pos, 10000.0, neox)
+        k = torch_llama.rope((x @ wk_.T).view(1, T, nkv, hd).transpose(1, 2), pos, 10000.0, neox)
+        return q @ k.repeat_interleave(nh // nkv, dim=1).transpose(-1, -2)
+
+    hf = scores(wq, wk, True)
+    gg = scores(permute(wq, nh), permute(wk, nkv), False)
+    assert torch.allclose(hf, gg, rtol=1e-12, atol=1e-10), (hf - gg).abs().max()
+    assert not torch.allclose(hf, scores(wq, wk, False), atol=1e-3)   # the check can fail
+
+
 def make(name):
     def fn():
         make_case(name, CASES[name])
