@@ -57,7 +57,7 @@ static void test_bench_autotune(void) {
     FILE *tf = fopen(path, "r");
     CHECK(tf != NULL, "no stored tuning at %s", path);
     if (tf) {
-        char buf[1024] = "";
+        char buf[400] = "";
         size_t n = fread(buf, 1, sizeof buf - 1, tf);
         buf[n] = 0;
         fclose(tf);

@@ -64,8 +64,11 @@ static void test_eltwise(void) {
     float a[1000], b[1000];
     fill(a, n, 1, 4.0f);
     fill(b, n, 2, 2.0f);
+    float aabs[1000];
+    for (int64_t i = 0; i < n; i++) aabs[i] = a[i] * a[i] * 0.01f;   /* norms 0..0.4 vs max 0.37 */
     for (int op = 0; op < ET_VK_EW_COUNT; op++) {
-        et_vk_buf *ba = vkt_buf(a, n), *bb = vkt_buf(b, n), *bo = vkt_buf(NULL, n);
+        et_vk_buf *ba = vkt_buf(op == ET_VK_EW_CLIP_SCALE ? aabs : a, n);
+        et_vk_buf *bb = vkt_buf(b, n), *bo = vkt_buf(NULL, n);
         int rc = et_vk_begin(vkt_ctx);
         rc = rc ? rc : et_vk_op_ew(vkt_ctx, (et_vk_ew)op, ba, bb, bo, n, nb, 0.37f);
         CHECK(rc == 0, "eltwise %d: %s", op, et_vk_error(vkt_ctx));
@@ -82,7 +85,11 @@ static void test_eltwise(void) {
                 case ET_VK_EW_SILU_BACK: want[i] = y * d_deriv(d_silu, x); break;
                 case ET_VK_EW_GELU_BACK: want[i] = y * d_deriv(d_gelu, x); break;
                 case ET_VK_EW_SWIGLU: want[i] = d_silu(x) * y; break;
-                default: want[i] = d_gelu(x) * y; break;
+                case ET_VK_EW_GEGLU: want[i] = d_gelu(x) * y; break;
+                case ET_VK_EW_FILL: want[i] = (double)0.37f; break;
+                default:   /* CLIP_SCALE of a sum of squares, max norm 0.37: both branches */
+                    want[i] = fmin(1.0, (double)0.37f / (sqrt((double)aabs[i]) + 1e-6));
+                    break;
                 }
             }
             float *got = vkt_get(bo, n, "eltwise out");
