@@ -213,6 +213,8 @@ static void test_matmul_odd_k(void) {
         check_forward(ET_F32, 1, 37, 45, true, 35);      /* matvec with a masked tail */
         check_forward(ET_Q4_0, 1, 96, 40, false, 38);    /* an odd number of blocks */
         check_forward(ET_Q8_0, 1, 96, 40, true, 39);
+        check_forward(ET_Q4_1, 1, 96, 40, false, 40);
+        check_forward(ET_IQ4_NL, 1, 96, 40, true, 41);
         check_forward(ET_F16, 1, 101, 31, false, 36);
         check_forward(ET_BF16, 1, 77, 64, false, 37);
     }

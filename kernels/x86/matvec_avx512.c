@@ -3,8 +3,10 @@
  * loops do just enough work per block to keep up with DRAM (~16 bytes per ~8 instructions),
  * using 256-bit VNNI (vpdpbusd ymm, AVX512-VL) against x quantized to int8 groups of 32.
  *   Q8_0   |w| · sign(x, w)              one int32 dot per block, one scale multiply
- *   Q4_0   nibbles (0..15) · x, minus 8 · sum(x) per block (from the activation's group sums)
+ *   Q4_0 Q4_1 IQ4_NL   nibbles (IQ4_NL: codebook bytes by vpshufb) · x, two blocks per zmm,
+ *          offsets and mins from the activation's group sums
  *   Q4_K   nibbles · x per 32-element sub-block, 6-bit scales/mins decoded per super-block
+ *   Q6_K   6-bit quants rebuilt from ql/qh per 32 elements, int8 scales per 16
  *   NF4    codebook lookup by vpermps, f32 FMA (AVX-512F only: also on the plain avx512 path)
  *   F32 F16 BF16   converted to f32 in registers, f32 FMA (also on the plain avx512 path)
  */
@@ -73,44 +75,88 @@ void et__mv_q8_0_vnni(const et__wdesc *w, const float *x, const et__qact *xq, fl
     ET__ROWS(et__mv_q8_0_r, accumulate);
 }
 
-/* Two blocks per step in one zmm: nibbles of blocks i and i+1 rearranged to
- * [lo_i | hi_i | lo_i+1 | hi_i+1] against 64 contiguous activation bytes. */
-ET__INLINE void et__mv_q4_0_r(const et__wdesc *w, const et__qact *xq, float *y, int64_t n,
-                              const int R, bool accumulate) {
-    const int64_t nb = w->K / ET_QK4_0;
-    const et_block_q4_0 *b = (const et_block_q4_0 *)((const char *)w->base + (size_t)n * w->ldw);
+/* The 32-element 4-bit formats, two blocks per step in one zmm: nibbles of blocks i and i+1
+ * rearranged to [lo_i | hi_i | lo_i+1 | hi_i+1] against 64 contiguous activation bytes.
+ *   V 0  Q4_0    u8 nibble q,        x = d (q - 8):      minus 8 d·sum(x̂)
+ *   V 1  Q4_1    u8 nibble q,        x = d q + m:        plus  m·sum(x̂)
+ *   V 2  IQ4_NL  u8 codebook[q]+128  x = d codebook[q]:  minus 128 d·sum(x̂)   (vpshufb LUT) */
+ET__INLINE __m256i et__q4_bytes(__m256i v, const int V) {
+    const __m256i m4 = _mm256_set1_epi8(0xF);
+    if (V != 2) return v;
+    /* codebook + 128 as unsigned bytes, one copy per 128-bit lane */
+    const __m256i lut = _mm256_setr_epi8(1, 24, 45, 63, 79, 93, 106, 118, (char)129, (char)141,
+                                         (char)153, (char)166, (char)181, (char)197, (char)217,
+                                         (char)241, 1, 24, 45, 63, 79, 93, 106, 118, (char)129,
+                                         (char)141, (char)153, (char)166, (char)181, (char)197,
+                                         (char)217, (char)241);
+    return _mm256_shuffle_epi8(lut, _mm256_and_si256(v, m4));
+}
+
+ET__INLINE void et__mv_q4x_r(const et__wdesc *w, const et__qact *xq, float *y, int64_t n,
+                             const int V, bool accumulate) {
+    const int64_t nb = w->K / 32;
+    const size_t bs = V == 1 ? sizeof(et_block_q4_1) : sizeof(et_block_q4_0);
+    const size_t qo = V == 1 ? 4 : 2;   /* offset of qs in the block */
+    const uint8_t *row = (const uint8_t *)w->base + (size_t)n * w->ldw;
     const __m256i m4 = _mm256_set1_epi8(0xF);
     __m512 acc = _mm512_setzero_ps();
-    float corr = 0.0f;
+    float corr = 0.0f, tail = 0.0f;
+    const float off = V == 0 ? -8.0f : -128.0f;
     int64_t i = 0;
     for (; i + 2 <= nb; i += 2) {
-        __m256i v = _mm256_loadu2_m128i((const __m128i *)b[i + 1].qs, (const __m128i *)b[i].qs);
-        __m256i lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+        const uint8_t *b0 = row + (size_t)i * bs, *b1 = b0 + bs;
+        __m256i v = _mm256_loadu2_m128i((const __m128i *)(b1 + qo), (const __m128i *)(b0 + qo));
+        __m256i lo = et__q4_bytes(_mm256_and_si256(v, m4), V);
+        __m256i hi = et__q4_bytes(_mm256_and_si256(_mm256_srli_epi16(v, 4), m4), V);
         __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
         z = _mm512_shuffle_i64x2(z, z, _MM_SHUFFLE(3, 1, 2, 0));
         __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), z,
                                         _mm512_loadu_si512(xq->q + i * 32));
-        const float d0 = et__h2f(b[i].d), d1 = et__h2f(b[i + 1].d);
+        uint16_t h0, h1;
+        memcpy(&h0, b0, 2);
+        memcpy(&h1, b1, 2);
+        const float d0 = et__h2f(h0), d1 = et__h2f(h1);
         __m512 sc = _mm512_insertf32x8(_mm512_set1_ps(d0 * xq->d[i]),
                                        _mm256_set1_ps(d1 * xq->d[i + 1]), 1);
         acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), sc, acc);
-        corr += d0 * xq->ds[i] + d1 * xq->ds[i + 1];
+        if (V == 1) {
+            memcpy(&h0, b0 + 2, 2);
+            memcpy(&h1, b1 + 2, 2);
+            corr += et__h2f(h0) * xq->ds[i] + et__h2f(h1) * xq->ds[i + 1];
+        } else {
+            corr += off * (d0 * xq->ds[i] + d1 * xq->ds[i + 1]);
+        }
     }
-    float tail = 0.0f;
     for (; i < nb; i++) {   /* an odd last block */
-        __m256i p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), et__nib32(b[i].qs),
+        const uint8_t *b0 = row + (size_t)i * bs;
+        __m128i v = _mm_loadu_si128((const __m128i *)(b0 + qo));
+        __m256i q = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(v, 4), _mm_set1_epi8(0xF)),
+                                     _mm_and_si128(v, _mm_set1_epi8(0xF)));
+        __m256i p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), et__q4_bytes(q, V),
                                         _mm256_loadu_si256((const __m256i *)(xq->q + i * 32)));
-        float d = et__h2f(b[i].d);
+        uint16_t h;
+        memcpy(&h, b0, 2);
+        const float d = et__h2f(h);
         tail += et__hsum256(_mm256_cvtepi32_ps(p)) * d * xq->d[i];
-        corr += d * xq->ds[i];
+        if (V == 1) { memcpy(&h, b0 + 2, 2); corr += et__h2f(h) * xq->ds[i]; }
+        else corr += off * d * xq->ds[i];
     }
-    (void)R;
-    et__put(y, n, _mm512_reduce_add_ps(acc) + tail - 8.0f * corr, accumulate);
+    et__put(y, n, _mm512_reduce_add_ps(acc) + tail + corr, accumulate);
 }
 
 void et__mv_q4_0_vnni(const et__wdesc *w, const float *x, const et__qact *xq, float *y,
                       int64_t n0, int64_t n1, bool accumulate) {
-    ET__ROWS(et__mv_q4_0_r, accumulate);
+    for (int64_t n = n0; n < n1; n++) et__mv_q4x_r(w, xq, y, n, 0, accumulate);
+}
+
+void et__mv_q4_1_vnni(const et__wdesc *w, const float *x, const et__qact *xq, float *y,
+                      int64_t n0, int64_t n1, bool accumulate) {
+    for (int64_t n = n0; n < n1; n++) et__mv_q4x_r(w, xq, y, n, 1, accumulate);
+}
+
+void et__mv_iq4_nl_vnni(const et__wdesc *w, const float *x, const et__qact *xq, float *y,
+                        int64_t n0, int64_t n1, bool accumulate) {
+    for (int64_t n = n0; n < n1; n++) et__mv_q4x_r(w, xq, y, n, 2, accumulate);
 }
 
 void et__mv_q4_k_vnni(const et__wdesc *w, const float *x, const et__qact *xq, float *y,
@@ -221,3 +267,45 @@ static inline __m512 et__ld16(et_type t, const void *row, int64_t k, __mmask16 m
 ET__MV_PLAIN(et__mv_f32_avx512, ET_F32)
 ET__MV_PLAIN(et__mv_f16_avx512, ET_F16)
 ET__MV_PLAIN(et__mv_bf16_avx512, ET_BF16)
+
+/* Q6_K: the 6-bit quants of each 32-element chunk rebuilt from ql/qh in one ymm, made signed
+ * (q - 32), dotted with |q| · sign(x, q); the two 16-element sub-blocks of a chunk sit in the
+ * low and high 128-bit halves of the int32 result, so one vector [sc_a ×4 | sc_b ×4] scales it. */
+void et__mv_q6_k_vnni(const et__wdesc *w, const float *x, const et__qact *xq, float *y,
+                      int64_t n0, int64_t n1, bool accumulate) {
+    const int64_t nb = w->K / ET_QK_K;
+    const __m256i m4 = _mm256_set1_epi8(0xF), m30 = _mm256_set1_epi8(0x30);
+    const __m256i b32 = _mm256_set1_epi8(32);
+    for (int64_t n = n0; n < n1; n++) {
+        const et_block_q6_K *b = (const et_block_q6_K *)((const char *)w->base + (size_t)n * w->ldw);
+        __m256 acc = _mm256_setzero_ps();
+        for (int64_t i = 0; i < nb; i++) {
+            const float d = et__h2f(b[i].d);
+            for (int h = 0; h < 2; h++) {
+                __m256i A = _mm256_loadu_si256((const __m256i *)(b[i].ql + 64 * h));
+                __m256i B = _mm256_loadu_si256((const __m256i *)(b[i].ql + 64 * h + 32));
+                __m256i H = _mm256_loadu_si256((const __m256i *)(b[i].qh + 32 * h));
+                __m256i q[4] = {
+                    _mm256_or_si256(_mm256_and_si256(A, m4), _mm256_and_si256(_mm256_slli_epi16(H, 4), m30)),
+                    _mm256_or_si256(_mm256_and_si256(B, m4), _mm256_and_si256(_mm256_slli_epi16(H, 2), m30)),
+                    _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(A, 4), m4), _mm256_and_si256(H, m30)),
+                    _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(B, 4), m4),
+                                    _mm256_and_si256(_mm256_srli_epi16(H, 2), m30)),
+                };
+                for (int j = 0; j < 4; j++) {
+                    const int64_t c = i * 8 + h * 4 + j;          /* 32-element chunk index */
+                    const int sa = h * 8 + 2 * j;                /* its sub-blocks: sa, sa+1 */
+                    __m256i qs = _mm256_sub_epi8(q[j], b32);
+                    __m256i xv = _mm256_loadu_si256((const __m256i *)(xq->q + c * 32));
+                    __m256i p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_abs_epi8(qs),
+                                                    _mm256_sign_epi8(xv, qs));
+                    const float f = d * xq->d[c];
+                    __m256 sc = _mm256_set_m128(_mm_set1_ps(f * b[i].scales[sa + 1]),
+                                                _mm_set1_ps(f * b[i].scales[sa]));
+                    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), sc, acc);
+                }
+            }
+        }
+        et__put(y, n, et__hsum256(acc), accumulate);
+    }
+}
