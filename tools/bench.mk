@@ -1,14 +1,17 @@
-# Benchmarks.  `make bench` runs each recipe line below in turn; results go to build/bench/.
+# Benchmarks.  `make bench` runs every benchmark named in BENCH_LIST, in order; results go to
+# build/bench/.  Add one from your own tools/<name>.mk:
+#     BENCH_LIST += mine
+#     BENCH_CMD_mine = $(BUILD)/edgetune bench mine --json --out $(BENCH_DIR)/mine.jsonl
+#     bench: <its other prerequisites, if any>
 #   kernels   edgetune bench kernels --json  (bench/bench_kernels.c)   -> build/bench/kernels.jsonl
-# Add a benchmark by adding a line to BENCH_RECIPES's list (one shell command each).
-BENCH_DIR := build/bench
-BENCH_RECIPES := \
-	$(BUILD)/edgetune bench kernels --json --out $(BENCH_DIR)/kernels.jsonl
+BENCH_DIR  := build/bench
+BENCH_LIST += kernels
+BENCH_CMD_kernels = $(BUILD)/edgetune bench kernels --json --out $(BENCH_DIR)/kernels.jsonl
 
 .PHONY: bench
 bench: $(BUILD)/edgetune
 	@mkdir -p $(BENCH_DIR)
-	@set -e; $(foreach r,$(BENCH_RECIPES),echo '$(r)'; $(r);)
+	@set -e; $(foreach b,$(BENCH_LIST),echo '$(BENCH_CMD_$(b))'; $(BENCH_CMD_$(b));)
 
 # The benchmark records how it was built (provenance line).
 $(BUILD)/obj/bench/bench_kernels.o: CFLAGS += -DET_BUILD_FLAGS='"$(strip $(MARCH)) -O2 -fopenmp$(if $(filter 1,$(BLAS)), openblas)"'
