@@ -27,6 +27,8 @@
 
 enum { ET__LINE, ET__DASHED, ET__SCATTER, ET__BARS };
 
+typedef struct { double x0, y0, x1, y1; } et__box;
+
 typedef struct {
     int kind, n;
     char *name;
@@ -47,6 +49,8 @@ struct et_plot {
     double x0, x1, y0, y1;        /* data range (log10 on log axes) */
     stbtt_fontinfo font;
     unsigned char *font_data;
+    et__box placed[256];          /* scatter labels drawn so far (overlaps are dropped) */
+    int n_placed;
 };
 
 static const uint8_t et__palette[10][3] = {
@@ -349,6 +353,22 @@ static void et__axis_ticks(et_plot *p, int axis_y) {
 
 /* ---- series and legend ------------------------------------------------------------------- */
 
+/* label boxes already placed in this figure: a label that would overlap one is dropped
+ * (coincident points would otherwise print unreadable stacks of text) */
+
+static void et__label(et_plot *p, double x, double y, const char *s) {
+    double w = et__text_w(p, s, 13), h = 16;
+    double lx = x + 8 + w <= p->r - 2 ? x + 8 : x - 8 - w;     /* flip left at the right edge */
+    double ly = y - 18 < p->t + 2 ? y + 4 : y - 18;
+    et__box b = { lx, ly, lx + w, ly + h };
+    for (int i = 0; i < p->n_placed; i++) {
+        const et__box *o = &p->placed[i];
+        if (b.x0 < o->x1 && o->x0 < b.x1 && b.y0 < o->y1 && o->y0 < b.y1) return;
+    }
+    if (p->n_placed < 256) p->placed[p->n_placed++] = b;
+    et__text(p, lx, ly, s, 13, et__dark, 0, 0);
+}
+
 static void et__draw_series(et_plot *p, int idx, int bar_idx, int n_bars) {
     et__series *s = &p->s[idx];
     const uint8_t *c = et__palette[idx % 10];
@@ -388,7 +408,7 @@ static void et__draw_series(et_plot *p, int idx, int bar_idx, int n_bars) {
             et__line(p, x - 5, et__ty(p, hi), x + 5, et__ty(p, hi), 1.6, c, 0);
         }
         et__disk(p, x, y, s->kind == ET__SCATTER ? 5 : 4, c);
-        if (s->labels && s->labels[j]) et__text(p, x + 8, y - 18, s->labels[j], 13, et__dark, 0, 0);
+        if (s->labels && s->labels[j]) et__label(p, x, y, s->labels[j]);
     }
 }
 
@@ -453,6 +473,7 @@ int et_plot_save(et_plot *p, const char *png_path, char *err, size_t errlen) {
     if (!p->px) { snprintf(err, errlen, "plot: out of memory"); return -1; }
     memset(p->px, 255, (size_t)p->w * p->h * 3);
 
+    p->n_placed = 0;
     int bars = p->n_cat > 0, n_bars = 0;
     for (int i = 0; i < p->n_s; i++) n_bars += p->s[i].kind == ET__BARS;
     if (bars && p->log_x) { snprintf(err, errlen, "plot: bars need a linear x axis"); return -1; }

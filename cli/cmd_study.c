@@ -13,6 +13,7 @@ static void et__study_usage(FILE *f) {
         "usage: edgetune study [--profile quick|full] [--grid] [--plan] [--report]\n"
         "                      [--lamp DIR] [--data DIR] [--model M.gguf ...] [--out DIR]\n"
         "                      [--shard I/N] [--threads N] [--phone-gflops P --phone-gbps B]\n"
+        "                      [--tasks a,b] [--users N] [--budgets s1,s2,s3]\n"
         "       edgetune study merge OUT.jsonl IN.jsonl ...\n\n"
         "  --profile   quick (default: one centre, 3 seeds, budgets 5/15/45 s) or full\n"
         "  --grid      the full factorial grid instead of the designed plan (very large)\n"
@@ -22,7 +23,9 @@ static void et__study_usage(FILE *f) {
         "  --data DIR  built-in tasks (default build/data, from `make data`)\n"
         "  --model F   a GGUF model (repeatable; the first is the centre); default build/models/*.gguf\n"
         "  --out DIR   results.jsonl, report.md and figures (default build/study)\n"
-        "  --shard I/N run cells i with i %% N == I (0-based), e.g. one per machine; then merge\n");
+        "  --shard I/N run cells i with i %% N == I (0-based), e.g. one per machine; then merge\n"
+        "  --tasks a,b only these built-in tasks;  --users N  users per cell;  --budgets 5,15,45\n"
+        "              learning budgets in s (first = centre): small end-to-end runs\n");
 }
 
 int et_cmd_study(int argc, char **argv) {
@@ -55,6 +58,24 @@ int et_cmd_study(int argc, char **argv) {
         else if (!strcmp(a, "--threads")) { NEED(); o.n_threads = atoi(v); }
         else if (!strcmp(a, "--phone-gflops")) { NEED(); o.phone_gflops = atof(v); }
         else if (!strcmp(a, "--phone-gbps")) { NEED(); o.phone_gbps = atof(v); }
+        else if (!strcmp(a, "--tasks")) { NEED(); o.tasks = v; }
+        else if (!strcmp(a, "--users")) {
+            NEED();
+            o.n_users = atoi(v);
+            if (o.n_users < 1) { fprintf(stderr, "edgetune study: --users wants a positive count, got \"%s\"\n", v); free(models); return 2; }
+        } else if (!strcmp(a, "--budgets")) {
+            NEED();
+            char *end;
+            const char *q = v;
+            o.n_budgets = 0;
+            while (*q && o.n_budgets < 4) {
+                double b = strtod(q, &end);
+                if (end == q || !(b > 0)) { fprintf(stderr, "edgetune study: --budgets wants seconds like 5,15,45, got \"%s\"\n", v); free(models); return 2; }
+                o.budgets[o.n_budgets++] = b;
+                q = *end == ',' ? end + 1 : end;
+                if (*end && *end != ',') { fprintf(stderr, "edgetune study: --budgets: bad list \"%s\"\n", v); free(models); return 2; }
+            }
+        }
         else if (!strcmp(a, "--shard")) {
             NEED();
             int k, n;

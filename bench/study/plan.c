@@ -109,7 +109,13 @@ static et_cell et__cell(const char *task, const char *method, const char *model,
 }
 
 int et_study_plan_build(et_study_plan *p, const char *profile, int grid, const char *const *tasks,
-                  int n_tasks, const char *const *models, int n_models, char *err, size_t errlen) {
+                        int n_tasks, const char *const *models, int n_models, char *err, size_t errlen) {
+    return et_study_plan_build_with(p, profile, grid, tasks, n_tasks, models, n_models, NULL, err, errlen);
+}
+
+int et_study_plan_build_with(et_study_plan *p, const char *profile, int grid,
+                             const char *const *tasks, int n_tasks, const char *const *models,
+                             int n_models, const et_study_profile *ovr, char *err, size_t errlen) {
     memset(p, 0, sizeof *p);
     et_study_profile pr;
     if (!strcmp(profile, "quick"))
@@ -119,6 +125,11 @@ int et_study_plan_build(et_study_plan *p, const char *profile, int grid, const c
     else {
         snprintf(err, errlen, "study: --profile must be quick or full, not \"%.40s\"", profile);
         return -1;
+    }
+    if (ovr && ovr->n_users > 0) pr.n_users = ovr->n_users;
+    if (ovr && ovr->n_budgets > 0 && ovr->n_budgets <= 4) {
+        pr.n_budgets = ovr->n_budgets, pr.centre_budget = 0;
+        for (int i = 0; i < ovr->n_budgets; i++) pr.budgets[i] = ovr->budgets[i];
     }
     if (n_tasks <= 0 || n_models <= 0) {
         snprintf(err, errlen, "study: the plan needs at least one task and one model (%d, %d)",

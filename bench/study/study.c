@@ -84,6 +84,11 @@ int et_study_main(const et_study_opts *o, char *err, size_t errlen) {
             char p[1024];
             snprintf(p, sizeof p, "%s/%s/task.json", data_dir, et__builtin[i]);
             if (access(p, R_OK)) continue;
+            if (o->tasks) {                           /* --tasks a,b: only those */
+                const char *q = strstr(o->tasks, et__builtin[i]);
+                size_t l = strlen(et__builtin[i]);
+                if (!q || (q != o->tasks && q[-1] != ',') || (q[l] && q[l] != ',')) continue;
+            }
             if (et_study_task_load(data_dir, et__builtin[i], &tasks[n_tasks], err, errlen)) goto done;
             n_tasks++;
         }
@@ -122,7 +127,12 @@ int et_study_main(const et_study_opts *o, char *err, size_t errlen) {
         }
     const char *tnames[8];
     for (int t = 0; t < n_tasks; t++) tnames[t] = tasks[t].name;
-    if (et_study_plan_build(&plan, profile, o->grid, tnames, n_tasks, models, n_models, err, errlen)) goto done;
+    et_study_profile ovr = { 0 };
+    ovr.n_users = o->n_users, ovr.n_budgets = o->n_budgets;
+    for (int i = 0; i < o->n_budgets && i < 4; i++) ovr.budgets[i] = o->budgets[i];
+    if (et_study_plan_build_with(&plan, profile, o->grid, tnames, n_tasks, models, n_models, &ovr,
+                                 err, errlen))
+        goto done;
     int total_cells = plan.n;
     et_study_plan_shard(&plan, o->shard_k, o->shard_n);
 

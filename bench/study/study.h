@@ -102,6 +102,11 @@ typedef struct et_study_plan {
  * grid != 0: the full factorial.  Cells are unique by key, in a stable order. */
 int  et_study_plan_build(et_study_plan *p, const char *profile, int grid, const char *const *tasks,
                    int n_tasks, const char *const *models, int n_models, char *err, size_t errlen);
+/* The same with overrides (small end-to-end runs): n_users > 0 and n_budgets > 0 (budgets[0]
+ * becomes the centre) replace the profile's; NULL = none. */
+int  et_study_plan_build_with(et_study_plan *p, const char *profile, int grid,
+                              const char *const *tasks, int n_tasks, const char *const *models,
+                              int n_models, const et_study_profile *ovr, char *err, size_t errlen);
 void et_study_plan_free(et_study_plan *p);
 /* Keep cells i with i % n == k (0-based k; a cell's index in the full plan), in place. */
 void et_study_plan_shard(et_study_plan *p, int k, int n);
@@ -158,6 +163,9 @@ typedef struct et_study_opts {
     int         shard_k, shard_n;
     int         n_threads;
     double      phone_gflops, phone_gbps;   /* 0: not given */
+    const char *tasks;           /* NULL: all; else comma-separated task names */
+    int         n_users;         /* > 0: users per cell instead of the profile's */
+    double      budgets[4]; int n_budgets;  /* > 0: budgets instead (first = centre) */
 } et_study_opts;
 
 int et_study_main(const et_study_opts *o, char *err, size_t errlen);
