@@ -19,6 +19,10 @@ For each case <name>, in build/golden/llama/:
       nll (P), loss (1)               per-position NLL and their mean
       grad.<p>                        dloss/d<p>
       step.<p>                        <p> after one torch.optim.AdamW step
+      loss2, grad2.<p>, step2.<p>, m2.<p>, v2.<p>
+                                      a second step on the same batch: loss and gradients at the
+                                      updated parameters, the parameters after it and AdamW's
+                                      moments (exp_avg, exp_avg_sq) after it
       logits0 (T, vocab)              all logits of sequence 0 (for the KV-cache decode check;
                                       absent for prompt tuning)
       <fam>.<nll|loss|grad.<p>|step.<p>|logits0>
@@ -53,7 +57,7 @@ F32 = np.float32
 LIN = ["attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"]
 LIN_SHORT = dict(q="attn_q", k="attn_k", v="attn_v", o="attn_output", gate="ffn_gate",
                  up="ffn_up", down="ffn_down")
-ADAMW = dict(lr=1e-2, beta1=0.8, beta2=0.95, eps=1e-6, weight_decay=0.1)
+ADAMW = dict(lr=2e-3, beta1=0.8, beta2=0.95, eps=1e-4, weight_decay=0.1)
 
 CASES = {
     # GQA 4:2, untied, LoRA on every linear layer
@@ -239,7 +243,21 @@ def reference(c, w, ad, init, ids, sel_tt, sel_b, targets, base_emu=None):
     opt = torch.optim.AdamW(list(params.values()), lr=ADAMW["lr"], betas=(ADAMW["beta1"], ADAMW["beta2"]),
                             eps=ADAMW["eps"], weight_decay=ADAMW["weight_decay"])
     opt.step()
-    return dict(logits=logits, nll=nll, loss=loss, grad=grads, step=params)
+    step = {k: p.detach().clone() for k, p in params.items()}
+    # a second step on the same batch: gradients at the updated parameters, the moments
+    # carried over from step 1 (exp_avg, exp_avg_sq) and the parameters after it
+    opt.zero_grad()
+    logits2 = model.logits(torch.tensor(ids, dtype=torch.long))
+    loss2 = torch.nn.functional.cross_entropy(
+        logits2[torch.tensor(sel_b, dtype=torch.long), torch.tensor(sel_tt, dtype=torch.long)],
+        torch.tensor(targets, dtype=torch.long))
+    loss2.backward()
+    grads2 = {k: p.grad.detach().clone() for k, p in params.items()}
+    opt.step()
+    st = {k: opt.state[p] for k, p in params.items()}
+    return dict(logits=logits, nll=nll, loss=loss, grad=grads, step=step, loss2=loss2, grad2=grads2,
+                step2={k: p.detach() for k, p in params.items()}, m2={k: st[k]["exp_avg"] for k in st},
+                v2={k: st[k]["exp_avg_sq"] for k in st})
 
 
 def make_case(name, c):
@@ -291,9 +309,10 @@ def make_case(name, c):
     for prefix, res in runs:
         r.add_tensor(prefix + "nll", f32(res["nll"]))
         r.add_tensor(prefix + "loss", f32(res["loss"].reshape(1)))
+        r.add_tensor(prefix + "loss2", f32(res["loss2"].reshape(1)))
         for k in init:
-            r.add_tensor(prefix + "grad." + k, f32(res["grad"][k]))
-            r.add_tensor(prefix + "step." + k, f32(res["step"][k]))
+            for what in ("grad", "step", "grad2", "step2", "m2", "v2"):
+                r.add_tensor(prefix + what + "." + k, f32(res[what][k]))
         if ad["kind"] != "prompt":
             r.add_tensor(prefix + "logits0", f32(res["logits"][0]))
     for k, v in deq.items():
