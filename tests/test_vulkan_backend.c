@@ -404,6 +404,19 @@ static void test_autodiff_graph(void) {
             CHECK(e <= 1e-5, "autodiff graph %s: normalized error %.3g", nm[i], e);
         }
         for (int i = 0; i < 5; i++) free(want[i]);
+        /* per-node GPU times: every computing node has at least one labelled dispatch */
+        const et_vk_timing *tm;
+        int nt = et_vk_backend_timings(vk, &tm), missing = 0;
+        for (int32_t j = 0; j < g->n_nodes && nt > 0; j++) {
+            const et_tensor *t = g->nodes[j];
+            if (t->op == ET_OP_VIEW || t->op == ET_OP_NONE) continue;
+            bool found = false;
+            for (int i = 0; i < nt && !found; i++)
+                found = !strcmp(tm[i].label, t->name[0] ? t->name : et_op_name(t->op)) && tm[i].ns >= 0;
+            missing += !found;
+        }
+        CHECK(nt > 0 && missing == 0, "%d timings; %d nodes without one", nt, missing);
+        CHECK(et_vk_backend_timings(et_backend_cpu(), &tm) == 0, "cpu backend has timings");
         vk->free(vk);
     }
     if (ok) et_plan_free(&plan);

@@ -156,6 +156,9 @@ int et_vk_dispatch(et_vk_ctx *ctx, const char *shader, const uint32_t *spec, uin
                    const char *label);
 /* End, submit once, wait.  Returns 0 or a negative status. */
 int et_vk_submit(et_vk_ctx *ctx);
+/* Label the following dispatches `label` (e.g. the graph node they compute) instead of their
+ * shader names in et_vk_timings; NULL or "" goes back to shader names. */
+void et_vk_set_label(et_vk_ctx *ctx, const char *label);
 /* Timings of the last submit; returns the count (0 when the queue has no timestamps). */
 int et_vk_timings(const et_vk_ctx *ctx, const et_vk_timing **out);
 /* Barriers recorded in the last submit (tests check that independent dispatches get none). */

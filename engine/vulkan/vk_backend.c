@@ -508,7 +508,10 @@ static bool et__vk_run(et_backend *be, et_graph *g, et_plan *plan, int32_t from,
             et_ctx_fail(g->ctx, "vulkan: node %d '%s' was not prepared", i, t->name);
             return false;
         }
-        if (et__record(b, t)) {
+        et_vk_set_label(b->ctx, t->name[0] ? t->name : et_op_name(t->op));
+        int rc = et__record(b, t);
+        et_vk_set_label(b->ctx, NULL);
+        if (rc) {
             et_vk_submit(b->ctx);
             et_ctx_fail(g->ctx, "vulkan: node %d '%s' (op %s): %s", i, t->name,
                         et_op_name(t->op), et_vk_error(b->ctx));
@@ -567,4 +570,10 @@ et_backend *et_backend_open(const char *spec, char *err, size_t err_len) {
     }
     snprintf(err, err_len, "--device '%s' is not cpu, auto, vulkan or vulkan:N", spec);
     return NULL;
+}
+
+int et_vk_backend_timings(et_backend *be, const et_vk_timing **out) {
+    *out = NULL;
+    if (!be || !be->name || strcmp(be->name, "vulkan")) return 0;
+    return et_vk_timings(((et__vkbe *)be)->ctx, out);
 }

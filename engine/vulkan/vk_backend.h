@@ -10,6 +10,12 @@
  * when there is no Vulkan (the caller then stays on et_backend_cpu()). */
 et_backend *et_vk_backend_new(int device, char *err, size_t err_len);
 
+/* GPU time of each dispatch of the backend's last run, labelled with the graph node it
+ * computed (a node may take several dispatches); returns the count, 0 for a non-Vulkan
+ * backend or a queue without timestamps.  The per-op profile of a training step. */
+typedef struct et_vk_timing et_vk_timing;
+int et_vk_backend_timings(et_backend *be, const et_vk_timing **out);
+
 /* The backend a `--device` argument names: "cpu", "vulkan" (EDGETUNE_VK_DEVICE or the best
  * device), "vulkan:N", or "auto" (Vulkan when a device opens, else the CPU — saying once on
  * stderr why).  NULL with `err` naming the bad value or the Vulkan failure.  Free a Vulkan

@@ -205,7 +205,8 @@ int et_vk_dispatch(et_vk_ctx *ctx, const char *shader, const uint32_t *spec, uin
     if (timed) {
         ctx->vk.vkCmdWriteTimestamp(cb, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, ctx->qpool,
                                     2 * ctx->nstamps + 1);
-        snprintf(ctx->labels[ctx->nstamps++], 64, "%s", label ? label : shader);
+        snprintf(ctx->labels[ctx->nstamps++], 64, "%s",
+                 ctx->label[0] ? ctx->label : label ? label : shader);
     }
     return 0;
 }
@@ -254,3 +255,7 @@ int et_vk_timings(const et_vk_ctx *ctx, const et_vk_timing **out) {
 }
 
 uint32_t et_vk_barrier_count(const et_vk_ctx *ctx) { return ctx->nbarriers; }
+
+void et_vk_set_label(et_vk_ctx *ctx, const char *label) {
+    snprintf(ctx->label, sizeof ctx->label, "%s", label ? label : "");
+}

@@ -89,6 +89,7 @@ struct et_vk_ctx {
     char              (*labels)[64];    /* copies: callers pass stack strings */
     et_vk_timing       *timings;
     uint32_t            ntimings;
+    char                label[64];      /* et_vk_set_label: overrides dispatch labels */
 };
 
 /* Set ctx->err printf-style and return -1. */
