@@ -133,6 +133,16 @@ static void test_block_quantized_weights(void) {
     CHECK(et_kern_set_isa(ET_ISA_REF), "cannot select the reference kernels");
     run_graph(true, 1e-4);
 }
+/* The same block under phone limits with 16 KiB bindings: every weight is split into row chunks
+ * (up to 16 for Wq), no subgroups, no fp16; still 1e-4 against the reference CPU kernels. */
+static void test_block_tiled_mobile(void) {
+    CHECK(et_kern_set_isa(ET_ISA_REF), "cannot select the reference kernels");
+    setenv("EDGETUNE_VK_LIMITS", "mobile:16384", 1);
+    run_graph(false, 1e-4);
+    run_graph(true, 1e-4);
+    unsetenv("EDGETUNE_VK_LIMITS");
+}
+
 static void test_block_quantized_vs_fast_cpu(void) {
     CHECK(et_kern_set_isa(et_kern_isa_best()), "cannot select the best kernels");
     run_graph(true, 5e-2);
@@ -550,6 +560,7 @@ int main(void) {
     if (vkt_opted_out()) return 0;
     RUN(test_block_f32_weights);
     RUN(test_block_quantized_weights);
+    RUN(test_block_tiled_mobile);
     RUN(test_block_quantized_vs_fast_cpu);
     RUN(test_weight_update);
     RUN(test_attention_backward);
