@@ -7,9 +7,13 @@
  *     ~1.5%, skew of the resampled mean of a uniform ~0);
  *   - the two-level bootstrap must be wider than the users-only one when seeds disagree, and
  *     equal-width when all seeds are identical;
- *   - fixed seed: the same inputs give bit-identical CIs. */
+ *   - fixed seed: the same inputs give bit-identical CIs;
+ *   - against numpy (tests/py/gen_stats.py): the same resampling stream re-written in Python,
+ *     numpy.percentile on the replicate means -> the CI to 1e-12 (only the interpolation's
+ *     last bits may differ); exact sign-flip p by numpy enumeration, to 1e-12. */
 #include "harness.h"
 #include "bench/stats.h"
+#include <cjson/cJSON.h>
 
 static void test_holm(void) {
     double p[] = {0.01, 0.04, 0.03, 0.005}, adj[4], want[] = {0.03, 0.06, 0.06, 0.02};
@@ -72,7 +76,52 @@ static void test_boot_two_level(void) {
     CHECK(et_stats_boot_ci(allnan, 1, 2, 100, 0, &a) == -1, "all missing must fail");
 }
 
+static void test_vs_numpy(void) {
+    FILE *f = fopen("build/golden/stats_boot.json", "rb");
+    CHECK(f != NULL, "missing build/golden/stats_boot.json (run tests/py/gen_stats.py)");
+    if (!f) return;
+    static char buf[1 << 16];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = 0;
+    fclose(f);
+    cJSON *g = cJSON_Parse(buf);
+    CHECK(g != NULL, "golden is not JSON");
+    if (!g) return;
+    uint64_t seed = (uint64_t)cJSON_GetObjectItem(g, "seed")->valuedouble;
+    cJSON *c;
+    int cases = 0;
+    cJSON_ArrayForEach(c, cJSON_GetObjectItem(g, "boot")) {
+        int S = cJSON_GetObjectItem(c, "n_seeds")->valueint, U = cJSON_GetObjectItem(c, "n_users")->valueint;
+        double x[256];
+        cJSON *jx = cJSON_GetObjectItem(c, "x");
+        for (int i = 0; i < S * U; i++) {
+            cJSON *v = cJSON_GetArrayItem(jx, i);
+            x[i] = cJSON_IsNumber(v) ? v->valuedouble : NAN;
+        }
+        et_ci ci;
+        CHECK(et_stats_boot_ci(x, S, U, cJSON_GetObjectItem(c, "n_boot")->valueint, seed, &ci) == 0, "boot");
+        double wm = cJSON_GetObjectItem(c, "mean")->valuedouble, wl = cJSON_GetObjectItem(c, "lo")->valuedouble,
+               wh = cJSON_GetObjectItem(c, "hi")->valuedouble;
+        CHECK(fabs(ci.mean - wm) <= 1e-12, "%dx%d mean %.17g want %.17g", S, U, ci.mean, wm);
+        CHECK(fabs(ci.lo - wl) <= 1e-12, "%dx%d lo %.17g want %.17g", S, U, ci.lo, wl);
+        CHECK(fabs(ci.hi - wh) <= 1e-12, "%dx%d hi %.17g want %.17g", S, U, ci.hi, wh);
+        cases++;
+    }
+    cJSON_ArrayForEach(c, cJSON_GetObjectItem(g, "signflip")) {
+        cJSON *jd = cJSON_GetObjectItem(c, "d");
+        int m = cJSON_GetArraySize(jd);
+        double d[32];
+        for (int i = 0; i < m; i++) d[i] = cJSON_GetArrayItem(jd, i)->valuedouble;
+        double p = et_stats_signflip_p(d, m, 0, 0), w = cJSON_GetObjectItem(c, "p")->valuedouble;
+        CHECK(fabs(p - w) <= 1e-12, "sign-flip n=%d p %.17g want %.17g", m, p, w);
+        cases++;
+    }
+    CHECK(cases == 8, "cases %d", cases);
+    cJSON_Delete(g);
+}
+
 int main(void) {
+    RUN(test_vs_numpy);
     RUN(test_holm);
     RUN(test_signflip);
     RUN(test_boot_vs_normal);
