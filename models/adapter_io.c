@@ -214,7 +214,14 @@ int et_adapter_from_gguf(const et_gguf *g, et_adapter *a, char *err, size_t errl
                      (long long)t->ne[0], (long long)t->ne[1]);
             goto fail;
         }
-        tr->to_f32(t->data, at->data, at->ne[0] * at->ne[1]);
+        if ((uintptr_t)t->data % 4 == 0) tr->to_f32(t->data, at->data, at->ne[0] * at->ne[1]);
+        else {   /* a file with general.alignment < 4: convert from an aligned copy */
+            void *tmp = malloc(t->nbytes);
+            if (!tmp) { snprintf(err, errlen, "%s: tensor %s: out of memory", fn, t->name); goto fail; }
+            memcpy(tmp, t->data, t->nbytes);
+            tr->to_f32(tmp, at->data, at->ne[0] * at->ne[1]);
+            free(tmp);
+        }
         int layer, mod, part;
         if (et_adapter_parse_name(t->name, &layer, &mod, &part) && part < 2) at->n_dims = 2;   /* rank-1 A is [in, 1] */
     }
@@ -457,10 +464,13 @@ done:
 /* A safetensors tensor as f32 (F32, F16, BF16). */
 static bool et__st_f32(const et_st_tensor *t, float *dst, int64_t n) {
     if (t->dtype == ET_ST_F32) { memcpy(dst, t->data, (size_t)n * 4); return true; }
-    const uint16_t *h = t->data;
-    if (t->dtype == ET_ST_F16) { for (int64_t i = 0; i < n; i++) dst[i] = et_fp16_to_fp32(h[i]); return true; }
-    if (t->dtype == ET_ST_BF16) { for (int64_t i = 0; i < n; i++) dst[i] = et_bf16_to_fp32(h[i]); return true; }
-    return false;
+    const uint8_t *p = t->data;   /* a safetensors header may leave the data 2-byte misaligned */
+    for (int64_t i = 0; i < n; i++) {
+        uint16_t h;
+        memcpy(&h, p + 2 * i, 2);
+        dst[i] = t->dtype == ET_ST_F16 ? et_fp16_to_fp32(h) : et_bf16_to_fp32(h);
+    }
+    return t->dtype == ET_ST_F16 || t->dtype == ET_ST_BF16;
 }
 
 /* Parse a PEFT key: "...layers.N.(self_attn|mlp).<proj>.<rest>"; returns rest or NULL. */
