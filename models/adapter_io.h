@@ -127,6 +127,10 @@ int et_adapter_from_llama(const struct et_llama *m, et_adapter *a, char *err, si
  * and copies the tensors in, checking every shape against the model's weights.  Layers or
  * modules the file lacks stay at their no-op initialization (B = 0, IA3 scale 1). */
 int et_adapter_attach(const et_adapter *a, struct et_llama *m, char *err, size_t errlen);
+/* The same on a loaded et_lm (models/lm.h), replacing its current adapter; scoring and
+ * generation then run with it (e.g. a --adapter option of generate / perplexity). */
+struct et_lm;
+int et_adapter_attach_lm(const et_adapter *a, struct et_lm *lm, char *err, size_t errlen);
 /* Write base with the adapter folded in (W += alpha/r·B·A; IA3 scales rows of the weight and
  * its bias) to out_path: every other tensor and all metadata (tokenizer included) copied.
  * Merged weights are written as `type` (ET_TYPE_COUNT: the base tensor's own type).  Returns

@@ -12,6 +12,7 @@
 #include "adapter_io.h"
 #include "kernels.h"
 #include "llama.h"
+#include "lm_internal.h"
 #include "ref/quant_ref.h"
 
 et_adapter_layout et_adapter_layout_of(const et_llama_config *c) {
@@ -87,6 +88,17 @@ int et_adapter_attach(const et_adapter *a, et_llama *m, char *err, size_t errlen
         }
         if (et__copy_in(dst, t, err, errlen)) return -1;
     }
+    return 0;
+}
+
+int et_adapter_attach_lm(const et_adapter *a, et_lm *lm, char *err, size_t errlen) {
+    et_lm_reset_adapter(lm);
+    if (et_adapter_attach(a, &lm->m, err, errlen)) {
+        et_lm_reset_adapter(lm);
+        et_ctx_clear_error(lm->ctx);
+        return -1;
+    }
+    lm->adapter_mark = et_ctx_get_mark(lm->ctx);   /* graphs start after the adapter (models/lm_internal.h) */
     return 0;
 }
 

@@ -276,6 +276,51 @@ static void test_merge(void) {
     et_gguf_close(base);
 }
 
+/* The merged file scores a text like the base with the adapter attached to the model graph:
+ * mean NLL within 1e-4 relative (f32 rounding of W + s·B·A vs W·x + s·B·(A·x), through 2
+ * layers), while the adapter moves it by more than 0.3% (30x the tolerance, so the comparison can fail). */
+static double nll_of(et_lm *lm) {
+    char err[256];
+    int32_t n = 0, *ids = et_lm_tokenize(lm, text, true, &n);
+    double nll = NAN;
+    int64_t cnt = 0;
+    if (!ids || et_lm_nll(lm, ids, n, 0, 64, &nll, &cnt, err, sizeof err)) CHECK(0, "nll: %s", err);
+    free(ids);
+    return cnt ? nll / (double)cnt : NAN;
+}
+
+static void test_merge_equals_attached(void) {
+    char err[256];
+    for (int kind = 1; kind <= 2; kind++) {
+        et_adapter a;
+        if (!make_adapter(kind, &a)) return;
+        for (int64_t i = 0; i < a.n; i++)   /* a gentler adapter: a plausible trained size */
+            for (int64_t j = 0; j < a.t[i].ne[0] * a.t[i].ne[1]; j++)
+                a.t[i].data[j] = kind == 1 ? a.t[i].data[j] * 0.3f : 1.0f + (a.t[i].data[j] - 1.0f) * 0.5f;
+        et_gguf *base;
+        et_lm *lm = NULL, *mlm = NULL;
+        if (et_gguf_open(base_path, &base, err, sizeof err) == 0) {
+            CHECK(et_adapter_merge_gguf(&a, base, ET_TYPE_COUNT, DIR "/m.gguf", err, sizeof err) > 0, "merge: %s", err);
+            et_gguf_close(base);
+        }
+        if (et_lm_load(base_path, NULL, &lm, err, sizeof err) == 0 && et_lm_load(DIR "/m.gguf", NULL, &mlm, err, sizeof err) == 0) {
+            double plain = nll_of(lm);
+            CHECK(et_adapter_attach_lm(&a, lm, err, sizeof err) == 0, "attach: %s", err);
+            double attached = nll_of(lm), merged = nll_of(mlm);
+            printf("  %s: mean NLL base %.6f, adapter attached %.6f, merged file %.6f\n", a.method, plain, attached, merged);
+            CHECK(fabs(attached - plain) > 0.003 * plain, "%s adapter barely moves the NLL: %g -> %g", a.method, plain,
+                  attached);
+            CHECK(fabs(merged - attached) <= 1e-4 * attached, "%s: merged NLL %.7f vs attached %.7f", a.method, merged,
+                  attached);
+            et_lm_reset_adapter(lm);
+            CHECK(fabs(nll_of(lm) - plain) == 0, "reset: the base scores as before");
+        } else CHECK(0, "load: %s", err);
+        et_lm_free(lm);
+        et_lm_free(mlm);
+        et_adapter_free(&a);
+    }
+}
+
 static void test_malformed(void) {
     char err[256];
     et_adapter a, b;
@@ -423,6 +468,7 @@ int main(void) {
     RUN(test_llamacpp_export);
     RUN(test_peft_roundtrip);
     RUN(test_merge);
+    RUN(test_merge_equals_attached);
     RUN(test_malformed);
     RUN(test_quantize);
     RUN(test_prune);
