@@ -7,7 +7,8 @@
 // the queries that see key s: dk and dv.  Key ranges as in attention.comp (n_past, window).  Sums in a fixed order: deterministic, no atomics.  D <= 4·WG.
 // Bindings: 0 q, 1 k, 2 v, 3 o, 4 lse, 5 do, 6 delta, 7 dq (KV=0) | dk or dv (KV=1, push
 // constant `want_dv`).  Eight storage bindings is what phones reliably offer per stage, so the
-// KV pass runs twice, once per output, rather than binding both.
+// KV pass runs twice, once per output, rather than binding both.  Layouts as attention.comp
+// (B independent sequences: q [B][T][Hq][D], k, v [B][S][Hkv][D], lse, delta [B][T][Hq]).
 #include "common.glsl"
 layout(constant_id = 1) const uint KV = 0;
 layout(std430, binding = 0) readonly buffer Q { float q[]; };
@@ -19,7 +20,7 @@ layout(std430, binding = 5) readonly buffer DO { float dout[]; };
 layout(std430, binding = 6) buffer DL { float delta[]; };
 layout(std430, binding = 7) writeonly buffer G { float grad[]; };
 layout(push_constant) uniform P {
-    uint T, Hq, Hkv, D; float scale; uint want_dv, S, n_past, window;
+    uint T, Hq, Hkv, D; float scale; uint want_dv, S, n_past, window, B;
 } p;
 
 shared float sp[WG];
@@ -41,8 +42,9 @@ void main() {
     uint grp = p.Hq / p.Hkv;
     float acc[4] = float[4](0.0, 0.0, 0.0, 0.0);
     if (KV == 0u) {
-        if (id >= p.T * p.Hq) return;
-        uint t = id / p.Hq, h = id % p.Hq, g = h / grp, qoff = id * p.D;
+        if (id >= p.T * p.Hq * p.B) return;
+        uint b = id / (p.T * p.Hq), r = id % (p.T * p.Hq);
+        uint t = r / p.Hq, h = r % p.Hq, g = h / grp, qoff = id * p.D, kbase = b * p.S;
         float dl = 0.0;
         for (uint d = l; d < p.D; d += WG) dl += dout[qoff + d] * o[qoff + d];
         dl = wg_sum(dl);
@@ -53,7 +55,7 @@ void main() {
             uint s = s0 + l;
             float ds = 0.0;
             if (s <= hi) {
-                uint koff = (s * p.Hkv + g) * p.D;
+                uint koff = ((kbase + s) * p.Hkv + g) * p.D;
                 float P = exp(p.scale * dotqk(qoff, koff) - L0);
                 ds = P * (dotdv(qoff, koff) - dl);
             }
@@ -63,7 +65,7 @@ void main() {
             [[unroll]] for (uint j = 0; j < 4u; j++) {
                 uint d = l + j * WG;
                 if (d < p.D)
-                    for (uint i = 0; i < nc; i++) acc[j] += sd[i] * k[((s0 + i) * p.Hkv + g) * p.D + d];
+                    for (uint i = 0; i < nc; i++) acc[j] += sd[i] * k[((kbase + s0 + i) * p.Hkv + g) * p.D + d];
             }
             barrier();
         }
@@ -73,8 +75,9 @@ void main() {
         }
         if (l == 0u) delta[id] = dl;
     } else {
-        if (id >= p.S * p.Hkv) return;
-        uint s = id / p.Hkv, g = id % p.Hkv, koff = id * p.D;
+        if (id >= p.S * p.Hkv * p.B) return;
+        uint b = id / (p.S * p.Hkv), r = id % (p.S * p.Hkv);
+        uint s = r / p.Hkv, g = r % p.Hkv, koff = id * p.D, qbase = b * p.T;
         // queries that see key s: n_past + t >= s, and n_past + t < s + window with a window
         uint tlo = s > p.n_past ? s - p.n_past : 0u;
         uint tend = p.T;
@@ -85,9 +88,9 @@ void main() {
                 uint t = t0 + l;
                 float P = 0.0, ds = 0.0;
                 if (t < tend) {
-                    uint qoff = (t * p.Hq + h) * p.D;
-                    P = exp(p.scale * dotqk(qoff, koff) - lse[t * p.Hq + h]);
-                    ds = P * (dotdv(qoff, koff) - delta[t * p.Hq + h]);
+                    uint qrow = (qbase + t) * p.Hq + h, qoff = qrow * p.D;
+                    P = exp(p.scale * dotqk(qoff, koff) - lse[qrow]);
+                    ds = P * (dotdv(qoff, koff) - delta[qrow]);
                 }
                 sp[l] = P;
                 sd[l] = ds;
@@ -97,7 +100,7 @@ void main() {
                     uint d = l + j * WG;
                     if (d < p.D)
                         for (uint i = 0; i < nc; i++) {
-                            uint qo = ((t0 + i) * p.Hq + h) * p.D + d;
+                            uint qo = ((qbase + t0 + i) * p.Hq + h) * p.D + d;
                             acc[j] += sd[i] * q[qo];
                             accv[j] += sp[i] * dout[qo];
                         }

@@ -3,6 +3,7 @@
 //   θ_i = pos[t] · base^(−2i/D);  (x0, x1) -> (x0 cos θ − x1 sin θ, x0 sin θ + x1 cos θ)
 // Pairs: llama (NEOX = 0) interleaved (2i, 2i+1); neox (NEOX = 1) halves (i, i + D/2).
 // The backward is the rotation by −θ (sign = −1), the exact transpose.
+// Batches: x holds B·T token rows; row t uses pos[t % npos] (npos = T).
 // Specialization: 1 NEOX.  Bindings: 0 x, 1 pos (int32), 2 y (may alias x).
 #define NO_REDUCE
 #include "common.glsl"
@@ -11,7 +12,7 @@ layout(constant_id = 1) const uint NEOX = 0;
 layout(std430, binding = 0) readonly buffer X { float x[]; };
 layout(std430, binding = 1) readonly buffer Pos { int pos[]; };
 layout(std430, binding = 2) writeonly buffer Y { float y[]; };
-layout(push_constant) uniform P { uint T, H, D; float base, sign; } p;
+layout(push_constant) uniform P { uint T, H, D; float base, sign; uint npos; } p;
 
 void main() {
     uint half_d = p.D / 2u;
@@ -22,7 +23,7 @@ void main() {
     uint i0 = NEOX != 0u ? row + i : row + 2u * i;
     uint i1 = NEOX != 0u ? row + i + half_d : row + 2u * i + 1u;
     // the angle in float: pos · base^(−2i/D) with exp2/log2 (same rounding class as the CPU's powf)
-    float theta = float(pos[t]) * exp2(-2.0 * float(i) / float(p.D) * log2(p.base));
+    float theta = float(pos[t % p.npos]) * exp2(-2.0 * float(i) / float(p.D) * log2(p.base));
     float c = cos(theta), s = p.sign * sin(theta);
     float x0 = x[i0], x1 = x[i1];
     y[i0] = x0 * c - x1 * s;

@@ -207,7 +207,7 @@ static void test_rope(void) {
         for (int back = 0; back < 2; back++) {
             et_vk_buf *bx = vkt_buf(x, T * H * D), *bp = vkt_ibuf(pos, T);
             int rc = et_vk_begin(vkt_ctx);   /* in place: y aliases x */
-            rc = rc ? rc : et_vk_op_rope(vkt_ctx, bx, bp, bx, T, H, D, 10000.0f, neox, back);
+            rc = rc ? rc : et_vk_op_rope(vkt_ctx, bx, bp, bx, T, H, D, 10000.0f, neox, back, T);
             CHECK(rc == 0, "rope: %s", et_vk_error(vkt_ctx));
             if (!rc && !vkt_submit("rope")) {
                 double y[T * H * D];
@@ -317,7 +317,7 @@ static void attention_case(int64_t T, int64_t S, int64_t n_past, int64_t window)
     fill(q, nq, 14 + T, 1.0f); fill(k, nk, 15 + S, 1.0f); fill(v, nk, 16, 1.0f);
     fill(dout, nq, 17, 1.0f);
     const float scale = 0.25f;
-    et_vk_attn a = { T, S, HQ, HKV, D, scale, n_past, window };
+    et_vk_attn a = { T, S, HQ, HKV, D, scale, n_past, window, 1 };
     et_vk_buf *bq = vkt_buf(q, nq), *bk = vkt_buf(k, nk), *bv = vkt_buf(v, nk);
     et_vk_buf *bo = vkt_buf(NULL, nq), *bl = vkt_buf(NULL, T * HQ), *bdo = vkt_buf(dout, nq);
     et_vk_buf *bdq = vkt_buf(NULL, nq), *bdk = vkt_buf(NULL, nk), *bdv = vkt_buf(NULL, nk);
@@ -368,13 +368,13 @@ static void test_attention(void) {
     attention_case(70, 70, 0, 0);
     et_vk_tuning_get(vkt_ctx)->wg = wg;
     /* bad shapes are refused with the values named */
-    et_vk_attn bad = { 9, 9, 3, 2, 16, 0.25f, 0, 0 };
+    et_vk_attn bad = { 9, 9, 3, 2, 16, 0.25f, 0, 0, 1 };
     et_vk_buf *x = vkt_buf(NULL, 9 * 4 * 16);
     int rc = et_vk_begin(vkt_ctx);
     int rc2 = et_vk_op_attention(vkt_ctx, &bad, x, x, x, x, x);
     CHECK(rc2 != 0 && strstr(et_vk_error(vkt_ctx), "Hq=3"), "Hq=3/Hkv=2 accepted: %s",
           et_vk_error(vkt_ctx));
-    bad = (et_vk_attn){ 4, 9, 4, 2, 16, 0.25f, 6, 0 };
+    bad = (et_vk_attn){ 4, 9, 4, 2, 16, 0.25f, 6, 0, 1 };
     rc2 = et_vk_op_attention(vkt_ctx, &bad, x, x, x, x, x);
     CHECK(rc2 != 0 && strstr(et_vk_error(vkt_ctx), "n_past=6"), "n_past + T > S accepted: %s",
           et_vk_error(vkt_ctx));

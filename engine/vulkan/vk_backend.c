@@ -9,8 +9,8 @@
  *
  * supports_op says which nodes run here, with the reason when not: ops without a shader (none
  * in today's op table; a new row gets "no Vulkan shader" until it has one), and shapes the
- * shaders do not cover (strided views, broadcasts other than a leading block, partial rope,
- * batched attention, a tensor larger than one storage binding).
+ * shaders do not cover (strided views, broadcasts other than a leading block, partial rope, a
+ * tensor larger than one storage binding).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,7 +84,7 @@ static bool et__vk_supports(et_backend *be, const et_tensor *t, char *why, size_
     for (int i = 0; i < ET_MAX_SRC && t->src[i]; i++) {
         const et_tensor *s = t->src[i];
         bool as_weight = (i == 0 && (t->op == ET_OP_MATMUL || t->op == ET_OP_MATMUL_DX ||
-                                     t->op == ET_OP_GET_ROWS)) ||
+                                     (t->op == ET_OP_GET_ROWS && et__is_weight(s)))) ||
                          (i == 1 && (t->op == ET_OP_CROSS_ENTROPY ||
                                      t->op == ET_OP_CROSS_ENTROPY_BACK));
         if (!as_weight && (uint64_t)et_nbytes(s) + 256 > l->max_binding_bytes)
@@ -130,7 +130,6 @@ static bool et__vk_supports(et_backend *be, const et_tensor *t, char *why, size_
         if (!et__is_f32(q) || !et__is_f32(k) || !et__is_f32(v) || !et__is_f32(dO))
             WHY("dense f32 q, k, v, dO needed");
         if (o->op != ET_OP_ATTN) WHY("source 3 must be the attention node itself");
-        if (q->ne[3] != 1) WHY("batch %lld > 1", (long long)q->ne[3]);
         if (q->ne[0] > 4 * (int64_t)et_vk_tuning_get(b->ctx)->wg) WHY("head dim too large");
         uint64_t al = et_vk_info(b->ctx)->min_storage_align;
         size_t nq = (size_t)et_nelements(q) * 4, nk = (size_t)et_nelements(k) * 4;
@@ -184,19 +183,19 @@ static bool et__vk_supports(et_backend *be, const et_tensor *t, char *why, size_
         return true;
     }
     case ET_OP_GET_ROWS:
-        if (!et__is_weight(s0) || !et__is_i32(s1)) WHY("table must be a supported 2-D leaf, ids i32");
+        if (!(et__is_weight(s0) || (et__is_f32(s0) && s0->ne[2] == 1 && s0->ne[3] == 1)) ||
+            !et__is_i32(s1))
+            WHY("table must be a supported 2-D leaf or a dense f32 matrix, ids i32");
         if (s0->ne[0] % 4) WHY("row length %lld is not a multiple of 4", (long long)s0->ne[0]);
         return true;
     case ET_OP_ROPE:
         if (!et__is_f32(s0) || !et__is_i32(s1)) WHY("f32 x and i32 positions needed");
         if (t->params[0] != s0->ne[0]) WHY("partial rotation (n_rot %d of %lld)", t->params[0],
                                            (long long)s0->ne[0]);
-        if (s0->ne[3] != 1) WHY("batch %lld > 1", (long long)s0->ne[3]);
         return true;
     case ET_OP_ATTN: {
         const et_tensor *k = t->src[1], *v = t->src[2];
         if (!et__is_f32(s0) || !et__is_f32(k) || !et__is_f32(v)) WHY("dense f32 q, k, v needed");
-        if (s0->ne[3] != 1) WHY("batch %lld > 1", (long long)s0->ne[3]);
         if (s0->ne[0] > 4 * (int64_t)et_vk_tuning_get(b->ctx)->wg) WHY("head dim too large");
         return true;
     }
@@ -256,7 +255,7 @@ static bool et__vk_prepare(et_backend *be, et_graph *g, et_plan *plan) {
         for (int s = 0; s < ET_MAX_SRC && t->src[s]; s++) {
             et_tensor *src = t->src[s];
             bool as_weight = (s == 0 && (t->op == ET_OP_MATMUL || t->op == ET_OP_MATMUL_DX ||
-                                         t->op == ET_OP_GET_ROWS)) ||
+                                         (t->op == ET_OP_GET_ROWS && et__is_weight(src)))) ||
                              (s == 1 && (t->op == ET_OP_CROSS_ENTROPY ||
                                          t->op == ET_OP_CROSS_ENTROPY_BACK));
             /* CE's W is also read as f32 rows by nothing else: the weight object suffices */
@@ -288,12 +287,13 @@ static bool et__vk_prepare(et_backend *be, et_graph *g, et_plan *plan) {
             e->parts[0] = et_vk_buf_view(b->ctx, packed, 0, nq);
             e->parts[1] = et_vk_buf_view(b->ctx, packed, nq, nk);
             e->parts[2] = et_vk_buf_view(b->ctx, packed, nq + nk, nk);
-            e->scratch = et_vk_buf_alloc_bytes(b->ctx, (uint64_t)(q->ne[1] * q->ne[2]) * 4 + 16);
+            e->scratch = et_vk_buf_alloc_bytes(b->ctx,
+                                               (uint64_t)(q->ne[1] * q->ne[2] * q->ne[3]) * 4 + 16);
             if (!e->parts[0] || !e->parts[1] || !e->parts[2] || !e->scratch)
                 return et__fail(b, g->ctx, "packed gradient views for", t);
         }
         if (!e->scratch && (t->op == ET_OP_ATTN || t->op == ET_OP_RMSNORM_BACK)) {
-            int64_t rows = t->op == ET_OP_ATTN ? t->ne[1] * t->ne[2] : et_nrows(t);
+            int64_t rows = t->op == ET_OP_ATTN ? t->ne[1] * t->ne[2] * t->ne[3] : et_nrows(t);
             e->scratch = et_vk_buf_alloc_bytes(b->ctx, (uint64_t)rows * 4 + 16);
             if (!e->scratch) return et__fail(b, g->ctx, "scratch for", t);
         }
@@ -383,7 +383,7 @@ static int et__record(et__vkbe *b, et_tensor *t) {
         et__vkt *e = &b->t[t->id];
         et_vk_attn a = { .T = q->ne[2], .S = k->ne[2], .Hq = q->ne[1], .Hkv = k->ne[1],
                          .D = q->ne[0], .scale = et_param_f32(t, 0), .n_past = t->params[1],
-                         .window = t->params[2] };
+                         .window = t->params[2], .B = q->ne[3] };
         return et_vk_op_attention_back(c, &a, B(b, q), B(b, k), B(b, t->src[2]), B(b, fw),
                                        b->t[fw->id].scratch, B(b, t->src[4]), e->parts[0],
                                        e->parts[1], e->parts[2], e->scratch);
@@ -472,15 +472,19 @@ static int et__record(et__vkbe *b, et_tensor *t) {
         return et_vk_op_matmul_dx(c, w, e->parts[0], B(b, t), P, false);   /* dh = g·W */
     }
     case ET_OP_GET_ROWS:
+        if (!et__is_weight(s0))   /* rows of an activation, e.g. the positions the loss scores */
+            return et_vk_op_get_rows_dense(c, B(b, s0), B(b, s1), B(b, t), et_nelements(s1),
+                                           s0->ne[0], s0->ne[1]);
         return et_vk_op_get_rows(c, &b->t[s0->id].w, B(b, s1), B(b, t), et_nelements(s1));
     case ET_OP_ROPE:
-        return et_vk_op_rope(c, B(b, s0), B(b, s1), B(b, t), s0->ne[2], s0->ne[1], s0->ne[0],
-                             et_param_f32(t, 2), t->params[1] == ET_ROPE_NEOX, t->params[3]);
+        return et_vk_op_rope(c, B(b, s0), B(b, s1), B(b, t), s0->ne[2] * s0->ne[3], s0->ne[1],
+                             s0->ne[0], et_param_f32(t, 2), t->params[1] == ET_ROPE_NEOX,
+                             t->params[3], s0->ne[2]);
     case ET_OP_ATTN: {
         const et_tensor *k = t->src[1];
         et_vk_attn a = { .T = s0->ne[2], .S = k->ne[2], .Hq = s0->ne[1], .Hkv = k->ne[1],
                          .D = s0->ne[0], .scale = et_param_f32(t, 0), .n_past = t->params[1],
-                         .window = t->params[2] };
+                         .window = t->params[2], .B = s0->ne[3] };
         return et_vk_op_attention(c, &a, B(b, s0), B(b, k), B(b, t->src[2]), B(b, t),
                                   b->t[t->id].scratch);
     }

@@ -62,10 +62,12 @@ int et_vk_op_rmsnorm_back(et_vk_ctx *ctx, const et_vk_buf *x, const et_vk_buf *w
                           const et_vk_buf *dy, et_vk_buf *dx, et_vk_buf *dw, et_vk_buf *rstd,
                           int64_t rows, int64_t n, float eps, bool accumulate);
 
-/* Rotary embedding of x[T][H][D] in place or into y; pos[T] int32.  neox: pairs (i, i+D/2),
+/* Rotary embedding of x[B][T][H][D] in place or into y; pos[T] int32 (the same positions for
+ * every sequence; T here counts all B·T rows, npos = T of one sequence, 0 meaning all).  neox: pairs (i, i+D/2),
  * else llama's interleaved pairs (2i, 2i+1).  backward rotates by -θ (the exact gradient). */
 int et_vk_op_rope(et_vk_ctx *ctx, const et_vk_buf *x, const et_vk_buf *pos, et_vk_buf *y,
-                  int64_t T, int64_t H, int64_t D, float freq_base, bool neox, bool backward);
+                  int64_t T, int64_t H, int64_t D, float freq_base, bool neox, bool backward,
+                  int64_t npos);
 
 /* Row softmax of x*scale; backward: dx = y·(dy − Σ dy·y). */
 int et_vk_op_softmax(et_vk_ctx *ctx, const et_vk_buf *x, et_vk_buf *y, int64_t rows, int64_t n,
@@ -81,6 +83,7 @@ typedef struct et_vk_attn {
     int64_t T, S, Hq, Hkv, D;
     float   scale;
     int64_t n_past, window;
+    int64_t B;                    /* independent sequences (0 is taken as 1) */
 } et_vk_attn;
 int et_vk_op_attention(et_vk_ctx *ctx, const et_vk_attn *a, const et_vk_buf *q,
                        const et_vk_buf *k, const et_vk_buf *v, et_vk_buf *o, et_vk_buf *lse);
@@ -94,6 +97,9 @@ int et_vk_op_attention_back(et_vk_ctx *ctx, const et_vk_attn *a, const et_vk_buf
  * of range yields a row of NaN, never a read outside the buffer). */
 int et_vk_op_get_rows(et_vk_ctx *ctx, const et_vk_weight *table, const et_vk_buf *ids,
                       et_vk_buf *out, int64_t n);
+/* The same from a dense f32 buffer of N rows of K floats (an activation, not a weight). */
+int et_vk_op_get_rows_dense(et_vk_ctx *ctx, const et_vk_buf *table, const et_vk_buf *ids,
+                            et_vk_buf *out, int64_t n, int64_t K, int64_t N);
 /* dtable[ids[i]][:] += dy[i][:] (f32 table of N rows × D; deterministic, no atomics). */
 int et_vk_op_get_rows_back(et_vk_ctx *ctx, const et_vk_buf *dy, const et_vk_buf *ids,
                            et_vk_buf *dtable, int64_t n, int64_t N, int64_t D);

@@ -124,16 +124,19 @@ int et_vk_op_rmsnorm_back(et_vk_ctx *ctx, const et_vk_buf *x, const et_vk_buf *w
 }
 
 int et_vk_op_rope(et_vk_ctx *ctx, const et_vk_buf *x, const et_vk_buf *pos, et_vk_buf *y,
-                  int64_t T, int64_t H, int64_t D, float freq_base, bool neox, bool backward) {
+                  int64_t T, int64_t H, int64_t D, float freq_base, bool neox, bool backward,
+                  int64_t npos) {
     const char *op = "rope";
-    if (T <= 0 || H <= 0 || D <= 0 || D % 2 || !(freq_base > 0))
+    if (npos <= 0) npos = T;
+    if (T <= 0 || H <= 0 || D <= 0 || D % 2 || !(freq_base > 0) || npos > T || T % npos)
         return et__vk_fail(ctx, "rope: T=%lld H=%lld D=%lld (even) freq_base=%g", (long long)T,
                            (long long)H, (long long)D, freq_base);
-    if (et__need(ctx, op, "x", x, T * H * D) || et__need(ctx, op, "pos", pos, T) ||
+    if (et__need(ctx, op, "x", x, T * H * D) || et__need(ctx, op, "pos", pos, npos) ||
         et__need(ctx, op, "y", y, T * H * D))
         return -1;
-    struct { uint32_t T, H, D; float base, sign; } p = { (uint32_t)T, (uint32_t)H, (uint32_t)D,
-                                                         freq_base, backward ? -1.0f : 1.0f };
+    struct { uint32_t T, H, D; float base, sign; uint32_t npos; } p = {
+        (uint32_t)T, (uint32_t)H, (uint32_t)D, freq_base, backward ? -1.0f : 1.0f,
+        (uint32_t)npos };
     uint32_t spec[2] = { ctx->tune.wg, neox }, gx, gy;
     et_vk_bind bd[3] = { { x, 0, false }, { pos, 0, false }, { y, 0, true } };
     et__grid(((uint64_t)(T * H * D / 2) + ctx->tune.wg - 1) / ctx->tune.wg, &gx, &gy);
@@ -184,22 +187,26 @@ static int et__attn_check(et_vk_ctx *ctx, const char *op, const et_vk_attn *a) {
 }
 
 typedef struct {
-    uint32_t T, Hq, Hkv, D; float scale; uint32_t want_dv, S, n_past, window;
+    uint32_t T, Hq, Hkv, D; float scale; uint32_t want_dv, S, n_past, window, B;
 } et__attn_push;
+
+static int64_t et__nb(const et_vk_attn *a) { return a->B > 0 ? a->B : 1; }
 
 static et__attn_push et__attn_pc(const et_vk_attn *a) {
     return (et__attn_push){ (uint32_t)a->T, (uint32_t)a->Hq, (uint32_t)a->Hkv, (uint32_t)a->D,
                             a->scale, 0, (uint32_t)a->S, (uint32_t)a->n_past,
-                            (uint32_t)a->window };
+                            (uint32_t)a->window, (uint32_t)et__nb(a) };
 }
 
 int et_vk_op_attention(et_vk_ctx *ctx, const et_vk_attn *a, const et_vk_buf *q,
                        const et_vk_buf *k, const et_vk_buf *v, et_vk_buf *o, et_vk_buf *lse) {
     const char *op = "attention";
-    if (et__attn_check(ctx, op, a) || et__need(ctx, op, "q", q, a->T * a->Hq * a->D) ||
-        et__need(ctx, op, "k", k, a->S * a->Hkv * a->D) ||
-        et__need(ctx, op, "v", v, a->S * a->Hkv * a->D) ||
-        et__need(ctx, op, "o", o, a->T * a->Hq * a->D) || et__need(ctx, op, "lse", lse, a->T * a->Hq))
+    const int64_t nb = et__nb(a);
+    if (et__attn_check(ctx, op, a) || et__need(ctx, op, "q", q, nb * a->T * a->Hq * a->D) ||
+        et__need(ctx, op, "k", k, nb * a->S * a->Hkv * a->D) ||
+        et__need(ctx, op, "v", v, nb * a->S * a->Hkv * a->D) ||
+        et__need(ctx, op, "o", o, nb * a->T * a->Hq * a->D) ||
+        et__need(ctx, op, "lse", lse, nb * a->T * a->Hq))
         return -1;
     char name[64];
     et__vk_variant(ctx, "attention", name, sizeof name);
@@ -207,7 +214,7 @@ int et_vk_op_attention(et_vk_ctx *ctx, const et_vk_attn *a, const et_vk_buf *q,
     uint32_t spec[1] = { ctx->tune.wg }, gx, gy;
     et_vk_bind bd[5] = { { q, 0, false }, { k, 0, false }, { v, 0, false }, { o, 0, true },
                          { lse, 0, true } };
-    et__grid((uint64_t)(a->T * a->Hq), &gx, &gy);
+    et__grid((uint64_t)(nb * a->T * a->Hq), &gx, &gy);
     return et_vk_dispatch(ctx, name, spec, 1, bd, 5, &p, sizeof p, gx, gy, 1, name);
 }
 
@@ -216,12 +223,13 @@ int et_vk_op_attention_back(et_vk_ctx *ctx, const et_vk_attn *a, const et_vk_buf
                             const et_vk_buf *lse, const et_vk_buf *dout, et_vk_buf *dq,
                             et_vk_buf *dk, et_vk_buf *dv, et_vk_buf *delta) {
     const char *op = "attention_back";
-    int64_t nq = a->T * a->Hq * a->D, nk = a->S * a->Hkv * a->D;
+    const int64_t nb = et__nb(a);
+    int64_t nq = nb * a->T * a->Hq * a->D, nk = nb * a->S * a->Hkv * a->D;
     if (et__attn_check(ctx, op, a) || et__need(ctx, op, "q", q, nq) ||
         et__need(ctx, op, "k", k, nk) || et__need(ctx, op, "v", v, nk) ||
-        et__need(ctx, op, "o", o, nq) || et__need(ctx, op, "lse", lse, a->T * a->Hq) ||
+        et__need(ctx, op, "o", o, nq) || et__need(ctx, op, "lse", lse, nb * a->T * a->Hq) ||
         et__need(ctx, op, "do", dout, nq) || et__need(ctx, op, "dq", dq, nq) ||
-        et__need(ctx, op, "delta", delta, a->T * a->Hq) || et__need(ctx, op, "dk", dk, nk) ||
+        et__need(ctx, op, "delta", delta, nb * a->T * a->Hq) || et__need(ctx, op, "dk", dk, nk) ||
         et__need(ctx, op, "dv", dv, nk))
         return -1;
     char name[64];
@@ -231,13 +239,13 @@ int et_vk_op_attention_back(et_vk_ctx *ctx, const et_vk_attn *a, const et_vk_buf
     et_vk_bind bd[8] = { { q, 0, false }, { k, 0, false }, { v, 0, false }, { o, 0, false },
                          { lse, 0, false }, { dout, 0, false }, { delta, 0, true },
                          { dq, 0, true } };
-    et__grid((uint64_t)(a->T * a->Hq), &gx, &gy);
+    et__grid((uint64_t)(nb * a->T * a->Hq), &gx, &gy);
     int rc = et_vk_dispatch(ctx, name, spec, 2, bd, 8, &p, sizeof p, gx, gy, 1, "attention_dq");
     if (rc) return rc;
     /* The KV pass: once for dk, once for dv (see attention_back.comp: 8 bindings max). */
     spec[1] = 1;
     bd[6].write = false;
-    et__grid((uint64_t)(a->S * a->Hkv), &gx, &gy);
+    et__grid((uint64_t)(nb * a->S * a->Hkv), &gx, &gy);
     for (uint32_t want_dv = 0; want_dv < 2 && !rc; want_dv++) {
         p.want_dv = want_dv;
         bd[7] = (et_vk_bind){ want_dv ? dv : dk, 0, true };
@@ -273,6 +281,21 @@ int et_vk_op_get_rows(et_vk_ctx *ctx, const et_vk_weight *table, const et_vk_buf
         if (rc) return rc;
     }
     return 0;
+}
+
+int et_vk_op_get_rows_dense(et_vk_ctx *ctx, const et_vk_buf *table, const et_vk_buf *ids,
+                            et_vk_buf *out, int64_t n, int64_t K, int64_t N) {
+    if (K <= 0 || K % 4 || N <= 0)
+        return et__vk_fail(ctx, "get_rows: K=%lld (a multiple of 4) N=%lld", (long long)K,
+                           (long long)N);
+    if (et__need(ctx, "get_rows", "table", table, K * N)) return -1;
+    /* describe the one-chunk buffer as N rows of K floats: the f32 weight path reads it */
+    et__vk_chunk ch = table->chunks[0];
+    ch.bytes = (uint64_t)(K * N) * 4;
+    et_vk_buf rows = { .nchunks = 1, .borrowed = true, .nrows = (uint64_t)N,
+                       .row_bytes = (uint64_t)K * 4, .chunk_rows = (uint64_t)N, .chunks = &ch };
+    et_vk_weight w = { .type = ET_F32, .K = K, .N = N, .buf = &rows };
+    return et_vk_op_get_rows(ctx, &w, ids, out, n);
 }
 
 int et_vk_op_get_rows_back(et_vk_ctx *ctx, const et_vk_buf *dy, const et_vk_buf *ids,
