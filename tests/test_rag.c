@@ -73,6 +73,7 @@ static void test_bm25_edges(void) {
      * and the earlier items win the tie */
     CHECK(idx[0] == 2 && idx[1] == 0 && idx[2] == 1 && idx[3] == 3, "order %d %d %d %d",
           idx[0], idx[1], idx[2], idx[3]);
+    et_bm25_free(bm);
     CHECK(et_bm25_build(docs, -1, 1.5, 0.75, 0.25, &bm, err, sizeof err) == -1 && strstr(err, "-1"),
           "negative count must fail naming the value: %s", err);
     bm = NULL;

@@ -355,7 +355,7 @@ int et_study_task_load_lamp(const char *dir, et_study_task *t, char *err, size_t
     t->users = calloc((size_t)(n > 0 ? n : 1), sizeof *t->users);
     if (!t->users) { snprintf(err, errlen, "%s: out of memory", qpath); goto fail; }
     if (t->kind == ET_TASK_RATING)
-        for (int i = 1; i <= 5; i++) { char b[4]; snprintf(b, sizeof b, "%d", i); et__add_label(t, b); }
+        for (int i = 1; i <= 5; i++) { char b[16]; snprintf(b, sizeof b, "%d", i); et__add_label(t, b); }
     if (t->kind == ET_TASK_ATTRIBUTION) { et__add_label(t, "[1]"); et__add_label(t, "[2]"); }
     int r = 0;
     const cJSON *q;
