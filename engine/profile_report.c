@@ -269,6 +269,9 @@ bool et_profile_write_trace(const et_profile *p, const char *path, char *err, si
         fprintf(f, ",\n{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":1,\"tid\":%d,\"args\":{\"name\":\"%s %ld\"}}",
                 k + 1, p->backend, p->track_tid[k]);
     char shapes[256];
+    /* the trace starts at the first recorded event, not at the profile's creation */
+    double origin = INFINITY;
+    for (int64_t e = 0; e < p->n_events; e++) origin = fmin(origin, p->events[e].t_ns);
     for (int32_t k = 0; k < p->n_tracks; k++) {
         /* phase spans: maximal runs of consecutive events of one phase within one pass */
         int64_t span_t0 = 0, span_end = 0;
@@ -285,7 +288,7 @@ bool et_profile_write_trace(const et_profile *p, const char *path, char *err, si
                 span_ph = -1;
             }
             if (!ev) break;
-            int64_t t0 = llround(ev->t_ns), t1 = t0 + llround(ev->dur_ns);
+            int64_t t0 = llround(ev->t_ns - origin), t1 = t0 + llround(ev->dur_ns);
             if (span_ph < 0) { span_ph = ph; span_t0 = t0; span_end = t1; }
             if (t1 > span_end) span_end = t1;
             prev_node = ev->node;
@@ -294,7 +297,7 @@ bool et_profile_write_trace(const et_profile *p, const char *path, char *err, si
             const et_profile_event *ev = &p->events[e];
             if (ev->track != k) continue;
             const et_tensor *t = p->g->nodes[ev->node];
-            et__x_event(f, &first, et_op_name(t->op), "op", k, llround(ev->t_ns), llround(ev->dur_ns));
+            et__x_event(f, &first, et_op_name(t->op), "op", k, llround(ev->t_ns - origin), llround(ev->dur_ns));
             char label[128];
             fprintf(f, ",\"args\":{\"node\":%d,\"tensor\":", ev->node);
             et__json_str(f, et_profile_node_label(t, label, sizeof label));

@@ -486,6 +486,31 @@ static void test_limits_and_pictures(void) {
     step_free(&s);
 }
 
+/* ------------------------------------------------------------------ a scratch regression
+ * The fused cross-entropy's backward calls the dX kernel inside its own scratch; sized for the
+ * forward product only, it wrote past the step's scratch whenever cross-entropy needed the
+ * largest scratch of the graph (the bench config: `edgetune profile` died in free()).  Here
+ * cross-entropy is the whole graph, so its scratch is the buffer's end: `make asan` reports
+ * any write past it. */
+static void test_cross_entropy_scratch(void) {
+    et_ctx *ctx = et_ctx_new(256);
+    et_tensor *h = et_new_2d(ctx, ET_F32, 512, 64, ET_FLAG_PARAM, "h");   /* 512: two dX column ranges, both threads write */
+    et_tensor *w = et_new_2d(ctx, ET_F32, 512, 20000, 0, "w");
+    et_tensor *tg = et_new_1d(ctx, ET_I32, 64, ET_FLAG_INPUT, "targets");
+    et_graph *g = et_graph_new(ctx, 64);
+    et_plan plan = {0};
+    for (int i = 0; h && i < 64; i++) ((int32_t *)tg->data)[i] = i * 311 % 20000;
+    for (int64_t i = 0; w && i < 512 * 20000; i++) ((float *)w->data)[i] = (float)((i * 7919) % 13) * 0.01f;
+    et_tensor *loss = et_cross_entropy(ctx, h, w, tg);
+    bool ok = loss && et_graph_backward(g, loss, NULL) && et_graph_plan(g, &plan) && et_graph_alloc(g, &plan) &&
+              et_graph_compute(g, &plan, 2);
+    CHECK(ok, "cross-entropy step: %s", et_ctx_error(ctx));
+    CHECK(!ok || (h->grad && isfinite(*(float *)loss->data)), "no gradient or a non-finite loss");
+    et_plan_free(&plan);
+    et_graph_free(g);
+    et_ctx_free(ctx);
+}
+
 /* ------------------------------------------------------------------ the command's path */
 static void test_profile_run_tiny(void) {
     char err[256], dir[512];
@@ -521,6 +546,7 @@ int main(void) {
     RUN(test_flops_deterministic);
     RUN(test_memory_timeline);
     RUN(test_limits_and_pictures);
+    RUN(test_cross_entropy_scratch);
     RUN(test_profile_run_tiny);
     return DONE();
 }

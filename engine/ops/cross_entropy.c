@@ -57,8 +57,9 @@ et_tensor *et_cross_entropy_none(et_ctx *ctx, et_tensor *h, et_tensor *w, et_ten
 
 static size_t et__ce_work(const et_tensor *h, const et_tensor *w) {
     int64_t P = h->ne[1], V = w->ne[1], C = et__ce_chunk(P, V);
-    return (size_t)P * (size_t)C * 4 + (size_t)P * 3 * sizeof(double) +
-           et_kern_matmul_work(w->type, P, w->ne[0], C) + 256;
+    /* the kernels' scratch serves both the logits product and, in backward, dh += g·W_chunk */
+    size_t mm = et_kern_matmul_work(w->type, P, w->ne[0], C), dx = et_kern_matmul_dx_work(w->type, P, w->ne[0], C);
+    return (size_t)P * (size_t)C * 4 + (size_t)P * 3 * sizeof(double) + (mm > dx ? mm : dx) + 256;
 }
 
 size_t et__work_cross_entropy(const et_tensor *t, int nthreads) { return et__ce_work(t->src[0], t->src[1]); }
