@@ -241,7 +241,8 @@ static void et__device(FILE *f) {
     }
     fprintf(f, "**Device:** %s, %ld hardware threads.  ", model, sysconf(_SC_NPROCESSORS_ONLN));
     FILE *k = fopen("build/bench/kernels.jsonl", "r");
-    double bw = 0, peak = 0;
+    double bw = 0, peak[3] = {0, 0, 0};
+    static const char *const pk[3] = {"fma_peak", "bf16_peak", "int8_peak"};
     if (k) {
         char line[2048];
         while (fgets(line, sizeof line, k)) {
@@ -251,14 +252,18 @@ static void et__device(FILE *f) {
             if (cJSON_IsString(w)) {
                 const cJSON *gb = cJSON_GetObjectItem(j, "gbps"), *gf = cJSON_GetObjectItem(j, "gflops");
                 if (!strcmp(w->valuestring, "read_bw") && cJSON_IsNumber(gb) && gb->valuedouble > bw) bw = gb->valuedouble;
-                if (strstr(w->valuestring, "_peak") && cJSON_IsNumber(gf) && gf->valuedouble > peak) peak = gf->valuedouble;
+                for (int i = 0; i < 3; i++)
+                    if (!strcmp(w->valuestring, pk[i]) && cJSON_IsNumber(gf) && gf->valuedouble > peak[i])
+                        peak[i] = gf->valuedouble;
             }
             cJSON_Delete(j);
         }
         fclose(k);
     }
-    if (bw > 0 || peak > 0)
-        fprintf(f, "Measured (build/bench/kernels.jsonl): read bandwidth %.1f GB/s, peak %.0f GFLOP/s.\n\n", bw, peak);
+    if (bw > 0 || peak[0] > 0)
+        fprintf(f, "Measured (build/bench/kernels.jsonl, all threads): read bandwidth %.1f GB/s, "
+                "f32 FMA peak %.0f GFLOP/s (bf16 %.0f GFLOP/s, int8 %.0f GOP/s).\n\n",
+                bw, peak[0], peak[1], peak[2]);
     else
         fprintf(f, "Bandwidth and peak FLOP/s were not measured (no build/bench/kernels.jsonl; run "
                 "`make bench`).\n\n");
@@ -347,8 +352,11 @@ int et_study_report(const char *out_dir, const et_study_task *tasks, int n_tasks
         }
         et__fmt(ent, sizeof ent, T->entropy_bits, "%.2f");
         et__fmt(med, sizeof med, T->profile_median, "%.0f");
-        fprintf(f, "| %s | %s | %d | %s | %s | %s | %s |", T->name, et_task_kind_name(T->kind),
-                T->n_labels, maj, pri, ent, med);
+        char ncls[16];
+        if (T->kind == ET_TASK_GENERATION) snprintf(ncls, sizeof ncls, "free text");
+        else snprintf(ncls, sizeof ncls, "%d", T->n_labels);
+        fprintf(f, "| %s | %s | %s | %s | %s | %s | %s |", T->name, et_task_kind_name(T->kind),
+                ncls, maj, pri, ent, med);
         for (int m = 0; m < nm; m++) {
             char z[32];
             et__fmt(z, sizeof z, et__zero_shot(&R, T->name, mlist[m]), "%.3f");
