@@ -271,6 +271,9 @@ static double et__read_pass(const float *buf, int64_t n, int threads, int pat, d
                 total += et__read_range(buf + c * ch, ch, 8);
                 done += (double)ch;
             }
+        } else if (pat == 4) {               /* the path's widest loads (zmm), slice per thread */
+            int64_t per = n / nt / 64 * 64;
+            done = et_kern_read_loop(buf + it * per, (size_t)per * 4) / 4;
         } else {                             /* 4 interleaved streams per thread */
             int64_t per = n / nt / 256 * 256;
             total += et__read_streams4(buf + it * per, per);
@@ -285,7 +288,7 @@ static double et__read_pass(const float *buf, int64_t n, int threads, int pat, d
 }
 
 static double et__probe_bw(et__ctx *c, int threads) {
-    static const char *const names[4] = { "seq4", "seq8", "chunks2m", "streams4" };
+    static const char *const names[5] = { "seq4", "seq8", "chunks2m", "streams4", "widest" };
     int64_t bytes = (c->o->quick ? 256 : 1024) * ((int64_t)1 << 20);   /* ≫ L3 */
     float *buf = et__big_alloc((size_t)bytes);
     if (!buf) return 0;
@@ -294,7 +297,8 @@ static double et__probe_bw(et__ctx *c, int threads) {
     const char *best_name = names[0];
     et__stats best_st = { 0, 0, 0 };
     int reps = c->o->quick ? 5 : 9;
-    for (int pat = 0; pat < 4; pat++) {
+    const int npat = et_kern_read_loop(buf, 256) > 0 ? 5 : 4;
+    for (int pat = 0; pat < npat; pat++) {
         double t[16], tc;
         et__read_pass(buf, bytes / 4, threads, pat, &tc);    /* warm-up */
         for (int r = 0; r < reps; r++) {

@@ -84,6 +84,7 @@ static void et__tabs_init(void) {
         et__isa_tab[i].matvec[ET_F16] = et__mv_f16_avx512;
         et__isa_tab[i].matvec[ET_BF16] = et__mv_bf16_avx512;
         et__isa_tab[i].peak[ET_PEAK_F32_FMA] = et__peak_fma512;
+        et__isa_tab[i].read = et__read_avx512;
         et__isa_tab[i].peak[ET_PEAK_INT8_DOT] = i == ET_ISA_AVX512 ? et__peak_int8_avx2
                                                                     : et__peak_vnni512;
     }
@@ -151,6 +152,11 @@ double et_kern_peak_loop(et_peak_kind kind, int64_t n) {
     const et__isa_ops *io = et__kern_isa_ops();
     if ((unsigned)kind > ET_PEAK_INT8_DOT || !io->peak[kind]) return 0.0;
     return io->peak[kind](n);
+}
+
+double et_kern_read_loop(const void *p, size_t bytes) {
+    const et__isa_ops *io = et__kern_isa_ops();
+    return io->read ? io->read(p, bytes) : 0.0;
 }
 
 /* ---- choosing the path ---------------------------------------------------------------------- */

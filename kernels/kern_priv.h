@@ -87,6 +87,7 @@ typedef struct et__isa_ops {
     int           qgemm_tile_t;     /* tokens per register tile (scheduling hint) */
     et__matvec_fn matvec[ET_TYPE_COUNT];   /* per weight type; NULL: use the strip path */
     double (*peak[3])(int64_t n);   /* et_peak_kind → the loop of the instruction used */
+    double (*read)(const void *p, size_t bytes);   /* widest streaming read, or NULL */
 } et__isa_ops;
 
 /* One table per dtype: how its weights are decoded and which kernel family consumes them on
@@ -148,6 +149,7 @@ void et__mv_f16_avx512(const et__wdesc *, const float *, const et__qact *, float
                        int64_t, bool);
 void et__mv_bf16_avx512(const et__wdesc *, const float *, const et__qact *, float *, int64_t,
                         int64_t, bool);
+double et__read_avx512(const void *p, size_t bytes);
 double et__peak_fma512(int64_t n);
 double et__peak_bf16_512(int64_t n);
 double et__peak_vnni512(int64_t n);

@@ -80,6 +80,9 @@ et_peak_kind et_kern_matmul_peak_kind(et_type wtype);
  * performed (a multiply-add counts 2), or 0 if the path has no such instruction.  The caller
  * times it, on as many threads as it likes. */
 double et_kern_peak_loop(et_peak_kind kind, int64_t n);
+/* Streams `bytes` from p (64-byte aligned, a multiple of 256) with the path's widest loads;
+ * returns the bytes read, or 0 if the path has no such loop (the bandwidth probe). */
+double et_kern_read_loop(const void *p, size_t bytes);
 
 /* Dequantize / convert rows of any type to f32 (dispatching to the fastest path). */
 void et_kern_to_f32(et_type t, const void *src, float *dst, int64_t ne0, int64_t nrows,
