@@ -28,11 +28,14 @@ static int et__parse_int(const char *s, int lo, int hi, int *v) {
     return 0;
 }
 
+int et_cmd_bench_train(int argc, char **argv);   /* cli/cmd_bench_train.c */
+
 int et_cmd_bench(int argc, char **argv) {
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         et__bench_usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
+    if (!strcmp(argv[1], "train")) return et_cmd_bench_train(argc - 1, argv + 1);
     if (!strcmp(argv[1], "kernels")) {
         et_bench_kernels_opts o = { .out = stdout };
         const char *outp = NULL;

@@ -1,0 +1,39 @@
+#!/bin/bash
+# `edgetune bench train --quick --json`: the smoke test of the training benchmark (tiny config,
+# seconds).  Checks the JSON-lines schema (engine, method, base, loss_positions, tokens_per_s,
+# ms_per_step, peak_rss_bytes total and net) for both engines and both loss-position modes,
+# that every figure is a positive number, and that the same-run ratio lines are printed.
+# Speed itself is not judged here (the quick config is too small to mean anything, and the
+# machine is shared); the full run is `make bench` / `edgetune bench train`.
+set -u
+BUILD=${BUILD:-build}
+ET=${ET:-$BUILD/edgetune}
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+pass() { echo "PASS $1"; }
+fail() { echo "FAIL $1"; }
+
+if nice "$ET" bench train --quick --json >"$out" 2>&1; then pass "bench train --quick exits 0"; else fail "bench train --quick exited $? : $(tail -3 "$out")"; fi
+
+n_et=$(grep -c '^{"engine": "edgetune"' "$out")
+n_pt=$(grep -c '^{"engine": "pytorch"' "$out")
+[ "$n_et" -eq 3 ] && [ "$n_pt" -eq 2 ] && pass "3 edgetune and 2 pytorch lines" || fail "got $n_et edgetune and $n_pt pytorch lines"
+
+ok=1
+while read -r line; do
+    for key in method base loss_positions; do
+        echo "$line" | grep -q "\"$key\": \"[a-z0-9_]*\"" || { ok=0; echo "missing $key: $line"; }
+    done
+    for key in tokens_per_s ms_per_step peak_rss_bytes peak_rss_net_bytes idle_rss_bytes; do
+        v=$(echo "$line" | sed -n "s/.*\"$key\": \([0-9.e+]*\).*/\1/p")
+        awk -v v="$v" 'BEGIN { exit !(v + 0 > 0) }' || { ok=0; echo "$key not positive ($v): $line"; }
+    done
+done < <(grep '^{' "$out")
+[ $ok -eq 1 ] && pass "every line has the fields with positive figures" || fail "schema"
+
+grep -q '"engine": "edgetune", "method": "qlora", "base": "nf4"' "$out" && pass "QLoRA-NF4 line" || fail "no QLoRA-NF4 line"
+grep -q '"engine": "edgetune".*"loss_positions": "answer"' "$out" && grep -q '"engine": "pytorch".*"loss_positions": "answer"' "$out" \
+    && pass "study workload on both engines" || fail "no answer-only lines"
+grep -q '^# edgetune f32 LoRA / PyTorch f32' "$out" && grep -q '^# study workload' "$out" \
+    && pass "same-run ratio lines" || fail "ratio lines missing"
+"$ET" bench train --steps 0 >/dev/null 2>&1; [ $? -eq 2 ] && pass "bad --steps refused" || fail "bad --steps accepted"
