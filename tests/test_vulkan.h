@@ -31,13 +31,22 @@ const char *__lsan_default_suppressions(void) { return "leak:realloc\n"; }
 #define VKT_GUARD 64
 #define VKT_SENTINEL 1234567.0f
 
+/* Every Vulkan test binary keeps its pipeline cache under $BUILD/vkcache (not the user's
+ * ~/.cache) and uses the default tiles, not whatever a developer's `bench vulkan --autotune`
+ * stored (tests that need otherwise change these in main). */
+__attribute__((constructor)) static void vkt_env(void) {
+    const char *b = getenv("BUILD");
+    char dir[300];
+    snprintf(dir, sizeof dir, "%s/vkcache", b && *b ? b : "build");
+    setenv("XDG_CACHE_HOME", dir, 1);
+    setenv("EDGETUNE_VK_NO_TUNE", "1", 1);
+}
+
 static et_vk_ctx *vkt_ctx;     /* the context of the current pass */
 static const char *vkt_pass = "default";
 
 /* Opens the device with EDGETUNE_VK_LIMITS set to `limits` ("" = the device's own). */
 static inline et_vk_ctx *vkt_open(const char *limits) {
-    /* default tiles, not whatever a developer's `bench vulkan --autotune` stored */
-    if (!getenv("VKT_USE_TUNING")) setenv("EDGETUNE_VK_NO_TUNE", "1", 1);
     if (limits && *limits) setenv("EDGETUNE_VK_LIMITS", limits, 1);
     else unsetenv("EDGETUNE_VK_LIMITS");
     char err[512];

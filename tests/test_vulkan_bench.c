@@ -93,7 +93,7 @@ int main(void) {
     const char *b = getenv("BUILD");
     snprintf(dir, sizeof dir, "%s/vkcache-bench", b && *b ? b : "build");
     setenv("XDG_CACHE_HOME", dir, 1);
-    setenv("VKT_USE_TUNING", "1", 1);   /* this test checks that the stored tuning is applied */
+    unsetenv("EDGETUNE_VK_NO_TUNE");   /* this test checks that the stored tuning is applied */
     char why[256];
     if (!et_vk_available(why, sizeof why)) {
         printf("FAIL vulkan_available: %s (lavapipe is a test dependency; "
