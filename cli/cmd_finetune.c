@@ -7,15 +7,16 @@
  * adapter, tokenizes the data (prompt with BOS, then the answer and EOS; the loss counts the
  * answer and EOS tokens only) and hands everything to et_train (models/trainer.h).
  *
- * The output file is GGUF (magic + version) holding only the trained tensors under their
- * model names (blk.N.attn_q.lora_a ...) plus edgetune.adapter.* keys saying how to re-attach
- * them: kind, rank, alpha, targets, n_prompt, base type.
+ * --out writes edgetune's adapter file (models/adapter_io.h: GGUF with the trained tensors
+ * and edgetune.adapter.* keys; a LoRA file is also a llama.cpp LoRA), or for full
+ * fine-tuning the whole model as GGUF with the input's tokenizer.
  */
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "adapter_io.h"
 #include "cli.h"
 #include "io/gguf.h"
 #include "llama_gguf.h"
@@ -197,30 +198,41 @@ static int et__load_jsonl(const char *path, const et_tok *tok, et__data *d) {
 
 /* ---------------------------------------------------------------- output */
 
-static int et__write_adapter(const et_llama *m, const char *method, const char *base, const char *targets,
-                             const char *path) {
-    et_gguf_writer *w = et_gguf_writer_new();
-    if (!w) return -1;
-    et_gguf_writer_set_str(w, "general.architecture", "llama");
-    et_gguf_writer_set_str(w, "general.type", "adapter");
-    et_gguf_writer_set_str(w, "edgetune.adapter.kind", method);
-    et_gguf_writer_set_str(w, "edgetune.adapter.base_type", base);
-    et_gguf_writer_set_u32(w, "edgetune.adapter.rank", (uint32_t)m->ad.rank);
-    et_gguf_writer_set_f32(w, "edgetune.adapter.alpha", m->ad.alpha);
-    et_gguf_writer_set_str(w, "edgetune.adapter.targets", targets);
-    et_gguf_writer_set_u32(w, "edgetune.adapter.n_prompt", (uint32_t)m->ad.n_prompt);
-    int32_t n_all = et_ctx_n_tensors(m->ctx), n = 0;
-    for (int32_t id = 0; id < n_all; id++) {
-        et_tensor *t = et_ctx_tensor(m->ctx, id);
-        if (!(t->flags & ET_FLAG_PARAM) || t->op != ET_OP_NONE) continue;
-        et_gguf_writer_add_tensor(w, t->name, t->type, et_n_dims(t), t->ne, t->data, et_nbytes(t));
-        n++;
-    }
+/* Adapters go out in edgetune's adapter format (models/adapter_io.h); full fine-tuning
+ * writes the whole model (et_llama_to_gguf) with the input's tokenizer metadata copied. */
+static int et__write_out(const et_llama *m, const et_gguf *in, const char *method, const char *base, const char *path) {
     char err[512];
-    int rc = et_gguf_writer_write(w, path, err, sizeof err);
-    et_gguf_writer_free(w);
+    int rc;
+    if (strcmp(method, "full")) {
+        et_adapter a = {0};
+        rc = et_adapter_from_llama(m, &a, err, sizeof err);
+        if (rc == 0) {
+            snprintf(a.method, sizeof a.method, "%s", method);
+            snprintf(a.base_type, sizeof a.base_type, "%s", base);
+            et_gguf_str arch = {0};
+            char e2[64];
+            char archs[64] = "llama";
+            if (et_gguf_get_str(in, "general.architecture", &arch, e2, sizeof e2) == 0 && arch.len < sizeof archs) {
+                memcpy(archs, arch.ptr, arch.len);
+                archs[arch.len] = 0;
+            }
+            rc = et_adapter_save(&a, archs, path, err, sizeof err);
+        }
+        if (rc == 0) printf("wrote %s: %s adapter, %lld tensors\n", path, method, (long long)a.n);
+        et_adapter_free(&a);
+    } else {
+        et_gguf_writer *w = et_gguf_writer_new();
+        if (!w) return -1;
+        et_llama_to_gguf(m, w, "finetuned");
+        for (int64_t i = 0; i < et_gguf_n_kv(in); i++) {
+            const et_gguf_kv *kv = et_gguf_kv_at(in, i);
+            if (!strncmp(kv->key, "tokenizer.", 10)) et_gguf_writer_set_value(w, kv->key, &kv->value);
+        }
+        rc = et_gguf_writer_write(w, path, err, sizeof err);
+        et_gguf_writer_free(w);
+        if (rc == 0) printf("wrote %s: the fully fine-tuned model\n", path);
+    }
     if (rc) fprintf(stderr, "edgetune finetune: %s\n", err);
-    else printf("wrote %s: %d trained tensors\n", path, n);
     return rc;
 }
 
@@ -383,7 +395,7 @@ int et_cmd_finetune(int argc, char **argv) {
     printf("\n%.0f tokens/s, %.2f GFLOP/s, planned peak %.1f MiB, peak RSS %.1f MiB\n", res.tokens_per_s,
            res.seconds > 0 ? res.flops / res.seconds * 1e-9 : 0, res.planned_peak_bytes / 1048576.0,
            res.peak_rss_bytes / 1048576.0);
-    rc = out ? (et__write_adapter(&m, method, base ? base : "stored", targets, out) ? 1 : 0) : 0;
+    rc = out ? (et__write_out(&m, g, method, base ? base : "stored", out) ? 1 : 0) : 0;
 done:
     et__data_free(&train);
     et__data_free(&ev);

@@ -27,6 +27,7 @@
 #include "harness.h"
 #include "io/gguf.h"
 #include "llama_gguf.h"
+#include "adapter_io.h"
 
 static char dir[256], et_bin[512], model[300], data[300];
 
@@ -171,16 +172,14 @@ static void test_finetune_lora(void) {
     CHECK(p && sscanf(strstr(p, "loss "), "loss %f -> %f", &a, &b) == 2 && b < a, "loss did not fall: %.4f -> %.4f",
           a, b);
     printf("  lora via CLI: loss %.3f -> %.3f\n", a, b);
-    et_gguf *g = NULL;
+    et_adapter ad = {0};
     char err[256];
-    CHECK(et_gguf_open(out, &g, err, sizeof err) == 0, "adapter: %s", err);
-    if (g) {
-        CHECK(et_gguf_tensor_find(g, "blk.0.attn_q.lora_a") || et_gguf_n_tensors(g) == 2 * 7 * 2,
-              "adapter has %lld tensors", (long long)et_gguf_n_tensors(g));
-        CHECK(et_gguf_n_tensors(g) == 2 * 7 * 2, "adapter: %lld tensors, want 28 (2 layers x 7 targets x A,B)",
-              (long long)et_gguf_n_tensors(g));
-        et_gguf_close(g);
-    }
+    CHECK(et_adapter_load(out, NULL, &ad, err, sizeof err) == 0, "adapter: %s", err);
+    CHECK(ad.n == 2 * 7 * 2 && !strcmp(ad.method, "lora") && ad.rank == 4 &&
+          et_adapter_find(&ad, "blk.1.ffn_down.weight.lora_b"),
+          "adapter: %lld tensors (want 28: 2 layers x 7 targets x A,B), method '%s', rank %d", (long long)ad.n,
+          ad.method, ad.rank);
+    et_adapter_free(&ad);
 }
 
 static void test_finetune_errors(void) {
@@ -213,6 +212,26 @@ static void test_methods_cli(void) {
                                "--batch", "4", "--out", out, NULL };
         int rc = run(log_path, -1, args);
         CHECK(rc == 0 && access(out, F_OK) == 0, "%s: exit %d (see %s)", methods[i], rc, log_path);
+        if (rc || i == 3) continue;
+        et_adapter ad = {0};
+        char err[256];
+        CHECK(et_adapter_load(out, NULL, &ad, err, sizeof err) == 0 && !strcmp(ad.method, methods[i]) &&
+              !strcmp(ad.base_type, i == 0 ? "nf4" : "stored"), "%s: adapter method '%s' base '%s' %s", methods[i],
+              ad.method, ad.base_type, err);
+        et_adapter_free(&ad);
+    }
+    /* full fine-tuning writes a whole model that loads again, tokenizer included */
+    char full[300], err[256];
+    snprintf(full, sizeof full, "%s/full.gguf", dir);
+    et_gguf *g = NULL;
+    CHECK(et_gguf_open(full, &g, err, sizeof err) == 0, "full: %s", err);
+    if (g) {
+        et_ctx *ctx = et_ctx_new(1 << 12);
+        et_llama m;
+        CHECK(et_llama_from_gguf(&m, ctx, g, err, sizeof err) == 0, "full model: %s", err);
+        CHECK(et_gguf_find(g, "tokenizer.ggml.tokens") != NULL, "full model lacks its tokenizer");
+        et_ctx_free(ctx);
+        et_gguf_close(g);
     }
 }
 
