@@ -26,6 +26,8 @@ typedef struct et_profile_run_opts {
 
 typedef struct et_profile_run_result {
     double  bare_ms, off_ms, on_ms;   /* median step times */
+    double  hook_ns;                  /* begin + end hooks of one node, timed alone */
+    int32_t timed_nodes;              /* nodes the executor times (not views or leaves) */
     int32_t nodes;
     size_t  peak_bytes, peak_bytes_other;   /* planned peaks: as run, and with recompute flipped */
     double  step_flops;
