@@ -10,7 +10,8 @@
  *                   prompt tuning on centre tasks)                            by difficulty
  *   rag-k           every task x RAG k in {1, 2, 4, 8}                        (RAG depth)
  *   rag-history     every task x RAG k=4 x profile cap {4, 16, 64, all}      F5 limited history
- *   compression     centre task x {zero-shot, LoRA} x every base             (compression)
+ *   compression     centre task x {zero-shot, LoRA} x every base (quick: no  (compression)
+ *                   LoRA on f16 and 2:4)
  *   data-x-compr.   centre task x LoRA x cap {4,16,64,all} x {f32, q4_0, nf4} F3 compressed wins
  *                                                                            with little data
  *   budget          centre task x LoRA x every budget                        F2 longer tuning
@@ -192,6 +193,9 @@ int et_study_plan_build_with(et_study_plan *p, const char *profile, int grid,
             snprintf(z.base, sizeof z.base, "%s", et__bases[b]);
             snprintf(l.base, sizeof l.base, "%s", et__bases[b]);
             rc |= et__add(p, z);
+            /* quick (30 min): LoRA on every base but f16 (~f32) and 2:4 (~50% pruning) */
+            if (!strcmp(pr.name, "quick") && (!strcmp(et__bases[b], "f16") || !strcmp(et__bases[b], "prune2:4")))
+                continue;
             rc |= et__add_seeds(p, l, pr.n_seeds);
         }
         /* data amount x compression (F3) */
