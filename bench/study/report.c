@@ -455,7 +455,9 @@ int et_study_report(const char *out_dir, const et_study_task *tasks, int n_tasks
                 int g = b < 8 ? et__find(&R, ct, "lora", -1, bases[b], cm, caps[c], cb, 8)
                               : et__find(&R, ct, "rag", 4, "f32", cm, caps[c], NAN, -1);
                 if (g < 0) continue;
-                x[n] = caps[c] ? caps[c] : 200, y[n] = R.g[g].ci.mean, lo[n] = R.g[g].ci.lo, hi[n] = R.g[g].ci.hi;
+                /* series side by side (a few % apart on the log axis) so error bars stay apart */
+                x[n] = (caps[c] ? caps[c] : 200) * pow(1.04, b - 4), y[n] = R.g[g].ci.mean;
+                lo[n] = R.g[g].ci.lo, hi[n] = R.g[g].ci.hi;
                 n++;
             }
             if (n >= 2) et_plot_line(p, b < 8 ? bases[b] : "RAG k=4 (f32)", x, y, lo, hi, n);
@@ -511,7 +513,7 @@ int et_study_report(const char *out_dir, const et_study_task *tasks, int n_tasks
                 if (strcmp(r->task, ct) || strcmp(r->method, "lora") || strcmp(r->base, "f32") ||
                     strcmp(r->model, cm) || r->cap != 16 || r->rank != ranks[rk])
                     continue;
-                x[n] = r->budget, y[n] = R.g[g].ci.mean, lo[n] = R.g[g].ci.lo, hi[n] = R.g[g].ci.hi;
+                x[n] = r->budget * pow(1.04, rk - 1), y[n] = R.g[g].ci.mean, lo[n] = R.g[g].ci.lo, hi[n] = R.g[g].ci.hi;
                 n++;
             }
             for (int i = 1; i < n; i++)      /* by budget */
