@@ -228,6 +228,36 @@ static void test_accumulation(void) {
     et_ctx_free(c2);
 }
 
+/* A time-budget run stops at the first step boundary past the budget; calibration measures
+ * seconds per step and leaves the weights bit-identical (it runs steps at lr 0). */
+static void test_time_budget_and_calibration(void) {
+    et_llama m;
+    et_ctx *ctx;
+    if (!make_model(&m, &ctx, M_LORA, 0)) return;
+    et_train_cfg c = base_cfg();
+    int n = snapshot(ctx, snap_a, SNAP);
+    double sec = 0;
+    char err[256];
+    CHECK(et_train_calibrate(&m, &c, ex, N_EX, 3, &sec, err, sizeof err) == 0, "calibrate: %s", err);
+    snapshot(ctx, snap_b, SNAP);
+    CHECK(sec > 0 && sec < 10, "calibrated %.4f s per step", sec);
+    CHECK(memcmp(snap_a, snap_b, (size_t)n * 4) == 0, "calibration changed the weights");
+    c.steps = 0;
+    c.time_budget_s = 0.5;
+    c.sched = ET_SCHED_COSINE;
+    et_train_result res;
+    CHECK(et_train(&m, &c, ex, N_EX, NULL, 0, &res, err, sizeof err) == 0, "time budget: %s", err);
+    printf("  calibrated %.2f ms/step; a 0.5 s budget ran %lld steps in %.3f s of steps\n", sec * 1e3,
+           (long long)res.steps, res.seconds);
+    /* it stopped: no more steps than the budget holds at the calibrated speed (x3 for a shared
+     * machine's jitter, +2), and at least one; wall-clock bounds are left out (a loaded machine
+     * can stall a single step for seconds) */
+    double max_steps = 3.0 * 0.5 / sec + 2;
+    CHECK(res.steps >= 1 && res.steps <= max_steps, "budget run: %lld steps (at most %.0f expected)",
+          (long long)res.steps, max_steps);
+    et_ctx_free(ctx);
+}
+
 static void test_mem_limit(void) {
     et_llama m;
     et_ctx *ctx;
@@ -354,6 +384,7 @@ int main(void) {
     RUN(test_bad_config);
     RUN(test_mem_limit);
     RUN(test_clipping);
+    RUN(test_time_budget_and_calibration);
     RUN(test_accumulation);
     RUN(test_checkpoint);
     RUN(test_methods_learn);
