@@ -26,6 +26,7 @@ typedef struct et_profile_run_opts {
 
 typedef struct et_profile_run_result {
     double  bare_ms, off_ms, on_ms;   /* median step times */
+    double  bare_min_ms, off_min_ms, on_min_ms;   /* fastest step of each kind */
     double  hook_ns;                  /* begin + end hooks of one node, timed alone */
     int32_t timed_nodes;              /* nodes the executor times (not views or leaves) */
     int32_t nodes;
