@@ -191,7 +191,7 @@ int et_adapter_from_gguf(const et_gguf *g, et_adapter *a, char *err, size_t errl
                  strcmp(kind, "full") ? "" : " (a full fine-tune is a whole model, not an adapter)");
         return -1;
     }
-    snprintf(a->method, sizeof a->method, "%s", kind);
+    snprintf(a->method, sizeof a->method, "%.15s", kind);
     int64_t n = et_gguf_n_tensors(g);
     if (n > ET_ADAPTER_MAX_TENSORS) {
         snprintf(err, errlen, "%s: %lld tensors (at most %d in an adapter)", fn, (long long)n, ET_ADAPTER_MAX_TENSORS);

@@ -15,6 +15,10 @@
 #include "lm_internal.h"
 #include "ref/quant_ref.h"
 
+_Static_assert(ET_ADAPTER_IO_LORA == (int)ET_ADAPTER_LORA && ET_ADAPTER_IO_IA3 == (int)ET_ADAPTER_IA3 &&
+               ET_ADAPTER_IO_PROMPT == (int)ET_ADAPTER_PROMPT, "adapter_io.h kinds are llama.h's et_adapter_kind");
+_Static_assert(ET_LIN_COUNT == 7, "adapter_io.h names seven linear modules in ET_LIN_* order");
+
 et_adapter_layout et_adapter_layout_of(const et_llama_config *c) {
     return (et_adapter_layout){ .n_layers = c->n_layers, .n_heads = c->n_heads, .n_kv_heads = c->n_kv_heads,
                                 .head_dim = c->head_dim, .permute_qk = c->rope_mode == ET_ROPE_NORM };
