@@ -92,6 +92,48 @@ static void test_task_builtin(void) {
           "missing dir: %.120s", err);
 }
 
+/* seeded byte mutations of a valid test.json and of result lines: the loaders and the report
+ * must fail cleanly or succeed, never crash (under `make asan` also: no invalid access) */
+static void test_mutations(void) {
+    char root[600], err[256], d[700];
+    snprintf(root, sizeof root, "%s/mut", tdir());
+    snprintf(d, sizeof d, "%s/mini", root);
+    size_t n = strlen(GOOD_TEST);
+    char *buf = malloc(n + 1);
+    uint64_t s = 12345;
+    int ok = 0, failed = 0;
+    for (int it = 0; it < 300; it++) {
+        memcpy(buf, GOOD_TEST, n + 1);
+        for (int k = 0; k < 1 + it % 4; k++) {
+            size_t pos = et_t_rng_next(&s) % n;
+            static const char pick[] = "{}[]\",:0aZ \\\x01\xff";
+            buf[pos] = pick[et_t_rng_next(&s) % (sizeof pick - 1)];
+        }
+        make_task(root, buf);
+        et_study_task t;
+        err[0] = 0;
+        if (et_study_task_load(root, "mini", &t, err, sizeof err) == 0) { ok++; et_study_task_free(&t); }
+        else { failed++; CHECK(strstr(err, "mini/"), "error without a file name: %s", err); }
+    }
+    CHECK(ok + failed == 300 && failed > 50, "mutations: %d loaded, %d refused", ok, failed);
+    free(buf);
+    /* garbage and wrongly typed result lines: the report skips or tolerates them */
+    char out[700], res[800];
+    snprintf(out, sizeof out, "%s/mutreport", tdir());
+    mkdir(out, 0755);
+    snprintf(res, sizeof res, "%s/results.jsonl", out);
+    FILE *f = fopen(res, "w");
+    fputs("garbage\n{\"key\":5}\n{\"key\":\"k\",\"config\":{\"rag_k\":1e300,\"seed\":\"x\",\"kind\":7},"
+          "\"metrics\":{\"accuracy\":0.5},\"per_user\":{\"users\":[1,\"b\"],\"accuracy\":[\"x\",0.5]}}\n"
+          "{\"key\":\"k2\",\"config\":[],\"metrics\":{},\"per_user\":{}}\n", f);
+    fclose(f);
+    make_task(root, GOOD_TEST);
+    et_study_task t;
+    CHECK(et_study_task_load(root, "mini", &t, err, sizeof err) == 0, "%s", err);
+    CHECK(et_study_report(out, &t, 1, NULL, err, sizeof err) == 0, "report over odd lines: %s", err);
+    et_study_task_free(&t);
+}
+
 static void test_task_lamp(void) {
     char d[600], err[256];
     snprintf(d, sizeof d, "%s/lamp2", tdir());
@@ -378,6 +420,7 @@ static void test_resume_and_report(void) {
 int main(void) {
     RUN(test_task_builtin);
     RUN(test_task_lamp);
+    RUN(test_mutations);
     RUN(test_task_real_data);
     RUN(test_plan);
     RUN(test_results);

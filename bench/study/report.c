@@ -77,8 +77,9 @@ static int et__load_rows(const char *path, et__rep *R, char *err, size_t errlen)
         snprintf(r->key, sizeof r->key, "%s", key->valuestring);
         S(r->task, c, "task"); S(r->method, c, "method"); S(r->base, c, "base");
         S(r->model, c, "model"); S(r->slice, c, "slice");
-        r->k = (int)N(c, "rag_k"), r->cap = (int)N(c, "profile_cap"), r->rank = (int)N(c, "rank");
-        r->seed = (int)N(c, "seed"), r->n_users = (int)N(c, "n_users"), r->budget = N(c, "budget_s");
+#define I(obj, name) (isfinite(N(obj, name)) && fabs(N(obj, name)) < 1e9 ? (int)N(obj, name) : 0)
+        r->k = I(c, "rag_k"), r->cap = I(c, "profile_cap"), r->rank = I(c, "rank");
+        r->seed = I(c, "seed"), r->n_users = I(c, "n_users"), r->budget = N(c, "budget_s");
         r->model_bytes = N(c, "model_bytes");
         const char *kind = cJSON_IsString(cJSON_GetObjectItem(c, "kind")) ? cJSON_GetObjectItem(c, "kind")->valuestring : "";
         const char *mn = !strcmp(kind, "generation") ? "rougeL" : !strcmp(kind, "rating") ? "mae" : "accuracy";
@@ -109,6 +110,7 @@ static int et__load_rows(const char *path, et__rep *R, char *err, size_t errlen)
         cJSON_Delete(j);
 #undef S
 #undef N
+#undef I
     }
     free(line);
     fclose(f);
