@@ -76,6 +76,10 @@ static void et__tabs_init(void) {
                                                    .act_unsigned = true, .qgemm_tile_t = 4 };
     et__isa_tab[ET_ISA_AVX512BF16] = et__isa_tab[ET_ISA_AVX512VNNI];
     et__isa_tab[ET_ISA_AVX512BF16].bgemm = et__bgemm_avx512bf16;
+    for (int i = ET_ISA_AVX2; i <= ET_ISA_AVX512; i++) {
+        et__isa_tab[i].matvec[ET_Q8_0] = et__mv_q8_0_avx2;
+        et__isa_tab[i].matvec[ET_Q4_0] = et__mv_q4_0_avx2;
+    }
     et__isa_tab[ET_ISA_AVX2].peak[ET_PEAK_F32_FMA] = et__peak_fma256;
     et__isa_tab[ET_ISA_AVX2].peak[ET_PEAK_INT8_DOT] = et__peak_int8_avx2;
     for (int i = ET_ISA_AVX512; i <= ET_ISA_AVX512BF16; i++) {

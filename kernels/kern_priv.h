@@ -155,6 +155,10 @@ double et__peak_bf16_512(int64_t n);
 double et__peak_vnni512(int64_t n);
 double et__peak_fma256(int64_t n);
 double et__peak_int8_avx2(int64_t n);
+void et__mv_q8_0_avx2(const et__wdesc *, const float *, const et__qact *, float *, int64_t,
+                      int64_t, bool);
+void et__mv_q4_0_avx2(const et__wdesc *, const float *, const et__qact *, float *, int64_t,
+                      int64_t, bool);
 void et__mv_q8_0_vnni(const et__wdesc *, const float *, const et__qact *, float *, int64_t,
                       int64_t, bool);
 void et__mv_q4_0_vnni(const et__wdesc *, const float *, const et__qact *, float *, int64_t,
