@@ -265,7 +265,8 @@ static void test_kill_resume(void) {
     int kills = 0, attempts = 0, tmp_left = 0;
     for (; attempts < 60; attempts++) {
         /* early attempts die young; the delay grows so the run always finishes eventually */
-        int hi = full_ms / 3 + attempts * full_ms / 10;
+        /* the first 4 kills come within a quarter of a full run each, so 4 attempts cannot finish */
+        int hi = attempts < 4 ? full_ms / 4 : full_ms / 3 + attempts * full_ms / 10;
         int ms = attempts < 40 ? 20 + rand() % (hi > 21 ? hi - 20 : 1) : -1;
         kill_on_tmp = attempts % 2 ? "b.ckpt.tmp." : NULL;   /* every other kill: inside a write */
         rc = run(log_path, ms, b);
