@@ -527,8 +527,14 @@ done:
 
 /* ---------------------------------------------------------------- calibration */
 
+static double et__cpu_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
 int et_train_calibrate(et_llama *m, const et_train_cfg *cfg, const et_example *train, int64_t n_train, int n_steps,
-                       double *sec_per_step, char *err, size_t errlen) {
+                       double *sec_per_step, double *cpu_sec_per_step, char *err, size_t errlen) {
     if (n_steps < 1 || n_steps > 1000) return ET__ERR("trainer: calibration steps = %d must be 1..1000", n_steps), -1;
     et_train_cfg c = *cfg;
     c.steps = 1;   /* only to pass the budget check */
@@ -544,7 +550,9 @@ int et_train_calibrate(et_llama *m, const et_train_cfg *cfg, const et_example *t
     if (!mb || !t) { snprintf(err, errlen, "trainer: out of memory"); goto done; }
     if (!et__run_build(&r, m, cfg, max_answer, err, errlen)) goto done;
     /* lr 0 leaves every weight bit-identical (p·1 − 0·u); the moments are zeroed after */
+    double cpu0 = 0;
     for (int i = -1; i < n_steps; i++) {   /* step -1: warm-up, not timed */
+        if (i == 0) cpu0 = et__cpu_now();
         double t0 = et__now();
         et_optim_next_step(&r.o, 0.0f, 1.0f / (float)cfg->grad_accum);
         for (int mi = 0; mi < cfg->grad_accum; mi++) {
@@ -564,6 +572,7 @@ int et_train_calibrate(et_llama *m, const et_train_cfg *cfg, const et_example *t
         }
         if (i >= 0) t[i] = et__now() - t0;
     }
+    if (cpu_sec_per_step) *cpu_sec_per_step = (et__cpu_now() - cpu0) / n_steps;
     for (int32_t k = 0; k < r.o.n_params; k++) {
         memset(r.o.m[k]->data, 0, et_nbytes(r.o.m[k]));
         memset(r.o.v[k]->data, 0, et_nbytes(r.o.v[k]));

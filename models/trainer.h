@@ -77,9 +77,11 @@ float et_train_lr(const et_train_cfg *cfg, int64_t step, int64_t total, double f
 /* Measured seconds per optimizer step of this configuration (median of n_steps after one
  * warm-up step), so a time budget can be turned into a step count once.  Runs real steps with
  * learning rate 0 (weights unchanged) and zeroes the moments afterwards.  It records its own
- * step graph in the model's context, which needs room for it. */
+ * step graph in the model's context, which needs room for it.  cpu_sec_per_step (may be
+ * NULL): the process's CPU seconds per timed step (mean), a figure a loaded machine disturbs
+ * less than wall time. */
 int et_train_calibrate(et_llama *m, const et_train_cfg *cfg, const et_example *train, int64_t n_train, int n_steps,
-                       double *sec_per_step, char *err, size_t errlen);
+                       double *sec_per_step, double *cpu_sec_per_step, char *err, size_t errlen);
 /* FLOPs of nodes [from, to) of a graph (2·M·N·K per matrix product, see trainer.c). */
 double et_train_graph_flops(const et_graph *g, int32_t from, int32_t to);
 /* The process's peak resident set (VmHWM of /proc/self/status) in bytes; 0 if unknown. */

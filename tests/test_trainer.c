@@ -238,7 +238,7 @@ static void test_time_budget_and_calibration(void) {
     int n = snapshot(ctx, snap_a, SNAP);
     double sec = 0;
     char err[256];
-    CHECK(et_train_calibrate(&m, &c, ex, N_EX, 3, &sec, err, sizeof err) == 0, "calibrate: %s", err);
+    CHECK(et_train_calibrate(&m, &c, ex, N_EX, 3, &sec, NULL, err, sizeof err) == 0, "calibrate: %s", err);
     snapshot(ctx, snap_b, SNAP);
     CHECK(sec > 0 && sec < 10, "calibrated %.4f s per step", sec);
     CHECK(memcmp(snap_a, snap_b, (size_t)n * 4) == 0, "calibration changed the weights");

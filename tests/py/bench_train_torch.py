@@ -149,10 +149,12 @@ def main():
 
     step()  # warm-up
     times = []
+    cpu0 = time.process_time()
     for _ in range(args.steps):
         t0 = time.perf_counter()
         step()
         times.append(time.perf_counter() - t0)
+    cpu = (time.process_time() - cpu0) / args.steps
     times.sort()
     n = len(times)
     med = times[n // 2] if n % 2 else 0.5 * (times[n // 2 - 1] + times[n // 2])
@@ -162,7 +164,7 @@ def main():
         "engine": "pytorch", "method": "lora", "base": "f32", "compute": args.dtype,
         "loss_positions": "answer" if args.answer > 0 else "all",
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "default"),
-        "batch": B, "seq": T, "tokens_per_s": B * T / med, "ms_per_step": med * 1e3,
+        "batch": B, "seq": T, "tokens_per_s": B * T / med, "ms_per_step": med * 1e3, "cpu_ms_per_step": cpu * 1e3, "dim": D, "ffn": FF,
         "ms_per_step_min": times[0] * 1e3, "ms_per_step_max": times[-1] * 1e3, "steps": n,
         "peak_rss_bytes": peak, "idle_rss_bytes": baseline, "peak_rss_net_bytes": peak - baseline,
         "threads": args.threads, "torch": torch.__version__,
