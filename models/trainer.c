@@ -516,7 +516,7 @@ int et_train(et_llama *m, const et_train_cfg *cfg, const et_example *train, int6
     res->flops = step_flops * (double)steps_run;
     res->flops_per_step = step_flops;
     res->peak_rss_bytes = et_train_peak_rss();
-    if (!isfinite(res->final_loss) && steps_run == 0) res->final_loss = res->first_loss;
+    if (steps_run == 0) res->final_loss = NAN;   /* nothing left to do (e.g. resumed at the end) */
     rc = 0;
 done:
     et__run_free(&r);
