@@ -12,7 +12,9 @@
  *    recomputation lowers the peak of a 4-layer step.
  *  - limits: read from bench-kernels-style probe lines (thread preference, malformed file).
  *  - pictures and the whole `edgetune profile` path (tiny config): files written, PNGs read
- *    back with stb_image and non-blank. */
+ *    back with stb_image and non-blank.
+ *  - profiled steps allocate nothing (malloc and friends interposed and counted, as in
+ *    test_noalloc), also once the profile's sample and event arrays are full. */
 #include <sys/stat.h>
 #include <cjson/cJSON.h>
 #include "harness.h"
@@ -26,6 +28,29 @@
 #define STB_IMAGE_IMPLEMENTATION
 #include <stb/stb_image.h>
 #pragma GCC diagnostic pop
+
+#ifndef __SANITIZE_ADDRESS__   /* AddressSanitizer interposes the allocator itself */
+#define ET_T_COUNT_ALLOCS 1
+extern void *__libc_malloc(size_t);
+extern void *__libc_calloc(size_t, size_t);
+extern void *__libc_realloc(void *, size_t);
+extern void *__libc_memalign(size_t, size_t);
+extern void  __libc_free(void *);
+static volatile int counting;
+static volatile long n_alloc;
+#define ET_T_COUNT() do { if (counting) __atomic_add_fetch(&n_alloc, 1, __ATOMIC_RELAXED); } while (0)
+void *malloc(size_t n) { ET_T_COUNT(); return __libc_malloc(n); }
+void *calloc(size_t a, size_t b) { ET_T_COUNT(); return __libc_calloc(a, b); }
+void *realloc(void *p, size_t n) { ET_T_COUNT(); return __libc_realloc(p, n); }
+void *aligned_alloc(size_t a, size_t n) { ET_T_COUNT(); return __libc_memalign(a, n); }
+void *memalign(size_t a, size_t n) { ET_T_COUNT(); return __libc_memalign(a, n); }
+int posix_memalign(void **p, size_t a, size_t n) {
+    ET_T_COUNT();
+    *p = __libc_memalign(a, n);
+    return *p ? 0 : 12;
+}
+void free(void *p) { __libc_free(p); }
+#endif
 
 static char tmp_dir[256];
 
@@ -379,6 +404,25 @@ static void test_flops_deterministic(void) {
     step_free(&s);
 }
 
+#ifdef ET_T_COUNT_ALLOCS
+static void test_profiling_allocates_nothing(void) {
+    step s;
+    if (!step_build(&s, &cfg_small, false, true)) { step_free(&s); return; }
+    et_profile *p = et_profile_new(s.g, 2);   /* full after two runs: later runs only add totals */
+    bool ok = p && et_graph_compute_range(s.g, &s.plan, 0, s.g->n_nodes, 2, p);   /* warm-up */
+    n_alloc = 0;
+    counting = 1;
+    for (int r = 0; r < 3 && ok; r++) ok = et_graph_compute_range(s.g, &s.plan, 0, s.g->n_nodes, 2, p);
+    counting = 0;
+    CHECK(ok, "compute: %s", et_ctx_error(s.ctx));
+    CHECK(n_alloc == 0, "%ld allocations in 3 profiled steps", n_alloc);
+    CHECK(!p || (p->dropped > 0 && et_profile_steps(p) == 4), "events past capacity: dropped %lld, steps %lld",
+          p ? (long long)p->dropped : 0LL, p ? (long long)et_profile_steps(p) : 0LL);
+    et_profile_free(p);
+    step_free(&s);
+}
+#endif
+
 /* ------------------------------------------------------------------ memory */
 static void test_memory_timeline(void) {
     et_llama_config c4 = cfg_small;
@@ -544,6 +588,11 @@ int main(void) {
     RUN(test_costs);
     RUN(test_trace_and_jsonl);
     RUN(test_flops_deterministic);
+#ifdef ET_T_COUNT_ALLOCS
+    RUN(test_profiling_allocates_nothing);
+#else
+    printf("  (allocations are not counted under AddressSanitizer: the plain build checks them)\n");
+#endif
     RUN(test_memory_timeline);
     RUN(test_limits_and_pictures);
     RUN(test_cross_entropy_scratch);
