@@ -4,6 +4,9 @@
  *
  *   et_profile *p = et_profile_new(g, 0);                 // after planning; 0: default capacity
  *   for (...) et_graph_compute_range(g, &plan, 0, g->n_nodes, nthreads, p);   // NULL: off
+ *   et_profile_write_dir(p, "build/profile", NULL, stdout, err, sizeof err);  // everything below
+ *
+ * or each report on its own:
  *   et_profile_print_table(p, stdout, 15, NULL);          // top ops / nodes by time
  *   et_profile_write_jsonl(p, "profile.jsonl", NULL, err, sizeof err);
  *   et_profile_write_trace(p, "trace.json", err, sizeof err);   // Perfetto / chrome://tracing
@@ -135,6 +138,14 @@ bool et_profile_write_jsonl(const et_profile *p, const char *path, const et_roof
 /* Chrome trace-event JSON: per track a thread with node events ("X", args: op, shapes,
  * FLOPs, bytes) nested in forward / backward / optimizer phase spans. */
 bool et_profile_write_trace(const et_profile *p, const char *path, char *err, size_t errlen);
+
+/* All reports into folder dir (created if missing): the table on `table` (may be NULL),
+ * profile.jsonl, trace.json, roofline.png (limits from limits_path, NULL: the default
+ * build/bench/kernels.jsonl; without them the roofline has no ceilings and a note is
+ * printed) and memory.png (the planner's timeline of the profiled graph).  This is what
+ * `--profile DIR` on finetune / generate calls. */
+bool et_profile_write_dir(const et_profile *p, const char *dir, const char *limits_path, FILE *table, char *err,
+                          size_t errlen);
 
 /* ---- pictures (profile_plot.c) ---- */
 /* Every profiled op group as a point (FLOPs/byte, GFLOP/s) under the bandwidth and f32 /

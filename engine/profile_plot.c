@@ -16,6 +16,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include "bench/plot.h"
 #include "kernels.h"
 #include "profile.h"
@@ -265,7 +266,8 @@ bool et_mem_timeline_plot(const et_mem_timeline *a, const char *label_a, const e
     const et_mem_timeline *tl[2] = { a, b };
     const char *lab[2] = { label_a, label_b };
     et_plot *pl = et_plot_new(1100, 650);
-    int32_t nmax = a->n_nodes > (b ? b->n_nodes : 0) ? a->n_nodes : b->n_nodes;
+    int32_t nmax = a->n_nodes;
+    if (b && b->n_nodes > nmax) nmax = b->n_nodes;
     double *x = malloc(((size_t)nmax + 1) * sizeof *x), *y = malloc(((size_t)nmax + 1) * sizeof *y);
     bool ok = false;
     if (!pl || !x || !y) { snprintf(err, errlen, "memory timeline: out of memory"); goto done; }
@@ -299,5 +301,45 @@ done:
     et_plot_free(pl);
     free(x);
     free(y);
+    return ok;
+}
+
+/* ---- everything into one folder ---- */
+static int et__mkdirs(const char *path) {
+    char buf[1024];
+    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) return -1;
+    for (char *q = buf + 1; *q; q++)
+        if (*q == '/') { *q = 0; mkdir(buf, 0755); *q = '/'; }
+    return mkdir(buf, 0755) == 0 || errno == EEXIST ? 0 : -1;
+}
+
+bool et_profile_write_dir(const et_profile *p, const char *dir, const char *limits_path, FILE *table, char *err,
+                          size_t errlen) {
+    if (et__mkdirs(dir)) {
+        snprintf(err, errlen, "profile: cannot create the folder %s: %s", dir, strerror(errno));
+        return false;
+    }
+    et_roofline_limits lim;
+    char lerr[400], path[1100];
+    bool have = et_roofline_limits_read(limits_path ? limits_path : "build/bench/kernels.jsonl", p->nthreads, &lim,
+                                        lerr, sizeof lerr);
+    if (table) {
+        if (!have) fprintf(table, "note: %s; the roofline has no ceilings\n", lerr);
+        et_profile_print_table(p, table, 15, &lim);
+    }
+    et_mem_timeline tl;
+    bool ok = true;
+#define ET__IN_DIR(name) (snprintf(path, sizeof path, "%s/%s", dir, name), path)
+    ok = ok && et_profile_write_jsonl(p, ET__IN_DIR("profile.jsonl"), &lim, err, errlen);
+    ok = ok && et_profile_write_trace(p, ET__IN_DIR("trace.json"), err, errlen);
+    ok = ok && et_profile_write_roofline(p, &lim, ET__IN_DIR("roofline.png"), err, errlen);
+    if (ok && et_mem_timeline_compute(p->g, &tl, err, errlen)) {
+        if (table) et_mem_timeline_print(&tl, "as planned", table);
+        ok = et_mem_timeline_plot(&tl, "as planned", NULL, NULL, ET__IN_DIR("memory.png"), err, errlen);
+        et_mem_timeline_free(&tl);
+    } else {
+        ok = false;
+    }
+#undef ET__IN_DIR
     return ok;
 }

@@ -372,6 +372,16 @@ static void test_trace_and_jsonl(void) {
     fclose(tf);
     CHECK(strstr(line, "top ops by time") && strstr(line, "forward") && strstr(line, "optimizer"),
           "table lacks its sections:\n%.300s", line);
+
+    /* the one-call report for --profile DIR: the four files, limits or not */
+    FILE *null = fopen("/dev/null", "w");
+    CHECK(et_profile_write_dir(p, tmp("dir/sub"), tmp("nonexistent.jsonl"), null, err, sizeof err), "%.300s", err);
+    if (null) fclose(null);
+    const char *files[4] = { "dir/sub/profile.jsonl", "dir/sub/trace.json", "dir/sub/roofline.png", "dir/sub/memory.png" };
+    for (int k = 0; k < 4; k++) {
+        struct stat st;
+        CHECK(stat(tmp(files[k]), &st) == 0 && st.st_size > 1000, "%.200s missing or tiny", tmp(files[k]));
+    }
     et_profile_free(p);
     step_free(&s);
 }
