@@ -187,6 +187,9 @@ bool et_profile_write_jsonl(const et_profile *p, const char *path, const et_roof
                "\"step_ms\":%.6f,\"flops\":%.6g,\"bytes\":%.6g",
             ET__PROFILE_VERSION, p->backend, p->nthreads, et_isa_name(et_kern_isa()), p->n_nodes, (long long)steps,
             (long long)p->runs, ms, steps ? ms / (double)steps : 0.0, fl, by);
+    double med_ns = 0;   /* the table's per-step time: the nodes' medians */
+    for (int32_t i = 0; i < p->n_nodes; i++) med_ns += et_profile_step_ns(p, i);
+    fprintf(f, ",\"step_ms_median\":%.6f", med_ns * 1e-6);
     for (int ph = 0; ph < ET_PHASE_COUNT; ph++) {
         et_profile_totals(p, (et_phase)ph, &ms, NULL, NULL);
         fprintf(f, ",\"%s_ms\":%.6f", et_phase_name((et_phase)ph), ms);
