@@ -158,19 +158,19 @@ int et_adapter_merge_gguf(const et_adapter *a, const et_gguf *base, int type, co
                           size_t errlen) {
     const char *fn = et_gguf_name(base);
     if (a->kind == ET_ADAPTER_IO_PROMPT) {
-        snprintf(err, errlen, "merge: a soft prompt has no weights to fold into %s", fn);
+        snprintf(err, errlen, "%s: a soft prompt has no weights to fold into the model", fn);
         return -1;
     }
     if (et_adapter_check(a, "adapter", err, errlen)) return -1;
     if (type != ET_TYPE_COUNT && (type < 0 || type > ET_TYPE_COUNT || type == ET_I32 || type == ET_Q8_K)) {
-        snprintf(err, errlen, "merge: type %d cannot hold weights", type);
+        snprintf(err, errlen, "%s: merge type %d cannot hold weights", fn, type);
         return -1;
     }
     int64_t nt = et_gguf_n_tensors(base), used = 0;
     int changed = 0, rc = -1;
     et__merged *mg = calloc((size_t)nt + 1, sizeof *mg);
     et_gguf_writer *w = et_gguf_writer_new();
-    if (!mg || !w) { snprintf(err, errlen, "merge: out of memory"); goto done; }
+    if (!mg || !w) { snprintf(err, errlen, "%s: out of memory", fn); goto done; }
     for (int64_t i = 0; i < et_gguf_n_kv(base); i++) {
         const et_gguf_kv *kv = et_gguf_kv_at(base, i);
         et_gguf_writer_set_value(w, kv->key, &kv->value);
@@ -185,7 +185,7 @@ int et_adapter_merge_gguf(const et_adapter *a, const et_gguf *base, int type, co
         int64_t K = bias ? 1 : t->ne[0], N = bias ? t->ne[0] : t->ne[1];
         if ((bias || weight) && is2d && !strncmp(t->name, "blk.", 4) && t->type != ET_I32 && t->type != ET_Q8_K) {
             mg[i].f = malloc((size_t)(K * N) * sizeof(float));
-            if (!mg[i].f) { snprintf(err, errlen, "merge: %s: out of memory", t->name); goto done; }
+            if (!mg[i].f) { snprintf(err, errlen, "%s: %s: out of memory", fn, t->name); goto done; }
             et_kern_to_f32(t->type, t->data, mg[i].f, t->ne[0], bias ? 1 : N, et_type_row_size(t->type, t->ne[0]));
             if ((u = et__apply(a, t->name, mg[i].f, K, N, bias, err, errlen)) < 0) goto done;
         }
@@ -200,12 +200,12 @@ int et_adapter_merge_gguf(const et_adapter *a, const et_gguf *base, int type, co
         et_type out = bias || type == ET_TYPE_COUNT ? t->type : (et_type)type;
         if (bias) out = ET_F32;
         if (t->ne[0] % et_type_get(out)->blck_size) {
-            snprintf(err, errlen, "merge: %s has rows of %lld, not a multiple of %s's block of %d", t->name,
+            snprintf(err, errlen, "%s: tensor %s has rows of %lld, not a multiple of %s's block of %d", fn, t->name,
                      (long long)t->ne[0], et_type_get(out)->name, et_type_get(out)->blck_size);
             goto done;
         }
         size_t nb = et_type_nbytes(out, t->ne[0], bias ? 1 : N);
-        if (!(mg[i].bytes = malloc(nb))) { snprintf(err, errlen, "merge: %s: out of memory", t->name); goto done; }
+        if (!(mg[i].bytes = malloc(nb))) { snprintf(err, errlen, "%s: %s: out of memory", fn, t->name); goto done; }
         if (out == ET_NF4) et_ref_quantize_nf4(mg[i].f, mg[i].bytes, K * N);
         else et_type_get(out)->from_f32(mg[i].f, mg[i].bytes, K * N);
         free(mg[i].f);
@@ -219,12 +219,12 @@ int et_adapter_merge_gguf(const et_adapter *a, const et_gguf *base, int type, co
             et_adapter_parse_name(a->t[j].name, &layer, &mod, &part);
             snprintf(wn, sizeof wn, "blk.%d.%s.weight", layer, et_adapter_module_names[mod]);
             if (!et_gguf_tensor_find(base, wn)) {
-                snprintf(err, errlen, "merge: adapter tensor %s has no base weight %s in %s", a->t[j].name, wn, fn);
+                snprintf(err, errlen, "%s: no base weight %s for adapter tensor %s", fn, wn, a->t[j].name);
                 goto done;
             }
         }
-        snprintf(err, errlen, "merge: %lld of the adapter's %lld tensors were used on %s", (long long)used,
-                 (long long)a->n, fn);
+        snprintf(err, errlen, "%s: only %lld of the adapter's %lld tensors have a base weight", fn, (long long)used,
+                 (long long)a->n);
         goto done;
     }
     if (et_gguf_writer_write(w, out_path, err, errlen)) goto done;

@@ -363,6 +363,15 @@ static void test_malformed(void) {
               strstr(err, "layers.1."), "layer beyond the model: %s", err);
     CHECK(et_adapter_from_peft_memory(good, strlen(good), st, stn / 2, "p", &lay, &b, err, sizeof err) != 0,
           "truncated safetensors refused");
+    /* merging an adapter for a deeper model: the error names the missing base weight */
+    et_gguf *base;
+    if (et_gguf_open(base_path, &base, err, sizeof err) == 0) {
+        a.t[0].name[4] = a.t[1].name[4] = '7';   /* blk.0.attn_q... -> blk.7.attn_q... */
+        CHECK(et_adapter_merge_gguf(&a, base, ET_TYPE_COUNT, DIR "/x.gguf", err, sizeof err) < 0 &&
+                  strstr(err, "blk.7.attn_q.weight"), "merge onto a shallower base: %s", err);
+        a.t[0].name[4] = a.t[1].name[4] = '0';
+        et_gguf_close(base);
+    }
     /* attach to a model of another shape */
     model x;
     if (load(&x)) {
