@@ -7,10 +7,12 @@
 #include "compress.h"
 
 static const char *et__qusage =
-    "usage: edgetune quantize IN.gguf OUT.gguf --type T [--embeddings T] [--quiet]\n"
+    "usage: edgetune quantize IN.gguf OUT.gguf --type T [--embeddings T] [--strict] [--quiet]\n"
     "  T: q8_0 q4_0 q4_1 q4_k q6_k iq4_nl nf4 f16 bf16 f32\n"
     "  quantizes the linear layers' 2-D weights (blk.*.weight); --embeddings also converts\n"
     "  token_embd.weight and output.weight; all metadata (tokenizer too) and other tensors are copied.\n"
+    "  rows that are not a multiple of q4_k's / q6_k's 256-blocks get iq4_nl / q8_0 (as llama.cpp does)\n"
+    "  unless --strict, which makes that an error.\n"
     "  nf4 is stored under edgetune's GGUF type id 1024 (llama.cpp cannot load such files).\n";
 
 /* A weight type named on the command line, or ET_TYPE_COUNT with a message. */
@@ -26,8 +28,9 @@ static et_type et__wtype(const char *cmd, const char *opt, const char *s) {
 
 static void et__print_tensor(void *ctx, const et_compress_stat *s) {
     if (s->changed)
-        printf("  %-32s %-6s -> %-6s %10zu -> %10zu bytes  rel. error %.4f\n", s->name, et_type_get(s->from)->name,
-               et_type_get(s->to)->name, s->bytes_in, s->bytes_out, s->rel_err);
+        printf("  %-32s %-6s -> %-6s %10zu -> %10zu bytes  rel. error %.4f%s\n", s->name, et_type_get(s->from)->name,
+               et_type_get(s->to)->name, s->bytes_in, s->bytes_out, s->rel_err,
+               s->fallback ? "  (fallback: rows not a multiple of 256)" : "");
 }
 
 static int et__run(const char *cmd, const char *in, const char *out, et_compress_opts *o, bool quiet) {
@@ -38,6 +41,7 @@ static int et__run(const char *cmd, const char *in, const char *out, et_compress
         fprintf(stderr, "edgetune %s: %s\n", cmd, err);
         return 1;
     }
+    if (r.n_fallback) printf("%lld tensors fell back to a 32-block type (rows not a multiple of 256)\n", (long long)r.n_fallback);
     printf("%s: %lld tensors %s; file %.2f MiB -> %.2f MiB (ratio %.2fx); tensor data %.2f -> %.2f MiB\n", out,
            (long long)r.n_changed, "converted", r.file_in / 1048576.0, r.file_out / 1048576.0,
            r.file_out ? (double)r.file_in / (double)r.file_out : 0.0, r.tensor_in / 1048576.0, r.tensor_out / 1048576.0);
@@ -48,7 +52,7 @@ int et_cmd_quantize(int argc, char **argv) {
     const char *pos[2] = {0};
     int npos = 0;
     bool quiet = false;
-    et_compress_opts o = { .type = ET_TYPE_COUNT, .emb_type = ET_TYPE_COUNT };
+    et_compress_opts o = { .type = ET_TYPE_COUNT, .emb_type = ET_TYPE_COUNT, .fallback = true };
     const char *type = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
@@ -58,6 +62,7 @@ int et_cmd_quantize(int argc, char **argv) {
             if ((o.emb_type = et__wtype("quantize", a, val)) == ET_TYPE_COUNT) return 2;
             i++;
         } else if (!strcmp(a, "--quiet")) quiet = true;
+        else if (!strcmp(a, "--strict")) o.fallback = false;
         else if (a[0] != '-' && npos < 2) pos[npos++] = a;
         else { fprintf(stderr, "edgetune quantize: unknown or incomplete argument '%s'\n%s", a, et__qusage); return 2; }
     }

@@ -161,6 +161,13 @@ int et_gguf_compress(const char *in, const char *out, const et_compress_opts *o,
             r->tensor_out += t->nbytes;
             continue;
         }
+        et_type fb = to == ET_Q4_K ? ET_IQ4_NL : to == ET_Q6_K ? ET_Q8_0 : ET_TYPE_COUNT;
+        if (o->fallback && t->ne[0] % et_type_get(to)->blck_size && fb != ET_TYPE_COUNT &&
+            t->ne[0] % et_type_get(fb)->blck_size == 0) {
+            to = fb;
+            j->st.fallback = true;
+            r->n_fallback++;
+        }
         const et_type_traits *tr = et_type_get(to);
         if (t->ne[0] % tr->blck_size || (j->prune && !strcmp(j->prune, "2:4") && t->ne[0] % 4)) {
             int blk = t->ne[0] % tr->blck_size ? tr->blck_size : 4;

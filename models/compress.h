@@ -35,12 +35,17 @@ typedef struct et_compress_stat {
     size_t      bytes_in, bytes_out;
     double      rel_err;          /* ||written - input|| / ||input|| (after pruning), f64 */
     bool        changed;          /* converted or pruned (false: copied as is) */
+    bool        fallback;         /* rows not a multiple of the type's block: written as `to` */
 } et_compress_stat;
 
 typedef struct et_compress_opts {
     et_type     type;             /* linear layers' type; ET_TYPE_COUNT keeps theirs */
     et_type     emb_type;         /* token_embd / output; ET_TYPE_COUNT keeps theirs */
     const char *prune;            /* NULL, "P%" or "2:4" */
+    /* When a row length is not a multiple of the type's block (256 for the k-quants): false =
+     * an error naming the tensor; true = like llama.cpp, use the type of the same bits per
+     * weight with 32-blocks (q4_k -> iq4_nl, q6_k -> q8_0) and say so in the stat. */
+    bool        fallback;
     /* Called once per tensor in file order after the file is written (may be NULL). */
     void      (*on_tensor)(void *ctx, const et_compress_stat *s);
     void       *cb_ctx;
@@ -49,7 +54,7 @@ typedef struct et_compress_opts {
 typedef struct et_compress_report {
     uint64_t file_in, file_out;   /* file sizes in bytes */
     uint64_t tensor_in, tensor_out;
-    int64_t  n_changed;
+    int64_t  n_changed, n_fallback;
     int64_t  pruned_n, pruned_zeros;  /* over the pruned tensors */
 } et_compress_report;
 

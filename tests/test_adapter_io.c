@@ -433,6 +433,14 @@ static void test_quantize(void) {
               strstr(err, "64") && strstr(err, "256"), "q4_k on rows of 64: %s", err);
     struct stat sb;
     CHECK(stat(DIR "/q4k.gguf", &sb) != 0, "nothing left behind after a failed write");
+    /* ... or, with fallback (the command line's default), iq4_nl: the same 4.5 bits per weight */
+    o.fallback = true;
+    CHECK(et_gguf_compress(base_path, DIR "/q4k.gguf", &o, &r, err, sizeof err) == 0 && r.n_fallback == 14,
+          "q4_k with fallback: %lld fell back: %s", (long long)r.n_fallback, err);
+    if (et_gguf_open(DIR "/q4k.gguf", &g, err, sizeof err) == 0) {
+        CHECK(et_gguf_tensor_find(g, "blk.0.attn_q.weight")->type == ET_IQ4_NL, "fallback type iq4_nl");
+        et_gguf_close(g);
+    }
 }
 
 static void test_prune(void) {
