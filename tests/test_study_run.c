@@ -173,6 +173,7 @@ static void test_runner_with_double(void) {
           cJSON_GetArraySize(cJSON_GetObjectItem(pu, "macro_f1")) == 3, "per-user arrays");
     CHECK(!strcmp(g_base, "q4_0"), "base passed to et_lm_load: %s", g_base);
     CHECK(user_acc(j, "ann") == 0.5 && user_acc(j, "bob") == 0 && user_acc(j, "cat") == 1, "zero-shot per user");
+    CHECK(num(j, "predicted_labels", "admin") == 4 && num(j, "predicted_labels", "libs") == 0, "ties go to the first label");
     cJSON_Delete(j);
 
     /* RAG k=1: the best BM25 item's label is quoted in the prompt and wins, except where

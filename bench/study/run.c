@@ -338,6 +338,16 @@ int et_study_run_cell(const et_cell *c, const et_study_task *t, const char *out_
         cJSON_AddNumberToObject(m, "macro_f1", et_metric_macro_f1(pred, gold, nq, t->n_labels));
     }
     cJSON_AddItemToObject(j, "metrics", m);
+    if (t->kind != ET_TASK_GENERATION) {           /* which labels the model chose: a model that
+                                                    * always picks one label shows up here */
+        cJSON *pc = cJSON_CreateObject();
+        for (int l = 0; l < t->n_labels; l++) {
+            int cnt = 0;
+            for (int i = 0; i < nq; i++) cnt += pred[i] == l;
+            cJSON_AddNumberToObject(pc, t->labels[l], cnt);
+        }
+        cJSON_AddItemToObject(j, "predicted_labels", pc);
+    }
     cJSON *names = cJSON_CreateArray(), *a1 = cJSON_CreateArray(), *a2 = cJSON_CreateArray();
     for (int i = 0; i < nu; i++) {
         cJSON_AddItemToArray(names, cJSON_CreateString(t->users[uidx[i]].name));
