@@ -156,6 +156,11 @@ int et_profile_run(const et_profile_run_opts *o, et_profile_run_result *res, cha
     } else {
         return ET__ERR("profile: --config '%s' (bench or tiny)", config);
     }
+    if (!strcmp(method, "qlora") && cfg.ffn % 64) {   /* NF4 blocks are 64 wide: as bench train does */
+        int ffn = (cfg.ffn + 63) / 64 * 64;
+        fprintf(out, "note: qlora: ffn %d rounded up to %d, a multiple of NF4's 64-element block\n", cfg.ffn, ffn);
+        cfg.ffn = ffn;
+    }
     if (et__mkdirs(dir)) return ET__ERR("profile: cannot create the output folder %s: %s", dir, strerror(errno));
     if (o->threads > 0) omp_set_num_threads(o->threads);
     int nthreads = o->threads > 0 ? o->threads : omp_get_max_threads();
