@@ -23,6 +23,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include "cli.h"
+#include "llama_gguf.h"
 #include "trainer.h"
 
 typedef struct et__bt_cfg {
@@ -47,8 +48,11 @@ static size_t et__vmrss(void) {
 
 /* ---------------------------------------------------------------- one edgetune run (child) */
 
+/* The base is made as a user has it: random f32 weights, compressed to the base type and
+ * written to a temporary GGUF, then loaded from it (memory-mapped) in a fresh context, so
+ * neither the f32 originals nor the set-up count in the measured run.  The peak-RSS mark is
+ * reset (/proc/self/clear_refs "5") after the set-up, and the idle baseline taken there. */
 static int et__bt_one(const et__bt_cfg *b, const char *method, const char *base, FILE *out) {
-    size_t idle = et__vmrss();
     et_type bt = et_type_from_name(base);
     if (bt == ET_TYPE_COUNT) { fprintf(stderr, "bench train: unknown base type '%s'\n", base); return 1; }
     /* NF4 blocks 64 weights along a row: ffn_down's rows (ffn long) must be a multiple of 64,
@@ -57,13 +61,37 @@ static int et__bt_one(const et__bt_cfg *b, const char *method, const char *base,
     const et_llama_config cfg = { .vocab = b->vocab, .dim = b->dim, .n_layers = b->layers, .n_heads = b->heads,
                                   .n_kv_heads = b->heads, .head_dim = b->dim / b->heads, .ffn = ffn,
                                   .max_seq = b->seq, .rope_theta = 10000.0f, .rms_eps = 1e-5f };
+    char err[512], path[64];
+    snprintf(path, sizeof path, "/tmp/et-bench-train-XXXXXX");
+    int fd = mkstemp(path);
+    if (fd < 0) { fprintf(stderr, "bench train: cannot create a temporary file: %s\n", strerror(errno)); return 1; }
+    close(fd);
+    {
+        et_ctx *c0 = et_ctx_new(1 << 12);
+        et_llama m0;
+        bool ok = c0 && et_llama_init(&m0, c0, &cfg, 1, 0) && (bt == ET_F32 || et_llama_compress(&m0, bt, NULL, NULL));
+        et_gguf_writer *w = ok ? et_gguf_writer_new() : NULL;
+        if (w) et_llama_to_gguf(&m0, w, "bench");
+        int rc = w ? et_gguf_writer_write(w, path, err, sizeof err) : -1;
+        if (!ok) snprintf(err, sizeof err, "%s", c0 ? et_ctx_error(c0) : "out of memory");
+        if (w) et_gguf_writer_free(w);
+        if (c0) et_ctx_free(c0);
+        if (rc) { fprintf(stderr, "bench train: base model: %s\n", err); unlink(path); return 1; }
+    }
+    FILE *cr = fopen("/proc/self/clear_refs", "w");
+    if (cr) { fputs("5", cr); fclose(cr); }
+    size_t idle = et__vmrss();
+    et_gguf *g = NULL;
     et_ctx *ctx = et_ctx_new(1 << 17);
     et_llama m;
-    char err[512];
-    bool ok = ctx && et_llama_init(&m, ctx, &cfg, 1, 0) && (bt == ET_F32 || et_llama_compress(&m, bt, NULL, NULL)) &&
-              et_llama_add_lora(&m, 8, 16.0f, 0.0f, "all", 1);
-    if (!ok) {
-        fprintf(stderr, "bench train: model: %s\n", ctx ? et_ctx_error(ctx) : "out of memory");
+    if (et_gguf_open(path, &g, err, sizeof err) || et_llama_from_gguf(&m, ctx, g, err, sizeof err)) {
+        fprintf(stderr, "bench train: %s\n", err);
+        unlink(path);
+        return 1;
+    }
+    unlink(path);   /* the mapping keeps the bytes */
+    if (!et_llama_add_lora(&m, 8, 16.0f, 0.0f, "all", 1)) {
+        fprintf(stderr, "bench train: lora: %s\n", et_ctx_error(ctx));
         return 1;
     }
     int32_t *ids = malloc((size_t)b->batch * b->seq * sizeof *ids);
@@ -99,6 +127,7 @@ static int et__bt_one(const et__bt_cfg *b, const char *method, const char *base,
     free(ids);
     free(ex);
     et_ctx_free(ctx);
+    et_gguf_close(g);
     return 0;
 }
 
