@@ -92,13 +92,15 @@ void et_lm_reset_adapter(et_lm *lm) {
     lm->adapter_mark = lm->base_mark;
 }
 
-/* Run a built graph whose OUTPUT is `out`; returns false with err. */
-static bool et__lm_run(et_lm *lm, et_tensor *out, char *err, size_t errlen) {
+/* Run a built graph whose OUTPUT is `out` and copy its f32 values to dst (the step buffer is
+ * freed before returning, so out->data is invalid afterwards); returns false with err. */
+static bool et__lm_run(et_lm *lm, et_tensor *out, float *dst, size_t n, char *err, size_t errlen) {
     et_graph *g = et_graph_new(lm->ctx, 1 << 15);
     et_plan plan = {0};
     bool ok = g && out && et_graph_add(g, out) && et_graph_plan(g, &plan) && et_graph_alloc(g, &plan) &&
               et_graph_compute(g, &plan, lm->n_threads);
-    if (!ok) snprintf(err, errlen, "%s", et_ctx_failed(lm->ctx) ? et_ctx_error(lm->ctx) : "out of memory");
+    if (ok) memcpy(dst, out->data, n * sizeof *dst);
+    else snprintf(err, errlen, "%s", et_ctx_failed(lm->ctx) ? et_ctx_error(lm->ctx) : "out of memory");
     et_plan_free(&plan);
     et_graph_free(g);
     return ok;
@@ -141,8 +143,8 @@ int et_lm_score(et_lm *lm, const char *prompt, const char *const *cands, int n_c
     }
     et_tensor *nll = et_llama_nll(&lm->m, &b);
     if (nll) nll->flags |= ET_FLAG_OUTPUT;
-    if (et__lm_run(lm, nll, err, errlen)) {
-        const float *v = nll->data;
+    float *v = malloc((size_t)P * sizeof *v);
+    if (v && et__lm_run(lm, nll, v, (size_t)P, err, errlen)) {
         p = 0;
         for (int j = 0; j < n_cands; j++) {
             double s = 0;
@@ -150,7 +152,10 @@ int et_lm_score(et_lm *lm, const char *prompt, const char *const *cands, int n_c
             logprob[j] = -s;
         }
         rc = 0;
+    } else if (!v) {
+        snprintf(err, errlen, "score: out of memory");
     }
+    free(v);
     et_ctx_reset(lm->ctx, mark);
 done:
     for (int i = 0; cids && i < n_cands; i++) free(cids[i]);
