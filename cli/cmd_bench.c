@@ -8,11 +8,14 @@
 #include <string.h>
 #include "cli.h"
 #include "bench/bench_kernels.h"
+#include "bench/bench_vulkan.h"
 
 static void et__bench_usage(FILE *f) {
     fprintf(f, "usage: edgetune bench kernels [--json] [--threads N] [--quick] [--types T1,T2] [--out FILE]\n"
                "                             [--cpu-time]   (time = process CPU time / threads: shared machines)\n"
                "       edgetune bench compare OLD.jsonl NEW.jsonl [--threshold 5%%]\n"
+               "       edgetune bench train [--json] [--quick]   (see edgetune bench train --help)\n"
+               "       edgetune bench vulkan [--json] [--quick] [--autotune] [--types T1,T2]\n"
                "kernels: probes the machine (read bandwidth, FMA/bf16/int8 peaks), then times matvec,\n"
                "         matmul and dX per weight type against those limits and OpenBLAS.\n"
                "         Exit 1 if a figure exceeds its measured limit.\n"
@@ -86,6 +89,17 @@ int et_cmd_bench(int argc, char **argv) {
         if (np != 2) { et__bench_usage(stderr); return 2; }
         int r = et_bench_compare(paths[0], paths[1], thr, stdout);
         return r < 0 ? 2 : r > 0 ? 1 : 0;
+    }
+    if (!strcmp(argv[1], "vulkan")) {
+        et_bench_vulkan_opts o = { .out = stdout, .device = -1 };
+        for (int i = 2; i < argc; i++) {
+            if (!strcmp(argv[i], "--json")) o.json = true;
+            else if (!strcmp(argv[i], "--quick")) o.quick = true;
+            else if (!strcmp(argv[i], "--autotune")) o.autotune = true;
+            else if (!strcmp(argv[i], "--types") && i + 1 < argc) o.only = argv[++i];
+            else { fprintf(stderr, "edgetune bench vulkan: unknown or incomplete option '%s'\n", argv[i]); return 2; }
+        }
+        return et_bench_vulkan(&o);
     }
     fprintf(stderr, "edgetune bench: unknown benchmark '%s'\n", argv[1]);
     et__bench_usage(stderr);

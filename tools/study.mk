@@ -17,9 +17,10 @@ endif
 $(BUILD)/obj/bench/study/run.o: $(wildcard models/lm*.c)
 
 .PHONY: study study-full study-plan
-study: $(BUILD)/edgetune data
+# The default study runs on the built-in base models (`make models`, cached).
+study: $(BUILD)/edgetune data models
 	$(BUILD)/edgetune study --profile quick --out build/study $(STUDY_ARGS)
-study-full: $(BUILD)/edgetune data
+study-full: $(BUILD)/edgetune data models
 	$(BUILD)/edgetune study --profile full --out build/study-full $(STUDY_ARGS)
 study-plan: $(BUILD)/edgetune data
 	$(BUILD)/edgetune study --plan --profile quick $(STUDY_ARGS)
