@@ -34,7 +34,8 @@ static const char *et__usage =
     "  --lr X --weight-decay X --clip X --schedule constant|cosine --warmup N\n"
     "  --batch N --accum N --seq-len N --seed N --threads N\n"
     "  --eval FILE.jsonl | --eval-every N (holds out 10%% when no --eval) --early-stop N\n"
-    "  --recompute --mem-limit 512M --ckpt FILE [--ckpt-every N] [--resume] --out ADAPTER.gguf\n";
+    "  --recompute --mem-limit 512M --ckpt FILE [--ckpt-every N] [--resume] --out ADAPTER.gguf\n"
+    "  --profile DIR [--profile-limits KERNELS.jsonl]   per-op table, profile.jsonl, trace.json, roofline.png, memory.png\n";
 
 /* ---------------------------------------------------------------- argument parsing */
 
@@ -258,6 +259,8 @@ int et_cmd_finetune(int argc, char **argv) {
         else if (ARG("--base")) base = val;
         else if (ARG("--out")) out = val;
         else if (ARG("--ckpt")) c.ckpt_path = val;
+        else if (ARG("--profile")) c.profile_dir = val;
+        else if (ARG("--profile-limits")) c.profile_limits = val;
         else if (!strcmp(a, "--resume")) c.resume = true;
         else if (!strcmp(a, "--recompute")) c.recompute = true;
         else if (ARG("--rank")) { if (!et__int(a, val, 1, 4096, &rank)) return 2; }

@@ -37,6 +37,7 @@
 #include <unistd.h>
 #include "trainer.h"
 #include "checkpoint.h"
+#include "profile.h"
 
 static double et__now(void) {
     struct timespec ts;
@@ -397,8 +398,10 @@ int et_train(et_llama *m, const et_train_cfg *cfg, const et_example *train, int6
     s.perm = calloc((size_t)n_train, sizeof *s.perm);
     int rc = -1;
     if (!mb || !s.perm) { snprintf(err, errlen, "trainer: out of memory"); free(mb); free(s.perm); return -1; }
+    et_profile *prof = NULL;
     if (!et__run_build(&r, m, cfg, max_answer, err, errlen)) goto done;
     res->planned_peak_bytes = r.planned;
+    if (cfg->profile_dir && !(prof = et_profile_new(r.g, 0))) { snprintf(err, errlen, "trainer: profile: out of memory"); goto done; }
     if (cfg->log)
         fprintf(cfg->log, "plan: %.1f MiB planned peak (step buffer %.1f MiB + scratch %.1f MiB + weights, adapter "
                 "and optimizer state %.1f MiB), %d trained tensors, %d graph nodes\n",
@@ -450,7 +453,7 @@ int et_train(et_llama *m, const et_train_cfg *cfg, const et_example *train, int6
             et__fill(&r, mb, cfg->batch);
             et__set_dropout_seed(&r, step, mi);
             int32_t to = r.acc ? r.n_bwd : r.g->n_nodes;
-            if (!et_graph_compute_range(r.g, &r.plan, 0, to, cfg->n_threads, NULL)) {
+            if (!et_graph_compute_range(r.g, &r.plan, 0, to, cfg->n_threads, prof)) {
                 snprintf(err, errlen, "trainer: step %lld: %s", (long long)step, et_ctx_error(m->ctx));
                 goto done;
             }
@@ -463,7 +466,7 @@ int et_train(et_llama *m, const et_train_cfg *cfg, const et_example *train, int6
                 else for (int64_t i = 0; i < n; i++) a[i] += gr[i];
             }
         }
-        if (r.acc && !et_graph_compute_range(r.g, &r.plan, r.n_bwd, r.g->n_nodes, cfg->n_threads, NULL)) {
+        if (r.acc && !et_graph_compute_range(r.g, &r.plan, r.n_bwd, r.g->n_nodes, cfg->n_threads, prof)) {
             snprintf(err, errlen, "trainer: step %lld: optimizer: %s", (long long)step, et_ctx_error(m->ctx));
             goto done;
         }
@@ -517,8 +520,12 @@ int et_train(et_llama *m, const et_train_cfg *cfg, const et_example *train, int6
     res->flops_per_step = step_flops;
     res->peak_rss_bytes = et_train_peak_rss();
     if (steps_run == 0) res->final_loss = NAN;   /* nothing left to do (e.g. resumed at the end) */
+    if (prof && !et_profile_write_dir(prof, cfg->profile_dir, cfg->profile_limits, cfg->log ? cfg->log : stdout, err,
+                                      errlen))
+        goto done;
     rc = 0;
 done:
+    et_profile_free(prof);
     et__run_free(&r);
     free(mb);
     free(s.perm);

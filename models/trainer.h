@@ -51,6 +51,9 @@ typedef struct et_train_cfg {
     int32_t   ckpt_every;      /* steps between checkpoints */
     bool      resume;          /* continue from ckpt_path if it exists */
     FILE     *log;             /* progress output; NULL = silent */
+    const char *profile_dir;   /* per-node profile of the steps: table (to log), profile.jsonl,
+                                  trace.json, roofline.png, memory.png; NULL = off */
+    const char *profile_limits;/* bench kernels --json file for the roofline (NULL: default) */
 } et_train_cfg;
 
 typedef struct et_train_result {
