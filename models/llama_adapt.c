@@ -261,7 +261,12 @@ bool et_llama_compress(et_llama *m, et_type type, const char *prune, double *spa
             et_tensor **W = et__lin(&m->layers[l], w);
             et_tensor *src = *W;
             int64_t K = src->ne[0], N = src->ne[1];
-            if (K % et_type_get(type)->blck_size) {
+            /* like llama.cpp: rows that hold no whole 256-block fall back to a 32-block type of
+             * the same bit budget (q4_k -> iq4_nl, q6_k -> q8_0) */
+            et_type tt = type;
+            if (K % et_type_get(type)->blck_size && type == ET_Q4_K) tt = ET_IQ4_NL;
+            if (K % et_type_get(type)->blck_size && type == ET_Q6_K) tt = ET_Q8_0;
+            if (K % et_type_get(tt)->blck_size) {
                 et_ctx_fail(ctx, "compress: '%s' has rows of %lld, not a multiple of %s's block of %d", src->name,
                             (long long)K, et_type_get(type)->name, et_type_get(type)->blck_size);
                 return false;
@@ -275,10 +280,10 @@ bool et_llama_compress(et_llama *m, et_type type, const char *prune, double *spa
             }
             for (int64_t i = 0; i < K * N; i++) zeros += f[i] == 0.0f;
             total += K * N;
-            et_tensor *dst = et_new(ctx, type, 2, (int64_t[]){K, N}, src->flags & ~ET_FLAG_PARAM, src->name);
+            et_tensor *dst = et_new(ctx, tt, 2, (int64_t[]){K, N}, src->flags & ~ET_FLAG_PARAM, src->name);
             if (!dst) { free(f); return false; }
-            if (type == ET_NF4) et_ref_quantize_nf4(f, dst->data, K * N);
-            else et_type_get(type)->from_f32(f, dst->data, K * N);
+            if (tt == ET_NF4) et_ref_quantize_nf4(f, dst->data, K * N);
+            else et_type_get(tt)->from_f32(f, dst->data, K * N);
             free(f);
             *W = dst;
         }
