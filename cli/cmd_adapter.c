@@ -12,6 +12,7 @@
 #include <string.h>
 #include "adapter_io.h"
 #include "cli.h"
+#include "cli_base.h"
 #include "llama_gguf.h"
 
 static const char *et__ausage =
@@ -21,30 +22,6 @@ static const char *et__ausage =
     "  A / PATH: edgetune's adapter GGUF (edgetune finetune --out), a llama.cpp LoRA GGUF, or a PEFT\n"
     "  directory (adapter_model.safetensors + adapter_config.json).  export --format gguf writes the\n"
     "  layout llama.cpp's --lora loads (f32, or f16 with --f16); --format peft writes a PEFT directory.\n";
-
-typedef struct et__base {
-    et_gguf *g;
-    char arch[32];
-    char name[128];
-    et_adapter_layout lay;
-} et__base;
-
-static int et__open_base(const char *cmd, const char *path, et__base *b) {
-    char err[1024];
-    memset(b, 0, sizeof *b);
-    et_llama_config c;
-    et_gguf_str s;
-    if (et_gguf_open(path, &b->g, err, sizeof err) || et_llama_config_from_gguf(b->g, &c, err, sizeof err)) {
-        fprintf(stderr, "edgetune %s: %s\n", cmd, err);
-        return -1;
-    }
-    if (et_gguf_get_str(b->g, "general.architecture", &s, err, sizeof err) == 0)
-        snprintf(b->arch, sizeof b->arch, "%.*s", (int)(s.len < 31 ? s.len : 31), s.ptr);
-    if (et_gguf_get_str(b->g, "general.name", &s, err, sizeof err) == 0)
-        snprintf(b->name, sizeof b->name, "%.*s", (int)(s.len < 127 ? s.len : 127), s.ptr);
-    b->lay = et_adapter_layout_of(&c);
-    return 0;
-}
 
 static void et__print_info(const char *path, const et_adapter *a) {
     const char *kind = a->kind == ET_ADAPTER_IO_LORA ? "lora" : a->kind == ET_ADAPTER_IO_IA3 ? "ia3" : "prompt";
@@ -88,8 +65,8 @@ int et_cmd_adapter(int argc, char **argv) {
         fprintf(stderr, "edgetune adapter export: --format '%s' is not gguf or peft\n", format);
         return 2;
     }
-    et__base b = {0};
-    if (model && et__open_base("adapter", model, &b)) { if (b.g) et_gguf_close(b.g); return 1; }
+    et_cli_base b = {0};
+    if (model && et_cli_open_base("adapter", model, &b)) { if (b.g) et_gguf_close(b.g); return 1; }
     char err[1024];
     et_adapter a;
     int rc = 1;

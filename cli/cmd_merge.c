@@ -5,31 +5,8 @@
 #include <string.h>
 #include "adapter_io.h"
 #include "cli.h"
+#include "cli_base.h"
 #include "llama_gguf.h"
-
-typedef struct et__base {
-    et_gguf *g;
-    char arch[32];
-    char name[128];
-    et_adapter_layout lay;
-} et__base;
-
-static int et__open_base(const char *cmd, const char *path, et__base *b) {
-    char err[1024];
-    memset(b, 0, sizeof *b);
-    et_llama_config c;
-    et_gguf_str s;
-    if (et_gguf_open(path, &b->g, err, sizeof err) || et_llama_config_from_gguf(b->g, &c, err, sizeof err)) {
-        fprintf(stderr, "edgetune %s: %s\n", cmd, err);
-        return -1;
-    }
-    if (et_gguf_get_str(b->g, "general.architecture", &s, err, sizeof err) == 0)
-        snprintf(b->arch, sizeof b->arch, "%.*s", (int)(s.len < 31 ? s.len : 31), s.ptr);
-    if (et_gguf_get_str(b->g, "general.name", &s, err, sizeof err) == 0)
-        snprintf(b->name, sizeof b->name, "%.*s", (int)(s.len < 127 ? s.len : 127), s.ptr);
-    b->lay = et_adapter_layout_of(&c);
-    return 0;
-}
 
 static const char *et__musage =
     "usage: edgetune merge --model M.gguf --adapter A --out MERGED.gguf [--type T]\n"
@@ -61,8 +38,8 @@ int et_cmd_merge(int argc, char **argv) {
             return 2;
         }
     }
-    et__base b;
-    if (et__open_base("merge", model, &b)) { if (b.g) et_gguf_close(b.g); return 1; }
+    et_cli_base b;
+    if (et_cli_open_base("merge", model, &b)) { if (b.g) et_gguf_close(b.g); return 1; }
     char err[1024];
     et_adapter a;
     int rc = 1, n;
