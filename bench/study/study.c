@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <glob.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -171,41 +172,51 @@ int et_study_main(const et_study_opts *o, char *err, size_t errlen) {
     snprintf(results, sizeof results, "%s/results.jsonl", out_dir);
     n_keys = et_results_keys(results, &keys, err, errlen);
     if (n_keys < 0) { free(est); goto done; }
-    int todo = 0, failed = 0;
-    double est_todo = 0;
+    /* which cells still need running: decided once, from the finished keys */
+    bool *pending = calloc((size_t)(plan.n > 0 ? plan.n : 1), sizeof *pending);
+    if (!pending) { snprintf(err, errlen, "study: out of memory"); free(est); goto done; }
+    int n_pending = 0, failed = 0;
+    double est_pending = 0;   /* estimated seconds of the cells not yet run */
     for (int i = 0; i < plan.n; i++) {
         char key[600];
         et_cell_key(&plan.cells[i], key, sizeof key);
-        if (!et_results_has(keys, n_keys, key)) todo++, est_todo += est[i];
+        pending[i] = !et_results_has(keys, n_keys, key);
+        if (pending[i]) {
+            n_pending++;
+            est_pending += est[i];
+        }
     }
     fprintf(stderr, "study: %d cells in this share, %d already finished in %s, %d to run "
-            "(estimate %.1f min)\n", plan.n, plan.n - todo, results, todo, est_todo / 60);
-    double spent = 0, spent_est = 0;
+            "(estimate %.1f min)\n", plan.n, plan.n - n_pending, results, n_pending, est_pending / 60);
+    double spent = 0, spent_est = 0;   /* measured and estimated seconds of the cells run now */
     int done_now = 0;
     for (int i = 0; i < plan.n; i++) {
+        if (!pending[i]) continue;
         const et_cell *c = &plan.cells[i];
-        char key[600];
-        et_cell_key(c, key, sizeof key);
-        if (et_results_has(keys, n_keys, key)) continue;
         const et_study_task *t = NULL;
         for (int k = 0; k < n_tasks; k++) if (!strcmp(tasks[k].name, c->task)) t = &tasks[k];
+        est_pending -= est[i];
         double t0 = et__now();
         char *line = NULL, cerr[512];
         if (!t || et_study_run_cell(c, t, out_dir, o->n_threads, &line, cerr, sizeof cerr)) {
+            char key[600];
+            et_cell_key(c, key, sizeof key);
             fprintf(stderr, "study: cell %s failed: %s\n", key, t ? cerr : "unknown task");
             failed++;
             if (!et_study_have_models()) break;      /* every cell would fail the same way */
             continue;
         }
-        if (et_results_append(results, line, err, errlen)) { free(line); free(est); goto done; }
+        if (et_results_append(results, line, err, errlen)) { free(line); free(est); free(pending); goto done; }
         free(line);
         double dt = et__now() - t0;
-        spent += dt, spent_est += est[i], est_todo -= est[i];
+        spent += dt;
+        spent_est += est[i];
         done_now++;
-        double eta = spent_est > 0 ? est_todo * spent / spent_est : 0;
-        fprintf(stderr, "[%d/%d] %-14s %-9s %s %6.1fs  ETA %.1f min\n", plan.n - todo + done_now,
+        double eta = spent_est > 0 && est_pending > 0 ? est_pending * spent / spent_est : 0;
+        fprintf(stderr, "[%d/%d] %-14s %-9s %s %6.1fs  ETA %.1f min\n", plan.n - n_pending + done_now,
                 plan.n, c->task, c->method, c->base, dt, eta / 60);
     }
+    free(pending);
     free(est);
     if (et_study_report(out_dir, tasks, n_tasks, o, err, errlen)) goto done;
     if (failed) {
