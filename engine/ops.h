@@ -120,6 +120,11 @@ et_tensor *et_adamw_clipped(et_ctx *ctx, et_tensor *p, et_tensor *g, et_tensor *
                             et_tensor *hp, et_tensor *clip);
 
 /* ---- helpers for op files ---- */
+/* Row r (flat over dims 1..3) of a tensor with any strides. */
+static inline float *et__row(const et_tensor *t, int64_t r) {
+    int64_t i1 = r % t->ne[1], i2 = (r / t->ne[1]) % t->ne[2], i3 = r / (t->ne[1] * t->ne[2]);
+    return (float *)((char *)t->data + i1 * t->nb[1] + i2 * t->nb[2] + i3 * t->nb[3]);
+}
 /* Gradient accumulation used by backward rules: src->grad += contrib (new nodes). */
 void et__acc_grad(et_ctx *ctx, et_tensor *src, et_tensor *contrib);
 static inline bool et__needs_grad(const et_tensor *t) {

@@ -50,9 +50,6 @@ static inline float et__dgelu(float x) {
     return 0.5f * (1.0f + th) + 0.5f * x * (1.0f - th * th) * ET__GELU_C * (1.0f + 3.0f * ET__GELU_A * x * x);
 }
 
-#define ET__PTR(t, r) ((float *)((char *)(t)->data + ((r) % (t)->ne[1]) * (t)->nb[1] + \
-                       (((r) / (t)->ne[1]) % (t)->ne[2]) * (t)->nb[2] + ((r) / ((t)->ne[1] * (t)->ne[2])) * (t)->nb[3]))
-
 /* One loop for all six: kind selects the formula. */
 enum { ET__SILU, ET__GELU, ET__DSILU, ET__DGELU, ET__SWIGLU, ET__GEGLU };
 
@@ -61,7 +58,7 @@ static void et__act_fwd(et_tensor *t, int kind) {
     int64_t n = t->ne[0], nrows = et_nrows(t);
     #pragma omp parallel for schedule(static)
     for (int64_t r = 0; r < nrows; r++) {
-        const float *x = ET__PTR(a, r), *y = b ? ET__PTR(b, r) : NULL;
+        const float *x = et__row(a, r), *y = b ? et__row(b, r) : NULL;
         float *z = (float *)t->data + r * n;
         switch (kind) {
         case ET__SILU:   for (int64_t i = 0; i < n; i++) z[i] = et__silu(x[i]); break;

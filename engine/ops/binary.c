@@ -84,8 +84,7 @@ void et__fwd_scale(et_tensor *t, et_exec *ex) {
     int64_t n0 = t->ne[0], nrows = et_nrows(t);
     #pragma omp parallel for schedule(static)
     for (int64_t r = 0; r < nrows; r++) {
-        int64_t i1 = r % t->ne[1], i2 = (r / t->ne[1]) % t->ne[2], i3 = r / (t->ne[1] * t->ne[2]);
-        const float *x = (const float *)((const char *)a->data + i1 * a->nb[1] + i2 * a->nb[2] + i3 * a->nb[3]);
+        const float *x = et__row(a, r);
         float *z = (float *)t->data + r * n0;
         for (int64_t i = 0; i < n0; i++) z[i] = x[i] * s;
     }

@@ -24,8 +24,7 @@ void et__fwd_sum(et_tensor *t, et_exec *ex) {
     double s = 0;
     int64_t n0 = a->ne[0], nrows = et_nrows(a);
     for (int64_t r = 0; r < nrows; r++) {
-        int64_t i1 = r % a->ne[1], i2 = (r / a->ne[1]) % a->ne[2], i3 = r / (a->ne[1] * a->ne[2]);
-        const float *x = (const float *)((const char *)a->data + i1 * a->nb[1] + i2 * a->nb[2] + i3 * a->nb[3]);
+        const float *x = et__row(a, r);
         for (int64_t i = 0; i < n0; i++) s += x[i];
     }
     *(float *)t->data = (float)s;

@@ -30,16 +30,13 @@ et_tensor *et_rmsnorm_back(et_ctx *ctx, et_tensor *x, et_tensor *dy, float eps) 
     return et__rmsnorm_node(ctx, ET_OP_RMSNORM_BACK, "rmsnorm_back", x, dy, eps);
 }
 
-#define ET__ROW(t, r) ((float *)((char *)(t)->data + ((r) % (t)->ne[1]) * (t)->nb[1] + \
-                      (((r) / (t)->ne[1]) % (t)->ne[2]) * (t)->nb[2] + ((r) / ((t)->ne[1] * (t)->ne[2])) * (t)->nb[3]))
-
 void et__fwd_rmsnorm(et_tensor *t, et_exec *ex) {
     const et_tensor *x = t->src[0];
     float eps = et_param_f32(t, 0);
     int64_t n = t->ne[0], nrows = et_nrows(t);
     #pragma omp parallel for schedule(static)
     for (int64_t r = 0; r < nrows; r++) {
-        const float *xr = ET__ROW(x, r);
+        const float *xr = et__row(x, r);
         float *y = (float *)t->data + r * n;
         double ss = 0;
         for (int64_t i = 0; i < n; i++) ss += (double)xr[i] * xr[i];
@@ -59,7 +56,7 @@ void et__fwd_rmsnorm_back(et_tensor *t, et_exec *ex) {
     int64_t n = t->ne[0], nrows = et_nrows(t);
     #pragma omp parallel for schedule(static)
     for (int64_t r = 0; r < nrows; r++) {
-        const float *xr = ET__ROW(x, r), *g = ET__ROW(dy, r);
+        const float *xr = et__row(x, r), *g = et__row(dy, r);
         float *dx = (float *)t->data + r * n;
         double ss = 0, dot = 0;
         for (int64_t i = 0; i < n; i++) { ss += (double)xr[i] * xr[i]; dot += (double)g[i] * xr[i]; }
