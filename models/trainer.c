@@ -138,8 +138,7 @@ typedef struct et__run {
 static void et__run_free(et__run *r) {
     et_plan_free(&r->plan);
     et_optim_free(&r->o);
-    if (r->g) et_graph_free(r->g);
-    free(r->acc);
+    if (r->g) et_graph_free(r->g);   /* r->acc is the optimizer's: freed with it */
     memset(r, 0, sizeof *r);
 }
 
@@ -152,62 +151,20 @@ static bool __attribute__((format(printf, 3, 4))) et__err(char *err, size_t errl
 }
 #define ET__ERR(...) et__err(err, errlen, __VA_ARGS__)
 
-/* AdamW nodes over the trained tensors, reading either their gradients or accumulators,
- * with optional global clipping. */
+/* AdamW nodes over the trained tensors (engine/optim.c), reading either their gradients or,
+ * with accumulation, the optimizer's accumulators; optional global clipping. */
 static bool et__wire_optimizer(et__run *r, char *err, size_t errlen) {
     et_ctx *ctx = r->m->ctx;
-    const et_adamw_cfg *ac = &r->cfg.opt;
-    if (!(ac->lr >= 0) || !(ac->beta1 >= 0 && ac->beta1 < 1) || !(ac->beta2 >= 0 && ac->beta2 < 1) ||
-        !(ac->eps > 0) || !(ac->weight_decay >= 0))
-        return ET__ERR("trainer: adamw lr=%g beta1=%g beta2=%g eps=%g weight_decay=%g out of range", ac->lr,
-                       ac->beta1, ac->beta2, ac->eps, ac->weight_decay);
-    et_optim *o = &r->o;
-    *o = (et_optim){ .cfg = *ac };
-    int32_t n_all = et_ctx_n_tensors(ctx), n = 0;
+    int32_t n_all = et_ctx_n_tensors(ctx);
     for (int32_t id = 0; id < n_all; id++) {
         et_tensor *p = et_ctx_tensor(ctx, id);
-        if ((p->flags & ET_FLAG_PARAM) && p->grad) {
-            if (p->type != ET_F32 || !et_is_contiguous(p))
-                return ET__ERR("trainer: trained tensor '%s' must be contiguous f32", p->name);
-            n++;
-        }
+        if ((p->flags & ET_FLAG_PARAM) && p->grad && (p->type != ET_F32 || !et_is_contiguous(p)))
+            return ET__ERR("trainer: trained tensor '%s' must be contiguous f32", p->name);
     }
-    if (n == 0) return ET__ERR("trainer: the model has no trained tensor (add an adapter or full fine-tuning)");
-    o->params = calloc((size_t)n, sizeof *o->params);
-    o->m = calloc((size_t)n, sizeof *o->m);
-    o->v = calloc((size_t)n, sizeof *o->v);
-    r->acc = r->cfg.grad_accum > 1 ? calloc((size_t)n, sizeof *r->acc) : NULL;
-    o->hp = et_new_1d(ctx, ET_F32, ET_HP_COUNT, ET_FLAG_INPUT, "adamw.hparams");
-    if (!o->params || !o->m || !o->v || !o->hp || (r->cfg.grad_accum > 1 && !r->acc))
-        return ET__ERR("trainer: out of memory");
-    for (int32_t id = 0; id < n_all; id++) {
-        et_tensor *p = et_ctx_tensor(ctx, id);
-        if (!(p->flags & ET_FLAG_PARAM) || !p->grad) continue;
-        int k = o->n_params++;
-        o->params[k] = p;
-        o->m[k] = et_new(ctx, ET_F32, ET_MAX_DIMS, p->ne, 0, "adamw.m");
-        o->v[k] = et_new(ctx, ET_F32, ET_MAX_DIMS, p->ne, 0, "adamw.v");
-        if (r->acc) r->acc[k] = et_new(ctx, ET_F32, ET_MAX_DIMS, p->ne, 0, "grad_acc");
-        if (et_ctx_failed(ctx)) return ET__ERR("trainer: %s", et_ctx_error(ctx));
-        et_set_name(o->m[k], "%s.adam_m", p->name);
-        et_set_name(o->v[k], "%s.adam_v", p->name);
-        if (r->acc) et_set_name(r->acc[k], "%s.grad_acc", p->name);
-    }
-    et_tensor *clip = NULL;
-    if (r->cfg.clip > 0) {
-        et_tensor *total = NULL;
-        for (int32_t k = 0; k < o->n_params; k++) {
-            et_tensor *s = et_sumsq(ctx, r->acc ? r->acc[k] : o->params[k]->grad);
-            total = total ? et_add(ctx, total, s) : s;
-        }
-        clip = et_clip_scale(ctx, total, r->cfg.clip * (float)r->cfg.grad_accum);
-    }
-    for (int32_t k = 0; k < o->n_params; k++) {
-        et_tensor *gr = r->acc ? r->acc[k] : o->params[k]->grad;
-        et_tensor *u = clip ? et_adamw_clipped(ctx, o->params[k], gr, o->m[k], o->v[k], o->hp, clip)
-                            : et_adamw(ctx, o->params[k], gr, o->m[k], o->v[k], o->hp);
-        if (!u || !et_graph_add(r->g, u)) return ET__ERR("trainer: optimizer: %s", et_ctx_error(ctx));
-    }
+    et_optim_opts oo = { .clip = r->cfg.clip, .grad_accum = r->cfg.grad_accum };
+    if (!et_optim_adamw_init_ex(&r->o, r->g, &r->cfg.opt, &oo))
+        return ET__ERR("trainer: optimizer: %s", et_ctx_error(ctx));
+    r->acc = r->o.acc;
     return true;
 }
 
