@@ -21,6 +21,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 #include <cjson/cJSON.h>
 #include "bench_kernels.h"
 #include "kernels.h"
@@ -63,6 +64,54 @@ static double et__cpu_now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Bytes of last-level cache the benchmark must stream past: the sum over the distinct L3
+ * instances sysfs lists (0 when it lists none).  A VM may report the host's cache, which can
+ * be far larger than the 32 MiB a Zen 4 CCD has; a matrix cycle sized from the real figure
+ * is never re-read from cache, whatever machine CI lands on. */
+static size_t et__llc_bytes(void) {
+    size_t total = 0;
+    char seen[16][64];
+    int nseen = 0;
+    for (int cpu = 0; cpu < 1024; cpu++) {
+        char path[128], lvl[16] = "", size[32] = "", shared[64] = "";
+        bool any = false;
+        for (int idx = 0; idx < 8; idx++) {
+            snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu%d/cache/index%d/level", cpu, idx);
+            FILE *f = fopen(path, "r");
+            if (!f) break;
+            any = true;
+            bool ok = fgets(lvl, sizeof lvl, f) != NULL;
+            fclose(f);
+            if (!ok || atoi(lvl) != 3) continue;
+            snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu%d/cache/index%d/size", cpu, idx);
+            if ((f = fopen(path, "r"))) { if (!fgets(size, sizeof size, f)) *size = 0; fclose(f); }
+            snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu%d/cache/index%d/shared_cpu_list", cpu, idx);
+            if ((f = fopen(path, "r"))) { if (!fgets(shared, sizeof shared, f)) *shared = 0; fclose(f); }
+            bool dup = false;
+            for (int i = 0; i < nseen; i++) dup |= !strcmp(seen[i], shared);
+            if (dup) continue;
+            if (nseen < 16) snprintf(seen[nseen++], sizeof seen[0], "%s", shared);
+            char *end;
+            double v = strtod(size, &end);
+            total += (size_t)(v * (*end == 'M' ? 1 << 20 : *end == 'K' ? 1 << 10 : 1));
+        }
+        if (!any) break;
+    }
+    return total;
+}
+
+/* Total bytes of weight copies a matvec cycles through: at least 256 MiB and four times the
+ * last-level cache (so any replacement policy has evicted a copy before it is read again),
+ * at most a quarter of physical memory. */
+static size_t et__cycle_bytes(void) {
+    size_t total = (size_t)256 << 20, llc4 = 4 * et__llc_bytes();
+    if (llc4 > total) total = llc4;
+    long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
+    size_t cap = pages > 0 && psz > 0 ? (size_t)pages * (size_t)psz / 4 : (size_t)4 << 30;
+    if (cap < ((size_t)256 << 20)) cap = (size_t)256 << 20;
+    return total < cap ? total : cap;
 }
 
 /* 2 MiB-aligned, advised for transparent huge pages, touched (so no page faults are timed). */
@@ -130,6 +179,7 @@ typedef struct {
     const et_bench_kernels_opts *o;
     int over;            /* lines with frac_limit > 1 */
     int threads;
+    int reprobes;        /* bandwidth re-measurements so far (at most 2 a run) */
 } et__ctx;
 
 static void et__line(et__ctx *c, const char *bench, const char *type, int64_t M, int64_t K,
@@ -450,13 +500,13 @@ static bool et__wanted(const char *only, const char *name) {
     return false;
 }
 
-static int et__bench_type(et__ctx *c, et_type t, const et__limits *L) {
+static int et__bench_type(et__ctx *c, et_type t, et__limits *L) {
     const bool quick = c->o->quick;
     const int64_t K = quick ? 1024 : 4096, N = quick ? 2048 : 14336;
     const int64_t Ts[3] = { quick ? 8 : 64, quick ? 32 : 256, quick ? 64 : 512 };
     const int nT = 3, Tmax = (int)Ts[2];
     const size_t bytes = (et_type_nbytes(t, K, N) + 4095) / 4096 * 4096;
-    const size_t total = (quick ? 128 : 256) * ((size_t)1 << 20);   /* ≫ L3 (32 MiB here) */
+    const size_t total = et__cycle_bytes();   /* ≥ 4× the last-level cache, quick or not */
     int ncopies = (int)((total + bytes - 1) / bytes);
     if (ncopies < 2) ncopies = 2;
     const char *isa = et_isa_name(et_kern_isa());
@@ -491,6 +541,16 @@ static int et__bench_type(et__ctx *c, et_type t, const et__limits *L) {
         j.which = 0;
         j.T = 1;
         et__stats st = et__time_calls(mv_reps, et__run_matvec, &j);
+        double mv_gbps = (double)wbytes / st.median / 1e9;
+        if (mv_gbps > L->bw && c->reprobes < 2) {
+            /* The probe ran earlier, perhaps while another job on this shared machine held
+             * the memory bus: measure again, keep the better limit, then judge. */
+            c->reprobes++;
+            fprintf(stderr, "edgetune bench: %s matvec read %.1f GB/s, above the probe's %.1f "
+                            "GB/s; measuring the bandwidth again\n", ty, mv_gbps, L->bw);
+            double bw = et__probe_bw(c, c->threads);
+            if (bw > L->bw) L->bw = bw;
+        }
         et__line(c, "matvec", ty, 1, K, N, is, c->threads, st, (double)wbytes / st.median / 1e9,
                  2.0 * K * N / st.median / 1e9, "read_bw", L->bw);
         for (int i = 0; i < nT; i++) {
