@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include "bench_profile.h"
+#include "pretrain.h"
 #include "kernels.h"
 #include "llama.h"
 #include "optim.h"
@@ -153,8 +154,15 @@ int et_profile_run(const et_profile_run_opts *o, et_profile_run_result *res, cha
         cfg = (et_llama_config){ .vocab = 256, .dim = 64, .n_layers = 2, .n_heads = 4, .n_kv_heads = 2,
                                  .head_dim = 16, .ffn = 192, .max_seq = 32, .rope_theta = 10000.0f, .rms_eps = 1e-5f };
         T = 32, B = 2;
+    } else if (!strncmp(config, "pretrain-", 9)) {   /* a `make models` preset, as pretrained */
+        et_pretrain_cfg pc;
+        if (!et_pretrain_preset(config + 9, &pc))
+            return ET__ERR("profile: --config '%s': no pretraining preset '%s' (tiny, small, medium)", config, config + 9);
+        cfg = pc.model;
+        if (cfg.vocab == 0) cfg.vocab = 4096;   /* the tokenizer's size: `make models` trains 4096 */
+        T = pc.seq_len, B = pc.batch;
     } else {
-        return ET__ERR("profile: --config '%s' (bench or tiny)", config);
+        return ET__ERR("profile: --config '%s' (bench, tiny or pretrain-tiny|small|medium)", config);
     }
     if (!strcmp(method, "qlora") && cfg.ffn % 64) {   /* NF4 blocks are 64 wide: as bench train does */
         int ffn = (cfg.ffn + 63) / 64 * 64;

@@ -7,7 +7,7 @@
 #include "cli.h"
 
 static int et__usage(FILE *f, int rc) {
-    fprintf(f, "usage: edgetune profile [--method lora|qlora|full] [--config bench|tiny] [--steps N] [--recompute]\n"
+    fprintf(f, "usage: edgetune profile [--method lora|qlora|full] [--config bench|tiny|pretrain-tiny|pretrain-small|pretrain-medium] [--steps N] [--recompute]\n"
                "                        [--out DIR] [--threads N] [--top N] [--limits FILE]\n"
                "  Profiles N training steps (default 3, after a warm-up) of a Llama with random weights and writes\n"
                "  DIR/profile.jsonl, trace.json, roofline.png and memory.png (DIR default build/profile).\n"
