@@ -8,7 +8,7 @@
 
 static const char *et__qusage =
     "usage: edgetune quantize IN.gguf OUT.gguf --type T [--embeddings T] [--strict] [--quiet]\n"
-    "  T: q8_0 q4_0 q4_1 q4_k q6_k iq4_nl nf4 f16 bf16 f32\n"
+    "  T: q8_0 q4_0 q4_1 q5_0 q5_1 q4_k q6_k iq4_nl nf4 f16 bf16 f32\n"
     "  quantizes the linear layers' 2-D weights (blk.*.weight); --embeddings also converts\n"
     "  token_embd.weight and output.weight; all metadata (tokenizer too) and other tensors are copied.\n"
     "  rows that are not a multiple of q4_k's / q6_k's 256-blocks get iq4_nl / q8_0 (as llama.cpp does)\n"
@@ -19,7 +19,7 @@ static const char *et__qusage =
 static et_type et__wtype(const char *cmd, const char *opt, const char *s) {
     et_type t = et_type_from_name(s);
     if (t == ET_TYPE_COUNT || t == ET_I32 || t == ET_Q8_K) {
-        fprintf(stderr, "edgetune %s: %s '%s' is not one of q8_0 q4_0 q4_1 q4_k q6_k iq4_nl nf4 f16 bf16 f32\n", cmd,
+        fprintf(stderr, "edgetune %s: %s '%s' is not one of q8_0 q4_0 q4_1 q5_0 q5_1 q4_k q6_k iq4_nl nf4 f16 bf16 f32\n", cmd,
                 opt, s);
         return ET_TYPE_COUNT;
     }

@@ -30,6 +30,8 @@ typedef enum et_type {
     ET_IQ4_NL,
     ET_NF4,
     ET_Q8_K,      /* activations for K-quant dot products (GGUF id 15); never a weight here */
+    ET_Q5_0,      /* appended (not next to Q4_*) so no earlier enum value moves */
+    ET_Q5_1,
     ET_TYPE_COUNT
 } et_type;
 

@@ -15,6 +15,8 @@
 
 #define ET_QK4_0  32
 #define ET_QK4_1  32
+#define ET_QK5_0  32
+#define ET_QK5_1  32
 #define ET_QK8_0  32
 #define ET_QK4_NL 32
 #define ET_QK_K   256
@@ -33,6 +35,16 @@ static_assert(sizeof(et_block_q4_0) == 18, "q4_0 block size");
 /* Q4_1: x = d * q + m; same nibble order as Q4_0. */
 typedef struct { uint16_t d; uint16_t m; uint8_t qs[ET_QK4_1 / 2]; } et_block_q4_1;
 static_assert(sizeof(et_block_q4_1) == 20, "q4_1 block size");
+
+/* Q5_0: x = d * (q - 16), q a 5-bit value: its low 4 bits in the nibbles of qs (element j
+ * low, element j+16 high, as Q4_0), its high bit in bit j of qh read as a little-endian
+ * uint32 (ggml keeps qh as bytes so the block stays 2-byte aligned). */
+typedef struct { uint16_t d; uint8_t qh[4]; uint8_t qs[ET_QK5_0 / 2]; } et_block_q5_0;
+static_assert(sizeof(et_block_q5_0) == 22, "q5_0 block size");
+
+/* Q5_1: x = d * q + m; the 5-bit q packed as in Q5_0. */
+typedef struct { uint16_t d; uint16_t m; uint8_t qh[4]; uint8_t qs[ET_QK5_1 / 2]; } et_block_q5_1;
+static_assert(sizeof(et_block_q5_1) == 24, "q5_1 block size");
 
 /* Q4_K: super-block of 256 = 8 sub-blocks of 32, each with a 6-bit scale and 6-bit min packed
  * in scales[12]; x = d * sc * q - dmin * m. */

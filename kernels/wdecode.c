@@ -9,6 +9,7 @@
  *   Q8_0  q           G 32          Q4_0  nibble - 8    G 32       IQ4_NL  codebook[nibble]
  *   Q4_1  nibble, mw = m            Q4_K  nibble, dw = d*sc, mw = -dmin*m (sub-blocks of 32)
  *   Q6_K  6-bit - 32, dw = d*sc, G 16
+ *   Q5_0  5-bit - 16  G 32          Q5_1  5-bit, mw = m      (high bits from qh)
  */
 #include <string.h>
 #include "kern_priv.h"
@@ -67,6 +68,30 @@ static void et__dec_q4_1(const et__wdesc *w, int64_t n, int8_t *q, float *dw, fl
         dw[i] = et_fp16_to_fp32(b[i].d);
         mw[i] = et_fp16_to_fp32(b[i].m);
         et__nibbles(b[i].qs, q, q + 16, 0);
+    }
+}
+
+/* Q5: the nibbles as Q4, then bit j of qh (a little-endian uint32) adds 16 to quant j. */
+static inline void et__fives(const uint8_t *qh, const uint8_t *qs, int8_t *q, int8_t bias) {
+    et__nibbles(qs, q, q + 16, 0);
+    const uint32_t h = (uint32_t)qh[0] | (uint32_t)qh[1] << 8 | (uint32_t)qh[2] << 16 | (uint32_t)qh[3] << 24;
+    for (int j = 0; j < 32; j++) q[j] = (int8_t)(q[j] + (int)(((h >> j) & 1) << 4) - bias);
+}
+
+static void et__dec_q5_0(const et__wdesc *w, int64_t n, int8_t *q, float *dw, float *mw) {
+    const et_block_q5_0 *b = (const et_block_q5_0 *)et__row(w, n);
+    for (int64_t i = 0; i < w->K / ET_QK5_0; i++, q += 32) {
+        dw[i] = et_fp16_to_fp32(b[i].d);
+        et__fives(b[i].qh, b[i].qs, q, 16);
+    }
+}
+
+static void et__dec_q5_1(const et__wdesc *w, int64_t n, int8_t *q, float *dw, float *mw) {
+    const et_block_q5_1 *b = (const et_block_q5_1 *)et__row(w, n);
+    for (int64_t i = 0; i < w->K / ET_QK5_1; i++, q += 32) {
+        dw[i] = et_fp16_to_fp32(b[i].d);
+        mw[i] = et_fp16_to_fp32(b[i].m);
+        et__fives(b[i].qh, b[i].qs, q, 0);
     }
 }
 
@@ -137,6 +162,8 @@ et__dec_i8_fn et__dec_i8_for(et_type t, int *G, bool *has_min) {
     case ET_Q4_0:   return et__dec_q4_0;
     case ET_IQ4_NL: return et__dec_iq4_nl;
     case ET_Q4_1:   *has_min = true; return et__dec_q4_1;
+    case ET_Q5_0:   return et__dec_q5_0;
+    case ET_Q5_1:   *has_min = true; return et__dec_q5_1;
     case ET_Q4_K:   *has_min = true; return et__dec_q4_k;
     case ET_Q6_K:   *G = 16; return et__dec_q6_k;
     default:        return NULL;
@@ -207,7 +234,8 @@ et__dec_f32_fn et__dec_f32_for(et_type t) {
     case ET_F16:  return et__decf_f16;
     case ET_BF16: return et__decf_bf16;
     case ET_NF4:  return et__decf_nf4;
-    case ET_Q8_0: case ET_Q4_0: case ET_Q4_1: case ET_IQ4_NL: case ET_Q4_K: case ET_Q6_K:
+    case ET_Q8_0: case ET_Q4_0: case ET_Q4_1: case ET_Q5_0: case ET_Q5_1: case ET_IQ4_NL:
+    case ET_Q4_K: case ET_Q6_K:
         return et__decf_int;
     default:      return NULL;
     }

@@ -26,7 +26,7 @@
 #include "ref/quant_ref.h"
 
 static const et_type TYPES[] = { ET_F32, ET_F16, ET_BF16, ET_Q8_0, ET_Q4_0, ET_Q4_1,
-                                 ET_IQ4_NL, ET_Q4_K, ET_Q6_K, ET_NF4 };
+                                 ET_Q5_0, ET_Q5_1, ET_IQ4_NL, ET_Q4_K, ET_Q6_K, ET_NF4 };
 #define NTYPES (int)(sizeof TYPES / sizeof TYPES[0])
 
 /* W (N×K) of type t from f32 data; returns the bytes, sets *ldw. */
@@ -45,6 +45,8 @@ static void *make_w(et_type t, const float *wf, int64_t N, int64_t K, size_t *ld
         case ET_Q8_0:   et_ref_quantize_row_q8_0(src, dst, K); break;
         case ET_Q4_0:   et_ref_quantize_row_q4_0(src, dst, K); break;
         case ET_Q4_1:   et_ref_quantize_row_q4_1(src, dst, K); break;
+        case ET_Q5_0:   et_ref_quantize_row_q5_0(src, dst, K); break;
+        case ET_Q5_1:   et_ref_quantize_row_q5_1(src, dst, K); break;
         case ET_IQ4_NL: et_ref_quantize_row_iq4_nl(src, dst, K); break;
         case ET_Q4_K:   et_ref_quantize_row_q4_k(src, dst, K); break;
         case ET_Q6_K:   et_ref_quantize_row_q6_k(src, dst, K); break;
@@ -68,6 +70,8 @@ static float *deq_w(et_type t, const void *w, size_t ldw, int64_t N, int64_t K) 
         case ET_Q8_0:   et_ref_dequantize_row_q8_0(r, o, K); break;
         case ET_Q4_0:   et_ref_dequantize_row_q4_0(r, o, K); break;
         case ET_Q4_1:   et_ref_dequantize_row_q4_1(r, o, K); break;
+        case ET_Q5_0:   et_ref_dequantize_row_q5_0(r, o, K); break;
+        case ET_Q5_1:   et_ref_dequantize_row_q5_1(r, o, K); break;
         case ET_IQ4_NL: et_ref_dequantize_row_iq4_nl(r, o, K); break;
         case ET_Q4_K:   et_ref_dequantize_row_q4_k(r, o, K); break;
         case ET_Q6_K:   et_ref_dequantize_row_q6_k(r, o, K); break;

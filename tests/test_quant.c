@@ -2,7 +2,8 @@
  * oracles, and their error against bounds derived from each format's step size.
  *
  * Golden files (tests/py/gen_quant.py, run first by tests/run.sh; a missing file FAILS):
- *   - F16/BF16 conversions, Q8_0/Q4_0/Q4_1 quantization: byte-exact with PyPI gguf (0 ULP).
+ *   - F16/BF16 conversions, Q8_0/Q4_0/Q4_1/Q5_0/Q5_1 quantization: byte-exact with PyPI gguf
+ *     (0 ULP).
  *   - dequantization of every GGUF type from random bytes: bit-exact with gguf (0 ULP).
  *   - Q4_K, Q6_K, IQ4_NL, Q8_K quantization (gguf has no quantizer for them): byte-exact with
  *     tests/py/kquants_np.py, a numpy port of ggml's algorithms in exact float32 order.
@@ -14,6 +15,8 @@
  *   Q8_0   |e| <= amax/254 + 127 s(d)        d = amax/127
  *   Q4_0   |e| <= amax/8 + 8 s(d)            (the value opposite max clips by a full step)
  *   Q4_1   |e| <= d/2 + 15 s(d) + s(m)       d = (max-min)/15, m = min
+ *   Q5_0   |e| <= amax/16 + 16 s(d)          (Q4_0's clipping, with twice the levels)
+ *   Q5_1   |e| <= d/2 + 31 s(d) + s(m)       d = (max-min)/31
  *   Q6_K   |e| <= (d*|sc|)/2 per sub-block + clipping, checked as <= amax/48 of the super-block
  *   Q4_K   |e| <= range/15 of the super-block (6-bit scales of small sub-blocks lose precision)
  *   IQ4_NL |e| <= amax * 24/127 (the widest codebook gap, 24, at the scale max -> ±127)
@@ -152,25 +155,28 @@ typedef struct {
     et_type t;
     void (*quantize)(const float *, void *, int64_t);
     void (*dequantize)(const void *, float *, int64_t);
+    int gguf_quant;          /* gguf has a quantizer: byte-exact goldens of both directions */
 } fmt;
 
 static const fmt FORMATS[] = {
-    { "q8_0",   ET_Q8_0,   et_ref_quantize_row_q8_0,   et_ref_dequantize_row_q8_0 },
-    { "q4_0",   ET_Q4_0,   et_ref_quantize_row_q4_0,   et_ref_dequantize_row_q4_0 },
-    { "q4_1",   ET_Q4_1,   et_ref_quantize_row_q4_1,   et_ref_dequantize_row_q4_1 },
-    { "iq4_nl", ET_IQ4_NL, et_ref_quantize_row_iq4_nl, et_ref_dequantize_row_iq4_nl },
-    { "q4_k",   ET_Q4_K,   et_ref_quantize_row_q4_k,   et_ref_dequantize_row_q4_k },
-    { "q6_k",   ET_Q6_K,   et_ref_quantize_row_q6_k,   et_ref_dequantize_row_q6_k },
+    { "q8_0",   ET_Q8_0,   et_ref_quantize_row_q8_0,   et_ref_dequantize_row_q8_0, 1 },
+    { "q4_0",   ET_Q4_0,   et_ref_quantize_row_q4_0,   et_ref_dequantize_row_q4_0, 1 },
+    { "q4_1",   ET_Q4_1,   et_ref_quantize_row_q4_1,   et_ref_dequantize_row_q4_1, 1 },
+    { "iq4_nl", ET_IQ4_NL, et_ref_quantize_row_iq4_nl, et_ref_dequantize_row_iq4_nl, 0 },
+    { "q4_k",   ET_Q4_K,   et_ref_quantize_row_q4_k,   et_ref_dequantize_row_q4_k, 0 },
+    { "q6_k",   ET_Q6_K,   et_ref_quantize_row_q6_k,   et_ref_dequantize_row_q6_k, 0 },
+    { "q5_0",   ET_Q5_0,   et_ref_quantize_row_q5_0,   et_ref_dequantize_row_q5_0, 1 },
+    { "q5_1",   ET_Q5_1,   et_ref_quantize_row_q5_1,   et_ref_dequantize_row_q5_1, 1 },
 };
 enum { NFORMATS = sizeof FORMATS / sizeof FORMATS[0] };
 
-/* Q8_0/Q4_0/Q4_1 against gguf's quantizers; IQ4_NL/Q4_K/Q6_K (and Q8_K below) against
+/* Q8_0/Q4_0/Q4_1/Q5_0/Q5_1 against gguf's quantizers; IQ4_NL/Q4_K/Q6_K (and Q8_K below) against
  * tests/py/kquants_np.py, a numpy port of ggml's algorithms in exact float32 order. */
 static void test_quantize_vs_gguf(void) {
     for (int c = 0; c < 2 * NFORMATS; c++) {
         /* then, for the searched formats, rows above their 2^16 rescaling threshold */
         const int f = c % NFORMATS, large = c >= NFORMATS;
-        if (large && f < 3) continue;
+        if (large && FORMATS[f].gguf_quant) continue;
         char name[64];
         snprintf(name, sizeof name, "%s_quantize%s", FORMATS[f].name, large ? "_large" : "");
         size_t ni, no;
@@ -193,7 +199,7 @@ static void test_quantize_vs_gguf(void) {
 static void test_dequantize_vs_gguf(void) {
     for (int f = 0; f < NFORMATS; f++) {
         for (int raw = 0; raw < 2; raw++) {
-            if (!raw && f >= 3) continue;               /* only Q8_0/Q4_0/Q4_1 have both */
+            if (!raw && !FORMATS[f].gguf_quant) continue;   /* only gguf's quantizers have both */
             char name[64];
             snprintf(name, sizeof name, "%s_dequantize%s", FORMATS[f].name, raw ? "_raw" : "");
             size_t ni, no;
@@ -236,6 +242,8 @@ static double bound(int f, const float *x, int64_t j) {
     case ET_Q8_0:   e = amax / 254 + 127 * s16(amax / 127); break;
     case ET_Q4_0:   e = amax / 8 + 8 * s16(amax / 8); break;
     case ET_Q4_1:   e = (mx - mn) / 30 + 15 * s16((mx - mn) / 15) + s16(mn); break;
+    case ET_Q5_0:   e = amax / 16 + 16 * s16(amax / 16); break;
+    case ET_Q5_1:   e = (mx - mn) / 62 + 31 * s16((mx - mn) / 31) + s16(mn); break;
     case ET_IQ4_NL: e = amax * 24 / 127 + 127 * s16(amax / 113); break;
     case ET_Q4_K:   e = (mx - (mn < 0 ? mn : 0)) / 15 + 63 * 15 * s16(amax / 63); break;
     case ET_Q6_K:   e = amax / 48 + 128 * 32 * s16(amax / 128); break;
@@ -315,8 +323,9 @@ static void test_roundtrip_error_bounds(void) {
 
 /* RMS error on N(0,1) weights: the per-element bounds above would not notice a scale search
  * that silently stopped searching, but the known ordering of the formats would.  Checked:
- * Q8_0 < Q6_K < Q4_K < Q4_1 < Q4_0 and IQ4_NL < Q4_0, each by a margin of 5% (measured here:
- * 0.0053, 0.0177, 0.0711, 0.0777, 0.0857 and 0.0761). */
+ * Q8_0 < Q6_K < Q4_K < Q4_1 < Q4_0, IQ4_NL < Q4_0 and Q6_K < Q5_1 < Q5_0 < Q4_K, each by a
+ * margin of 5% (measured here: 0.0053, 0.0177, 0.0711, 0.0777, 0.0857, 0.0761, 0.0377 and
+ * 0.0426). */
 static void test_rmse_ordering(void) {
     enum { N = 1 << 16 };
     float *x = malloc(N * 4), *y = malloc(N * 4);
@@ -337,12 +346,15 @@ static void test_rmse_ordering(void) {
         rmse[f] = sqrt(s / N);
         printf("  %-6s rmse on N(0,1) = %.5f\n", FORMATS[f].name, rmse[f]);
     }
-    enum { Q8_0, Q4_0, Q4_1, IQ4_NL, Q4_K, Q6_K };
+    enum { Q8_0, Q4_0, Q4_1, IQ4_NL, Q4_K, Q6_K, Q5_0, Q5_1 };
     CHECK(rmse[Q8_0] * 1.05 < rmse[Q6_K], "q8_0 %g vs q6_k %g", rmse[Q8_0], rmse[Q6_K]);
     CHECK(rmse[Q6_K] * 1.05 < rmse[Q4_K], "q6_k %g vs q4_k %g", rmse[Q6_K], rmse[Q4_K]);
     CHECK(rmse[Q4_K] * 1.05 < rmse[Q4_1], "q4_k %g vs q4_1 %g", rmse[Q4_K], rmse[Q4_1]);
     CHECK(rmse[Q4_1] * 1.05 < rmse[Q4_0], "q4_1 %g vs q4_0 %g", rmse[Q4_1], rmse[Q4_0]);
     CHECK(rmse[IQ4_NL] * 1.05 < rmse[Q4_0], "iq4_nl %g vs q4_0 %g", rmse[IQ4_NL], rmse[Q4_0]);
+    CHECK(rmse[Q6_K] * 1.05 < rmse[Q5_1], "q6_k %g vs q5_1 %g", rmse[Q6_K], rmse[Q5_1]);
+    CHECK(rmse[Q5_1] * 1.05 < rmse[Q5_0], "q5_1 %g vs q5_0 %g", rmse[Q5_1], rmse[Q5_0]);
+    CHECK(rmse[Q5_0] * 1.05 < rmse[Q4_K], "q5_0 %g vs q4_k %g", rmse[Q5_0], rmse[Q4_K]);
     free(x);
     free(y);
     free(q);

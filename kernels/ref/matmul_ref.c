@@ -21,6 +21,8 @@ static et__deq_fn et__ref_deq(et_type t) {
     case ET_Q8_0:   return et_ref_dequantize_row_q8_0;
     case ET_Q4_0:   return et_ref_dequantize_row_q4_0;
     case ET_Q4_1:   return et_ref_dequantize_row_q4_1;
+    case ET_Q5_0:   return et_ref_dequantize_row_q5_0;
+    case ET_Q5_1:   return et_ref_dequantize_row_q5_1;
     case ET_IQ4_NL: return et_ref_dequantize_row_iq4_nl;
     case ET_Q4_K:   return et_ref_dequantize_row_q4_k;
     case ET_Q6_K:   return et_ref_dequantize_row_q6_k;

@@ -1,6 +1,7 @@
-/* Reference quantize / dequantize for the 32-element GGUF formats: Q8_0, Q4_0, Q4_1, IQ4_NL.
+/* Reference quantize / dequantize for the 32-element GGUF formats: Q8_0, Q4_0, Q4_1, Q5_0,
+ * Q5_1, IQ4_NL.
  *
- * Q8_0, Q4_0 and Q4_1 reproduce the PyPI gguf package's numpy quantizers byte for byte
+ * Q8_0, Q4_0, Q4_1, Q5_0 and Q5_1 reproduce the PyPI gguf package's numpy quantizers byte for byte
  * (gguf/quants.py, which in turn reproduces ggml's quantize_row_*_ref):
  *   Q8_0  d = amax / 127, q = roundf(x * (1/d))            (round half away from zero)
  *   Q4_0  d = max / -8 (max = the signed value of largest magnitude, first one on ties),
@@ -9,6 +10,9 @@
  *         from the compiler; a float64 product of two floats is exact, so this is one
  *         rounding, then numpy rounds to float32 before the truncation (np.trunc(dtype=f32)).
  *   Q4_1  d = (max - min) / 15, q = trunc((x - min) * (1/d) + 0.5f), all in float32.
+ *   Q5_0  Q4_0's rule with 5 bits: d = max / -16, q = trunc((double)x * (double)(1/d) + 16.5)
+ *         rounded to float, clipped to 31.
+ *   Q5_1  Q4_1's rule with 5 bits: d = (max - min) / 31, q clipped to 31.
  * IQ4_NL follows llama.cpp's quantize_iq4_nl without an importance matrix, i.e. what
  * llama-quantize writes: quantize_row_iq4_nl_impl with ntry = 7 (a search over 15 candidate
  * scales with weights x^2, then every quant recomputed for the chosen float scale).
@@ -138,6 +142,86 @@ void et_ref_dequantize_row_q4_1(const void *vx, float *y, int64_t n) {
             y[j]                = d * (float)(x[ib].qs[j] & 0x0f) + m;
             y[j + ET_QK4_1 / 2] = d * (float)(x[ib].qs[j] >> 4) + m;
         }
+    }
+}
+
+/* ==== Q5_0 / Q5_1 ======================================================================= */
+
+/* 32 five-bit quants into a Q5 block's qs (low nibbles: j and j+16) and qh (bit j = bit 4 of
+ * quant j, as a little-endian uint32). */
+static void et__pack5(const uint8_t q[32], uint8_t qh[4], uint8_t qs[16]) {
+    uint32_t h = 0;
+    for (int j = 0; j < 16; j++) {
+        qs[j] = (uint8_t)((q[j] & 0x0F) | ((q[j + 16] & 0x0F) << 4));
+        h |= (uint32_t)(q[j] >> 4) << j;
+        h |= (uint32_t)(q[j + 16] >> 4) << (j + 16);
+    }
+    for (int b = 0; b < 4; b++) qh[b] = (uint8_t)(h >> (8 * b));
+}
+
+/* The inverse: 32 five-bit quants (0..31) of a block. */
+static void et__unpack5(const uint8_t qh[4], const uint8_t qs[16], int q[32]) {
+    const uint32_t h = (uint32_t)qh[0] | (uint32_t)qh[1] << 8 | (uint32_t)qh[2] << 16 | (uint32_t)qh[3] << 24;
+    for (int j = 0; j < 16; j++) {
+        q[j]      = (qs[j] & 0x0F) | (int)((h >> j) & 1) << 4;
+        q[j + 16] = (qs[j] >> 4) | (int)((h >> (j + 16)) & 1) << 4;
+    }
+}
+
+void et_ref_quantize_row_q5_0(const float *x, void *vy, int64_t n) {
+    et_block_q5_0 *y = vy;
+    for (int64_t ib = 0; ib < n / ET_QK5_0; ib++, x += ET_QK5_0) {
+        float d = et__signed_absmax(x, ET_QK5_0) / -16.0f;
+        if (et__fp16_overflows(d)) d = et__fp16_saturate(d);
+        const float id = et__safe_inv(d);
+        y[ib].d = et_fp32_to_fp16(d);
+        uint8_t q[ET_QK5_0];
+        for (int j = 0; j < ET_QK5_0; j++)    /* Q4_0's single rounding, then truncation */
+            q[j] = et__clip_u(truncf((float)((double)x[j] * (double)id + 16.5)), 31.0f);
+        et__pack5(q, y[ib].qh, y[ib].qs);
+    }
+}
+
+void et_ref_dequantize_row_q5_0(const void *vx, float *y, int64_t n) {
+    const et_block_q5_0 *x = vx;
+    for (int64_t ib = 0; ib < n / ET_QK5_0; ib++, y += ET_QK5_0) {
+        const float d = et_fp16_to_fp32(x[ib].d);
+        int q[ET_QK5_0];
+        et__unpack5(x[ib].qh, x[ib].qs, q);
+        for (int j = 0; j < ET_QK5_0; j++) y[j] = d * (float)(q[j] - 16);
+    }
+}
+
+void et_ref_quantize_row_q5_1(const float *x, void *vy, int64_t n) {
+    et_block_q5_1 *y = vy;
+    for (int64_t ib = 0; ib < n / ET_QK5_1; ib++, x += ET_QK5_1) {
+        float min = x[0], max = x[0];
+        for (int j = 1; j < ET_QK5_1; j++) {
+            if (x[j] < min) min = x[j];
+            if (x[j] > max) max = x[j];
+        }
+        float d = (max - min) / 31.0f;
+        if (et__fp16_overflows(min) || et__fp16_overflows(d)) {   /* as Q4_1 */
+            min = et__fp16_saturate(min);
+            d = et__fp16_saturate((max - min) / 31.0f);
+        }
+        const float id = et__safe_inv(d);
+        y[ib].d = et_fp32_to_fp16(d);
+        y[ib].m = et_fp32_to_fp16(min);
+        uint8_t q[ET_QK5_1];
+        for (int j = 0; j < ET_QK5_1; j++) q[j] = et__clip_u(truncf((x[j] - min) * id + 0.5f), 31.0f);
+        et__pack5(q, y[ib].qh, y[ib].qs);
+    }
+}
+
+void et_ref_dequantize_row_q5_1(const void *vx, float *y, int64_t n) {
+    const et_block_q5_1 *x = vx;
+    for (int64_t ib = 0; ib < n / ET_QK5_1; ib++, y += ET_QK5_1) {
+        const float d = et_fp16_to_fp32(x[ib].d);
+        const float m = et_fp16_to_fp32(x[ib].m);
+        int q[ET_QK5_1];
+        et__unpack5(x[ib].qh, x[ib].qs, q);
+        for (int j = 0; j < ET_QK5_1; j++) y[j] = d * (float)q[j] + m;
     }
 }
 

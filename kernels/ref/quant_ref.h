@@ -2,13 +2,13 @@
  *
  * These are the definitions the SIMD kernels (kernels/x86, kernels/arm) are tested against,
  * so they favour being obviously right over being fast.  They live in three rooms:
- *   quant_ref.c      Q8_0, Q4_0, Q4_1, IQ4_NL   (the 32-element GGUF formats)
+ *   quant_ref.c      Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL   (the 32-element GGUF formats)
  *   quant_kquants.c  Q4_K, Q6_K, Q8_K           (256-element super-blocks)
  *   quant_nf4.c      NF4 with double quantization (bitsandbytes' QLoRA format)
  *
  * Bit-exactness contract (checked by tests/test_quant.c against goldens written by the PyPI
  * gguf package, tests/py/gen_quant.py):
- *   - quantize Q8_0, Q4_0, Q4_1: byte-exact with gguf.quants on finite input whose block
+ *   - quantize Q8_0, Q4_0, Q4_1, Q5_0, Q5_1: byte-exact with gguf.quants on finite input whose block
  *     scale fits in binary16 (|x| up to ~65504 * qmax).  Beyond that gguf writes an inf scale
  *     (every value then dequantizes to inf or NaN); these saturate the scale at 65504 instead,
  *     so no NaN or inf comes out of finite input.
@@ -38,6 +38,10 @@ void et_ref_quantize_row_q4_0(const float *x, void *y, int64_t n);
 void et_ref_dequantize_row_q4_0(const void *x, float *y, int64_t n);
 void et_ref_quantize_row_q4_1(const float *x, void *y, int64_t n);
 void et_ref_dequantize_row_q4_1(const void *x, float *y, int64_t n);
+void et_ref_quantize_row_q5_0(const float *x, void *y, int64_t n);
+void et_ref_dequantize_row_q5_0(const void *x, float *y, int64_t n);
+void et_ref_quantize_row_q5_1(const float *x, void *y, int64_t n);
+void et_ref_dequantize_row_q5_1(const void *x, float *y, int64_t n);
 void et_ref_quantize_row_iq4_nl(const float *x, void *y, int64_t n);
 void et_ref_dequantize_row_iq4_nl(const void *x, float *y, int64_t n);
 

@@ -1,7 +1,7 @@
 """Golden files for tests/test_quant.c, from independent implementations.
 
 GGUF formats come from the PyPI gguf package (gguf.quants, numpy): its quantizers for F16
-(numpy astype), BF16, Q8_0, Q4_0, Q4_1 and its dequantizers for every type.  gguf has no
+(numpy astype), BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 and its dequantizers for every type.  gguf has no
 quantizer for Q4_K, Q6_K, IQ4_NL and Q8_K: those bytes come from kquants_np.py, a numpy
 port of ggml's algorithms (checked here to decode, with gguf, close to the input).  NF4
 comes from a numpy re-implementation of bitsandbytes' algorithm written here from its
@@ -89,7 +89,7 @@ def gen_f16_bf16():
     assert h.dtype == np.float16 and b.size == 2 * x.size
 
 
-# ---- Q8_0 / Q4_0 / Q4_1: quantize byte-exact ------------------------------------------------
+# ---- Q8_0 / Q4_0 / Q4_1 / Q5_0 / Q5_1: quantize byte-exact ------------------------------------------------
 
 def tie_blocks(rng, name, nblocks):
     """Blocks whose values land within a few ulps of a rounding boundary after scaling
@@ -98,25 +98,27 @@ def tie_blocks(rng, name, nblocks):
     out = []
     for _ in range(nblocks):
         m = F32(10.0 ** rng.uniform(-3, 3))
-        if name == "q4_0":
-            first, id_ = m, F32(1) / (m / F32(-8))
-            t = rng.integers(-8, 8, 31) + 0.5
+        if name in ("q4_0", "q5_0"):
+            h = 8 if name == "q4_0" else 16
+            first, id_ = m, F32(1) / (m / F32(-h))
+            t = rng.integers(-h, h, 31) + 0.5
             base = t / np.float64(id_)
         elif name == "q8_0":
             first, id_ = m, F32(1) / (m / F32(127))
             t = rng.integers(-127, 127, 31) + 0.5
             base = t / np.float64(id_)
-        else:                                   # q4_1: min at -m, max at +m
-            first, d = -m, (m - (-m)) / F32(15)
+        else:                                   # q4_1 / q5_1: min at -m, max at +m
+            lv = 15 if name == "q4_1" else 31
+            first, d = -m, (m - (-m)) / F32(lv)
             id_ = F32(1) / F32(d)
-            t = rng.integers(0, 15, 30) + 0.5
+            t = rng.integers(0, lv, 30) + 0.5
             base = np.concatenate([[m], -np.float64(m) + t / np.float64(id_)])
         x = base.astype(F32)
         ulps = rng.integers(-3, 4, x.size)
         for u in range(3):                      # nudge by up to 3 ulps either way
             x = np.where(ulps > u, np.nextafter(x, F32(np.inf)), x)
             x = np.where(ulps < -u, np.nextafter(x, F32(-np.inf)), x)
-        if name == "q4_1":
+        if name in ("q4_1", "q5_1"):
             x[0] = m                            # keep the max exact
         out.append(np.concatenate([[first], x]).astype(F32))
     return np.concatenate(out)
@@ -125,7 +127,8 @@ def tie_blocks(rng, name, nblocks):
 @case
 def gen_legacy_quantize():
     rng = np.random.default_rng(2)
-    for name, t in (("q8_0", T.Q8_0), ("q4_0", T.Q4_0), ("q4_1", T.Q4_1)):
+    for name, t in (("q8_0", T.Q8_0), ("q4_0", T.Q4_0), ("q4_1", T.Q4_1), ("q5_0", T.Q5_0),
+                    ("q5_1", T.Q5_1)):
         x = np.concatenate([weight_like(rng, 2048, 32), tie_blocks(rng, name, 2048)])
         q = quants.quantize(x.reshape(64, -1), t).reshape(-1)
         write(name + "_quantize", x, q)
@@ -147,7 +150,8 @@ def gen_dequantize_random_bytes():
     rng = np.random.default_rng(3)
     for name, t, d_offsets in (("q8_0", T.Q8_0, [0]), ("q4_0", T.Q4_0, [0]),
                                ("q4_1", T.Q4_1, [0, 2]), ("iq4_nl", T.IQ4_NL, [0]),
-                               ("q4_k", T.Q4_K, [0, 2]), ("q6_k", T.Q6_K, [208])):
+                               ("q4_k", T.Q4_K, [0, 2]), ("q6_k", T.Q6_K, [208]),
+                               ("q5_0", T.Q5_0, [0]), ("q5_1", T.Q5_1, [0, 2])):
         bs, ts = gguf.GGML_QUANT_SIZES[t]
         nb = 2048 if bs == 32 else 512
         raw = rng.integers(0, 256, (nb, ts), dtype=np.uint8)
