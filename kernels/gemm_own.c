@@ -8,6 +8,8 @@
  * of C in registers and broadcasts A, which it reads through two strides, so op(A) is never
  * copied.  Deterministic: one thread computes each element, in a fixed k order.
  * Fast for: M ≥ 8 (tokens), any N, K; small M is memory-bound and fine too.
+ * et_sgemm_st runs the same strips on the calling thread, for callers that parallelize
+ * over many small products themselves (attention's per-head tiles).
  */
 #include <string.h>
 #include "kern_priv.h"
@@ -15,17 +17,46 @@
 
 #define ET__GKC 256   /* k slice: a packed 32×256 f32 panel is 32 KiB, an L1 */
 
+/* C[:, j0..j0+32) += alpha · op(A) · op(B)[:, j0..j0+32): one strip, every k slice. */
+static void et__sgemm_strip(const et__isa_ops *io, bool transB, int64_t M, int64_t N, int64_t K,
+                            float alpha, const float *A, size_t sat, size_t sak, const float *B,
+                            int64_t ldb, float *C, int64_t ldc, int64_t j0, float *pack) {
+    const int nr = (int)(N - j0 < ET__SW ? N - j0 : ET__SW);
+    for (int64_t k0 = 0; k0 < K; k0 += ET__GKC) {
+        const int64_t kc = K - k0 < ET__GKC ? K - k0 : ET__GKC;
+        const float *b;
+        size_t ldbk;
+        if (!transB && nr == ET__SW && M < 16) {   /* too few rows to repay a pack */
+            b = B + k0 * ldb + j0;
+            ldbk = (size_t)ldb;
+        } else {
+            for (int64_t k = 0; k < kc; k++)
+                for (int j = 0; j < ET__SW; j++)
+                    pack[k * ET__SW + j] = j >= nr ? 0.0f
+                                         : transB ? B[(j0 + j) * ldb + k0 + k]
+                                                  : B[(k0 + k) * ldb + j0 + j];
+            b = pack;
+            ldbk = ET__SW;
+        }
+        io->sgemm(kc, A + k0 * sak, sat, sak, b, ldbk, C + j0, (size_t)ldc, M, nr, alpha, true);
+    }
+}
+
+/* beta first (beta == 0 ignores C, NaNs included, as BLAS does) */
+static void et__sgemm_beta(int64_t M, int64_t N, float beta, float *C, int64_t ldc) {
+    if (beta == 1.0f) return;
+    for (int64_t i = 0; i < M; i++) {
+        float *c = C + i * ldc;
+        if (beta == 0.0f) memset(c, 0, (size_t)N * sizeof(float));
+        else for (int64_t j = 0; j < N; j++) c[j] *= beta;
+    }
+}
+
 void et_sgemm_own(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha,
                   const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
                   float *C, int64_t ldc) {
     if (M <= 0 || N <= 0) return;
-    /* beta first (beta == 0 ignores C, NaNs included, as BLAS does) */
-    if (beta != 1.0f)
-        for (int64_t i = 0; i < M; i++) {
-            float *c = C + i * ldc;
-            if (beta == 0.0f) memset(c, 0, (size_t)N * sizeof(float));
-            else for (int64_t j = 0; j < N; j++) c[j] *= beta;
-        }
+    et__sgemm_beta(M, N, beta, C, ldc);
     if (K <= 0 || alpha == 0.0f) return;
     const et__isa_ops *io = et__kern_isa_ops();
     if (!io->sgemm) {
@@ -38,28 +69,24 @@ void et_sgemm_own(bool transA, bool transB, int64_t M, int64_t N, int64_t K, flo
     {
         float pack[ET__GKC * ET__SW] __attribute__((aligned(64)));
         #pragma omp for schedule(static)
-        for (int64_t s = 0; s < nstrips; s++) {
-            const int64_t j0 = s * ET__SW;
-            const int nr = (int)(N - j0 < ET__SW ? N - j0 : ET__SW);
-            for (int64_t k0 = 0; k0 < K; k0 += ET__GKC) {
-                const int64_t kc = K - k0 < ET__GKC ? K - k0 : ET__GKC;
-                const float *b;
-                size_t ldbk;
-                if (!transB && nr == ET__SW && M < 16) {   /* too few rows to repay a pack */
-                    b = B + k0 * ldb + j0;
-                    ldbk = (size_t)ldb;
-                } else {
-                    for (int64_t k = 0; k < kc; k++)
-                        for (int j = 0; j < ET__SW; j++)
-                            pack[k * ET__SW + j] = j >= nr ? 0.0f
-                                                 : transB ? B[(j0 + j) * ldb + k0 + k]
-                                                          : B[(k0 + k) * ldb + j0 + j];
-                    b = pack;
-                    ldbk = ET__SW;
-                }
-                io->sgemm(kc, A + k0 * sak, sat, sak, b, ldbk, C + j0, (size_t)ldc, M, nr, alpha,
-                          true);
-            }
-        }
+        for (int64_t s = 0; s < nstrips; s++)
+            et__sgemm_strip(io, transB, M, N, K, alpha, A, sat, sak, B, ldb, C, ldc, s * ET__SW, pack);
     }
+}
+
+void et_sgemm_st(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha,
+                 const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
+                 float *C, int64_t ldc) {
+    if (M <= 0 || N <= 0) return;
+    et__sgemm_beta(M, N, beta, C, ldc);
+    if (K <= 0 || alpha == 0.0f) return;
+    const et__isa_ops *io = et__kern_isa_ops();
+    if (!io->sgemm) {
+        et_ref_sgemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, 1.0f, C, ldc);
+        return;
+    }
+    const size_t sat = transA ? 1 : (size_t)lda, sak = transA ? (size_t)lda : 1;
+    float pack[ET__GKC * ET__SW] __attribute__((aligned(64)));
+    for (int64_t j0 = 0; j0 < N; j0 += ET__SW)
+        et__sgemm_strip(io, transB, M, N, K, alpha, A, sat, sak, B, ldb, C, ldc, j0, pack);
 }

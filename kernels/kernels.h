@@ -54,6 +54,21 @@ void et_sgemm_own(bool transA, bool transB, int64_t M, int64_t N, int64_t K, flo
                   const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
                   float *C, int64_t ldc);
 
+/* The same contract on the calling thread only: for small products inside a caller's own
+ * OpenMP parallel region (attention tiles).  Deterministic; never calls BLAS. */
+void et_sgemm_st(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha,
+                 const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
+                 float *C, int64_t ldc);
+
+/* ---- row primitives (softmax, log-sum-exp), calling thread only ------------------------
+ * Vectorized exp (kernels/rowops.c): within 2 ulp of expf for arguments ≥ −87.3 (smaller
+ * ones, −inf included, give exactly 0), NaN stays NaN.  The ref path uses expf itself. */
+float et_kern_row_max(const float *x, int64_t n);
+/* x[j] = c · exp(a·x[j] − b); returns Σ_j exp(a·x[j] − b) (before the factor c). */
+float et_kern_row_exp(float *x, int64_t n, float a, float b, float c);
+/* Σ_j exp(x[j] − b), x unchanged. */
+float et_kern_row_expsum(const float *x, int64_t n, float b);
+
 /* ---- linear layers over any weight type ------------------------------------------------
  * y[t,n] = sum_k x[t,k] * W[n,k]            (accumulate: y += ... instead of y = ...)
  * For NF4, `w` must point at the start of the whole N-row tensor (its tail follows row N-1). */

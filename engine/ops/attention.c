@@ -2,16 +2,31 @@
  *
  * q [hd, nh, T, B], k/v [hd, nkv, S, B]; query head h reads kv head h / (nh / nkv).  Query t
  * is at absolute position n_past + t and sees keys s in [lo, n_past + t], lo = 0 or, with a
- * sliding window w, n_past + t − w + 1.  Forward keeps one row of S scores per thread; no
- * T×S matrix exists.  Backward (ATTN_BACK) recomputes each probability row from q and k —
- * the flash-attention trade: a second QKᵀ instead of T×S×heads bytes per layer — and writes
- * dq | dk | dv packed in one tensor that three views split.  It runs one task per
- * (batch, kv head), so the dk/dv sums of a group's query heads have a single writer and a
- * fixed order: results are deterministic for any thread count.
+ * sliding window w, n_past + t − w + 1.
+ *
+ * Both directions run on tiles, so the arithmetic is small GEMMs (et_sgemm_st, the engine's
+ * register-blocked f32 micro-kernel on the calling thread) and vectorized exponentials
+ * (et_kern_row_exp) instead of per-pair scalar dot products:
+ *   a tile's rows are the grp query heads that share one kv head × up to ET__AQ/grp
+ *   consecutive queries (so K and V are read once for the whole group; decoding with T = 1
+ *   still has grp rows), its columns the keys any of those queries sees.
+ * Forward:   S = scale·Q·Kᵀ,  P = softmax over each row's visible keys,  O = P·V.
+ * Backward (ATTN_BACK) recomputes P from q and k — the flash-attention trade: a second QKᵀ
+ * instead of keeping T×S×heads probabilities per layer — in two passes with one writer per
+ * output row, so results are deterministic for any thread count and every shape has enough
+ * tasks to fill the cores (even one kv head and a batch of one):
+ *   pass A, per (batch, kv head, query tile):  exact softmax (its log-sum-exp saved),
+ *           dP = dO·Vᵀ,  dS = P∘(dP − rowsum(dO∘O))·scale,  dQ = dS·K;
+ *   pass B, per (batch, kv head, key tile of ET__AK):  for every query tile that sees it,
+ *           P from the saved log-sum-exp, dS as above,  dK += dSᵀ·Q,  dV += Pᵀ·dO.
+ * dq | dk | dv are written packed in one tensor that three views split.  Scratch: per thread
+ * a few tiles (rows × keys floats); no T×S matrix exists.
  */
 #include <math.h>
 #include <omp.h>
+#include <stdint.h>
 #include <string.h>
+#include "kernels.h"
 #include "cost.h"
 #include "ops.h"
 
@@ -44,9 +59,8 @@ et_tensor *et_attention(et_ctx *ctx, et_tensor *q, et_tensor *k, et_tensor *v, f
 
 #define ET__AT(x, i1, i2, i3) ((float *)((char *)(x)->data + (i1) * (x)->nb[1] + (i2) * (x)->nb[2] + (i3) * (x)->nb[3]))
 
-size_t et__work_attention(const et_tensor *t, int nthreads) {
-    return (size_t)nthreads * (size_t)(t->src[1]->ne[2] + 16) * sizeof(float);
-}
+#define ET__AQ 32   /* rows per tile (query heads of a group × queries) */
+#define ET__AK 64   /* keys per tile in the backward's key pass */
 
 static inline void et__key_range(const et_tensor *t, int64_t tq, int64_t *lo, int64_t *hi) {
     int64_t qpos = t->params[1] + tq, w = t->params[2];
@@ -54,51 +68,101 @@ static inline void et__key_range(const et_tensor *t, int64_t tq, int64_t *lo, in
     *lo = (w > 0 && qpos - w + 1 > 0) ? qpos - w + 1 : 0;
 }
 
-/* simd reduction: lets the compiler vectorize without -ffast-math (the sum order changes with
- * the vector width, identically on every run) */
-static inline float et__dot(const float *a, const float *b, int64_t n) {
-    float s = 0;
-    #pragma omp simd reduction(+ : s)
-    for (int64_t i = 0; i < n; i++) s += a[i] * b[i];
-    return s;
+/* Tile geometry shared by the work-size functions and the kernels. */
+typedef struct {
+    int64_t hd, nh, nkv, grp, T, B, S;
+    int64_t qb, M;        /* queries per tile, rows per tile (grp · qb) */
+} et__geom;
+
+static et__geom et__geom_of(const et_tensor *q, const et_tensor *k) {
+    et__geom g = { .hd = q->ne[0], .nh = q->ne[1], .nkv = k->ne[1], .T = q->ne[2], .B = q->ne[3], .S = k->ne[2] };
+    g.grp = g.nh / g.nkv;
+    g.qb = ET__AQ / g.grp > 0 ? ET__AQ / g.grp : 1;
+    if (g.qb > g.T) g.qb = g.T;
+    g.M = g.grp * g.qb;
+    return g;
 }
 
-/* p[lo..hi) = softmax(scale · q·k_s); returns nothing, p normalized */
-static void et__probs(const et_tensor *k, const float *qv, int64_t g, int64_t b, int64_t lo, int64_t hi,
-                      float scale, float *p) {
-    int64_t hd = k->ne[0];
-    float mx = -INFINITY;
-    for (int64_t s = lo; s < hi; s++) {
-        p[s] = scale * et__dot(qv, ET__AT(k, g, s, b), hd);
-        if (p[s] > mx) mx = p[s];
-    }
-    double sum = 0;
-    for (int64_t s = lo; s < hi; s++) { p[s] = expf(p[s] - mx); sum += p[s]; }
-    float inv = (float)(1.0 / sum);
-    for (int64_t s = lo; s < hi; s++) p[s] *= inv;
+/* Carves 64-byte aligned float arrays out of a scratch region. */
+typedef struct { char *p; } et__carver;
+static float *et__carve(et__carver *c, int64_t nfloats) {
+    float *r = (float *)c->p;
+    c->p += ((size_t)nfloats * 4 + 63) / 64 * 64;
+    return r;
+}
+static size_t et__carve_size(int64_t nfloats) { return ((size_t)nfloats * 4 + 63) / 64 * 64; }
+
+/* Per-thread floats: forward Qt, S, Ot, inv. */
+static size_t et__fwd_thread_bytes(const et__geom *g) {
+    return et__carve_size(g->M * g->hd) * 2 + et__carve_size(g->M * g->S) + et__carve_size(g->M);
+}
+
+size_t et__work_attention(const et_tensor *t, int nthreads) {
+    et__geom g = et__geom_of(t->src[0], t->src[1]);
+    return 64 + (size_t)nthreads * et__fwd_thread_bytes(&g);
+}
+
+/* Gather the tile's rows (head j of the group, query t0 + i → row j·nq + i) of x. */
+static void et__gather(const et_tensor *x, const et__geom *g, int64_t gh, int64_t b, int64_t t0, int64_t nq,
+                       float *dst) {
+    for (int64_t j = 0; j < g->grp; j++)
+        for (int64_t i = 0; i < nq; i++)
+            memcpy(dst + (j * nq + i) * g->hd, ET__AT(x, gh * g->grp + j, t0 + i, b), (size_t)g->hd * 4);
+}
+
+/* Row r's visible keys as columns [*a, *e) of a tile whose first key is k0 and width L. */
+static inline void et__row_cols(const et_tensor *t, int64_t tq, int64_t k0, int64_t L, int64_t *a, int64_t *e) {
+    int64_t lo, hi;
+    et__key_range(t, tq, &lo, &hi);
+    *a = lo - k0 < 0 ? 0 : lo - k0;
+    *e = hi - k0 > L ? L : hi - k0;
+    if (*e < *a) *e = *a;
+}
+
+static inline void et__zero_outside(float *row, int64_t L, int64_t a, int64_t e) {
+    if (a > 0) memset(row, 0, (size_t)a * 4);
+    if (e < L) memset(row + e, 0, (size_t)(L - e) * 4);
 }
 
 void et__fwd_attention(et_tensor *t, et_exec *ex) {
     const et_tensor *q = t->src[0], *k = t->src[1], *v = t->src[2];
-    int64_t hd = q->ne[0], nh = q->ne[1], T = q->ne[2], B = q->ne[3], S = k->ne[2];
-    int64_t grp = nh / k->ne[1];
-    float scale = et_param_f32(t, 0);
-    #pragma omp parallel
+    const et__geom g = et__geom_of(q, k);
+    const float scale = et_param_f32(t, 0);
+    const int64_t nqt = (g.T + g.qb - 1) / g.qb;
+    char *base = (char *)(((uintptr_t)ex->work + 63) & ~(uintptr_t)63);
+    #pragma omp parallel num_threads(ex->nthreads)
     {
-        float *p = (float *)ex->work + (size_t)omp_get_thread_num() * (size_t)(S + 16);
-        #pragma omp for collapse(3) schedule(static)
-        for (int64_t b = 0; b < B; b++)
-            for (int64_t h = 0; h < nh; h++)
-                for (int64_t tq = 0; tq < T; tq++) {
-                    int64_t lo, hi, g = h / grp;
-                    et__key_range(t, tq, &lo, &hi);
-                    et__probs(k, ET__AT(q, h, tq, b), g, b, lo, hi, scale, p);
-                    float *o = ET__AT(t, h, tq, b);
-                    memset(o, 0, (size_t)hd * 4);
-                    for (int64_t s = lo; s < hi; s++) {
-                        const float *vs = ET__AT(v, g, s, b);
-                        float ps = p[s];
-                        for (int64_t i = 0; i < hd; i++) o[i] += ps * vs[i];
+        et__carver cv = { base + (size_t)omp_get_thread_num() * et__fwd_thread_bytes(&g) };
+        float *Qt = et__carve(&cv, g.M * g.hd), *Sc = et__carve(&cv, g.M * g.S);
+        float *Ot = et__carve(&cv, g.M * g.hd), *inv = et__carve(&cv, g.M);
+        #pragma omp for collapse(3) schedule(dynamic, 1)
+        for (int64_t b = 0; b < g.B; b++)
+            for (int64_t gh = 0; gh < g.nkv; gh++)
+                for (int64_t qt = 0; qt < nqt; qt++) {
+                    const int64_t t0 = qt * g.qb, nq = g.T - t0 < g.qb ? g.T - t0 : g.qb, M = g.grp * nq;
+                    int64_t klo, khi, lo1, hi1;
+                    et__key_range(t, t0, &klo, &hi1);
+                    et__key_range(t, t0 + nq - 1, &lo1, &khi);
+                    const int64_t L = khi - klo;
+                    et__gather(q, &g, gh, b, t0, nq, Qt);
+                    /* S = scale · Qt · Kᵀ over the keys [klo, khi) */
+                    et_sgemm_st(false, true, M, L, g.hd, scale, Qt, g.hd, ET__AT(k, gh, klo, b),
+                                (int64_t)(k->nb[2] / 4), 0.0f, Sc, L);
+                    for (int64_t r = 0; r < M; r++) {
+                        float *row = Sc + r * L;
+                        int64_t a, e;
+                        et__row_cols(t, t0 + r % nq, klo, L, &a, &e);
+                        float mx = et_kern_row_max(row + a, e - a);
+                        inv[r] = 1.0f / et_kern_row_exp(row + a, e - a, 1.0f, mx, 1.0f);
+                        et__zero_outside(row, L, a, e);
+                    }
+                    /* O = P · V, rows normalized on the way out */
+                    et_sgemm_st(false, false, M, g.hd, L, 1.0f, Sc, L, ET__AT(v, gh, klo, b),
+                                (int64_t)(v->nb[2] / 4), 0.0f, Ot, g.hd);
+                    for (int64_t r = 0; r < M; r++) {
+                        float *o = ET__AT(t, gh * g.grp + r / nq, t0 + r % nq, b);
+                        const float *src = Ot + r * g.hd;
+                        for (int64_t i = 0; i < g.hd; i++) o[i] = src[i] * inv[r];
                     }
                 }
     }
@@ -123,49 +187,134 @@ bool et__bwd_attention(et_ctx *ctx, et_tensor *t) {
     return true;
 }
 
+/* Per-thread bytes of the backward: the larger of the two passes' tiles. */
+static size_t et__bwd_thread_bytes(const et__geom *g) {
+    size_t a = et__carve_size(g->M * g->hd) * 3 + et__carve_size(g->M * g->S) * 2 + et__carve_size(g->M);
+    size_t b = et__carve_size(g->M * g->hd) * 2 + et__carve_size(g->M * ET__AK) * 2 +
+               et__carve_size(ET__AK * g->hd) * 2 + et__carve_size(g->M) * 2;
+    return a > b ? a : b;
+}
+
 size_t et__work_attention_back(const et_tensor *t, int nthreads) {
-    return (size_t)nthreads * (size_t)(t->src[1]->ne[2] + 16) * sizeof(float);
+    et__geom g = et__geom_of(t->src[0], t->src[1]);
+    return 64 + 2 * et__carve_size(g.B * g.nh * g.T) + (size_t)nthreads * et__bwd_thread_bytes(&g);
+}
+
+/* dS = P ∘ (dP − D_row) · scale, in place in dP, over a tile of M rows × L columns. */
+static void et__ds(float *dP, const float *P, int64_t M, int64_t L, const float *D, float scale) {
+    for (int64_t r = 0; r < M; r++) {
+        float *d = dP + r * L;
+        const float *p = P + r * L;
+        const float Dr = D[r];
+        for (int64_t j = 0; j < L; j++) d[j] = p[j] * (d[j] - Dr) * scale;
+    }
 }
 
 void et__fwd_attention_back(et_tensor *t, et_exec *ex) {
     const et_tensor *q = t->src[0], *k = t->src[1], *v = t->src[2], *o = t->src[3], *dO = t->src[4];
-    int64_t hd = q->ne[0], nh = q->ne[1], T = q->ne[2], B = q->ne[3], nkv = k->ne[1], S = k->ne[2];
-    int64_t grp = nh / nkv;
-    float scale = et_param_f32(t, 0);
+    const et__geom g = et__geom_of(q, k);
+    const float scale = et_param_f32(t, 0);
+    const int64_t n_past = t->params[1], w = t->params[2];
+    const int64_t ldk = (int64_t)(k->nb[2] / 4), ldv = (int64_t)(v->nb[2] / 4);
     float *dq = t->data, *dk = dq + et_nelements(q), *dv = dk + et_nelements(k);
-    #pragma omp parallel
+    const int64_t nqt = (g.T + g.qb - 1) / g.qb, nkt = (g.S + ET__AK - 1) / ET__AK;
+    et__carver shared = { (char *)(((uintptr_t)ex->work + 63) & ~(uintptr_t)63) };
+    float *lse = et__carve(&shared, g.B * g.nh * g.T), *Dall = et__carve(&shared, g.B * g.nh * g.T);
+    char *tbase = shared.p;
+#define ET__ROW(b, h, tq) (((b) * g.nh + (h)) * g.T + (tq))
+    #pragma omp parallel num_threads(ex->nthreads)
     {
-        float *p = (float *)ex->work + (size_t)omp_get_thread_num() * (size_t)(S + 16);
-        #pragma omp for collapse(2) schedule(dynamic, 1)
-        for (int64_t b = 0; b < B; b++)
-            for (int64_t g = 0; g < nkv; g++) {
-                for (int64_t s = 0; s < S; s++) {
-                    memset(dk + ((b * S + s) * nkv + g) * hd, 0, (size_t)hd * 4);
-                    memset(dv + ((b * S + s) * nkv + g) * hd, 0, (size_t)hd * 4);
-                }
-                for (int64_t h = g * grp; h < (g + 1) * grp; h++)
-                    for (int64_t tq = 0; tq < T; tq++) {
-                        int64_t lo, hi;
-                        et__key_range(t, tq, &lo, &hi);
-                        const float *qv = ET__AT(q, h, tq, b), *dov = ET__AT(dO, h, tq, b);
-                        et__probs(k, qv, g, b, lo, hi, scale, p);
-                        float D = et__dot(dov, ET__AT(o, h, tq, b), hd);
-                        float *dqv = dq + ((b * T + tq) * nh + h) * hd;
-                        memset(dqv, 0, (size_t)hd * 4);
-                        for (int64_t s = lo; s < hi; s++) {
-                            const float *ks = ET__AT(k, g, s, b), *vs = ET__AT(v, g, s, b);
-                            float ds = p[s] * (et__dot(dov, vs, hd) - D) * scale;
-                            float *dks = dk + ((b * S + s) * nkv + g) * hd;
-                            float *dvs = dv + ((b * S + s) * nkv + g) * hd;
-                            for (int64_t i = 0; i < hd; i++) {
-                                dqv[i] += ds * ks[i];
-                                dks[i] += ds * qv[i];
-                                dvs[i] += p[s] * dov[i];
-                            }
+        char *mine = tbase + (size_t)omp_get_thread_num() * et__bwd_thread_bytes(&g);
+        /* ---- pass A: softmax statistics and dQ, per query tile ---- */
+        {
+            et__carver cv = { mine };
+            float *Qt = et__carve(&cv, g.M * g.hd), *dOt = et__carve(&cv, g.M * g.hd);
+            float *dQt = et__carve(&cv, g.M * g.hd), *P = et__carve(&cv, g.M * g.S);
+            float *dP = et__carve(&cv, g.M * g.S), *D = et__carve(&cv, g.M);
+            #pragma omp for collapse(3) schedule(dynamic, 1)
+            for (int64_t b = 0; b < g.B; b++)
+                for (int64_t gh = 0; gh < g.nkv; gh++)
+                    for (int64_t qt = 0; qt < nqt; qt++) {
+                        const int64_t t0 = qt * g.qb, nq = g.T - t0 < g.qb ? g.T - t0 : g.qb, M = g.grp * nq;
+                        int64_t klo, khi, lo1, hi1;
+                        et__key_range(t, t0, &klo, &hi1);
+                        et__key_range(t, t0 + nq - 1, &lo1, &khi);
+                        const int64_t L = khi - klo;
+                        et__gather(q, &g, gh, b, t0, nq, Qt);
+                        et__gather(dO, &g, gh, b, t0, nq, dOt);
+                        et_sgemm_st(false, true, M, L, g.hd, scale, Qt, g.hd, ET__AT(k, gh, klo, b), ldk, 0.0f, P, L);
+                        for (int64_t r = 0; r < M; r++) {
+                            const int64_t h = gh * g.grp + r / nq, tq = t0 + r % nq;
+                            float *row = P + r * L;
+                            int64_t a, e;
+                            et__row_cols(t, tq, klo, L, &a, &e);
+                            float mx = et_kern_row_max(row + a, e - a);
+                            float sum = et_kern_row_exp(row + a, e - a, 1.0f, mx, 1.0f), in = 1.0f / sum;
+                            for (int64_t j = a; j < e; j++) row[j] *= in;
+                            et__zero_outside(row, L, a, e);
+                            lse[ET__ROW(b, h, tq)] = mx + logf(sum);
+                            const float *dor = dOt + r * g.hd, *orow = ET__AT(o, h, tq, b);
+                            float Dr = 0;
+                            for (int64_t i = 0; i < g.hd; i++) Dr += dor[i] * orow[i];
+                            D[r] = Dall[ET__ROW(b, h, tq)] = Dr;
+                        }
+                        /* dP = dO · Vᵀ;  dS;  dQ = dS · K */
+                        et_sgemm_st(false, true, M, L, g.hd, 1.0f, dOt, g.hd, ET__AT(v, gh, klo, b), ldv, 0.0f, dP, L);
+                        et__ds(dP, P, M, L, D, scale);
+                        et_sgemm_st(false, false, M, g.hd, L, 1.0f, dP, L, ET__AT(k, gh, klo, b), ldk, 0.0f, dQt, g.hd);
+                        for (int64_t r = 0; r < M; r++) {
+                            const int64_t h = gh * g.grp + r / nq, tq = t0 + r % nq;
+                            memcpy(dq + ((b * g.T + tq) * g.nh + h) * g.hd, dQt + r * g.hd, (size_t)g.hd * 4);
                         }
                     }
-            }
+            /* the implicit barrier: pass B reads every row's lse and D */
+        }
+        /* ---- pass B: dK and dV, per key tile ---- */
+        {
+            et__carver cv = { mine };
+            float *Qt = et__carve(&cv, g.M * g.hd), *dOt = et__carve(&cv, g.M * g.hd);
+            float *P = et__carve(&cv, g.M * ET__AK), *dP = et__carve(&cv, g.M * ET__AK);
+            float *dKt = et__carve(&cv, ET__AK * g.hd), *dVt = et__carve(&cv, ET__AK * g.hd);
+            float *Lr = et__carve(&cv, g.M), *D = et__carve(&cv, g.M);
+            #pragma omp for collapse(3) schedule(dynamic, 1)
+            for (int64_t b = 0; b < g.B; b++)
+                for (int64_t gh = 0; gh < g.nkv; gh++)
+                    for (int64_t kt = 0; kt < nkt; kt++) {
+                        const int64_t s0 = kt * ET__AK, Kb = g.S - s0 < ET__AK ? g.S - s0 : ET__AK;
+                        memset(dKt, 0, (size_t)(Kb * g.hd) * 4);
+                        memset(dVt, 0, (size_t)(Kb * g.hd) * 4);
+                        /* queries that see a key of [s0, s0 + Kb): position ≥ s0, and within the window */
+                        int64_t tlo = s0 - n_past > 0 ? s0 - n_past : 0, thi = g.T;
+                        if (w > 0 && s0 + Kb + w - 1 - n_past < thi) thi = s0 + Kb + w - 1 - n_past;
+                        for (int64_t t0 = tlo; t0 < thi; t0 += g.qb) {
+                            const int64_t nq = thi - t0 < g.qb ? thi - t0 : g.qb, M = g.grp * nq;
+                            et__gather(q, &g, gh, b, t0, nq, Qt);
+                            et__gather(dO, &g, gh, b, t0, nq, dOt);
+                            et_sgemm_st(false, true, M, Kb, g.hd, scale, Qt, g.hd, ET__AT(k, gh, s0, b), ldk, 0.0f, P, Kb);
+                            for (int64_t r = 0; r < M; r++) {
+                                const int64_t h = gh * g.grp + r / nq, tq = t0 + r % nq;
+                                Lr[r] = lse[ET__ROW(b, h, tq)];
+                                D[r] = Dall[ET__ROW(b, h, tq)];
+                                float *row = P + r * Kb;
+                                int64_t a, e;
+                                et__row_cols(t, tq, s0, Kb, &a, &e);
+                                et_kern_row_exp(row + a, e - a, 1.0f, Lr[r], 1.0f);
+                                et__zero_outside(row, Kb, a, e);
+                            }
+                            et_sgemm_st(false, true, M, Kb, g.hd, 1.0f, dOt, g.hd, ET__AT(v, gh, s0, b), ldv, 0.0f, dP, Kb);
+                            et__ds(dP, P, M, Kb, D, scale);
+                            /* dK += dSᵀ · Q,  dV += Pᵀ · dO  (tiles stored rows × keys) */
+                            et_sgemm_st(true, false, Kb, g.hd, M, 1.0f, dP, Kb, Qt, g.hd, 1.0f, dKt, g.hd);
+                            et_sgemm_st(true, false, Kb, g.hd, M, 1.0f, P, Kb, dOt, g.hd, 1.0f, dVt, g.hd);
+                        }
+                        for (int64_t s = 0; s < Kb; s++) {
+                            memcpy(dk + ((b * g.S + s0 + s) * g.nkv + gh) * g.hd, dKt + s * g.hd, (size_t)g.hd * 4);
+                            memcpy(dv + ((b * g.S + s0 + s) * g.nkv + gh) * g.hd, dVt + s * g.hd, (size_t)g.hd * 4);
+                        }
+                    }
+        }
     }
+#undef ET__ROW
 }
 
 /* ---- costs (see cost.h) ----

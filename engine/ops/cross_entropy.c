@@ -87,15 +87,11 @@ static int64_t et__ce_lse(const et_tensor *h, const et_tensor *w, const int32_t 
         #pragma omp parallel for schedule(static)
         for (int64_t p = 0; p < P; p++) {
             const float *z = logits + p * nc;
-            float mx = -INFINITY;
-            for (int64_t j = 0; j < nc; j++) mx = z[j] > mx ? z[j] : mx;
+            float mx = et_kern_row_max(z, nc);
             double mnew = mx > m[p] ? mx : m[p];
             double acc = s[p] * exp(m[p] - mnew);
             /* float exponentials (vectorized), summed in float per chunk then in double */
-            float fm = (float)mnew, cs = 0;
-            #pragma omp simd reduction(+ : cs)
-            for (int64_t j = 0; j < nc; j++) cs += expf(z[j] - fm);
-            acc += cs;
+            acc += et_kern_row_expsum(z, nc, (float)mnew);
             m[p] = mnew; s[p] = acc;
             if (tgt[p] >= c0 && tgt[p] < c0 + nc) zt[p] = z[tgt[p] - c0];
         }
@@ -172,13 +168,13 @@ void et__fwd_cross_entropy_back(et_tensor *t, et_exec *ex) {
             if (tgt[p] < 0) { memset(z, 0, (size_t)nc * 4); continue; }
             float lse = (float)(m[p] + log(s[p]));
             float gs = per_pos ? dl[p] : gmean;
-            for (int64_t j = 0; j < nc; j++) z[j] = expf(z[j] - lse) * gs;
+            et_kern_row_exp(z, nc, 1.0f, lse, gs);
             if (tgt[p] >= c0 && tgt[p] < c0 + nc) z[tgt[p] - c0] -= gs;
         }
         if (!dw)   /* dh[P,D] += g[P,nc] · W_chunk[nc,D] */
             et_kern_matmul_dx(w->type, wc, w->nb[1], logits, (size_t)nc, t->data, (size_t)D, P, D, nc, true, kwork);
         else       /* dW_chunk[nc,D] = gᵀ[nc,P] · h[P,D] */
-            et_sgemm(true, false, nc, D, P, 1.0f, logits, nc, h->data, D, 0.0f,
+            et_sgemm_own(true, false, nc, D, P, 1.0f, logits, nc, h->data, D, 0.0f,
                      (float *)t->data + c0 * D, D);
     }
 }
