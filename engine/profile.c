@@ -56,7 +56,7 @@ et_phase et_profile_phase_of(const et_graph *g, int32_t i) {
 
 /* The kernel that runs a node on the CPU: for the matrix products the family the weight type
  * uses on the current path ("int8", "bf16", "f32"; "matvec" for one token) and the path;
- * OpenBLAS (or the engine's GEMM) for dW; plain C loops (OpenMP, compiler-vectorized) for
+ * the engine's GEMM for dW; plain C loops (OpenMP, compiler-vectorized) for
  * the rest.  The strings are static: the profile keeps pointers. */
 static const char *et__variant(const et_tensor *t) {
     static char names[ET_TYPE_COUNT][2][ET_ISA_COUNT][40];
@@ -65,11 +65,7 @@ static const char *et__variant(const et_tensor *t) {
     switch (t->op) {
     case ET_OP_MATMUL: case ET_OP_MATMUL_DX: w = t->src[0]; T = et_nrows(t->src[1]); break;
     case ET_OP_CROSS_ENTROPY: case ET_OP_CROSS_ENTROPY_BACK: w = t->src[1]; T = t->src[0]->ne[1]; break;
-#ifdef ET_HAVE_BLAS
-    case ET_OP_MATMUL_DW: return "sgemm openblas";
-#else
-    case ET_OP_MATMUL_DW: return "sgemm own";
-#endif
+    case ET_OP_MATMUL_DW: return "sgemm own";   /* never OpenBLAS in a step: engine/ops/matmul.c */
     default: return "c omp";
     }
     et_isa isa = et_kern_isa();

@@ -1,7 +1,11 @@
 /* Linear layers: MATMUL y = x·Wᵀ for any weight type, and its two gradients, MATMUL_DX
  * dx = dy·W (also through frozen quantized weights: the kernel never materializes W in
  * f32) and MATMUL_DW dW = dyᵀ·x (f32 weights only: quantized bases are never trained).
- * Shapes: W [K, N] (N rows of K), x [K, T, ...], y [N, T, ...]. */
+ * Shapes: W [K, N] (N rows of K), x [K, T, ...], y [N, T, ...].
+ * Every product runs on the engine's own kernels (kernels/), never on OpenBLAS: OpenBLAS
+ * 0.3.21's threaded level-3 driver mallocs a 512 KiB job array on every call
+ * (sgemm_thread_tn → malloc(524288), seen by tests/test_noalloc.c), and a training step must
+ * not allocate.  OpenBLAS stays the in-run reference of the benchmarks. */
 #include "kernels.h"
 #include "cost.h"
 #include "ops.h"
@@ -92,7 +96,7 @@ et_tensor *et_matmul_dw(et_ctx *ctx, et_tensor *dy, et_tensor *x) {
 void et__fwd_matmul_dw(et_tensor *t, et_exec *ex) {
     const et_tensor *dy = t->src[0], *x = t->src[1];
     /* dW[n,k] = sum_t dy[t,n] x[t,k]:  (N×T)·(T×K) */
-    et_sgemm(true, false, dy->ne[0], x->ne[0], et_nrows(x), 1.0f, dy->data,
+    et_sgemm_own(true, false, dy->ne[0], x->ne[0], et_nrows(x), 1.0f, dy->data,
              (int64_t)(dy->nb[1] / 4), x->data, (int64_t)(x->nb[1] / 4), 0.0f, t->data, t->ne[0]);
 }
 
