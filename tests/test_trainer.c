@@ -221,7 +221,11 @@ static void test_accumulation(void) {
     for (int i = 0; i < n; i++) maxrel = fmax(maxrel, fabs(snap_a[i] - snap_b[i]) / scale);
     printf("  accumulation: max diff %.3g of max |w| %.3g; planned %.2f MiB (8x1) vs %.2f MiB (4x2)\n", maxrel,
            scale, ra.planned_peak_bytes / 1048576.0, rb.planned_peak_bytes / 1048576.0);
-    CHECK(maxrel < 2e-5, "batch 8 x 1 and 4 x 2 differ by %.3g (relative to max |w|)", maxrel);
+    /* The two runs differ only by float reassociation (dW summed over 8 sequences at once or
+     * as 4 + 4), which AdamW's per-element normalization amplifies over 5 steps: observed
+     * 0.9e-5 to 2.0e-5 across kernel versions.  An accumulation bug (a micro-batch dropped
+     * or counted twice) moves weights by O(lr · steps) = 5e-2, 0.3 of max |w|. */
+    CHECK(maxrel < 5e-5, "batch 8 x 1 and 4 x 2 differ by %.3g (relative to max |w|)", maxrel);
     CHECK(fabsf(ra.final_loss - rb.final_loss) < 1e-4f, "losses %.6f vs %.6f", ra.final_loss, rb.final_loss);
     CHECK(rb.planned_peak_bytes < ra.planned_peak_bytes, "accumulation should lower the planned peak");
     et_ctx_free(c1);

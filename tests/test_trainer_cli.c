@@ -99,10 +99,8 @@ static int tmp_files(const char *prefix, bool remove) {
     return n;
 }
 
-/* Run $ET with args (NULL-terminated); output to log; kill after kill_ms (< 0: never), or
- * with kill_on_tmp, at the first moment after kill_ms that a temporary checkpoint file
- * exists (a write is in progress).  Returns the exit status, or -SIGNAL when killed. */
-static const char *kill_on_tmp;
+/* Run $ET with args (NULL-terminated); output to log; kill after kill_ms (< 0: never).
+ * Returns the exit status, or -SIGNAL when killed. */
 static int run(const char *log, int kill_ms, const char *const *args) {
     const char *argv[64];
     int n = 0;
@@ -121,12 +119,45 @@ static int run(const char *log, int kill_ms, const char *const *args) {
     if (kill_ms >= 0) {
         struct timespec ts = { kill_ms / 1000, (kill_ms % 1000) * 1000000L };
         nanosleep(&ts, NULL);
-        for (int i = 0; kill_on_tmp && i < 20000 && !tmp_files(kill_on_tmp, false); i++) {
-            if (waitpid(pid, &st, WNOHANG) == pid) return WIFEXITED(st) ? WEXITSTATUS(st) : -WTERMSIG(st);
-            nanosleep(&(struct timespec){ 0, 500000L }, NULL);
-        }
         kill(pid, SIGKILL);
     }
+    waitpid(pid, &st, 0);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -WTERMSIG(st);
+}
+
+/* Run $ET and SIGKILL it by its progress, not by the clock (a shared machine makes run
+ * times vary 5x): after `writes` checkpoint writes have begun (a temporary file named
+ * `tmp_prefix`… appeared), kill either during that write (inside_write) or once it has been
+ * renamed into place plus `after_us` microseconds.  Each write lasts at least the
+ * ET_CKPT_TEST_DELAY_US the test sets, so polling every 0.2 ms sees every one.  Returns the
+ * exit status, or -SIGKILL. */
+static int run_kill_after_writes(const char *log, const char *tmp_prefix, int writes, bool inside_write,
+                                 int after_us, const char *const *args) {
+    const char *argv[64];
+    int n = 0;
+    argv[n++] = et_bin;
+    for (int i = 0; args[i] && n < 63; i++) argv[n++] = args[i];
+    argv[n] = NULL;
+    pid_t pid = fork();
+    if (pid == 0) {
+        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (fd >= 0) { dup2(fd, 1); dup2(fd, 2); close(fd); }
+        execv(et_bin, (char *const *)argv);
+        _exit(127);
+    }
+    if (pid < 0) return -1000;
+    int st, seen = 0;
+    bool was = false;
+    for (;;) {
+        if (waitpid(pid, &st, WNOHANG) == pid) return WIFEXITED(st) ? WEXITSTATUS(st) : -WTERMSIG(st);
+        bool now = tmp_files(tmp_prefix, false) > 0;
+        if (now && !was) seen++;
+        if (seen >= writes && (inside_write ? now : !now)) break;
+        was = now;
+        nanosleep(&(struct timespec){ 0, 200000L }, NULL);
+    }
+    if (!inside_write && after_us > 0) nanosleep(&(struct timespec){ 0, after_us * 1000L }, NULL);
+    kill(pid, SIGKILL);
     waitpid(pid, &st, 0);
     return WIFEXITED(st) ? WEXITSTATUS(st) : -WTERMSIG(st);
 }
@@ -264,18 +295,18 @@ static void test_kill_resume(void) {
     srand(seed);
     int kills = 0, attempts = 0, tmp_left = 0;
     for (; attempts < 60; attempts++) {
-        /* early attempts die young; the delay grows so the run always finishes eventually */
-        /* the first 4 kills come within a quarter of a full run each, so 4 attempts cannot finish */
-        int hi = attempts < 4 ? full_ms / 4 : full_ms / 3 + attempts * full_ms / 10;
-        int ms = attempts < 40 ? 20 + rand() % (hi > 21 ? hi - 20 : 1) : -1;
-        kill_on_tmp = attempts % 2 ? "b.ckpt.tmp." : NULL;   /* every other kill: inside a write */
-        rc = run(log_path, ms, b);
+        /* each attempt dies after 1..3 more checkpoint writes (24 steps, one write each):
+         * every other kill lands inside a write, the others between writes; from attempt 40
+         * the run is left to finish */
+        bool inside = attempts % 2;
+        int writes = 1 + rand() % 3;
+        rc = attempts < 40 ? run_kill_after_writes(log_path, "b.ckpt.tmp.", writes, inside, rand() % 5000, b)
+                           : run(log_path, -1, b);
         if (rc == 0) break;
         if (rc != -SIGKILL) { CHECK(0, "resumed run exited %d (see %s)", rc, log_path); break; }
         kills++;
         tmp_left += tmp_files("b.ckpt.tmp.", true);
     }
-    kill_on_tmp = NULL;
     unsetenv("ET_CKPT_TEST_DELAY_US");
     printf("  %d kills (%d inside a checkpoint write), finished on attempt %d\n", kills, tmp_left, attempts + 1);
     CHECK(rc == 0, "the resumed run never finished");
