@@ -1,4 +1,9 @@
-/* `edgetune generate` and `edgetune perplexity`: thin wrappers over models/lm.h. */
+/* `edgetune generate` and `edgetune perplexity`: thin wrappers over models/lm.h.
+ *   generate    KV-cache decoding (greedy or sampled), stop strings, streaming to stdout,
+ *               --chat: the prompt as one user turn in the model's chat template
+ *   perplexity  full / llama windows; --kl-base: KL divergence against a base model
+ * Both take --device cpu|vulkan[:N]|auto: the graphs run there or the command fails naming the
+ * op the device lacks. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -53,12 +58,13 @@ static void et__stream(void *user, const char *text, size_t len) {
 }
 
 int et_cmd_generate(int argc, char **argv) {
-    const char *model = NULL, *prompt = NULL, *prompt_file = NULL, *base = NULL;
+    const char *model = NULL, *prompt = NULL, *prompt_file = NULL, *base = NULL, *device = NULL;
+    const char *system = NULL, *tmpl = NULL;
     const char *stops[17] = {0};
     int n_stop = 0;
     long max_new = 64, top_k = 0, threads = 0, seed = 0;
     double temp = 0, top_p = 1;
-    bool stats = false;
+    bool stats = false, chat = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         bool has = v != NULL;
@@ -67,6 +73,10 @@ int et_cmd_generate(int argc, char **argv) {
         else if (!strcmp(a, "--prompt-file") && has) prompt_file = argv[++i];
         else if (!strcmp(a, "--base") && has) base = argv[++i];
         else if (!strcmp(a, "--stop") && has && n_stop < 16) stops[n_stop++] = argv[++i];
+        else if (!strcmp(a, "--device") && has) device = argv[++i];
+        else if (!strcmp(a, "--chat")) chat = true;
+        else if (!strcmp(a, "--system") && has) system = argv[++i];
+        else if (!strcmp(a, "--chat-template") && has) tmpl = argv[++i];
         else if (!strcmp(a, "--max-new") && has) { if (et__int_arg(a, argv[++i], 0, 1 << 20, &max_new)) return 2; }
         else if (!strcmp(a, "--top-k") && has) { if (et__int_arg(a, argv[++i], 0, 1 << 24, &top_k)) return 2; }
         else if (!strcmp(a, "--threads") && has) { if (et__int_arg(a, argv[++i], 0, 1024, &threads)) return 2; }
@@ -77,7 +87,11 @@ int et_cmd_generate(int argc, char **argv) {
         else {
             fprintf(stderr, "usage: edgetune generate --model M.gguf (--prompt TEXT | --prompt-file F) [--max-new N]\n"
                             "         [--temp T] [--top-k K] [--top-p P] [--seed S] [--stop STR]... [--base TYPE]\n"
-                            "         [--threads N] [--stats]\n");
+                            "         [--threads N] [--stats] [--device cpu|vulkan[:N]|auto]\n"
+                            "         [--chat [--system TEXT] [--chat-template llama2|llama3|chatml|gemma]]\n"
+                            "  --chat: the prompt is one user turn in the model's chat template (special tokens\n"
+                            "  parsed, BOS as the tokenizer says); decoding stops at the end-of-turn token.\n"
+                            "  Sampling: temperature, then top-k, then top-p, then a seeded draw (--temp 0: greedy).\n");
             return !strcmp(a, "--help") ? 0 : 2;
         }
     }
@@ -85,15 +99,27 @@ int et_cmd_generate(int argc, char **argv) {
         fprintf(stderr, "edgetune generate: --model and exactly one of --prompt / --prompt-file are required\n");
         return 2;
     }
+    if ((system || tmpl) && !chat) {
+        fprintf(stderr, "edgetune generate: --system and --chat-template need --chat\n");
+        return 2;
+    }
     char *pbuf = NULL, err[512];
     if (prompt_file && !(prompt = pbuf = et__slurp(prompt_file, NULL))) return 1;
     et_lm *lm;
-    et_lm_opts o = { .base_type = base, .n_threads = (int)threads };
+    et_lm_opts o = { .base_type = base, .n_threads = (int)threads, .device = device };
     if (et_lm_load(model, &o, &lm, err, sizeof err)) { fprintf(stderr, "edgetune generate: %s\n", err); free(pbuf); return 1; }
+    char *turn = NULL;
+    if (chat && !(prompt = turn = et_lm_chat_prompt(lm, tmpl, system, prompt, err, sizeof err))) {
+        fprintf(stderr, "edgetune generate: %s: %s\n", model, err);
+        et_lm_free(lm);
+        free(pbuf);
+        return 1;
+    }
     et_sample_opts so = { .temperature = (float)temp, .top_k = (int)top_k, .top_p = (float)top_p, .seed = (uint64_t)seed,
-                          .stop = n_stop ? stops : NULL, .on_text = et__stream };
+                          .stop = n_stop ? stops : NULL, .on_text = et__stream, .chat = chat };
     et_gen_stats st;
     int rc = et_lm_generate_ex(lm, prompt, (int)max_new, &so, NULL, 0, &st, err, sizeof err);
+    free(turn);
     printf("\n");
     if (rc) fprintf(stderr, "edgetune generate: %s\n", err);
     else if (stats)
@@ -107,7 +133,8 @@ int et_cmd_generate(int argc, char **argv) {
 }
 
 int et_cmd_perplexity(int argc, char **argv) {
-    const char *model = NULL, *text = NULL, *tokens = NULL, *base = NULL, *mode = "full";
+    const char *model = NULL, *text = NULL, *tokens = NULL, *base = NULL, *mode = "full", *device = NULL;
+    const char *kl_base = NULL;
     long n_ctx = 0, threads = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -117,11 +144,17 @@ int et_cmd_perplexity(int argc, char **argv) {
         else if (!strcmp(a, "--tokens") && has) tokens = argv[++i];
         else if (!strcmp(a, "--base") && has) base = argv[++i];
         else if (!strcmp(a, "--ppl-mode") && has) mode = argv[++i];
+        else if (!strcmp(a, "--device") && has) device = argv[++i];
+        else if (!strcmp(a, "--kl-base") && has) kl_base = argv[++i];
         else if (!strcmp(a, "--ctx") && has) { if (et__int_arg(a, argv[++i], 2, 1 << 20, &n_ctx)) return 2; }
         else if (!strcmp(a, "--threads") && has) { if (et__int_arg(a, argv[++i], 0, 1024, &threads)) return 2; }
         else {
             fprintf(stderr, "usage: edgetune perplexity --model M.gguf (--text FILE | --tokens FILE) [--ppl-mode full|llama]\n"
-                            "         [--ctx N] [--base TYPE] [--threads N]\n");
+                            "         [--ctx N] [--base TYPE] [--threads N] [--device cpu|vulkan[:N]|auto]\n"
+                            "         [--kl-base F32.gguf]\n"
+                            "  --kl-base: also run that model (same vocabulary) on the same windows and report the\n"
+                            "  KL divergence KL(base || model) of the next-token distributions (mean, median, p90,\n"
+                            "  p99, max, in nats) and how often both models' most likely token agree.\n");
             return !strcmp(a, "--help") ? 0 : 2;
         }
     }
@@ -131,8 +164,15 @@ int et_cmd_perplexity(int argc, char **argv) {
     }
     char err[512];
     et_lm *lm;
-    et_lm_opts o = { .base_type = base, .n_threads = (int)threads };
+    et_lm *kb = NULL;
+    et_lm_opts o = { .base_type = base, .n_threads = (int)threads, .device = device };
     if (et_lm_load(model, &o, &lm, err, sizeof err)) { fprintf(stderr, "edgetune perplexity: %s\n", err); return 1; }
+    et_lm_opts ko = { .n_threads = (int)threads, .device = device };
+    if (kl_base && et_lm_load(kl_base, &ko, &kb, err, sizeof err)) {
+        fprintf(stderr, "edgetune perplexity: --kl-base %s\n", err);
+        et_lm_free(lm);
+        return 1;
+    }
     size_t len = 0;
     char *buf = et__slurp(text ? text : tokens, &len);
     int32_t *ids = NULL, n = 0;
@@ -160,6 +200,22 @@ int et_cmd_perplexity(int argc, char **argv) {
             p = end;
         }
     }
+    if (kb) {
+        et_lm_kl_stats ks;
+        if (et_lm_kl(lm, kb, ids, n, strcmp(mode, "llama") == 0, (int)n_ctx, &ks, err, sizeof err)) {
+            fprintf(stderr, "edgetune perplexity: %s vs --kl-base %s: %s\n", model, kl_base, err);
+            goto done;
+        }
+        printf("tokens: %d, scored: %lld, mean nll: %.6f (base %.6f)\n", n, (long long)ks.n, ks.nll / (double)ks.n,
+               ks.nll_base / (double)ks.n);
+        printf("kl-divergence vs %s (nats): mean %.6f +- %.6f, median %.6f, p90 %.6f, p99 %.6f, max %.6f\n", kl_base,
+               ks.kl_mean, ks.kl_stderr, ks.kl_median, ks.kl_p90, ks.kl_p99, ks.kl_max);
+        printf("top-1 agreement: %.2f%%\n", 100.0 * ks.top1);
+        printf("base perplexity: %.4f\n", exp(ks.nll_base / (double)ks.n));
+        printf("perplexity: %.4f\n", exp(ks.nll / (double)ks.n));
+        rc = 0;
+        goto done;
+    }
     double nll;
     int64_t count;
     if (et_lm_nll(lm, ids, n, strcmp(mode, "llama") == 0, (int)n_ctx, &nll, &count, err, sizeof err)) {
@@ -172,6 +228,7 @@ int et_cmd_perplexity(int argc, char **argv) {
 done:
     free(ids);
     free(buf);
+    et_lm_free(kb);
     et_lm_free(lm);
     return rc;
 }

@@ -236,6 +236,14 @@ et_tensor *et_llama_nll(et_llama *m, const et_llama_batch *b) {
     return nll;
 }
 
+et_tensor *et_llama_logits(et_llama *m, const et_llama_batch *b) {
+    et_tensor *x = et__trunk(m, b, false);
+    if (!x) return NULL;
+    et_tensor *lg = et_matmul(m->ctx, m->output, et__head_input(m, b, x));
+    if (lg) et_set_name(lg, "logits");
+    return lg;
+}
+
 /* ---------------------------------------------------------------- decoding */
 
 bool et_llama_cache_new(et_llama_cache *c, et_llama *m, et_ctx *ctx, int32_t n_ctx) {

@@ -97,6 +97,9 @@ int32_t et_llama_sel_index(const et_llama *m, const et_llama_batch *b, int64_t t
 et_tensor *et_llama_loss(et_llama *m, const et_llama_batch *b, bool checkpoint);
 /* Same forward, returning the per-position negative log-likelihood [P] (for scoring). */
 et_tensor *et_llama_nll(et_llama *m, const et_llama_batch *b);
+/* Same forward, returning the logits [vocab, P] at the P selected positions (b->targets is
+ * not read): the full next-token distributions, e.g. for KL divergence between two models. */
+et_tensor *et_llama_logits(et_llama *m, const et_llama_batch *b);
 
 /* ---- inference with a KV cache ---- */
 typedef struct et_llama_cache {

@@ -9,6 +9,7 @@
 #include "lm_internal.h"
 #include "llama_gguf.h"
 #include "tok/tok_gguf.h"
+#include "vulkan/vk_backend.h"
 
 int et_lm_load(const char *path, const et_lm_opts *opts, et_lm **out, char *err, size_t errlen) {
     *out = NULL;
@@ -45,6 +46,12 @@ int et_lm_load(const char *path, const et_lm_opts *opts, et_lm **out, char *err,
         }
     }
     lm->base_mark = lm->adapter_mark = et_ctx_get_mark(lm->ctx);
+    if (o.device && strcmp(o.device, "cpu")) {
+        char why[256];
+        lm->be = et_backend_open(o.device, why, sizeof why);
+        if (!lm->be) { snprintf(err, errlen, "%s: --device %s: %s", path, o.device, why); goto fail; }
+        if (lm->be == et_backend_cpu()) lm->be = NULL;   /* "auto" without a device */
+    }
     *out = lm;
     return 0;
 fail:
@@ -54,6 +61,7 @@ fail:
 
 void et_lm_free(et_lm *lm) {
     if (!lm) return;
+    if (lm->be) lm->be->free(lm->be);
     et_ctx_free(lm->ctx);
     et_tok_free(lm->tok);
     et_gguf_close(lm->gguf);
@@ -95,10 +103,9 @@ void et_lm_reset_adapter(et_lm *lm) {
 /* Run a built graph whose OUTPUT is `out` and copy its f32 values to dst (the step buffer is
  * freed before returning, so out->data is invalid afterwards); returns false with err. */
 static bool et__lm_run(et_lm *lm, et_tensor *out, float *dst, size_t n, char *err, size_t errlen) {
-    et_graph *g = et_graph_new(lm->ctx, 1 << 15);
+    et_graph *g = NULL;
     et_plan plan = {0};
-    bool ok = g && out && et_graph_add(g, out) && et_graph_plan(g, &plan) && et_graph_alloc(g, &plan) &&
-              et_graph_compute(g, &plan, lm->n_threads);
+    bool ok = out && et__lm_compute(lm, &out, 1, lm->base_mark, &g, &plan);
     if (ok) memcpy(dst, out->data, n * sizeof *dst);
     else snprintf(err, errlen, "%s", et_ctx_failed(lm->ctx) ? et_ctx_error(lm->ctx) : "out of memory");
     et_plan_free(&plan);

@@ -28,6 +28,9 @@ typedef struct et_lm_opts {
     const char *prune;      /* NULL, "50%" (magnitude, unstructured) or "2:4" */
     int         n_threads;  /* 0 = all */
     int         n_ctx;      /* 0 = the model's */
+    const char *device;     /* where inference graphs run: NULL/"cpu", "vulkan", "vulkan:N", "auto"
+                               (engine/vulkan/vk_backend.h); a graph the device cannot run fails
+                               with the op and node it lacks, it never falls back to the CPU */
 } et_lm_opts;
 
 int  et_lm_load(const char *gguf_path, const et_lm_opts *opts, et_lm **out, char *err, size_t errlen);
@@ -48,16 +51,35 @@ int  et_lm_generate(et_lm *lm, const char *prompt, int max_new, char *out, size_
                     char *err, size_t errlen);
 
 /* Sampling: temperature 0 = greedy; top_k 0 = off; top_p 1 = off.  Decoding stops at EOS, at
- * max_new tokens, or when the text ends with one of the stop strings (which is cut off). */
+ * max_new tokens, or when the text ends with one of the stop strings (which is cut off).
+ * The order is Hugging Face generate()'s: logits / temperature, then top-k, then top-p (the
+ * smallest set of most likely tokens whose probability reaches top_p), then a draw from the
+ * kept set renormalized. */
 typedef struct et_sample_opts {
     float       temperature, top_p;
     int         top_k;
     uint64_t    seed;
     const char *const *stop;  /* NULL-terminated list, or NULL */
-    /* called with each new piece of text as it is decoded (streaming); may be NULL */
+    /* called with each new piece of text as it is decoded (streaming); may be NULL.  The
+     * pieces concatenate to the returned text; text of a stop string is never passed. */
     void      (*on_text)(void *user, const char *text, size_t len);
     void       *user;
+    /* the prompt is written in the model's chat template (et_lm_chat_prompt): its special
+     * tokens are parsed, BOS is added as the tokenizer says, and the template's end-of-turn
+     * token stops decoding like EOS */
+    bool        chat;
 } et_sample_opts;
+
+/* The set a draw picks from under so (temperature, top-k, top-p; greedy when temperature is
+ * 0: the argmax alone): its size, the ids in ids[] and their renormalized probabilities in
+ * probs[] (both room for V), most likely first (ties: lower id first). */
+int32_t et_sample_candidates(const float *logits, int32_t V, const et_sample_opts *so, int32_t *ids, float *probs);
+
+/* One user turn (after an optional system message, NULL for none) in a chat template,
+ * ending with the assistant's header: "llama2", "llama3", "chatml", "gemma", or NULL for the
+ * template the model's tokenizer names.  malloc'ed; NULL with err when the model names none. */
+char *et_lm_chat_prompt(et_lm *lm, const char *style, const char *system, const char *user, char *err,
+                        size_t errlen);
 
 typedef struct et_gen_stats {
     int    n_prompt, n_gen;
@@ -67,6 +89,10 @@ typedef struct et_gen_stats {
 
 int  et_lm_generate_ex(et_lm *lm, const char *prompt, int max_new, const et_sample_opts *so, char *out,
                        size_t outlen, et_gen_stats *st, char *err, size_t errlen);
+/* Decoding from token ids (no tokenizer, no stop strings): exactly max_new tokens unless EOS
+ * is drawn and stop_at_eos (a benchmark passes false).  The ids go to out[0..*n_out). */
+int  et_lm_generate_tokens(et_lm *lm, const int32_t *prompt, int n_prompt, int max_new, const et_sample_opts *so,
+                           bool stop_at_eos, int32_t *out, int *n_out, et_gen_stats *st, char *err, size_t errlen);
 
 /* Negative log-likelihoods of ids[1..n) given their prefixes, in windows of n_ctx tokens:
  * mode 0 ("full") scores every token after the first of each window; mode 1 ("llama",
@@ -74,6 +100,18 @@ int  et_lm_generate_ex(et_lm *lm, const char *prompt, int max_new, const et_samp
  * Returns the summed NLL and the count of scored tokens. */
 int  et_lm_nll(et_lm *lm, const int32_t *ids, int64_t n, int mode, int n_ctx, double *sum_nll, int64_t *count,
                char *err, size_t errlen);
+/* Quantization quality, as llama.cpp's perplexity --kl-divergence: over the same windows and
+ * scored positions as et_lm_nll, the KL divergence KL(base || lm) = sum_v p_base(v) ·
+ * log(p_base(v) / p_lm(v)) of each next-token distribution, in nats.  The two models must
+ * share the vocabulary (same size and token strings; otherwise an error naming both). */
+typedef struct et_lm_kl_stats {
+    int64_t n;                              /* scored positions */
+    double  nll, nll_base;                  /* summed NLL of the scored tokens under each model */
+    double  kl_mean, kl_stderr, kl_median, kl_p90, kl_p99, kl_max;
+    double  top1;                           /* fraction of positions whose argmax tokens agree */
+} et_lm_kl_stats;
+int  et_lm_kl(et_lm *lm, et_lm *base, const int32_t *ids, int64_t n, int mode, int n_ctx, et_lm_kl_stats *st,
+              char *err, size_t errlen);
 /* Tokenize (add_bos per the tokenizer when add_bos); returns a malloc'ed array or NULL. */
 int32_t *et_lm_tokenize(et_lm *lm, const char *text, bool add_bos, int32_t *n);
 int32_t  et_lm_vocab(const et_lm *lm);

@@ -93,7 +93,7 @@ static double decode_logprob(const char *prompt, int32_t token) {
     et_tensor *lg = et_llama_decode(&lm->m, &cache, tid, pos, 0);
     et_graph *g = et_graph_new(lm->ctx, 4096);
     et_plan plan;
-    bool ok = et_graph_add(g, lg) && et_graph_plan(g, &plan) && et_graph_alloc(g, &plan) && et_graph_compute(g, &plan, 2);
+    bool ok = et_graph_add(g, lg) && et_graph_plan(g, &plan) && et_graph_alloc(g, &plan) && et_graph_compute(g, &plan, 0);
     double lp = NAN;
     if (ok) {
         const float *l = lg->data;

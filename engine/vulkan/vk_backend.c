@@ -544,6 +544,22 @@ static void et__vk_free(et_backend *be) {
     free(b);
 }
 
+void et_vk_backend_forget(et_backend *be, int32_t first_id) {
+    if (!be || !be->name || strcmp(be->name, "vulkan")) return;
+    et__vkbe *b = (et__vkbe *)be;
+    if (first_id < 0) first_id = 0;
+    for (int32_t i = first_id; i < b->nt; i++) {   /* views first: they borrow the VkBuffers */
+        for (int j = 0; j < 3; j++) et_vk_buf_free(b->ctx, b->t[i].parts[j]);
+        if (b->t[i].is_view) et_vk_buf_free(b->ctx, b->t[i].buf);
+    }
+    for (int32_t i = first_id; i < b->nt; i++) {
+        if (b->t[i].owns && !b->t[i].is_view) et_vk_buf_free(b->ctx, b->t[i].buf);
+        et_vk_weight_free(b->ctx, &b->t[i].w);
+        et_vk_buf_free(b->ctx, b->t[i].scratch);
+        memset(&b->t[i], 0, sizeof b->t[i]);
+    }
+}
+
 et_backend *et_vk_backend_new(int device, char *err, size_t err_len) {
     et__vkbe *b = calloc(1, sizeof *b);
     if (!b) { snprintf(err, err_len, "out of memory"); return NULL; }

@@ -10,6 +10,11 @@
  * when there is no Vulkan (the caller then stays on et_backend_cpu()). */
 et_backend *et_vk_backend_new(int device, char *err, size_t err_len);
 
+/* Forget every tensor with id >= first_id, freeing its device buffers: call when
+ * et_ctx_reset() has dropped them (or before their ids are reused), so a later graph's new
+ * tensors get fresh buffers and their inputs are uploaded again.  A no-op on other backends. */
+void et_vk_backend_forget(et_backend *be, int32_t first_id);
+
 /* GPU time of each dispatch of the backend's last run, labelled with the graph node it
  * computed (a node may take several dispatches); returns the count, 0 for a non-Vulkan
  * backend or a queue without timestamps.  The per-op profile of a training step. */
