@@ -5,7 +5,8 @@
  * Thin by design: it parses and validates arguments, loads the model (models/llama_gguf.h)
  * and its tokenizer (engine/tok), optionally recompresses the base (--base), adds the
  * adapter, tokenizes the data (prompt with BOS, then the answer and EOS; the loss counts the
- * answer and EOS tokens only) and hands everything to et_train (models/trainer.h).
+ * answer and EOS tokens only) and hands everything to et_train (models/trainer.h), which
+ * runs the steps on --device (the CPU, or a Vulkan device).
  *
  * --out writes edgetune's adapter file (models/adapter_io.h: GGUF with the trained tensors
  * and edgetune.adapter.* keys; a LoRA file is also a llama.cpp LoRA), or for full
@@ -22,6 +23,7 @@
 #include "llama_gguf.h"
 #include "tok/tok_gguf.h"
 #include "trainer.h"
+#include "vulkan/vk_backend.h"
 
 static const char *et__usage =
     "usage: edgetune finetune --model M.gguf --data FILE.jsonl [options]\n"
@@ -35,7 +37,9 @@ static const char *et__usage =
     "  --batch N --accum N --seq-len N --seed N --threads N\n"
     "  --eval FILE.jsonl | --eval-every N (holds out 10%% when no --eval) --early-stop N\n"
     "  --recompute --mem-limit 512M --ckpt FILE [--ckpt-every N] [--resume] --out ADAPTER.gguf\n"
-    "  --profile DIR [--profile-limits KERNELS.jsonl]   per-op table, profile.jsonl, trace.json, roofline.png, memory.png\n";
+    "  --profile DIR [--profile-limits KERNELS.jsonl]   per-op table, profile.jsonl, trace.json, roofline.png, memory.png\n"
+    "  --device cpu|vulkan[:N]|auto          where the steps run (default cpu; EDGETUNE_VK_DEVICE=N picks\n"
+    "                                        the device plain 'vulkan' opens; with --profile: GPU times)\n";
 
 /* ---------------------------------------------------------------- argument parsing */
 
@@ -261,6 +265,11 @@ int et_cmd_finetune(int argc, char **argv) {
         else if (ARG("--ckpt")) c.ckpt_path = val;
         else if (ARG("--profile")) c.profile_dir = val;
         else if (ARG("--profile-limits")) c.profile_limits = val;
+        else if (ARG("--device")) {
+            char e[200];
+            if (!et_backend_spec_ok(val, e, sizeof e)) { fprintf(stderr, "edgetune finetune: %s\n", e); return 2; }
+            c.device = val;
+        }
         else if (!strcmp(a, "--resume")) c.resume = true;
         else if (!strcmp(a, "--recompute")) c.recompute = true;
         else if (ARG("--rank")) { if (!et__int(a, val, 1, 4096, &rank)) return 2; }

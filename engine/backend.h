@@ -12,6 +12,10 @@
  *   be->upload(be, t) for each INPUT leaf changed    // before a run
  *   be->run(be, g, &plan, 0, g->n_nodes)
  *   be->download(be, t) for each OUTPUT read         // after a run
+ *
+ * Profiling: set be->prof to a profile of the graph (engine/profile.h) and every run() records
+ * each node's time into it: the CPU its wall clock per node, Vulkan its GPU timestamps (the
+ * dispatches of one node summed), so `--profile` reports device times per node.
  */
 #ifndef ET_BACKEND_H
 #define ET_BACKEND_H
@@ -33,6 +37,7 @@ struct et_backend {
     bool (*run)(et_backend *be, et_graph *g, et_plan *plan, int32_t from, int32_t to);
     void (*free)(et_backend *be);
     int   n_threads;       /* CPU backend: 0 = all cores */
+    et_profile *prof;      /* NULL: off; else run() records each node's time into it */
     void *priv;
 };
 

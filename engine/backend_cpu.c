@@ -1,5 +1,7 @@
 /* The CPU backend: host memory is device memory, so prepare/upload/download do nothing and
- * run is the CPU executor. */
+ * run is the CPU executor.  It is one static object: n_threads and prof set on it apply to
+ * every user of et_backend_cpu() in the process, so code that profiles or limits threads on
+ * the CPU calls the executor itself (as the trainer does). */
 #include <stdio.h>
 #include "backend.h"
 
@@ -7,7 +9,7 @@ static bool et__cpu_supports(et_backend *be, const et_tensor *t, char *why, size
 static bool et__cpu_prepare(et_backend *be, et_graph *g, et_plan *plan) { return true; }
 static bool et__cpu_copy(et_backend *be, et_tensor *t) { return true; }
 static bool et__cpu_run(et_backend *be, et_graph *g, et_plan *plan, int32_t from, int32_t to) {
-    return et_graph_compute_range(g, plan, from, to, be->n_threads, NULL);
+    return et_graph_compute_range(g, plan, from, to, be->n_threads, be->prof);
 }
 static void et__cpu_free(et_backend *be) {}
 

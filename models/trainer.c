@@ -28,6 +28,15 @@
  * Schedules follow transformers' get_constant_schedule_with_warmup / get_cosine_schedule_with_
  * warmup (lr·s/warmup during warm-up, so the first step has lr 0 when warmup > 0).  A run
  * limited only by a time budget has no known step count: its cosine follows elapsed/budget.
+ *
+ * Devices: on the CPU the planned graph runs on the executor directly.  On a device backend
+ * (cfg.device or cfg.backend) the same planned graph is prepared once (every leaf uploaded:
+ * weights, trained tensors, moments), then each run uploads the graph's INPUT leaves (ids,
+ * positions, loss positions, targets, dropout seed, AdamW hyperparameters) and downloads the
+ * loss; the trained tensors stay on the device, updated in place by its ADAMW nodes, and come
+ * down to the host only for a checkpoint and at the end, so a checkpoint written from a
+ * device run holds exactly what the device trained.  Accumulation downloads each
+ * micro-batch's gradients, adds them on the host as on the CPU, and uploads the sums.
  */
 #include <math.h>
 #include <stdarg.h>
@@ -38,6 +47,7 @@
 #include "trainer.h"
 #include "checkpoint.h"
 #include "profile.h"
+#include "vulkan/vk_backend.h"
 
 static double et__now(void) {
     struct timespec ts;
@@ -119,6 +129,17 @@ double et_train_graph_flops(const et_graph *g, int32_t from, int32_t to) {
     return f;
 }
 
+double et_train_graph_bytes(const et_graph *g, int32_t from, int32_t to) {
+    double b = 0;
+    for (int32_t i = from; i < to; i++) {
+        const et_tensor *t = g->nodes[i];
+        double fl = 0, by = 0;
+        if (et_op_table[t->op].cost) et_op_table[t->op].cost(t, &fl, &by);
+        b += by;
+    }
+    return b;
+}
+
 /* ---------------------------------------------------------------- the step */
 
 typedef struct et__run {
@@ -133,9 +154,16 @@ typedef struct et__run {
     et_optim       o;
     et_tensor    **acc;        /* grad_accum > 1: gradient accumulators */
     size_t         leaf_bytes, planned;
+    et_backend    *be;         /* NULL: the CPU executor */
+    bool           own_be;     /* opened from cfg.device: closed with the run */
+    et_tensor    **inputs;     /* the graph's INPUT leaves, uploaded before every device run */
+    int32_t        n_inputs;
 } et__run;
 
 static void et__run_free(et__run *r) {
+    if (r->be && r->own_be) r->be->free(r->be);
+    else if (r->be) et_vk_backend_forget(r->be, 0);   /* the caller's: leave it clear */
+    free(r->inputs);
     et_plan_free(&r->plan);
     et_optim_free(&r->o);
     if (r->g) et_graph_free(r->g);   /* r->acc is the optimizer's: freed with it */
@@ -150,6 +178,77 @@ static bool __attribute__((format(printf, 3, 4))) et__err(char *err, size_t errl
     return false;
 }
 #define ET__ERR(...) et__err(err, errlen, __VA_ARGS__)
+
+/* ---------------------------------------------------------------- the device */
+
+/* Open (or adopt) the run's backend and prepare the planned graph on it.  Called after a
+ * resumed checkpoint has been read into the host tensors, so the device starts from them. */
+static bool et__device_open(et__run *r, char *err, size_t errlen) {
+    const et_train_cfg *c = &r->cfg;
+    et_ctx *ctx = r->m->ctx;
+    if (c->backend) {
+        r->be = c->backend;
+        et_vk_backend_forget(r->be, 0);   /* ids of tensors it knew may be reused by ours */
+    } else if (c->device && strcmp(c->device, "cpu")) {
+        char why[512];
+        r->be = et_backend_open(c->device, why, sizeof why);
+        if (!r->be) return ET__ERR("trainer: --device %s: %s", c->device, why);
+        r->own_be = r->be != et_backend_cpu();
+        if (!r->own_be) r->be = NULL;     /* "auto" without a device: said once, on the CPU */
+    }
+    if (!r->be) return true;
+    for (int32_t i = 0; i < r->g->n_nodes; i++)   /* the INPUT leaves, each once */
+        for (int s = 0; s < ET_MAX_SRC && r->g->nodes[i]->src[s]; s++) {
+            et_tensor *t = r->g->nodes[i]->src[s];
+            if (t->op != ET_OP_NONE || !(t->flags & ET_FLAG_INPUT)) continue;
+            bool seen = false;
+            for (int32_t k = 0; k < r->n_inputs && !seen; k++) seen = r->inputs[k] == t;
+            if (seen) continue;
+            et_tensor **ni = realloc(r->inputs, (size_t)(r->n_inputs + 1) * sizeof *ni);
+            if (!ni) return ET__ERR("trainer: out of memory");
+            r->inputs = ni;
+            r->inputs[r->n_inputs++] = t;
+        }
+    if (!r->be->prepare(r->be, r->g, &r->plan))
+        return ET__ERR("trainer: %s: %s", r->be->name, et_ctx_error(ctx));
+    if (c->log) {
+        const char *dev = et_vk_backend_device(r->be);
+        fprintf(c->log, "device: %s%s%s (forward, backward and AdamW of every step run there)\n",
+                r->be->name, dev ? ", " : "", dev ? dev : "");
+    }
+    return true;
+}
+
+/* Nodes [from, to): on the CPU, or on the device after uploading the inputs. */
+static bool et__exec(et__run *r, int32_t from, int32_t to, et_profile *prof) {
+    if (!r->be) return et_graph_compute_range(r->g, &r->plan, from, to, r->cfg.n_threads, prof);
+    for (int32_t k = 0; k < r->n_inputs; k++)
+        if (!r->be->upload(r->be, r->inputs[k]))
+            return et_ctx_fail(r->m->ctx, "%s: cannot upload input '%s'", r->be->name, r->inputs[k]->name), false;
+    r->be->prof = prof;
+    bool ok = r->be->run(r->be, r->g, &r->plan, from, to);
+    r->be->prof = NULL;
+    return ok;
+}
+
+/* Device -> host copy of t (a no-op on the CPU). */
+static bool et__get(et__run *r, et_tensor *t) {
+    if (!r->be || r->be->download(r->be, t)) return true;
+    return et_ctx_fail(r->m->ctx, "%s: cannot download '%s'", r->be->name, t->name), false;
+}
+
+/* Host -> device copy of t (a no-op on the CPU). */
+static bool et__put(et__run *r, et_tensor *t) {
+    if (!r->be || r->be->upload(r->be, t)) return true;
+    return et_ctx_fail(r->m->ctx, "%s: cannot upload '%s'", r->be->name, t->name), false;
+}
+
+/* The trained tensors and their moments to the host (checkpoints, the end of the run). */
+static bool et__get_state(et__run *r) {
+    for (int32_t k = 0; k < r->o.n_params; k++)
+        if (!et__get(r, r->o.params[k]) || !et__get(r, r->o.m[k]) || !et__get(r, r->o.v[k])) return false;
+    return true;
+}
 
 /* AdamW nodes over the trained tensors (engine/optim.c), reading either their gradients or,
  * with accumulation, the optimizer's accumulators; optional global clipping. */
@@ -301,7 +400,7 @@ static bool et__evaluate(et__run *r, const et_example *ev, int64_t n_ev, const e
         int64_t k = n_ev - i < r->B ? n_ev - i : r->B;
         for (int64_t j = 0; j < k; j++) mb[j] = &ev[i + j];
         et__fill(r, mb, k);
-        if (!et_graph_compute_range(r->g, &r->plan, 0, r->g->n_forward, r->cfg.n_threads, NULL))
+        if (!et__exec(r, 0, r->g->n_forward, NULL) || !et__get(r, r->loss))
             return ET__ERR("trainer: evaluation: %s", et_ctx_error(r->m->ctx));
         int64_t c = 0;
         for (int64_t p = 0; p < r->A * r->B; p++) c += ((int32_t *)r->b.targets->data)[p] >= 0;
@@ -371,6 +470,8 @@ int et_train(et_llama *m, const et_train_cfg *cfg, const et_example *train, int6
     if (total == 0 && cfg->epochs > 0) total = ((int64_t)cfg->epochs * n_train + per_step - 1) / per_step;
     double step_flops = et_train_graph_flops(r.g, 0, r.n_bwd) * cfg->grad_accum +
                         et_train_graph_flops(r.g, r.n_bwd, r.g->n_nodes);
+    double step_bytes = et_train_graph_bytes(r.g, 0, r.n_bwd) * cfg->grad_accum +
+                        et_train_graph_bytes(r.g, r.n_bwd, r.g->n_nodes);
 
     /* fresh start or resume */
     et_ckpt_state st = { .seed = cfg->seed, .batch = cfg->batch, .grad_accum = cfg->grad_accum,
@@ -391,6 +492,7 @@ int et_train(et_llama *m, const et_train_cfg *cfg, const et_example *train, int6
         if (cfg->log) fprintf(cfg->log, "resumed from %s at step %lld\n", cfg->ckpt_path, (long long)step);
     }
     int bad_evals = st.bad_evals;
+    if (!et__device_open(&r, err, errlen)) goto done;
 
     bool tty = cfg->log && isatty(fileno(cfg->log));
     int64_t log_every = total > 0 ? (total + 19) / 20 : 10;
@@ -410,12 +512,16 @@ int et_train(et_llama *m, const et_train_cfg *cfg, const et_example *train, int6
             et__fill(&r, mb, cfg->batch);
             et__set_dropout_seed(&r, step, mi);
             int32_t to = r.acc ? r.n_bwd : r.g->n_nodes;
-            if (!et_graph_compute_range(r.g, &r.plan, 0, to, cfg->n_threads, prof)) {
+            if (!et__exec(&r, 0, to, prof) || !et__get(&r, r.loss)) {
                 snprintf(err, errlen, "trainer: step %lld: %s", (long long)step, et_ctx_error(m->ctx));
                 goto done;
             }
             lsum += *(float *)r.loss->data;
             for (int32_t k = 0; r.acc && k < r.o.n_params; k++) {
+                if (!et__get(&r, r.o.params[k]->grad)) {
+                    snprintf(err, errlen, "trainer: step %lld: %s", (long long)step, et_ctx_error(m->ctx));
+                    goto done;
+                }
                 float *a = r.acc[k]->data;
                 const float *gr = r.o.params[k]->grad->data;
                 int64_t n = et_nelements(r.acc[k]);
@@ -423,7 +529,9 @@ int et_train(et_llama *m, const et_train_cfg *cfg, const et_example *train, int6
                 else for (int64_t i = 0; i < n; i++) a[i] += gr[i];
             }
         }
-        if (r.acc && !et_graph_compute_range(r.g, &r.plan, r.n_bwd, r.g->n_nodes, cfg->n_threads, prof)) {
+        bool put = true;
+        for (int32_t k = 0; r.acc && k < r.o.n_params; k++) put = put && et__put(&r, r.acc[k]);
+        if (r.acc && (!put || !et__exec(&r, r.n_bwd, r.g->n_nodes, prof))) {
             snprintf(err, errlen, "trainer: step %lld: optimizer: %s", (long long)step, et_ctx_error(m->ctx));
             goto done;
         }
@@ -458,6 +566,10 @@ int et_train(et_llama *m, const et_train_cfg *cfg, const et_example *train, int6
             st.first_loss = res->first_loss;
             st.best_eval = res->best_eval;
             st.bad_evals = bad_evals;
+            if (!et__get_state(&r)) {
+                snprintf(err, errlen, "trainer: checkpoint at step %lld: %s", (long long)step, et_ctx_error(m->ctx));
+                goto done;
+            }
             if (et_ckpt_write(cfg->ckpt_path, &st, &r.o, err, errlen)) goto done;
         }
         double tok_s = (double)steps_run * per_step * r.T / (t_steps > 0 ? t_steps : 1e-9);
@@ -469,12 +581,18 @@ int et_train(et_llama *m, const et_train_cfg *cfg, const et_example *train, int6
         if (stop) break;
     }
     if (tty && cfg->log && steps_run > 0 && !(total > 0 && step >= total) && !res->stopped_early) fputc('\n', cfg->log);
+    if (!et__get_state(&r)) {
+        snprintf(err, errlen, "trainer: the trained tensors: %s", et_ctx_error(m->ctx));
+        goto done;
+    }
     (void)t_loop;
     res->steps = step;
     res->seconds = t_steps;
     res->tokens_per_s = t_steps > 0 ? (double)steps_run * per_step * r.T / t_steps : 0;
     res->flops = step_flops * (double)steps_run;
     res->flops_per_step = step_flops;
+    res->bytes = step_bytes * (double)steps_run;
+    res->bytes_per_step = step_bytes;
     res->peak_rss_bytes = et_train_peak_rss();
     if (steps_run == 0) res->final_loss = NAN;   /* nothing left to do (e.g. resumed at the end) */
     if (prof && !et_profile_write_dir(prof, cfg->profile_dir, cfg->profile_limits, cfg->log ? cfg->log : stdout, err,
@@ -512,7 +630,7 @@ int et_train_calibrate(et_llama *m, const et_train_cfg *cfg, const et_example *t
     double *t = calloc((size_t)n_steps, sizeof *t);
     int rc = -1;
     if (!mb || !t) { snprintf(err, errlen, "trainer: out of memory"); goto done; }
-    if (!et__run_build(&r, m, cfg, max_answer, err, errlen)) goto done;
+    if (!et__run_build(&r, m, cfg, max_answer, err, errlen) || !et__device_open(&r, err, errlen)) goto done;
     /* lr 0 leaves every weight bit-identical (p·1 − 0·u); the moments are zeroed after */
     double cpu0 = 0;
     for (int i = -1; i < n_steps; i++) {   /* step -1: warm-up, not timed */
@@ -523,14 +641,19 @@ int et_train_calibrate(et_llama *m, const et_train_cfg *cfg, const et_example *t
             for (int j = 0; j < cfg->batch; j++) mb[j] = &train[((int64_t)(i + 1) * cfg->batch + j) % n_train];
             et__fill(&r, mb, cfg->batch);
             int32_t to = r.acc ? r.n_bwd : r.g->n_nodes;
-            if (!et_graph_compute_range(r.g, &r.plan, 0, to, cfg->n_threads, NULL)) {
+            bool ok = et__exec(&r, 0, to, NULL) && et__get(&r, r.loss);
+            for (int32_t k = 0; ok && r.acc && k < r.o.n_params; k++) {
+                ok = et__get(&r, r.o.params[k]->grad);
+                memcpy(r.acc[k]->data, r.o.params[k]->grad->data, et_nbytes(r.acc[k]));
+            }
+            if (!ok) {
                 snprintf(err, errlen, "trainer: calibration: %s", et_ctx_error(m->ctx));
                 goto done;
             }
-            for (int32_t k = 0; r.acc && k < r.o.n_params; k++)
-                memcpy(r.acc[k]->data, r.o.params[k]->grad->data, et_nbytes(r.acc[k]));
         }
-        if (r.acc && !et_graph_compute_range(r.g, &r.plan, r.n_bwd, r.g->n_nodes, cfg->n_threads, NULL)) {
+        bool put = true;
+        for (int32_t k = 0; r.acc && k < r.o.n_params; k++) put = put && et__put(&r, r.acc[k]);
+        if (r.acc && (!put || !et__exec(&r, r.n_bwd, r.g->n_nodes, NULL))) {
             snprintf(err, errlen, "trainer: calibration: %s", et_ctx_error(m->ctx));
             goto done;
         }

@@ -10,7 +10,8 @@
  *   - a progress bar on a terminal (step, loss, tokens/s, ETA), plain log lines otherwise;
  *   - checkpoints written atomically (temporary file, fsync, rename) holding the adapter,
  *     the optimizer moments, the RNG state and the data cursor; resume continues a killed
- *     run exactly (bit-identical for step-counted runs).
+ *     run exactly (bit-identical for step-counted runs);
+ *   - on the CPU or a device backend (cfg.device / cfg.backend: Vulkan), the same graph.
  */
 #ifndef ET_TRAINER_H
 #define ET_TRAINER_H
@@ -54,6 +55,15 @@ typedef struct et_train_cfg {
     const char *profile_dir;   /* per-node profile of the steps: table (to log), profile.jsonl,
                                   trace.json, roofline.png, memory.png; NULL = off */
     const char *profile_limits;/* bench kernels --json file for the roofline (NULL: default) */
+    /* Where the steps run.  backend: a device backend the caller owns (e.g. et_lm's), which
+     * the trainer first clears of every tensor it knew (et_vk_backend_forget from 0) and
+     * leaves cleared; else device: "cpu" (or NULL), "vulkan", "vulkan:N", "auto", opened for
+     * the run and closed after it.  On a device the whole step (forward, backward, clipping,
+     * AdamW) runs there: inputs go up and the loss comes down every micro-batch, the trained
+     * tensors and moments come down for each checkpoint and at the end; an op the device
+     * lacks fails the run naming the op (no CPU fallback). */
+    struct et_backend *backend;
+    const char *device;
 } et_train_cfg;
 
 typedef struct et_train_result {
@@ -66,6 +76,7 @@ typedef struct et_train_result {
     double  flops;             /* model FLOPs: 6·params·tokens style count from the graph */
     bool    stopped_early, resumed;
     double  flops_per_step;    /* the step graph's FLOPs (et_train_graph_flops), all micro-batches */
+    double  bytes, bytes_per_step;   /* bytes moved by the ops' own counts (et_train_graph_bytes) */
 } et_train_result;
 
 et_train_cfg et_train_defaults(void);
@@ -87,6 +98,9 @@ int et_train_calibrate(et_llama *m, const et_train_cfg *cfg, const et_example *t
                        double *sec_per_step, double *cpu_sec_per_step, char *err, size_t errlen);
 /* FLOPs of nodes [from, to) of a graph (2·M·N·K per matrix product, see trainer.c). */
 double et_train_graph_flops(const et_graph *g, int32_t from, int32_t to);
+/* Bytes nodes [from, to) move by the op table's cost functions (engine/cost.h: every source
+ * read once at its storage size, the result written once): a roofline's memory term. */
+double et_train_graph_bytes(const et_graph *g, int32_t from, int32_t to);
 /* The process's peak resident set (VmHWM of /proc/self/status) in bytes; 0 if unknown. */
 size_t et_train_peak_rss(void);
 

@@ -92,8 +92,17 @@ int         et_vk_tuning_save(et_vk_ctx *ctx);
 int         et_vk_tuning_load(et_vk_ctx *ctx);   /* 1 applied, 0 none or ignored */
 const char *et_vk_tuning_path(const et_vk_ctx *ctx, char *buf, size_t n);
 
-/* Per-dispatch GPU time of the last submit (ns); label as passed to et_vk_dispatch. */
-typedef struct et_vk_timing { const char *label; double ns; } et_vk_timing;
+/* Per-dispatch GPU time of the last submit (ns); label as passed to et_vk_dispatch (or set by
+ * et_vk_set_label), tag as set by et_vk_set_tag (-1: none; the backend tags each dispatch
+ * with its graph node), start_ns from the first timed dispatch's start, shader the variant's
+ * name (a static string). */
+typedef struct et_vk_timing {
+    const char *label;
+    double      ns;
+    int32_t     tag;
+    double      start_ns;
+    const char *shader;
+} et_vk_timing;
 
 /* ---- discovery ---------------------------------------------------------------------- */
 /* True when a Vulkan loader and at least one device exist.  The first failure is reported once
@@ -129,6 +138,10 @@ et_vk_buf *et_vk_buf_alloc_bytes(et_vk_ctx *ctx, uint64_t nbytes);
  * a buffer of its own, shares the memory.  Free it before the parent. */
 et_vk_buf *et_vk_buf_view(et_vk_ctx *ctx, const et_vk_buf *parent, uint64_t offset,
                           uint64_t nbytes);
+/* The same view seen as nrows rows of row_bytes (one chunk): a weight over an activation's or a
+ * trained parameter's buffer, so matrix shaders and AdamW share one copy. */
+et_vk_buf *et_vk_buf_view_rows(et_vk_ctx *ctx, const et_vk_buf *parent, uint64_t offset,
+                               uint64_t nrows, uint64_t row_bytes);
 void       et_vk_buf_free(et_vk_ctx *ctx, et_vk_buf *b);
 uint64_t   et_vk_buf_size(const et_vk_buf *b);          /* rows + tail, in bytes */
 uint32_t   et_vk_buf_nchunks(const et_vk_buf *b);       /* row chunks, then the tail chunk */
@@ -159,6 +172,8 @@ int et_vk_submit(et_vk_ctx *ctx);
 /* Label the following dispatches `label` (e.g. the graph node they compute) instead of their
  * shader names in et_vk_timings; NULL or "" goes back to shader names. */
 void et_vk_set_label(et_vk_ctx *ctx, const char *label);
+/* Tag the following dispatches' timings with `tag` (-1: none, the default after et_vk_begin). */
+void et_vk_set_tag(et_vk_ctx *ctx, int32_t tag);
 /* Timings of the last submit; returns the count (0 when the queue has no timestamps). */
 int et_vk_timings(const et_vk_ctx *ctx, const et_vk_timing **out);
 /* Barriers recorded in the last submit (tests check that independent dispatches get none). */

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "profile.h"
 #include "vk_backend.h"
 #include "vk_ops.h"
 
@@ -238,6 +239,24 @@ static et_vk_buf *et__plain(et__vkbe *b, et_tensor *t) {
     return e->buf;
 }
 
+/* A weight source on the device.  An f32 weight that fits one binding is a row view of its
+ * plain buffer, so a trained matrix (LoRA's A and B, every weight of full fine-tuning) has one
+ * device copy that AdamW updates and the matrix shaders read; other weights are uploaded as
+ * row-chunked et_vk_weight objects (they are frozen: nothing on the device writes them). */
+static int et__weight(et__vkbe *b, et_tensor *w) {
+    et__vkt *e = &b->t[w->id];
+    if (e->w.buf) return 0;
+    if (w->type == ET_F32 &&
+        (uint64_t)et_nbytes(w) + 256 <= et_vk_get_limits(b->ctx)->max_binding_bytes) {
+        et_vk_buf *p = et__plain(b, w);
+        if (!p) return -1;
+        e->w = (et_vk_weight){ .type = ET_F32, .K = w->ne[0], .N = w->ne[1] };
+        e->w.buf = et_vk_buf_view_rows(b->ctx, p, 0, (uint64_t)w->ne[1], (uint64_t)w->ne[0] * 4);
+        return e->w.buf ? 0 : -1;
+    }
+    return et_vk_weight_upload(b->ctx, w->type, w->data, w->ne[0], w->ne[1], &e->w);
+}
+
 static bool et__vk_prepare(et_backend *be, et_graph *g, et_plan *plan) {
     et__vkbe *b = (et__vkbe *)be;
     int32_t nt = et_ctx_n_tensors(g->ctx);
@@ -258,12 +277,8 @@ static bool et__vk_prepare(et_backend *be, et_graph *g, et_plan *plan) {
                                          (t->op == ET_OP_GET_ROWS && et__is_weight(src)))) ||
                              (s == 1 && (t->op == ET_OP_CROSS_ENTROPY ||
                                          t->op == ET_OP_CROSS_ENTROPY_BACK));
-            /* CE's W is also read as f32 rows by nothing else: the weight object suffices */
-            et__vkt *e = &b->t[src->id];
             if (as_weight) {
-                if (!e->w.buf && et_vk_weight_upload(b->ctx, src->type, src->data, src->ne[0],
-                                                     src->ne[1], &e->w))
-                    return et__fail(b, g->ctx, "uploading weight", src);
+                if (et__weight(b, src)) return et__fail(b, g->ctx, "uploading weight", src);
             } else if (!et__plain(b, t->op == ET_OP_CONT ? (et_tensor *)et__root(src) : src)) {
                 /* CONT reads its (strided) source through the root's buffer */
                 return et__fail(b, g->ctx, "buffer for", src);
@@ -493,6 +508,24 @@ static int et__record(et__vkbe *b, et_tensor *t) {
     }
 }
 
+/* The last submit's timestamps into the profile: one execution per node, its dispatches'
+ * GPU times summed, placed at the submit's host time plus the GPU offset of its first
+ * dispatch (queue id 1 is the trace's GPU track); the node's variant is its first shader. */
+static void et__profile(et__vkbe *b, et_profile *p, double t_host) {
+    const et_vk_timing *tm;
+    int n = et_vk_timings(b->ctx, &tm);
+    p->backend = "vulkan";
+    for (int k = 0; k < n;) {
+        int32_t node = tm[k].tag;
+        double start = tm[k].start_ns, ns = 0;
+        const char *shader = tm[k].shader;
+        for (; k < n && tm[k].tag == node; k++) ns += tm[k].ns;
+        if (node < 0 || node >= p->n_nodes) continue;
+        if (shader) p->variant[node] = shader;
+        et_profile_record(p, node, 1, t_host + start, ns);
+    }
+}
+
 static bool et__vk_run(et_backend *be, et_graph *g, et_plan *plan, int32_t from, int32_t to) {
     et__vkbe *b = (et__vkbe *)be;
     /* AdamW's hyperparameters (and clip scale) are host leaves the trainer rewrites every step:
@@ -513,8 +546,10 @@ static bool et__vk_run(et_backend *be, et_graph *g, et_plan *plan, int32_t from,
             return false;
         }
         et_vk_set_label(b->ctx, t->name[0] ? t->name : et_op_name(t->op));
+        et_vk_set_tag(b->ctx, i);
         int rc = et__record(b, t);
         et_vk_set_label(b->ctx, NULL);
+        et_vk_set_tag(b->ctx, -1);
         if (rc) {
             et_vk_submit(b->ctx);
             et_ctx_fail(g->ctx, "vulkan: node %d '%s' (op %s): %s", i, t->name,
@@ -522,7 +557,9 @@ static bool et__vk_run(et_backend *be, et_graph *g, et_plan *plan, int32_t from,
             return false;
         }
     }
+    double t_host = be->prof ? et_profile_now_ns(be->prof) : 0;
     if (et_vk_submit(b->ctx)) return et__fail(b, g->ctx, "submit", NULL);
+    if (be->prof) et__profile(b, be->prof, t_host);
     return true;
 }
 
@@ -572,9 +609,30 @@ et_backend *et_vk_backend_new(int device, char *err, size_t err_len) {
     return &b->be;
 }
 
+/* -2: cpu, -3: auto, -1: vulkan (the default device), N >= 0: vulkan:N; -4: not a device. */
+static int et__spec(const char *spec) {
+    if (!spec || !strcmp(spec, "cpu")) return -2;
+    if (!strcmp(spec, "auto")) return -3;
+    if (!strcmp(spec, "vulkan")) return -1;
+    if (!strncmp(spec, "vulkan:", 7)) {
+        char *end;
+        long n = strtol(spec + 7, &end, 10);
+        if (spec[7] >= '0' && spec[7] <= '9' && !*end && n >= 0 && n < 64) return (int)n;
+    }
+    return -4;
+}
+
+bool et_backend_spec_ok(const char *spec, char *err, size_t err_len) {
+    if (et__spec(spec) != -4) return true;
+    snprintf(err, err_len, "--device '%s' is not cpu, auto, vulkan or vulkan:N (N = 0..63, the "
+             "index `edgetune devices` lists)", spec);
+    return false;
+}
+
 et_backend *et_backend_open(const char *spec, char *err, size_t err_len) {
-    if (!spec || !strcmp(spec, "cpu")) return et_backend_cpu();
-    if (!strcmp(spec, "auto")) {
+    int d = et__spec(spec);
+    if (d == -2) return et_backend_cpu();
+    if (d == -3) {
         char why[256];
         if (!et_vk_available(why, sizeof why)) return et_backend_cpu();   /* said once */
         et_backend *be = et_vk_backend_new(-1, err, err_len);
@@ -582,13 +640,8 @@ et_backend *et_backend_open(const char *spec, char *err, size_t err_len) {
                          err);
         return be ? be : et_backend_cpu();
     }
-    if (!strcmp(spec, "vulkan")) return et_vk_backend_new(-1, err, err_len);
-    if (!strncmp(spec, "vulkan:", 7)) {
-        char *end;
-        long n = strtol(spec + 7, &end, 10);
-        if (spec[7] && !*end && n >= 0 && n < 64) return et_vk_backend_new((int)n, err, err_len);
-    }
-    snprintf(err, err_len, "--device '%s' is not cpu, auto, vulkan or vulkan:N", spec);
+    if (d >= -1) return et_vk_backend_new(d, err, err_len);
+    et_backend_spec_ok(spec, err, err_len);
     return NULL;
 }
 
@@ -596,4 +649,9 @@ int et_vk_backend_timings(et_backend *be, const et_vk_timing **out) {
     *out = NULL;
     if (!be || !be->name || strcmp(be->name, "vulkan")) return 0;
     return et_vk_timings(((et__vkbe *)be)->ctx, out);
+}
+
+const char *et_vk_backend_device(et_backend *be) {
+    if (!be || !be->name || strcmp(be->name, "vulkan")) return NULL;
+    return et_vk_info(((et__vkbe *)be)->ctx)->name;
 }

@@ -21,10 +21,15 @@ void et_vk_backend_forget(et_backend *be, int32_t first_id);
 typedef struct et_vk_timing et_vk_timing;
 int et_vk_backend_timings(et_backend *be, const et_vk_timing **out);
 
+/* The Vulkan device's name (for logs), NULL for a non-Vulkan backend. */
+const char *et_vk_backend_device(et_backend *be);
+
 /* The backend a `--device` argument names: "cpu", "vulkan" (EDGETUNE_VK_DEVICE or the best
  * device), "vulkan:N", or "auto" (Vulkan when a device opens, else the CPU — saying once on
  * stderr why).  NULL with `err` naming the bad value or the Vulkan failure.  Free a Vulkan
  * backend with be->free(be); the CPU backend is static (free is a no-op). */
 et_backend *et_backend_open(const char *spec, char *err, size_t err_len);
+/* Only the syntax of a --device value (commands check it before loading anything). */
+bool et_backend_spec_ok(const char *spec, char *err, size_t err_len);
 
 #endif

@@ -17,7 +17,7 @@
 #include "vk_internal.h"
 
 #define ET_VK_SETS_PER_POOL 256
-#define ET_VK_MAX_STAMPS    4096     /* dispatches timed per submit (2 queries each) */
+#define ET_VK_MAX_STAMPS    16384    /* dispatches timed per submit (2 queries each) */
 
 int et__vk_cmd_init(et_vk_ctx *ctx) {
     VkCommandPoolCreateInfo pci = { .sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO,
@@ -41,8 +41,11 @@ int et__vk_cmd_init(et_vk_ctx *ctx) {
         if (ctx->vk.vkCreateQueryPool(ctx->dev, &qci, NULL, &ctx->qpool) == VK_SUCCESS)
             ctx->qcap = ET_VK_MAX_STAMPS;
         ctx->labels = calloc(ET_VK_MAX_STAMPS, sizeof *ctx->labels);
+        ctx->tags = calloc(ET_VK_MAX_STAMPS, sizeof *ctx->tags);
+        ctx->shaders = calloc(ET_VK_MAX_STAMPS, sizeof *ctx->shaders);
         ctx->timings = calloc(ET_VK_MAX_STAMPS, sizeof *ctx->timings);
-        if (!ctx->labels || !ctx->timings) return et__vk_fail(ctx, "out of memory");
+        if (!ctx->labels || !ctx->tags || !ctx->shaders || !ctx->timings)
+            return et__vk_fail(ctx, "out of memory");
     }
     return 0;
 }
@@ -56,6 +59,8 @@ void et__vk_cmd_destroy(et_vk_ctx *ctx) {
     if (ctx->cpool) ctx->vk.vkDestroyCommandPool(ctx->dev, ctx->cpool, NULL);
     free(ctx->acc);
     free(ctx->labels);
+    free(ctx->tags);
+    free(ctx->shaders);
     free(ctx->timings);
 }
 
@@ -68,6 +73,7 @@ int et_vk_begin(et_vk_ctx *ctx) {
     ctx->nbarriers = 0;
     ctx->nstamps = 0;
     ctx->ntimings = 0;
+    ctx->tag = -1;
     ctx->vk.vkResetCommandPool(ctx->dev, ctx->cpool, 0);
     VkCommandBufferBeginInfo bi = { .sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO,
                                     .flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT };
@@ -205,6 +211,8 @@ int et_vk_dispatch(et_vk_ctx *ctx, const char *shader, const uint32_t *spec, uin
     if (timed) {
         ctx->vk.vkCmdWriteTimestamp(cb, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, ctx->qpool,
                                     2 * ctx->nstamps + 1);
+        ctx->tags[ctx->nstamps] = ctx->tag;
+        ctx->shaders[ctx->nstamps] = p->shader;
         snprintf(ctx->labels[ctx->nstamps++], 64, "%s",
                  ctx->label[0] ? ctx->label : label ? label : shader);
     }
@@ -237,10 +245,13 @@ int et_vk_submit(et_vk_ctx *ctx) {
         if (r == VK_SUCCESS) {
             uint64_t mask = ctx->timestamp_bits >= 64 ? ~0ull
                                                       : (1ull << ctx->timestamp_bits) - 1;
+            const double per = ctx->info.timestamp_period_ns;
             for (uint32_t i = 0; i < ctx->nstamps; i++) {
                 uint64_t d = ((q[2 * i + 1] - q[2 * i]) & mask);
-                ctx->timings[i] = (et_vk_timing){ ctx->labels[i],
-                                                  (double)d * ctx->info.timestamp_period_ns };
+                uint64_t s0 = ((q[2 * i] - q[0]) & mask);
+                ctx->timings[i] = (et_vk_timing){ .label = ctx->labels[i], .ns = (double)d * per,
+                                                  .tag = ctx->tags[i], .start_ns = (double)s0 * per,
+                                                  .shader = ctx->shaders[i] };
             }
             ctx->ntimings = ctx->nstamps;
         }
@@ -259,3 +270,5 @@ uint32_t et_vk_barrier_count(const et_vk_ctx *ctx) { return ctx->nbarriers; }
 void et_vk_set_label(et_vk_ctx *ctx, const char *label) {
     snprintf(ctx->label, sizeof ctx->label, "%s", label ? label : "");
 }
+
+void et_vk_set_tag(et_vk_ctx *ctx, int32_t tag) { ctx->tag = tag; }

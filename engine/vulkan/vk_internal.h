@@ -48,6 +48,7 @@ struct et_vk_buf {
 
 typedef struct et__vk_pipe {
     char                  name[64];
+    const char           *shader;       /* the embedded table's name: a static string */
     uint32_t              spec[ET_VK_MAX_SPEC], nspec, nbind;
     VkDescriptorSetLayout dsl;
     VkPipelineLayout      layout;
@@ -87,9 +88,12 @@ struct et_vk_ctx {
     uint32_t            qcap, nstamps;  /* queries available, dispatches timed */
     uint32_t            timestamp_bits;
     char              (*labels)[64];    /* copies: callers pass stack strings */
+    int32_t            *tags;           /* et_vk_set_tag of each timed dispatch */
+    const char        **shaders;        /* the shader of each timed dispatch (static) */
     et_vk_timing       *timings;
     uint32_t            ntimings;
     char                label[64];      /* et_vk_set_label: overrides dispatch labels */
+    int32_t             tag;            /* et_vk_set_tag: -1 none */
 };
 
 /* Set ctx->err printf-style and return -1. */

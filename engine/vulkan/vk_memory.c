@@ -178,6 +178,18 @@ et_vk_buf *et_vk_buf_view(et_vk_ctx *ctx, const et_vk_buf *parent, uint64_t offs
     return b;
 }
 
+et_vk_buf *et_vk_buf_view_rows(et_vk_ctx *ctx, const et_vk_buf *parent, uint64_t offset,
+                               uint64_t nrows, uint64_t row_bytes) {
+    if (row_bytes == 0 || nrows > UINT64_MAX / row_bytes) {
+        et__vk_fail(ctx, "buffer view of %llu rows x %llu bytes", (unsigned long long)nrows,
+                    (unsigned long long)row_bytes);
+        return NULL;
+    }
+    et_vk_buf *b = et_vk_buf_view(ctx, parent, offset, nrows * row_bytes);
+    if (b) { b->nrows = nrows; b->row_bytes = row_bytes; b->chunk_rows = nrows ? nrows : 1; }
+    return b;
+}
+
 void et_vk_buf_free(et_vk_ctx *ctx, et_vk_buf *b) {
     if (!b) return;
     for (uint32_t c = 0; c < b->nchunks && !b->borrowed; c++)

@@ -156,6 +156,7 @@ int et__vk_pipe_get(et_vk_ctx *ctx, const char *name, const uint32_t *spec, uint
     et__vk_pipe *p = &ctx->pipes[ctx->npipes];
     memset(p, 0, sizeof *p);
     snprintf(p->name, sizeof p->name, "%s", name);
+    p->shader = spv->name;
     memcpy(p->spec, spec, nspec * sizeof *spec);
     p->nspec = nspec; p->nbind = nbind;
 
