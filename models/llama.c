@@ -1,5 +1,15 @@
 /* Llama-family graph builder (see llama.h).  Activations are [dim, T, B]; attention tensors
- * [head_dim, heads, T, B].  Reading order: config checks, weights, one block, the model. */
+ * [head_dim, heads, T, B].  Reading order: config checks, weights, one block, the model.
+ *
+ * One block, with the gemma3 switches in brackets:
+ *   h = rmsnorm(x)·attn_norm;  q, k, v = linear(h) (+ qwen2 biases)
+ *   [q, k = rmsnorm over each head·q_norm / k_norm]   q, k = rope(q, k; the layer's base)
+ *   o = wo·attention(q, k, v; the layer's window)    [o = rmsnorm(o)·post_attn_norm]
+ *   x = x + o;  h = rmsnorm(x)·ffn_norm
+ *   f = down(act(gate(h))·up(h)), act silu [gelu_tanh]   [f = rmsnorm(f)·post_ffn_norm]
+ *   x = x + f
+ * with the token embeddings [scaled by emb_scale] in front and rmsnorm·output_norm, then the
+ * head, behind. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -21,18 +31,41 @@ bool et_llama_config_check(const et_llama_config *c, char *err, size_t errlen) {
     ET__REQ(c->max_seq > 0, "max_seq", c->max_seq);
     ET__REQ(c->sliding_window >= 0, "sliding_window", c->sliding_window);
     ET__REQ(c->rope_mode == ET_ROPE_NORM || c->rope_mode == ET_ROPE_NEOX, "rope_mode", c->rope_mode);
+    ET__REQ(c->arch >= 0 && c->arch < ET_ARCH_COUNT, "arch", c->arch);
+    ET__REQ(c->ffn_act == ET_FFN_SWIGLU || c->ffn_act == ET_FFN_GEGLU, "ffn_act", c->ffn_act);
+    ET__REQ(c->swa_period >= 0 && c->swa_period <= ET_LLAMA_MAX_LAYERS, "swa_period", c->swa_period);
 #undef ET__REQ
     if (!(c->rope_theta > 1.0f) || !(c->rms_eps >= 0.0f)) {
         snprintf(err, errlen, "model config: rope_theta = %g / rms_eps = %g invalid", c->rope_theta, c->rms_eps);
         return false;
     }
+    if (!(c->emb_scale >= 0.0f && c->emb_scale < 1e6f) || !(c->rope_theta_swa == 0.0f || c->rope_theta_swa > 1.0f)) {
+        snprintf(err, errlen, "model config: emb_scale = %g (0 or positive) / rope_theta_swa = %g (0 or > 1) invalid",
+                 c->emb_scale, c->rope_theta_swa);
+        return false;
+    }
     return true;
+}
+
+const char *const et_llama_arch_names[ET_ARCH_COUNT] = {"llama", "mistral", "qwen2", "gemma3"};
+
+void et_llama_layer_attn(const et_llama_config *c, int l, int32_t *window, float *theta) {
+    if (c->swa_period <= 0) {        /* one kind of layer: mistral's window everywhere, or none */
+        *window = c->sliding_window;
+        *theta = c->rope_theta;
+        return;
+    }
+    bool global = (l + 1) % c->swa_period == 0;
+    *window = global ? 0 : c->sliding_window;
+    *theta = global || !(c->rope_theta_swa > 0.0f) ? c->rope_theta : c->rope_theta_swa;
 }
 
 int64_t et_llama_n_params(const et_llama_config *c, bool with_embeddings) {
     int64_t q = (int64_t)c->n_heads * c->head_dim, kv = (int64_t)c->n_kv_heads * c->head_dim;
     int64_t layer = 2 * (int64_t)c->dim + (int64_t)c->dim * (q + 2 * kv) + q * c->dim + 3 * (int64_t)c->dim * c->ffn;
     if (c->qkv_bias) layer += q + 2 * kv;
+    if (c->qk_norm) layer += 2 * (int64_t)c->head_dim;
+    if (c->post_norms) layer += 2 * (int64_t)c->dim;
     int64_t n = layer * c->n_layers + c->dim;
     if (with_embeddings) n += (int64_t)c->vocab * c->dim * (c->tied_embeddings ? 1 : 2);
     return n;
@@ -98,9 +131,20 @@ bool et_llama_init(et_llama *m, et_ctx *ctx, const et_llama_config *cfg, uint64_
             L->bk = et__w(ctx, kv, 0, flags, "blk.%d.attn_k.bias", l);
             L->bv = et__w(ctx, kv, 0, flags, "blk.%d.attn_v.bias", l);
         }
+        if (c->qk_norm) {
+            L->q_norm = et__w(ctx, c->head_dim, 0, flags, "blk.%d.attn_q_norm.weight", l);
+            L->k_norm = et__w(ctx, c->head_dim, 0, flags, "blk.%d.attn_k_norm.weight", l);
+        }
+        if (c->post_norms) {
+            L->post_attn_norm = et__w(ctx, c->dim, 0, flags, "blk.%d.post_attention_norm.weight", l);
+            L->post_ffn_norm = et__w(ctx, c->dim, 0, flags, "blk.%d.post_ffw_norm.weight", l);
+        }
         if (et_ctx_failed(ctx)) return false;
         et__fill_const(L->attn_norm, 1.0f);
         et__fill_const(L->ffn_norm, 1.0f);
+        et_tensor *extra[4] = {L->q_norm, L->k_norm, L->post_attn_norm, L->post_ffn_norm};
+        for (int i = 0; i < 4; i++)
+            if (extra[i]) et__fill_const(extra[i], 1.0f);
         et__fill_normal(L->wq, &s, std);
         et__fill_normal(L->wk, &s, std);
         et__fill_normal(L->wv, &s, std);
@@ -168,29 +212,47 @@ static et_tensor *et__block(et_llama *m, int l, et_tensor *x, et_tensor *pos, et
     et_llama_layer *L = &m->layers[l];
     int64_t T = x->ne[1], B = x->ne[2];
     int site = l * ET_LIN_COUNT;
+    int32_t window;
+    float theta;
+    et_llama_layer_attn(c, l, &window, &theta);
     et_tensor *h = et_mul(ctx, et_rmsnorm(ctx, x, c->rms_eps), L->attn_norm);
     et_tensor *q = et__linear(m, L, ET_LIN_Q, L->wq, L->bq, h, site + ET_LIN_Q);
     et_tensor *k = et__linear(m, L, ET_LIN_K, L->wk, L->bk, h, site + ET_LIN_K);
     et_tensor *v = et__linear(m, L, ET_LIN_V, L->wv, L->bv, h, site + ET_LIN_V);
     if (L->ia3_k) k = et_mul(ctx, k, L->ia3_k);
     if (L->ia3_v) v = et_mul(ctx, v, L->ia3_v);
-    q = et_rope(ctx, et_reshape_4d(ctx, q, c->head_dim, c->n_heads, T, B), pos, c->head_dim, c->rope_mode, c->rope_theta);
-    k = et_rope(ctx, et_reshape_4d(ctx, k, c->head_dim, c->n_kv_heads, T, B), pos, c->head_dim, c->rope_mode, c->rope_theta);
+    q = et_reshape_4d(ctx, q, c->head_dim, c->n_heads, T, B);
+    k = et_reshape_4d(ctx, k, c->head_dim, c->n_kv_heads, T, B);
+    if (L->q_norm) q = et_mul(ctx, et_rmsnorm(ctx, q, c->rms_eps), L->q_norm);   /* over each head */
+    if (L->k_norm) k = et_mul(ctx, et_rmsnorm(ctx, k, c->rms_eps), L->k_norm);
+    q = et_rope(ctx, q, pos, c->head_dim, c->rope_mode, theta);
+    k = et_rope(ctx, k, pos, c->head_dim, c->rope_mode, theta);
     v = et_reshape_4d(ctx, v, c->head_dim, c->n_kv_heads, T, B);
     if (cache) {
         k = et_kv_store(ctx, cache->k[l], k, n_past);
         v = et_kv_store(ctx, cache->v[l], v, n_past);
     }
-    et_tensor *o = et_attention(ctx, q, k, v, 1.0f / sqrtf((float)c->head_dim), cache ? n_past : 0, c->sliding_window);
+    et_tensor *o = et_attention(ctx, q, k, v, 1.0f / sqrtf((float)c->head_dim), cache ? n_past : 0, window);
     o = et_reshape_4d(ctx, o, (int64_t)c->head_dim * c->n_heads, T, B, 1);
-    x = et_add(ctx, x, et__linear(m, L, ET_LIN_O, L->wo, NULL, o, site + ET_LIN_O));
+    o = et__linear(m, L, ET_LIN_O, L->wo, NULL, o, site + ET_LIN_O);
+    if (L->post_attn_norm) o = et_mul(ctx, et_rmsnorm(ctx, o, c->rms_eps), L->post_attn_norm);
+    x = et_add(ctx, x, o);
     h = et_mul(ctx, et_rmsnorm(ctx, x, c->rms_eps), L->ffn_norm);
     et_tensor *up = et__linear(m, L, ET_LIN_UP, L->w_up, NULL, h, site + ET_LIN_UP);
     if (L->ia3_ff) up = et_mul(ctx, up, L->ia3_ff);
-    et_tensor *g = et_swiglu(ctx, et__linear(m, L, ET_LIN_GATE, L->w_gate, NULL, h, site + ET_LIN_GATE), up);
-    x = et_add(ctx, x, et__linear(m, L, ET_LIN_DOWN, L->w_down, NULL, g, site + ET_LIN_DOWN));
+    et_tensor *gate = et__linear(m, L, ET_LIN_GATE, L->w_gate, NULL, h, site + ET_LIN_GATE);
+    et_tensor *g = c->ffn_act == ET_FFN_GEGLU ? et_geglu(ctx, gate, up) : et_swiglu(ctx, gate, up);
+    et_tensor *f = et__linear(m, L, ET_LIN_DOWN, L->w_down, NULL, g, site + ET_LIN_DOWN);
+    if (L->post_ffn_norm) f = et_mul(ctx, et_rmsnorm(ctx, f, c->rms_eps), L->post_ffn_norm);
+    x = et_add(ctx, x, f);
     if (x) et_set_name(x, "blk.%d.out", l);
     return x;
+}
+
+/* Token embeddings [dim, ...ids' shape], times emb_scale when the model has one. */
+static et_tensor *et__embed(et_llama *m, et_tensor *ids) {
+    et_tensor *x = et_get_rows(m->ctx, m->tok_emb, ids);
+    return m->cfg.emb_scale > 0.0f ? et_scale(m->ctx, x, m->cfg.emb_scale) : x;
 }
 
 /* Embeddings (+ soft prompt) through every block to the final norm: [dim, T', B]. */
@@ -201,8 +263,8 @@ static et_tensor *et__trunk(et_llama *m, const et_llama_batch *b, bool checkpoin
     int64_t Tt = b->pos->ne[0];
     if (Tt > c->max_seq)
         return et_ctx_fail(ctx, "batch: %lld positions exceed the model's context of %d", (long long)Tt, c->max_seq);
-    et_tensor *x = et_get_rows(ctx, m->tok_emb, b->ids);   /* [dim, T, B] */
-    if (m->ad.kind == ET_ADAPTER_PROMPT) {
+    et_tensor *x = et__embed(m, b->ids);                   /* [dim, T, B] */
+    if (m->ad.kind == ET_ADAPTER_PROMPT) {     /* the soft prompt enters as is (HF inputs_embeds) */
         et_tensor *sp = et_reshape_4d(ctx, m->ad.soft_prompt, c->dim, m->ad.n_prompt, 1, 1);
         et_tensor *like = et__new_node(ctx, ET_OP_NONE, ET_F32, 4, (int64_t[]){c->dim, m->ad.n_prompt, B, 1});
         x = et_concat(ctx, B > 1 ? et_repeat(ctx, sp, like) : sp, x);
@@ -269,7 +331,7 @@ et_tensor *et_llama_decode(et_llama *m, et_llama_cache *c, et_tensor *ids, et_te
     const et_llama_config *cf = &m->cfg;
     if (!ids || !pos) return NULL;
     int64_t T = et_nelements(ids);
-    et_tensor *x = et_get_rows(ctx, m->tok_emb, et_reshape_4d(ctx, ids, T, 1, 1, 1));   /* [dim, T, 1] */
+    et_tensor *x = et__embed(m, et_reshape_4d(ctx, ids, T, 1, 1, 1));   /* [dim, T, 1] */
     for (int l = 0; l < cf->n_layers && x; l++) x = et__block(m, l, x, pos, c, n_past);
     x = et_mul(ctx, et_rmsnorm(ctx, x, cf->rms_eps), m->out_norm);
     if (!x) return NULL;

@@ -1,7 +1,10 @@
 /* The Llama family as a graph builder: llama (1/2/3), mistral (sliding window), qwen2 (q/k/v
- * biases), from one config struct.  Grouped-query attention, rope theta, RMSNorm eps, SwiGLU
- * MLP, tied or untied embeddings.  Weights are leaves of any supported type; the builder only
- * records nodes.  Adapters (LoRA, IA3, prompt tuning) hook in at et_llama_linear().
+ * biases) and gemma3, from one config struct.  Grouped-query attention, rope theta, RMSNorm
+ * eps, SwiGLU or GEGLU MLP, tied or untied embeddings; Gemma 3's additions are switches of the
+ * same config (per-head q/k RMSNorm, post-attention / post-MLP norms, scaled embeddings, local
+ * sliding-window layers interleaved with global ones, each kind with its own rope base).
+ * Weights are leaves of any supported type; the builder only records nodes.  Adapters (LoRA,
+ * IA3, prompt tuning) hook in at et_llama_linear().
  */
 #ifndef ET_LLAMA_H
 #define ET_LLAMA_H
@@ -11,13 +14,38 @@
 
 #define ET_LLAMA_MAX_LAYERS 128
 
+/* The GGUF architecture a model is read from and written as (general.architecture). */
+typedef enum et_llama_arch { ET_ARCH_LLAMA = 0, ET_ARCH_MISTRAL, ET_ARCH_QWEN2, ET_ARCH_GEMMA3, ET_ARCH_COUNT } et_llama_arch;
+extern const char *const et_llama_arch_names[ET_ARCH_COUNT];   /* "llama", "mistral", ... */
+
+/* The MLP's gated activation. */
+enum { ET_FFN_SWIGLU = 0,   /* down(silu(gate(h)) * up(h))       llama, mistral, qwen2 */
+       ET_FFN_GEGLU = 1 };  /* down(gelu_tanh(gate(h)) * up(h))  gemma3 */
+
+/* Zero-initialized fields beyond the first block mean "as llama": a config written before
+ * gemma3 existed builds the same graph. */
 typedef struct et_llama_config {
     int32_t vocab, dim, n_layers, n_heads, n_kv_heads, head_dim, ffn, max_seq;
     float   rope_theta, rms_eps;
-    int32_t rope_mode;        /* ET_ROPE_NORM (llama) or ET_ROPE_NEOX (qwen2 in HF layout) */
-    int32_t sliding_window;   /* 0 = full causal attention */
+    int32_t rope_mode;        /* ET_ROPE_NORM (llama) or ET_ROPE_NEOX (qwen2 in HF layout, gemma3) */
+    int32_t sliding_window;   /* 0 = full causal attention; key s visible from query t iff t - s < window */
     bool    tied_embeddings, qkv_bias;
+    /* ---- architecture variants (gemma3 turns all of them on) ---- */
+    int32_t arch;             /* et_llama_arch */
+    bool    qk_norm;          /* per-head RMSNorm·weight of q and k (attn_q_norm / attn_k_norm
+                               * [head_dim], same eps) before rope */
+    bool    post_norms;       /* RMSNorm·weight of the attention output (post_attention_norm) and
+                               * of the MLP output (post_ffw_norm) before each residual add */
+    int32_t ffn_act;          /* ET_FFN_SWIGLU or ET_FFN_GEGLU */
+    float   emb_scale;        /* token embeddings are multiplied by this (gemma3: sqrt(dim)); 0 = 1 */
+    int32_t swa_period;       /* 0: sliding_window (if any) applies to every layer (mistral).
+                               * p > 0: layer l is global (full causal, rope_theta) when
+                               * (l + 1) % p == 0, the others local (sliding_window, rope_theta_swa) */
+    float   rope_theta_swa;   /* rope base of the local layers when swa_period > 0 */
 } et_llama_config;
+
+/* Layer l's attention window (0 = full causal) and rope base under the rules above. */
+void et_llama_layer_attn(const et_llama_config *c, int l, int32_t *window, float *theta);
 
 /* The linear layers LoRA can target, in PEFT's naming order. */
 enum { ET_LIN_Q, ET_LIN_K, ET_LIN_V, ET_LIN_O, ET_LIN_GATE, ET_LIN_UP, ET_LIN_DOWN, ET_LIN_COUNT };
@@ -26,6 +54,8 @@ extern const char *const et_llama_lin_names[ET_LIN_COUNT];   /* "q", "k", ... "d
 typedef struct et_llama_layer {
     et_tensor *attn_norm, *wq, *wk, *wv, *wo, *bq, *bk, *bv;
     et_tensor *ffn_norm, *w_gate, *w_up, *w_down;
+    et_tensor *q_norm, *k_norm;                 /* [head_dim], with cfg.qk_norm */
+    et_tensor *post_attn_norm, *post_ffn_norm;  /* [dim], with cfg.post_norms */
     /* adapters (NULL when absent) */
     et_tensor *lora_a[ET_LIN_COUNT], *lora_b[ET_LIN_COUNT];   /* A [in, r], B [r, out] */
     et_tensor *ia3_k, *ia3_v, *ia3_ff;                        /* [kv_dim], [kv_dim], [ffn] */
@@ -59,7 +89,8 @@ bool et_llama_add_lora(et_llama *m, int rank, float alpha, float dropout, const 
  * projection output (for SwiGLU identical to PEFT's scaling of down_proj's input). */
 bool et_llama_add_ia3(et_llama *m);
 /* Prompt tuning: n trainable virtual-token embeddings prepended to every sequence,
- * initialized from the embeddings of n seeded random vocabulary tokens. */
+ * initialized from the embeddings of n seeded random vocabulary tokens (times emb_scale: the
+ * soft prompt itself enters unscaled, as PEFT's inputs_embeds do in Hugging Face's Gemma 3). */
 bool et_llama_add_prompt(et_llama *m, int n, uint64_t seed);
 /* Full fine-tuning: every f32 weight becomes a parameter. */
 bool et_llama_train_all(et_llama *m);

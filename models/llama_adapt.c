@@ -129,8 +129,11 @@ bool et_llama_add_prompt(et_llama *m, int n, uint64_t seed) {
     const et_type_traits *tr = et_type_get(m->tok_emb->type);
     for (int i = 0; i < n; i++) {
         int64_t tok = (int64_t)(et__mix(&s) % (uint64_t)m->cfg.vocab);
-        tr->to_f32((const char *)m->tok_emb->data + (size_t)tok * m->tok_emb->nb[1],
-                   (float *)m->ad.soft_prompt->data + (int64_t)i * m->cfg.dim, m->cfg.dim);
+        float *row = (float *)m->ad.soft_prompt->data + (int64_t)i * m->cfg.dim;
+        tr->to_f32((const char *)m->tok_emb->data + (size_t)tok * m->tok_emb->nb[1], row, m->cfg.dim);
+        /* the soft prompt enters unscaled, so start it where a scaled token embedding is */
+        if (m->cfg.emb_scale > 0.0f)
+            for (int j = 0; j < m->cfg.dim; j++) row[j] *= m->cfg.emb_scale;
     }
     return true;
 }

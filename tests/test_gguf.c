@@ -554,8 +554,8 @@ static void test_corruptions(void) {
     expect_err(&x, "dim > int64", "'w'", "ne[0] is 18446744073709551615");
     x.n = 0; hdr(&x, 1, 0); tinfo(&x, "w", 1, (uint64_t[1]){ 1ull << 40 }, 0, 0); pad_data(&x, 32, 4);
     expect_err(&x, "huge tensor", "'w'", "past the end");
-    x.n = 0; hdr(&x, 1, 0); tinfo(&x, "w", 1, ne1, 6, 0); pad_data(&x, 32, 32);
-    expect_err(&x, "q5_0", "'w'", "unsupported tensor type id 6");
+    x.n = 0; hdr(&x, 1, 0); tinfo(&x, "w", 1, ne1, 10, 0); pad_data(&x, 32, 32);   /* q2_k */
+    expect_err(&x, "q2_k", "'w'", "unsupported tensor type id 10");
     x.n = 0; hdr(&x, 1, 0); tinfo(&x, "w", 1, ne1, 0xFFFFFFFFu, 0); pad_data(&x, 32, 32);
     expect_err(&x, "type -1", "'w'", "type id 4294967295");
     x.n = 0; hdr(&x, 1, 0); tinfo(&x, "w", 1, (uint64_t[1]){ 64 }, ET_GGUF_TYPE_NF4, 0); pad_data(&x, 32, 64);

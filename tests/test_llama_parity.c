@@ -1,13 +1,14 @@
 /* The Llama builder and its adapters against an independent PyTorch reference.
  *
  * tests/py/gen_llama_parity.py writes random tiny models as GGUF (llama.cpp's tensor names:
- * llama with GQA, qwen2 with q/k/v biases and neox rope, mistral with a sliding window; tied
- * and untied embeddings) plus, per model, a ".ref.gguf" with the inputs (batch 2, answer
+ * llama with GQA, qwen2 with q/k/v biases and neox rope, mistral with a sliding window, gemma3
+ * with q/k norms, post norms, GEGLU, scaled embeddings and local (windowed, own rope base) layers
+ * between global ones; tied and untied embeddings) plus, per model, a ".ref.gguf" with the inputs (batch 2, answer
  * positions only), the trained tensors' starting values and what tests/py/torch_llama.py
  * computes in float64: per-position NLL, the mean loss, every trained tensor's gradient, its
  * value after one torch.optim.AdamW step, and all logits of sequence 0.  Cases: LoRA (all
  * modules / a subset), IA3, prompt tuning, full fine-tuning, QLoRA (NF4), LoRA / IA3 over
- * Q8_0, Q4_0 and Q4_K bases.  For each model this test
+ * Q8_0, Q4_0, Q4_K and Q5_0 bases.  For each model this test
  *
  *   1. loads the GGUF with et_llama_from_gguf (quantized bases: compresses the linear layers
  *      with et_llama_compress and checks they dequantize to exactly the reference's values),
@@ -24,7 +25,9 @@
  *      gradient bound, would move the step-2 gradients by more than theirs).
  * and, for some models, the training step again with activation recomputation, and the
  * adapter merged into the base (et_llama_merge_adapter) against the unmerged reference --
- * once on a model file over 1 MiB, which the GGUF reader maps read-only.
+ * once on a model file over 1 MiB, which the GGUF reader maps read-only.  Last, models written
+ * back with et_llama_to_gguf must read back as the same config and tensors (qwen2's biases and
+ * rope, mistral's window, gemma3's norms, pattern and local rope base).
  *
  * Tolerances.  The reference is float64, so each bound is the engine's own f32 error
  * (measured: the worst element of any case uses at most ~0.4 of its bound):
@@ -540,6 +543,65 @@ static void test_qwen2_q4_0_lora_exact_path(void) { run_quant_case_exact_path("q
 static void test_llama_q4_k_ia3(void) { run_quant_case("llama_q4_k_ia3", ET_Q4_K); }
 static void test_llama_q4_k_ia3_exact_path(void) { run_quant_case_exact_path("llama_q4_k_ia3", ET_Q4_K); }
 
+static void test_gemma3_lora(void) { run_case("gemma3_lora", &TOL_F32); }
+static void test_gemma3_lora_recompute(void) { run_case_mode("gemma3_lora", &TOL_F32, RUN_RECOMPUTE); }
+static void test_gemma3_lora_merged(void) { run_case_mode("gemma3_lora", &TOL_F32, RUN_MERGED); }
+static void test_gemma3_full(void) { run_case("gemma3_full", &TOL_F32); }
+static void test_gemma3_prompt(void) { run_case("gemma3_prompt", &TOL_F32); }
+static void test_gemma3_q5_0_ia3(void) { run_quant_case("gemma3_q5_0_ia3", ET_Q5_0); }
+static void test_gemma3_q5_0_ia3_exact_path(void) { run_quant_case_exact_path("gemma3_q5_0_ia3", ET_Q5_0); }
+
+/* et_llama_to_gguf then et_llama_from_gguf: the same config (mistral comes back as llama,
+ * the architecture llama.cpp knows, with its window) and byte-identical tensors. */
+static void roundtrip_case(const char *name) {
+    char path[256], out[256], err[400];
+    snprintf(path, sizeof path, "%s/llama/%s.gguf", golden_dir(), name);
+    snprintf(out, sizeof out, "%s/llama/%s.rewritten.gguf", golden_dir(), name);
+    et_gguf *g = NULL, *g2 = NULL;
+    et_ctx *ctx = et_ctx_new(1 << 16), *ctx2 = et_ctx_new(1 << 16);
+    et_llama m, m2;
+    bool ok = et_gguf_open(path, &g, err, sizeof err) == 0 && et_llama_from_gguf(&m, ctx, g, err, sizeof err) == 0;
+    CHECK(ok, "%s: %s", name, err);
+    et_gguf_writer *w = ok ? et_gguf_writer_new() : NULL;
+    if (w) {
+        et_llama_to_gguf(&m, w, name);
+        ok = et_gguf_writer_write(w, out, err, sizeof err) == 0;
+        CHECK(ok, "write: %s", err);
+        et_gguf_writer_free(w);
+    }
+    if (ok) {
+        ok = et_gguf_open(out, &g2, err, sizeof err) == 0 && et_llama_from_gguf(&m2, ctx2, g2, err, sizeof err) == 0;
+        CHECK(ok, "read back: %s", err);
+    }
+    if (ok) {
+        et_llama_config want = m.cfg;
+        if (want.arch == ET_ARCH_MISTRAL) want.arch = ET_ARCH_LLAMA;
+        CHECK(!memcmp(&want, &m2.cfg, sizeof want), "%s: the config read back differs (arch %d -> %d, window %d -> %d, "
+              "period %d -> %d, theta_swa %g -> %g)", name, want.arch, m2.cfg.arch, want.sliding_window,
+              m2.cfg.sliding_window, want.swa_period, m2.cfg.swa_period, want.rope_theta_swa, m2.cfg.rope_theta_swa);
+        int n = 0, same = 0;
+        for (int64_t i = 0; i < et_gguf_n_tensors(g); i++) {
+            const et_gguf_tensor *a = et_gguf_tensor_at(g, i), *b = et_gguf_tensor_find(g2, a->name);
+            n++;
+            same += b && a->type == b->type && a->nbytes == b->nbytes && !memcmp(a->data, b->data, a->nbytes);
+        }
+        CHECK(n == same && n == et_gguf_n_tensors(g2), "%s: %d of %d tensors came back identical (%lld written)", name,
+              same, n, (long long)et_gguf_n_tensors(g2));
+        printf("  %s: arch %s -> %s, %d tensors\n", name, et_llama_arch_names[m.cfg.arch],
+               et_llama_arch_names[m2.cfg.arch], n);
+    }
+    if (g2) et_gguf_close(g2);
+    if (g) et_gguf_close(g);
+    et_ctx_free(ctx);
+    et_ctx_free(ctx2);
+    remove(out);
+}
+
+static void test_to_gguf_roundtrip(void) {
+    const char *names[] = {"llama_gqa_lora", "qwen2_tied_lora", "mistral_swa_ia3", "gemma3_lora", "gemma3_full"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) roundtrip_case(names[i]);
+}
+
 int main(void) {
     RUN(test_llama_gqa_lora);
     RUN(test_qwen2_tied_lora);
@@ -559,5 +621,13 @@ int main(void) {
     RUN(test_qwen2_q4_0_lora_exact_path);
     RUN(test_llama_q4_k_ia3);
     RUN(test_llama_q4_k_ia3_exact_path);
+    RUN(test_gemma3_lora);
+    RUN(test_gemma3_lora_recompute);
+    RUN(test_gemma3_lora_merged);
+    RUN(test_gemma3_full);
+    RUN(test_gemma3_prompt);
+    RUN(test_gemma3_q5_0_ia3);
+    RUN(test_gemma3_q5_0_ia3_exact_path);
+    RUN(test_to_gguf_roundtrip);
     return DONE();
 }

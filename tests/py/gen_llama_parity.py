@@ -4,9 +4,11 @@ and what an independent PyTorch reference (tests/py/torch_llama.py, float64) com
 For each case <name>, in build/golden/llama/:
   <name>.gguf      the base model, written by the PyPI gguf package in llama.cpp's naming
                    (token_embd.weight, blk.N.attn_q.weight, ..., output.weight unless tied;
-                   blk.N.attn_{q,k,v}.bias for qwen2), arch "llama", "mistral" or "qwen2"
+                   blk.N.attn_{q,k,v}.bias for qwen2; attn_{q,k}_norm, post_attention_norm,
+                   post_ffw_norm for gemma3), arch "llama", "mistral", "qwen2" or "gemma3"
   <name>.ref.gguf  inputs and expected outputs (also written by gguf):
-      metadata  parity.kind ("lora" | "ia3" | "prompt" | "full"), parity.base ("f32" | "nf4" | "q8_0" | "q4_0" | "q4_k"),
+      metadata  parity.kind ("lora" | "ia3" | "prompt" | "full"),
+                parity.base ("f32" | "nf4" | "q8_0" | "q4_0" | "q4_k" | "q5_0"),
                 parity.targets, parity.rank, parity.alpha, parity.n_prompt,
                 parity.lr / beta1 / beta2 / eps / weight_decay (one AdamW step)
       ids       i32 (B, T)            token ids
@@ -28,7 +30,7 @@ For each case <name>, in build/golden/llama/:
       <fam>.<nll|loss|grad.<p>|step.<p>|logits0>
                                       quantized bases only: the same computed by torch_llama's
                                       emulation of the engine's fast path for that type (fam
-                                      "bf16" for NF4, "int8" for Q8_0 / Q4_0 / Q4_K)
+                                      "bf16" for NF4, "int8" for Q8_0 / Q4_0 / Q4_K / Q5_0)
       deq.<w>                         quantized bases only: each linear weight quantized and
                                       dequantized by an implementation independent of the C
                                       code (quant_base below); the reference runs on these, and
@@ -107,6 +109,31 @@ CASES = {
                            head_dim=64, ffn=256, tied=False, rope_theta=10000.0, rms_eps=1e-5,
                            sliding_window=0, T=10, B=2, seed=20, base="q4_k",
                            adapter=dict(kind="ia3")),
+    # gemma3 (qk-norm, post norms, GEGLU, sqrt(dim) embeddings, neox rope, tied): 6 layers
+    # with the default pattern (no sliding_window_pattern / freq_base_swa keys: layers 0-4
+    # local with window 4 < T and rope base 10000, layer 5 global with base 1e6), multi-query
+    # (2:1), head_dim 16 != dim / heads, LoRA on every linear layer
+    "gemma3_lora": dict(arch="gemma3", vocab=48, dim=32, n_layers=6, n_heads=2, n_kv_heads=1,
+                        head_dim=16, ffn=64, tied=True, rope_theta=1000000.0, rms_eps=1e-6,
+                        sliding_window=4, swa_pattern=6, rope_local_theta=10000.0, T=12, B=2,
+                        seed=22, adapter=dict(kind="lora", rank=4, alpha=8.0, targets="all")),
+    # gemma3 with both keys written (pattern 2: layers 0, 2 local, 1, 3 global; local base
+    # 5000), GQA 4:2; full fine-tuning, so the q/k-norm and post-norm weights get gradients
+    "gemma3_full": dict(arch="gemma3", vocab=40, dim=32, n_layers=4, n_heads=4, n_kv_heads=2,
+                        head_dim=8, ffn=48, tied=True, rope_theta=1000000.0, rms_eps=1e-6,
+                        sliding_window=3, swa_pattern=2, rope_local_theta=5000.0, write_swa_keys=True,
+                        T=10, B=2, seed=23, adapter=dict(kind="full")),
+    # gemma3 prompt tuning: the soft prompt enters unscaled, the text embeddings scaled
+    "gemma3_prompt": dict(arch="gemma3", vocab=36, dim=32, n_layers=2, n_heads=2, n_kv_heads=1,
+                          head_dim=16, ffn=48, tied=True, rope_theta=1000000.0, rms_eps=1e-6,
+                          sliding_window=5, swa_pattern=2, rope_local_theta=10000.0, write_swa_keys=True,
+                          T=10, B=2,
+                          seed=24, adapter=dict(kind="prompt", n_prompt=3)),
+    # gemma3 over a Q5_0 base (Gemma 3's GGUFs use Q5_0 for q, k, gate, up), IA3 (GEGLU's up)
+    "gemma3_q5_0_ia3": dict(arch="gemma3", vocab=40, dim=64, n_layers=2, n_heads=2, n_kv_heads=1,
+                            head_dim=32, ffn=96, tied=True, rope_theta=1000000.0, rms_eps=1e-6,
+                            sliding_window=4, swa_pattern=2, rope_local_theta=10000.0, write_swa_keys=True,
+                            T=12, B=2, seed=25, base="q5_0", adapter=dict(kind="ia3")),
     # QLoRA: rows of 64 / 128 (NF4 blocks of 64), GQA 4:2, LoRA on every linear layer
     "llama_qlora": dict(arch="llama", vocab=40, dim=64, n_layers=2, n_heads=4, n_kv_heads=2,
                         head_dim=16, ffn=128, tied=False, rope_theta=10000.0, rms_eps=1e-5,
@@ -145,6 +172,13 @@ def base_weights(c, rng):
         if c["arch"] == "qwen2":
             for m, n in (("attn_q", q), ("attn_k", kv), ("attn_v", kv)):
                 w[p + m + ".bias"] = (0.3 * rng.standard_normal(n)).astype(F32)
+        if c["arch"] == "gemma3":
+            w[p + "attn_q_norm.weight"] = norm(c["head_dim"])
+            w[p + "attn_k_norm.weight"] = norm(c["head_dim"])
+            w[p + "post_attention_norm.weight"] = norm(dim)
+            w[p + "post_ffw_norm.weight"] = norm(dim)
+    if c["arch"] == "gemma3":           # the embeddings are scaled by sqrt(dim): keep x O(1)
+        w["token_embd.weight"] *= F32(1.0 / np.sqrt(dim))
     return w
 
 
@@ -164,6 +198,11 @@ def write_model(path, c, w):
     g.add_float32(f"{a}.attention.layer_norm_rms_epsilon", c["rms_eps"])
     if c["sliding_window"]:
         g.add_uint32(f"{a}.attention.sliding_window", c["sliding_window"])
+    if c.get("write_swa_keys"):          # llama.cpp's names; absent, the defaults 6 and 10000
+        g.add_uint32(f"{a}.attention.sliding_window_pattern", c["swa_pattern"])
+        g.add_float32(f"{a}.rope.freq_base_swa", c["rope_local_theta"])
+    elif a == "gemma3":
+        assert c["swa_pattern"] == 6 and c["rope_local_theta"] == 10000.0, "write the keys"
     for name, arr in w.items():
         g.add_tensor(name, np.ascontiguousarray(arr))
     g.write_header_to_file()
@@ -200,12 +239,12 @@ def adapter_init(c, ad, rng):
 
 
 # which fast-path emulation each base type gets (kernels/matmul.c's families)
-EMU_FAMILY = {"nf4": "bf16", "q8_0": "int8", "q4_0": "int8", "q4_k": "int8"}
+EMU_FAMILY = {"nf4": "bf16", "q8_0": "int8", "q4_0": "int8", "q4_k": "int8", "q5_0": "int8"}
 
 
 def quant_base(w, base):
     """Each linear weight quantized to `base` and dequantized, by implementations independent
-    of edgetune's C: gguf.quants (Q8_0, Q4_0), kquants_np's port of ggml (Q4_K) and
+    of edgetune's C: gguf.quants (Q8_0, Q4_0, Q5_0), kquants_np's port of ggml (Q4_K) and
     gen_quant's numpy NF4 (bitsandbytes) -- each byte-exact with kernels/ref (test_quant)."""
     from gguf import GGMLQuantizationType as Q
     from gguf import quants
@@ -220,7 +259,7 @@ def quant_base(w, base):
         elif base == "q4_k":
             y = quants.dequantize(kquants_np.quantize_q4_k(arr.reshape(-1)), Q.Q4_K)
         else:
-            t = {"q8_0": Q.Q8_0, "q4_0": Q.Q4_0}[base]
+            t = {"q8_0": Q.Q8_0, "q4_0": Q.Q4_0, "q5_0": Q.Q5_0}[base]
             y = quants.dequantize(quants.quantize(arr, t), t)
         deq[name] = np.asarray(y, F32).reshape(arr.shape)
     return deq

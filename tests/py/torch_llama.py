@@ -1,7 +1,7 @@
 """An independent plain-PyTorch Llama-family model, the oracle for tests/test_llama_parity.c.
 
-Written from the model definitions (Llama / Mistral / Qwen2 as Hugging Face and llama.cpp
-define them) and PEFT's adapter definitions, not from edgetune's C code:
+Written from the model definitions (Llama / Mistral / Qwen2 / Gemma 3 as Hugging Face and
+llama.cpp define them) and PEFT's adapter definitions, not from edgetune's C code:
 
   * RMSNorm            y = x / sqrt(mean(x^2) + eps) * w
   * rope               llama.cpp's GGUF convention: arch "llama"/"mistral" rotates the pairs
@@ -13,6 +13,17 @@ define them) and PEFT's adapter definitions, not from edgetune's C code:
                        when t - window < s <= t), scale 1/sqrt(head_dim)
   * MLP                SwiGLU: down(silu(gate(x)) * up(x))
   * qwen2              biases on q, k and v
+  * gemma3             (HF Gemma3ForCausalLM / llama.cpp's gemma3 graph, GGUF layout)
+                       embeddings times sqrt(dim) (HF's Gemma3TextScaledWordEmbedding: the
+                       scale belongs to the token lookup, so a soft prompt enters unscaled);
+                       q and k RMSNorm'ed over each head (q_norm / k_norm) before a neox rope;
+                       the attention output and the MLP output RMSNorm'ed (post_attention_norm,
+                       post_feedforward_layernorm) before their residual adds; MLP
+                       down(gelu_tanh(gate(x)) * up(x)); layer types by HF's
+                       sliding_window_pattern p: layer l is "full_attention" when (l + 1) % p == 0,
+                       else "sliding_attention" with the window and the local rope base
+                       (rope_local_base_freq).  The converter stores Gemma's (1 + w) norm
+                       weights already shifted, so every norm here is plain RMSNorm.
   * tied embeddings    the output matrix is the token embedding
   * LoRA (PEFT)        y = W x + b + (alpha / r) * B(A(x)),  A: (r, in), B: (out, r)
   * IA3 (PEFT)         k and v projections' outputs scaled by l_k, l_v; the MLP's
@@ -105,7 +116,8 @@ class EmuLinear(torch.autograd.Function):
 
 class Llama:
     """cfg: dict with vocab, dim, n_layers, n_heads, n_kv_heads, head_dim, ffn, rope_theta,
-    rms_eps, arch ("llama" | "mistral" | "qwen2"), sliding_window, tied.
+    rms_eps, arch ("llama" | "mistral" | "qwen2" | "gemma3"), sliding_window, tied; gemma3
+    also swa_pattern and rope_local_theta.
     w: dict of GGUF tensor name -> numpy array (f32 values, any linear layer possibly the
     dequantized NF4 base), or torch tensors (full fine-tuning passes its parameters here).
     adapter: None or dict(kind="lora"|"ia3"|"prompt"|"full", ...) whose tensors (torch,
@@ -132,35 +144,62 @@ class Llama:
     def ia3(self, l, what):
         return self.params.get(f"blk.{l}.{what}.ia3") if self.ad["kind"] == "ia3" else None
 
+    def layer_attn(self, l):
+        """(window, rope base) of layer l: HF's layer_types for gemma3, else one kind."""
+        c = self.c
+        if c["arch"] != "gemma3":
+            return c["sliding_window"], c["rope_theta"]
+        if (l + 1) % c["swa_pattern"] == 0:          # "full_attention"
+            return 0, c["rope_theta"]
+        return c["sliding_window"], c["rope_local_theta"]
+
     def block(self, l, x, pos):
         c = self.c
         B, T, _ = x.shape
-        nh, nkv, hd = c["n_heads"], c["n_kv_heads"], c["head_dim"]
-        neox = c["arch"] == "qwen2"
+        nh, nkv, hd, eps = c["n_heads"], c["n_kv_heads"], c["head_dim"], c["rms_eps"]
+        gemma = c["arch"] == "gemma3"
+        neox = c["arch"] in ("qwen2", "gemma3")
+        window, theta = self.layer_attn(l)
+        W = lambda n: self.w[f"blk.{l}.{n}.weight"]  # noqa: E731
         bias = (lambda m: self.w[f"blk.{l}.{m}.bias"]) if c["arch"] == "qwen2" else (lambda m: None)
-        h = rmsnorm(x, self.w[f"blk.{l}.attn_norm.weight"], c["rms_eps"])
+        h = rmsnorm(x, W("attn_norm"), eps)
         q = self.linear(l, "attn_q", h, bias("attn_q"))
         k = self.linear(l, "attn_k", h, bias("attn_k"))
         v = self.linear(l, "attn_v", h, bias("attn_v"))
         if self.ia3(l, "attn_k") is not None:
             k = k * self.ia3(l, "attn_k")
             v = v * self.ia3(l, "attn_v")
-        q = rope(q.view(B, T, nh, hd).transpose(1, 2), pos, c["rope_theta"], neox)
-        k = rope(k.view(B, T, nkv, hd).transpose(1, 2), pos, c["rope_theta"], neox)
+        q = q.view(B, T, nh, hd).transpose(1, 2)
+        k = k.view(B, T, nkv, hd).transpose(1, 2)
+        if gemma:                                    # Gemma3Attention: q_norm, k_norm per head
+            q = rmsnorm(q, W("attn_q_norm"), eps)
+            k = rmsnorm(k, W("attn_k_norm"), eps)
+        q = rope(q, pos, theta, neox)
+        k = rope(k, pos, theta, neox)
         v = v.view(B, T, nkv, hd).transpose(1, 2)
-        o = attention(q, k, v, c["sliding_window"]).transpose(1, 2).reshape(B, T, nh * hd)
-        x = x + self.linear(l, "attn_output", o)
-        h = rmsnorm(x, self.w[f"blk.{l}.ffn_norm.weight"], c["rms_eps"])
-        g = torch.nn.functional.silu(self.linear(l, "ffn_gate", h)) * self.linear(l, "ffn_up", h)
+        o = attention(q, k, v, window).transpose(1, 2).reshape(B, T, nh * hd)
+        o = self.linear(l, "attn_output", o)
+        if gemma:
+            o = rmsnorm(o, W("post_attention_norm"), eps)
+        x = x + o
+        h = rmsnorm(x, W("ffn_norm"), eps)
+        gate = self.linear(l, "ffn_gate", h)
+        act = torch.nn.functional.gelu(gate, approximate="tanh") if gemma else torch.nn.functional.silu(gate)
+        g = act * self.linear(l, "ffn_up", h)
         if self.ia3(l, "ffn_up") is not None:
             g = g * self.ia3(l, "ffn_up")          # PEFT: down_proj's input is scaled
-        return x + self.linear(l, "ffn_down", g)
+        f = self.linear(l, "ffn_down", g)
+        if gemma:
+            f = rmsnorm(f, W("post_ffw_norm"), eps)
+        return x + f
 
     def logits(self, ids):
         """ids (B, T) int64 -> logits (B, T', vocab), T' = n_prompt + T with prompt tuning."""
         c = self.c
         emb = self.w["token_embd.weight"]
         x = emb[ids]                                                  # (B, T, dim)
+        if c["arch"] == "gemma3":
+            x = x * math.sqrt(c["dim"])
         if self.ad["kind"] == "prompt":
             sp = self.params["soft_prompt"]                           # (n, dim)
             x = torch.cat([sp.unsqueeze(0).expand(x.shape[0], -1, -1), x], dim=1)
