@@ -110,7 +110,7 @@ int et_cmd_generate(int argc, char **argv) {
     if (et_lm_load(model, &o, &lm, err, sizeof err)) { fprintf(stderr, "edgetune generate: %s\n", err); free(pbuf); return 1; }
     char *turn = NULL;
     if (chat && !(prompt = turn = et_lm_chat_prompt(lm, tmpl, system, prompt, err, sizeof err))) {
-        fprintf(stderr, "edgetune generate: %s: %s\n", model, err);
+        fprintf(stderr, "edgetune generate: %s: %s%s\n", model, err, tmpl ? "" : " (--chat-template NAME)");
         et_lm_free(lm);
         free(pbuf);
         return 1;
