@@ -6,3 +6,6 @@ bench-train: $(BUILD)/edgetune
 	@mkdir -p build/bench
 	$(BUILD)/edgetune bench train --json --out build/bench/train.jsonl
 	@cat build/bench/train.jsonl
+# ... and part of `make bench` (after the kernels, whose measured limits it does not need)
+BENCH_LIST += train
+BENCH_CMD_train = $(BUILD)/edgetune bench train --json --out $(BENCH_DIR)/train.jsonl
