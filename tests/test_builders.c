@@ -59,6 +59,33 @@ static et_tensor *c_adamw_hp(void) {
     et_tensor *p = f(1, 4, 1, 1, 1);
     return et_adamw(ctx, p, f(1, 4, 1, 1, 1), f(1, 4, 1, 1, 1), f(1, 4, 1, 1, 1), f(1, 3, 1, 1, 1));
 }
+static et_tensor *c_dropout_p(void) { return et_dropout(ctx, f(1, 8, 1, 1, 1), i32(1), 1.0f, 0); }
+static et_tensor *c_dropout_seed(void) { return et_dropout(ctx, f(1, 8, 1, 1, 1), f(1, 1, 1, 1, 1), 0.1f, 0); }
+static et_tensor *c_kv_leaf(void) {   /* a permuted (non-contiguous) cache */
+    return et_kv_store(ctx, et_permute(ctx, f(4, 2, 8, 16, 1), 1, 0, 2, 3), f(4, 8, 2, 3, 1), 0);
+}
+static et_tensor *persist_cache(void) {
+    et_tensor *c = f(4, 8, 2, 16, 1);
+    c->flags |= ET_FLAG_PERSIST;
+    return c;
+}
+static et_tensor *c_kv_heads(void) { return et_kv_store(ctx, persist_cache(), f(4, 8, 3, 3, 1), 0); }
+static et_tensor *c_kv_full(void) { return et_kv_store(ctx, persist_cache(), f(4, 8, 2, 3, 1), 14); }
+static et_tensor *c_sumsq(void) { return et_sumsq(ctx, i32(4)); }
+static et_tensor *c_clip_shape(void) { return et_clip_scale(ctx, f(1, 2, 1, 1, 1), 1.0f); }
+static et_tensor *c_clip_norm(void) { return et_clip_scale(ctx, f(1, 1, 1, 1, 1), 0.0f); }
+static et_tensor *c_view_back(void) {
+    et_tensor *src = f(2, 4, 3, 1, 1), *v = et_reshape_2d(ctx, src, 6, 2);
+    return et_view_back(ctx, f(2, 6, 3, 1, 1), v);
+}
+static et_tensor *c_rope_inv(void) { return et_rope_inverse(ctx, f(3, 8, 2, 5, 1), i32(5), 9, 0, 1e4f); }
+static et_tensor *c_ce_none(void) { return et_cross_entropy_none(ctx, f(2, 8, 3, 1, 1), f(2, 8, 10, 1, 1), i32(2)); }
+static et_tensor *c_adamw_clip(void) {
+    et_tensor *p = f(1, 4, 1, 1, 1);
+    p->flags |= ET_FLAG_PERSIST;
+    return et_adamw_clipped(ctx, p, f(1, 4, 1, 1, 1), f(1, 4, 1, 1, 1), f(1, 4, 1, 1, 1), f(1, 8, 1, 1, 1),
+                            f(1, 2, 1, 1, 1));
+}
 static et_tensor *c_new_dims(void) { return et_new(ctx, ET_F32, 5, (int64_t[]){1, 1, 1, 1, 1}, 0, "t"); }
 static et_tensor *c_new_neg(void) { return et_new_2d(ctx, ET_F32, 4, -2, 0, "t"); }
 static et_tensor *c_new_block(void) { return et_new_1d(ctx, ET_Q4_0, 33, 0, "t"); }
@@ -87,6 +114,13 @@ static const bad cases[] = {
     {"adamw grad", "gradient must match", c_adamw},   {"adamw hp", "hyperparameters", c_adamw_hp},
     {"tensor dims", "5 dimensions", c_new_dims},      {"tensor negative", "dimension 1 is -2", c_new_neg},
     {"tensor block", "block size 32", c_new_block},
+    {"dropout p", "p = 1", c_dropout_p},             {"dropout seed", "seed must be i32", c_dropout_seed},
+    {"kv_store cache leaf", "contiguous f32 leaf", c_kv_leaf}, {"kv_store heads", "kv heads", c_kv_heads},
+    {"kv_store overflow", "exceed the cache", c_kv_full}, {"sumsq type", "sumsq", c_sumsq},
+    {"clip_scale shape", "f32 scalar", c_clip_shape}, {"clip_scale norm", "max_norm = 0", c_clip_norm},
+    {"view_back shape", "dy must match the view", c_view_back}, {"rope_inverse n_rot", "n_rot=9", c_rope_inv},
+    {"cross_entropy_none targets", "one entry per position", c_ce_none},
+    {"adamw_clipped scale", "clip scale must be an f32 scalar", c_adamw_clip},
 };
 
 static void test_bad_arguments(void) {
@@ -135,10 +169,37 @@ static void test_backward_errors(void) {
     et_ctx_free(ctx);
 }
 
+/* Frozen weights get no gradient buffer, while the input gradient still flows through them
+ * (dx = dy·W, also for a quantized W), and nothing in the backward graph is W-shaped. */
+static void test_frozen_weights_get_no_gradient(void) {
+    const et_type types[2] = { ET_F32, ET_Q8_0 };
+    for (int i = 0; i < 2; i++) {
+        ctx = et_ctx_new(256);
+        et_tensor *W = et_new_2d(ctx, types[i], 64, 48, ET_FLAG_FROZEN, "W");
+        et_tensor *x = et_new_2d(ctx, ET_F32, 64, 5, ET_FLAG_PARAM, "x");
+        et_tensor *loss = et_sum(ctx, et_silu(ctx, et_matmul(ctx, W, x)));
+        et_graph *g = et_graph_new(ctx, 64);
+        CHECK(loss && g && et_graph_add(g, loss) && et_graph_backward(g, loss, NULL), "%s", et_ctx_error(ctx));
+        CHECK(W->grad == NULL, "%s: the frozen weight got a gradient", et_type_get(types[i])->name);
+        CHECK(x->grad != NULL, "%s: the input got no gradient through the frozen weight", et_type_get(types[i])->name);
+        int wshaped = 0, dx = 0;
+        for (int32_t n = 0; g && n < g->n_nodes; n++) {
+            const et_tensor *t = g->nodes[n];
+            wshaped += t->op != ET_OP_NONE && et_same_shape(t, W);
+            dx += t->op == ET_OP_MATMUL_DX && t->src[0] == W;
+        }
+        CHECK(wshaped == 0, "%s: %d W-shaped nodes in the graph", et_type_get(types[i])->name, wshaped);
+        CHECK(dx == 1, "%s: %d dx = dy·W nodes (want 1)", et_type_get(types[i])->name, dx);
+        et_graph_free(g);
+        et_ctx_free(ctx);
+    }
+}
+
 int main(void) {
     RUN(test_bad_arguments);
     RUN(test_null_propagates);
     RUN(test_context_full);
     RUN(test_backward_errors);
+    RUN(test_frozen_weights_get_no_gradient);
     return DONE();
 }
