@@ -71,11 +71,19 @@ static void et__dec_q4_1(const et__wdesc *w, int64_t n, int8_t *q, float *dw, fl
     }
 }
 
-/* Q5: the nibbles as Q4, then bit j of qh (a little-endian uint32) adds 16 to quant j. */
+/* Q5: the nibbles as Q4, then bit j of qh (a little-endian uint32) adds 16 to quant j.  The
+ * bits are spread to bytes by a byte shuffle (qh[j / 8] to byte j) and a per-byte bit mask. */
 static inline void et__fives(const uint8_t *qh, const uint8_t *qs, int8_t *q, int8_t bias) {
-    et__nibbles(qs, q, q + 16, 0);
-    const uint32_t h = (uint32_t)qh[0] | (uint32_t)qh[1] << 8 | (uint32_t)qh[2] << 16 | (uint32_t)qh[3] << 24;
-    for (int j = 0; j < 32; j++) q[j] = (int8_t)(q[j] + (int)(((h >> j) & 1) << 4) - bias);
+    const et__u8x16 sel = {1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128};
+    const et__u8x16 lo_idx = {0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1};
+    const et__u8x16 hi_idx = {2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3};
+    et__u8x16 v, h = {0};
+    memcpy(&v, qs, 16);
+    memcpy(&h, qh, 4);
+    et__u8x16 blo = (__builtin_shuffle(h, lo_idx) & sel) != 0, bhi = (__builtin_shuffle(h, hi_idx) & sel) != 0;
+    et__i8x16 l = (et__i8x16)((v & 0xF) | (blo & 0x10)) - bias, u = (et__i8x16)((v >> 4) | (bhi & 0x10)) - bias;
+    memcpy(q, &l, 16);
+    memcpy(q + 16, &u, 16);
 }
 
 static void et__dec_q5_0(const et__wdesc *w, int64_t n, int8_t *q, float *dw, float *mw) {

@@ -39,8 +39,8 @@ fi
 
 # bytes of a 256 x 256 tensor in each type (blocks of 32 / 256 elements; nf4: 64-blocks + absmax tail)
 declare -A bytes=([f32]=262144 [f16]=131072 [bf16]=131072 [q8_0]=69632 [q4_0]=36864 [q4_1]=40960
-                  [q4_k]=36864 [q6_k]=53760 [iq4_nl]=36864)
-for t in q8_0 q4_0 q4_1 q4_k q6_k iq4_nl nf4 f16 bf16 f32; do
+                  [q4_k]=36864 [q6_k]=53760 [iq4_nl]=36864 [q5_0]=45056 [q5_1]=49152)
+for t in q8_0 q4_0 q4_1 q5_0 q5_1 q4_k q6_k iq4_nl nf4 f16 bf16 f32; do
     if ! "$ET" quantize "$tmp/base.gguf" "$tmp/$t.gguf" --type $t >"$tmp/$t.out" 2>&1; then
         fail "quantize_$t" "exit status $? ($(tail -1 "$tmp/$t.out"))"; continue
     fi

@@ -8,6 +8,9 @@
 #   make check-real-adapter an adapter exported by `edgetune adapter export --format gguf` loads
 #                           in llama.cpp (--lora) and moves its logits as `edgetune merge` predicts
 #                           (tools/check_adapter_llamacpp.py)
+#   make check-real-gemma   a real pretrained model (Gemma 3 270M, downloaded by `make real-model`)
+#                           end to end, and its logits and speed against llama.cpp's
+#                           (tools/real_model.mk)
 
 LCPP_VENV    ?= build/venv-lcpp
 LCPP_VERSION ?= 0.3.36
