@@ -622,6 +622,14 @@ int et_bench_kernels(const et_bench_kernels_opts *o) {
     return rc;
 }
 
+size_t et_bench_llc_bytes(void) { return et__llc_bytes(); }
+
+double et_bench_read_bw(const et_bench_kernels_opts *o) {
+    et__ctx c = { .o = o, .threads = o->threads > 0 ? o->threads : omp_get_max_threads() };
+    et__cpu_timer_threads = o->cpu_time ? c.threads : 0;
+    return et__probe_bw(&c, c.threads);
+}
+
 /* ---- compare ---------------------------------------------------------------------------------- */
 
 typedef struct { char key[192]; double median; } et__entry;
@@ -648,9 +656,11 @@ static int et__load(const char *path, et__entry **out, int *n) {
             const cJSON *ty = cJSON_GetObjectItem(j, "type"), *isa = cJSON_GetObjectItem(j, "isa");
             const cJSON *M = cJSON_GetObjectItem(j, "M"), *K = cJSON_GetObjectItem(j, "K");
             const cJSON *N = cJSON_GetObjectItem(j, "N"), *th = cJSON_GetObjectItem(j, "threads");
+            const cJSON *te = cJSON_GetObjectItem(j, "test");   /* bench decode: pp128, tg64, ... */
             if (*n == cap) { cap *= 2; *out = realloc(*out, (size_t)cap * sizeof **out); }
-            snprintf((*out)[*n].key, sizeof (*out)[*n].key, "%s %s M=%d K=%d N=%d %s th=%d",
-                     b->valuestring, cJSON_IsString(ty) ? ty->valuestring : "?",
+            snprintf((*out)[*n].key, sizeof (*out)[*n].key, "%s%s%s %s M=%d K=%d N=%d %s th=%d",
+                     b->valuestring, cJSON_IsString(te) ? " " : "", cJSON_IsString(te) ? te->valuestring : "",
+                     cJSON_IsString(ty) ? ty->valuestring : "?",
                      cJSON_IsNumber(M) ? M->valueint : -1, cJSON_IsNumber(K) ? K->valueint : -1,
                      cJSON_IsNumber(N) ? N->valueint : -1, cJSON_IsString(isa) ? isa->valuestring : "?",
                      cJSON_IsNumber(th) ? th->valueint : -1);

@@ -2,6 +2,7 @@
  *   edgetune bench kernels [--json] [--threads N] [--quick] [--types q4_0,nf4] [--out FILE]
  *                          [--cpu-time]
  *   edgetune bench compare OLD.jsonl NEW.jsonl [--threshold 5%]
+ *   edgetune bench decode ...   (cli/cmd_bench_decode.c, bench/bench_decode.c)
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,7 @@ static void et__bench_usage(FILE *f) {
                "       edgetune bench compare OLD.jsonl NEW.jsonl [--threshold 5%%]\n"
                "       edgetune bench train [--json] [--quick]   (see edgetune bench train --help)\n"
                "       edgetune bench vulkan [--json] [--quick] [--autotune] [--types T1,T2]\n"
+               "       edgetune bench decode [--model M.gguf] [--json] [--quick]   (see edgetune bench decode --help)\n"
                "kernels: probes the machine (read bandwidth, FMA/bf16/int8 peaks), then times matvec,\n"
                "         matmul and dX per weight type against those limits and OpenBLAS.\n"
                "         Exit 1 if a figure exceeds its measured limit.\n"
@@ -32,6 +34,7 @@ static int et__parse_int(const char *s, int lo, int hi, int *v) {
 }
 
 int et_cmd_bench_train(int argc, char **argv);   /* cli/cmd_bench_train.c */
+int et_cmd_bench_decode(int argc, char **argv);  /* cli/cmd_bench_decode.c */
 
 int et_cmd_bench(int argc, char **argv) {
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
@@ -39,6 +42,7 @@ int et_cmd_bench(int argc, char **argv) {
         return argc < 2 ? 2 : 0;
     }
     if (!strcmp(argv[1], "train")) return et_cmd_bench_train(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "decode")) return et_cmd_bench_decode(argc - 1, argv + 1);
     if (!strcmp(argv[1], "kernels")) {
         et_bench_kernels_opts o = { .out = stdout };
         const char *outp = NULL;

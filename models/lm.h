@@ -112,6 +112,18 @@ typedef struct et_lm_kl_stats {
 } et_lm_kl_stats;
 int  et_lm_kl(et_lm *lm, et_lm *base, const int32_t *ids, int64_t n, int mode, int n_ctx, et_lm_kl_stats *st,
               char *err, size_t errlen);
+/* What a decode step reads, from the step's own graph (for benchmarks): every weight once
+ * (the token embedding's single row), the KV cache growing by kv_bytes_per_token. */
+typedef struct et_lm_info {
+    int64_t     n_params;              /* weights of the decode graph, embedding included */
+    size_t      weight_bytes;          /* their bytes as loaded (quantized sizes) */
+    size_t      decode_weight_bytes;   /* bytes one decode step reads from them */
+    size_t      kv_bytes_per_token;    /* K and V of every layer, f32 */
+    int32_t     n_ctx, vocab, n_layers, dim;
+    const char *weight_type;           /* of the linear layers ("q8_0", "f32", ...) */
+    const char *device;                /* "cpu" or the backend's name */
+} et_lm_info;
+int  et_lm_get_info(et_lm *lm, et_lm_info *info, char *err, size_t errlen);
 /* Tokenize (add_bos per the tokenizer when add_bos); returns a malloc'ed array or NULL. */
 int32_t *et_lm_tokenize(et_lm *lm, const char *text, bool add_bos, int32_t *n);
 int32_t  et_lm_vocab(const et_lm *lm);

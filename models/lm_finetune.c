@@ -57,6 +57,7 @@ int et_lm_finetune(et_lm *lm, const et_finetune_cfg *cfg, const char *const *pro
     tc.batch = cfg->batch > 0 ? cfg->batch : 4;
     tc.seed = cfg->seed;
     tc.n_threads = lm->n_threads;
+    tc.backend = lm->be;   /* the model's device (et_lm_opts.device), or NULL: the CPU */
     int32_t room = lm->n_ctx - (m->ad.kind == ET_ADAPTER_PROMPT ? m->ad.n_prompt : 0);
     tc.seq_len = maxlen < room ? maxlen : room;
     et_train_result res;

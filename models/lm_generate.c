@@ -345,6 +345,57 @@ int et_lm_generate_tokens(et_lm *lm, const int32_t *prompt, int n_prompt, int ma
     return et__decode(lm, prompt, n_prompt, max_new, &d, out, n_out, st, err, errlen);
 }
 
+/* ---------------------------------------------------------------- what a step reads */
+
+static const et_tensor *et__root_of(const et_tensor *t) {
+    while (t->view_src) t = t->view_src;
+    return t;
+}
+
+int et_lm_get_info(et_lm *lm, et_lm_info *info, char *err, size_t errlen) {
+    memset(info, 0, sizeof *info);
+    const et_llama_config *c = &lm->m.cfg;
+    info->n_ctx = lm->n_ctx, info->vocab = c->vocab, info->n_layers = c->n_layers, info->dim = c->dim;
+    info->kv_bytes_per_token = 2 * (size_t)c->n_layers * (size_t)c->n_kv_heads * (size_t)c->head_dim * sizeof(float);
+    info->weight_type = et_type_get(lm->m.layers[0].w_gate->type)->name;
+    info->device = lm->be ? lm->be->name : "cpu";
+    et_ctx_mark mk = et_ctx_get_mark(lm->ctx);
+    et_llama_cache cache;
+    et_graph *g = NULL;
+    uint8_t *seen = NULL;
+    int rc = -1;
+    if (!et_llama_cache_new(&cache, &lm->m, lm->ctx, 1)) goto done;
+    et_tensor *ids = et_new_1d(lm->ctx, ET_I32, 1, ET_FLAG_INPUT, "ids");
+    et_tensor *pos = et_new_1d(lm->ctx, ET_I32, 1, ET_FLAG_INPUT, "pos");
+    et_tensor *lg = ids && pos ? et_llama_decode(&lm->m, &cache, ids, pos, 0) : NULL;
+    g = et_graph_new(lm->ctx, 1 << 15);
+    seen = calloc((size_t)et_ctx_n_tensors(lm->ctx), 1);
+    if (!lg || !g || !seen || !et_graph_add(g, lg)) goto done;
+    for (int32_t i = 0; i < g->n_nodes; i++) {
+        const et_tensor *t = g->nodes[i];
+        for (int s = 0; s < ET_MAX_SRC && t->src[s]; s++) {
+            const et_tensor *w = et__root_of(t->src[s]);
+            bool cached = false;
+            for (int l = 0; l < c->n_layers; l++) cached |= w == cache.k[l] || w == cache.v[l];
+            if (w->op != ET_OP_NONE || (w->flags & ET_FLAG_INPUT) || cached) continue;
+            if (!seen[w->id]) { info->n_params += et_nelements(w); info->weight_bytes += et_nbytes(w); }
+            /* a table looked up by GET_ROWS is read one row per token (seen 1); any other use
+             * reads all of it (seen 2): tied embeddings are both */
+            uint8_t use = t->op == ET_OP_GET_ROWS && s == 0 ? 1 : 2;
+            if (seen[w->id] >= use) continue;
+            info->decode_weight_bytes += use == 1 ? w->nb[1] : et_nbytes(w) - (seen[w->id] ? w->nb[1] : 0);
+            seen[w->id] = use;
+        }
+    }
+    rc = 0;
+done:
+    if (rc) snprintf(err, errlen, "info: %s", et_ctx_failed(lm->ctx) ? et_ctx_error(lm->ctx) : "out of memory");
+    free(seen);
+    et_graph_free(g);
+    et_ctx_reset(lm->ctx, mk);
+    return rc;
+}
+
 /* ---------------------------------------------------------------- log-likelihood */
 
 int et_lm_nll(et_lm *lm, const int32_t *ids, int64_t n, int mode, int n_ctx, double *sum_nll, int64_t *count,

@@ -7,6 +7,10 @@
 BENCH_DIR  := build/bench
 BENCH_LIST += kernels
 BENCH_CMD_kernels = $(BUILD)/edgetune bench kernels --json --out $(BENCH_DIR)/kernels.jsonl
+#   decode    edgetune bench decode --json   (bench/bench_decode.c: a SmolLM-135M-shaped random q8_0
+#             model it writes itself; pp128, tg64, TTFT, cold/warm load, 60 s sustained) -> decode.jsonl
+BENCH_LIST += decode
+BENCH_CMD_decode = $(BUILD)/edgetune bench decode --json --out $(BENCH_DIR)/decode.jsonl
 
 .PHONY: bench
 bench: $(BUILD)/edgetune
