@@ -9,7 +9,11 @@
  * Overhead measurement: steps of three kinds run interleaved (bare, off, on, rotating the
  * order each round) so a machine shared with other jobs loads all three alike; each kind's
  * figure is its median.  On a loaded machine those differences are noise, so the hooks' own
- * cost is also timed alone and reported per node and per step. */
+ * cost is also timed alone and reported per node and per step.
+ *
+ * With a device (--device vulkan): the warm-up and `steps` profiled steps run there, the
+ * nodes' times are the GPU's timestamps (engine/backend.h's prof hook), and the CPU overhead
+ * comparison is not made (it measures the CPU executor's hooks). */
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -24,6 +28,7 @@
 #include "llama.h"
 #include "optim.h"
 #include "profile.h"
+#include "vulkan/vk_backend.h"
 
 static double et__now_ms(void) {
     struct timespec ts;
@@ -133,6 +138,34 @@ static double et__hook_ns(const et_graph *g, int passes) {
     return ns;
 }
 
+/* The profiled steps on a device: one warm-up, then `steps` steps recorded into prof from the
+ * device's timestamps; t[s] the wall time of each.  0, or -1 with err. */
+static int et__device_steps(const char *device, et__step *st, et_llama *m, et_profile *prof, int steps, int32_t vocab,
+                            double *t, FILE *out, char *err, size_t errlen) {
+    char why[400];
+    et_backend *be = et_backend_open(device, why, sizeof why);
+    if (!be) return ET__ERR("profile: --device %s: %s", device, why);
+    int rc = -1;
+    if (be == et_backend_cpu()) { ET__ERR("profile: --device %s: no Vulkan device opened", device); goto done; }
+    if (!be->prepare(be, st->g, &st->plan)) { ET__ERR("profile: %s: %s", be->name, et_ctx_error(m->ctx)); goto done; }
+    fprintf(out, "device: %s, %s (node times are GPU timestamps)\n", be->name, et_vk_backend_device(be));
+    for (int s = -1; s < steps; s++) {   /* step -1: warm-up (pipelines compile), not recorded */
+        et__fill(st, vocab, (uint64_t)(2 + s));
+        et_optim_next_step(&st->o, 1e-4f, 1.0f);
+        be->prof = s >= 0 ? prof : NULL;
+        double t0 = et__now_ms();
+        bool ok = et_backend_upload_inputs(be, st->g) && be->run(be, st->g, &st->plan, 0, st->g->n_nodes) &&
+                  be->download(be, st->loss);
+        if (s >= 0) t[s] = et__now_ms() - t0;
+        be->prof = NULL;
+        if (!ok) { ET__ERR("profile: step on %s: %s", be->name, et_ctx_error(m->ctx)); goto done; }
+    }
+    rc = 0;
+done:
+    be->free(be);
+    return rc;
+}
+
 int et_profile_run(const et_profile_run_opts *o, et_profile_run_result *res, char *err, size_t errlen) {
     memset(res, 0, sizeof *res);
     const char *method = o->method ? o->method : "lora", *config = o->config ? o->config : "bench";
@@ -215,6 +248,14 @@ int et_profile_run(const et_profile_run_opts *o, et_profile_run_result *res, cha
     fprintf(out, "graph: %d nodes (%d forward); %.4g GFLOP per step by the op table's cost functions\n",
             st.g->n_nodes, st.g->n_forward, res->step_flops * 1e-9);
 
+    if (o->device && strcmp(o->device, "cpu")) {
+        rc = et__device_steps(o->device, &st, &m, prof, steps, cfg.vocab, t_kind[2], out, err, errlen);
+        if (rc) goto done;
+        rc = -1;
+        res->on_ms = et__median(t_kind[2], steps);
+        res->on_min_ms = t_kind[2][0];
+        goto report;
+    }
     /* one warm-up step, then `steps` rounds of (bare, off, on) in rotating order */
     et__fill(&st, cfg.vocab, 1);
     et_optim_next_step(&st.o, 1e-4f, 1.0f);
@@ -242,6 +283,7 @@ int et_profile_run(const et_profile_run_opts *o, et_profile_run_result *res, cha
     res->bare_min_ms = t_kind[0][0];
     res->off_min_ms = t_kind[1][0];
     res->on_min_ms = t_kind[2][0];
+report:;
 
     et_roofline_limits lim;
     char lerr[400];
@@ -252,6 +294,7 @@ int et_profile_run(const et_profile_run_opts *o, et_profile_run_result *res, cha
     fprintf(out, "\n");
     et_mem_timeline_print(&tl, o->recompute ? "with recomputation (as run)" : "without recomputation (as run)", out);
     et_mem_timeline_print(&tl_alt, o->recompute ? "without recomputation" : "with recomputation", out);
+    if (res->bare_ms <= 0) goto files;   /* a device run: no CPU overhead comparison */
     fprintf(out, "\noverhead (median of %d steps each, interleaved): bare loop %.2f ms, profiling off %.2f ms (%+.2f%%), "
                  "profiling on %.2f ms (%+.2f%% vs off)\n",
             steps, res->bare_ms, res->off_ms, 100.0 * (res->off_ms / res->bare_ms - 1), res->on_ms,
@@ -265,6 +308,7 @@ int et_profile_run(const et_profile_run_opts *o, et_profile_run_result *res, cha
                  "bare step\n",
             res->hook_ns, res->timed_nodes, hook_ms, 100.0 * hook_ms / res->bare_ms);
 
+files:;
 #define ET__OUT(name) (snprintf(path, sizeof path, "%s/%s", dir, name), path)
     if (!et_profile_write_jsonl(prof, ET__OUT("profile.jsonl"), &lim, err, errlen)) goto done;
     if (!et_profile_write_trace(prof, ET__OUT("trace.json"), err, errlen)) goto done;

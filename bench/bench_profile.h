@@ -22,6 +22,8 @@ typedef struct et_profile_run_opts {
     int         threads;      /* 0: all */
     int         top;          /* table rows (default 15) */
     FILE       *out;          /* the table and the summary; NULL: stdout */
+    const char *device;       /* NULL/"cpu", or "vulkan[:N]"/"auto": the steps run there and the
+                                 table has GPU timestamps per node (no overhead comparison) */
 } et_profile_run_opts;
 
 typedef struct et_profile_run_result {

@@ -14,7 +14,9 @@
  * model exists: for PyTorch that excludes the interpreter and libtorch).
  *
  * Output: one JSON object per line with --json, a table otherwise; then summary lines with
- * same-run ratios.  --quick: a tiny configuration for `make test` (seconds).
+ * same-run ratios.  --quick: a tiny configuration for `make test` (seconds).  --device runs
+ * the edgetune steps on a Vulkan device (each line says which; cpu_ms_per_step is then the
+ * host's share: recording, submits, transfers).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -25,6 +27,7 @@
 #include "cli.h"
 #include "llama_gguf.h"
 #include "trainer.h"
+#include "vulkan/vk_backend.h"
 
 typedef struct et__bt_cfg {
     int dim, layers, heads, ffn, vocab, batch, seq, answer, steps, threads;
@@ -52,7 +55,7 @@ static size_t et__vmrss(void) {
  * written to a temporary GGUF, then loaded from it (memory-mapped) in a fresh context, so
  * neither the f32 originals nor the set-up count in the measured run.  The peak-RSS mark is
  * reset (/proc/self/clear_refs "5") after the set-up, and the idle baseline taken there. */
-static int et__bt_one(const et__bt_cfg *b, const char *method, const char *base, FILE *out) {
+static int et__bt_one(const et__bt_cfg *b, const char *method, const char *base, const char *device, FILE *out) {
     et_type bt = et_type_from_name(base);
     if (bt == ET_TYPE_COUNT) { fprintf(stderr, "bench train: unknown base type '%s'\n", base); return 1; }
     /* NF4 blocks 64 weights along a row: ffn_down's rows (ffn long) must be a multiple of 64,
@@ -109,6 +112,7 @@ static int et__bt_one(const et__bt_cfg *b, const char *method, const char *base,
     c.seq_len = b->seq;
     c.n_threads = b->threads;
     c.opt.lr = 1e-4f;
+    c.device = device;
     double sec = 0, cpu = 0;
     if (et_train_calibrate(&m, &c, ex, b->batch, b->steps, &sec, &cpu, err, sizeof err)) {
         fprintf(stderr, "bench train: %s\n", err);
@@ -120,9 +124,9 @@ static int et__bt_one(const et__bt_cfg *b, const char *method, const char *base,
             "\"loss_positions\": \"%s\", \"batch\": %d, \"seq\": %d, \"dim\": %d, \"ffn\": %d, "
             "\"tokens_per_s\": %.1f, \"ms_per_step\": %.2f, \"cpu_ms_per_step\": %.2f, "
             "\"steps\": %d, \"peak_rss_bytes\": %zu, \"idle_rss_bytes\": %zu, \"peak_rss_net_bytes\": %zu, "
-            "\"threads\": %d}\n",
+            "\"threads\": %d, \"device\": \"%s\"}\n",
             method, base, b->answer > 0 ? "answer" : "all", b->batch, b->seq, b->dim, ffn, b->batch * b->seq / sec,
-            sec * 1e3, cpu * 1e3, b->steps, peak, idle, peak - idle, b->threads);
+            sec * 1e3, cpu * 1e3, b->steps, peak, idle, peak - idle, b->threads, device);
     fflush(out);
     free(ids);
     free(ex);
@@ -134,7 +138,7 @@ static int et__bt_one(const et__bt_cfg *b, const char *method, const char *base,
 /* ---------------------------------------------------------------- the driver (parent) */
 
 typedef struct et__bt_row {
-    char   engine[16], method[16], base[16], compute[8], pos[8], wait[12];
+    char   engine[16], method[16], base[16], compute[8], pos[8], wait[12], device[16];
     double tok_s, ms, cpu_ms;
     double peak, net;
     bool   ok;
@@ -190,12 +194,13 @@ static bool et__bt_spawn(char *const *argv, const char *wait, char *line, size_t
 
 static void et__bt_usage(FILE *f) {
     fprintf(f, "usage: edgetune bench train [--json] [--quick | --core] [--steps N] [--threads N] [--no-torch]\n"
-               "                            [--torch-script tests/py/bench_train_torch.py] [--out FILE]\n");
+               "                            [--torch-script tests/py/bench_train_torch.py] [--out FILE]\n"
+               "                            [--device cpu|vulkan[:N]|auto]   (where the edgetune steps run)\n");
 }
 
 int et_cmd_bench_train(int argc, char **argv) {
     bool json = false, quick = false, torch = true, core = false;
-    const char *script = "tests/py/bench_train_torch.py", *outp = NULL, *one = NULL;
+    const char *script = "tests/py/bench_train_torch.py", *outp = NULL, *one = NULL, *device = "cpu";
     int steps = 0, threads = 0, answer = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -207,6 +212,11 @@ int et_cmd_bench_train(int argc, char **argv) {
         else if (!strcmp(a, "--out") && i + 1 < argc) outp = argv[++i];
         else if (!strcmp(a, "--one") && i + 1 < argc) one = argv[++i];   /* internal: child mode */
         else if (!strcmp(a, "--answer") && i + 1 < argc) answer = atoi(argv[++i]);
+        else if (!strcmp(a, "--device") && i + 1 < argc) {
+            device = argv[++i];
+            char e[200];
+            if (!et_backend_spec_ok(device, e, sizeof e)) { fprintf(stderr, "bench train: %s\n", e); return 2; }
+        }
         else if (!strcmp(a, "--steps") && i + 1 < argc) {
             steps = atoi(argv[++i]);
             if (steps < 1 || steps > 1000) { fprintf(stderr, "bench train: --steps must be 1..1000\n"); return 2; }
@@ -224,7 +234,7 @@ int et_cmd_bench_train(int argc, char **argv) {
         if (sscanf(one, "%15[^:]:%15s", method, base) != 2) { fprintf(stderr, "bench train: --one '%s'\n", one); return 2; }
         cfg.answer = answer;
         if (answer > 0) cfg.seq = (quick ? 24 : ET__STUDY_PROMPT) + answer;
-        return et__bt_one(&cfg, method, base, stdout);
+        return et__bt_one(&cfg, method, base, device, stdout);
     }
     FILE *out = stdout;
     if (outp && !(out = fopen(outp, "w"))) { fprintf(stderr, "bench train: %s: %s\n", outp, strerror(errno)); return 1; }
@@ -275,7 +285,8 @@ int et_cmd_bench_train(int argc, char **argv) {
         bool ok;
         if (!is_torch) {
             char *av[] = { self, "bench", "train", "--one", (char *)runs[r].spec, "--steps", s_steps, "--threads", s_thr,
-                           "--answer", runs[r].study ? s_ans : "0", quick ? "--quick" : NULL, NULL };
+                           "--answer", runs[r].study ? s_ans : "0", "--device", (char *)device,
+                           quick ? "--quick" : NULL, NULL };
             ok = et__bt_spawn(av, runs[r].wait, line, sizeof line);
         } else {
             char *av[] = { "/usr/bin/python3", (char *)script, "--dtype", (char *)runs[r].spec, "--steps", s_steps,
@@ -299,6 +310,8 @@ int et_cmd_bench_train(int argc, char **argv) {
         et__jstr(line, "compute", w->compute, sizeof w->compute);
         et__jstr(line, "loss_positions", w->pos, sizeof w->pos);
         snprintf(w->wait, sizeof w->wait, "%s", runs[r].wait ? runs[r].wait : "default");
+        et__jstr(line, "device", w->device, sizeof w->device);
+        if (!w->device[0]) snprintf(w->device, sizeof w->device, "cpu");
         w->tok_s = et__jnum(line, "tokens_per_s");
         w->ms = et__jnum(line, "ms_per_step");
         w->cpu_ms = et__jnum(line, "cpu_ms_per_step");
@@ -306,9 +319,9 @@ int et_cmd_bench_train(int argc, char **argv) {
         w->net = et__jnum(line, "peak_rss_net_bytes");
         w->ok = true;
         if (!json)
-            fprintf(out, "%-8s %-5s base %-4s compute %-4s loss %-6s omp %-7s %8.0f tok/s %9.1f ms/step (cpu %9.1f ms)  "
-                    "peak %7.1f MiB (net %7.1f MiB)\n", w->engine, w->method, w->base, w->compute, w->pos, w->wait,
-                    w->tok_s, w->ms, w->cpu_ms, w->peak / 1048576.0, w->net / 1048576.0);
+            fprintf(out, "%-8s %-5s base %-4s compute %-4s loss %-6s omp %-7s on %-8s %8.0f tok/s %9.1f ms/step (cpu %9.1f "
+                    "ms)  peak %7.1f MiB (net %7.1f MiB)\n", w->engine, w->method, w->base, w->compute, w->pos, w->wait,
+                    w->device, w->tok_s, w->ms, w->cpu_ms, w->peak / 1048576.0, w->net / 1048576.0);
     }
     /* same-run ratios */
     const et__bt_row *et_all = NULL, *et_nf4 = NULL, *et_study = NULL, *pt_f32 = NULL, *pt_best = NULL,

@@ -1,6 +1,7 @@
 /* `edgetune demo`: the end-to-end path in one command — build a small Llama, record its
  * training step (forward, backward, AdamW), plan memory, and train it from scratch on the
- * toy stride task (models/toy.h), printing the plan and the loss curve. */
+ * toy stride task (models/toy.h), printing the plan and the loss curve.  --device runs the
+ * steps on a Vulkan device: the batch goes up and the loss comes down each step. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +9,7 @@
 #include "cli.h"
 #include "optim.h"
 #include "toy.h"
+#include "vulkan/vk_backend.h"
 
 static double et__now(void) {
     struct timespec ts;
@@ -18,12 +20,17 @@ static double et__now(void) {
 int et_cmd_demo(int argc, char **argv) {
     int steps = 300, threads = 0;
     bool recompute = false;
+    const char *device = "cpu";
+    char err[512];
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--steps") && i + 1 < argc) steps = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--recompute")) recompute = true;
-        else {
-            fprintf(stderr, "usage: edgetune demo [--steps N] [--threads N] [--recompute]\n");
+        else if (!strcmp(argv[i], "--device") && i + 1 < argc) {
+            device = argv[++i];
+            if (!et_backend_spec_ok(device, err, sizeof err)) { fprintf(stderr, "edgetune demo: %s\n", err); return 2; }
+        } else {
+            fprintf(stderr, "usage: edgetune demo [--steps N] [--threads N] [--recompute] [--device cpu|vulkan[:N]|auto]\n");
             return !strcmp(argv[i], "--help") ? 0 : 2;
         }
     }
@@ -49,10 +56,19 @@ int et_cmd_demo(int argc, char **argv) {
     bool ok = et_llama_init(&m, ctx, &cfg, 1, ET_FLAG_PARAM) && et_llama_batch_new(&b, &m, T, B, (T - 1) * B) &&
               (loss = et_llama_loss(&m, &b, recompute)) && et_graph_backward(g, loss, &bo) &&
               et_optim_adamw_init(&opt, g, &ac) && et_graph_plan(g, &plan) && et_graph_alloc(g, &plan);
-    if (!ok) {
-        fprintf(stderr, "edgetune demo: %s\n", et_ctx_error(ctx));
+    et_backend *be = ok ? et_backend_open(device, err, sizeof err) : NULL;
+    if (ok && !be) {
+        fprintf(stderr, "edgetune demo: --device %s: %s\n", device, err);
         return 1;
     }
+    bool on_cpu = be == et_backend_cpu();
+    if (ok && !on_cpu) ok = be->prepare(be, g, &plan);
+    if (!ok) {
+        fprintf(stderr, "edgetune demo: %s\n", et_ctx_error(ctx));
+        if (be) be->free(be);
+        return 1;
+    }
+    if (!on_cpu) printf("device: %s, %s\n", be->name, et_vk_backend_device(be));
     printf("model: llama, %d layers, dim %d, %d heads (%d kv), vocab %d: %lld parameters\n", cfg.n_layers,
            cfg.dim, cfg.n_heads, cfg.n_kv_heads, cfg.vocab, (long long)et_llama_n_params(&cfg, true));
     printf("task: next token of stride sequences (chance loss %.2f), batch %lld x %lld tokens\n", 2.7726,
@@ -66,12 +82,14 @@ int et_cmd_demo(int argc, char **argv) {
     for (int s = 0; s < steps && ok; s++) {
         et_toy_fill_batch(&b, cfg.vocab, (uint64_t)s);
         et_optim_next_step(&opt, ac.lr, 1.0f);
-        ok = et_graph_compute(g, &plan, threads);
+        if (on_cpu) ok = et_graph_compute(g, &plan, threads);
+        else ok = et_backend_upload_inputs(be, g) && be->run(be, g, &plan, 0, g->n_nodes) && be->download(be, loss);
         last = *(float *)loss->data;
         if (s == 0) first = last;
         if (s % 50 == 0 || s == steps - 1) printf("step %4d  loss %.4f\n", s, last);
     }
     double dt = et__now() - t0;
+    be->free(be);
     if (!ok) {
         fprintf(stderr, "edgetune demo: %s\n", et_ctx_error(ctx));
         return 1;

@@ -8,11 +8,12 @@
 
 static int et__usage(FILE *f, int rc) {
     fprintf(f, "usage: edgetune profile [--method lora|qlora|full] [--config bench|tiny|pretrain-tiny|pretrain-small|pretrain-medium] [--steps N] [--recompute]\n"
-               "                        [--out DIR] [--threads N] [--top N] [--limits FILE]\n"
+               "                        [--out DIR] [--threads N] [--top N] [--limits FILE] [--device cpu|vulkan[:N]|auto]\n"
                "  Profiles N training steps (default 3, after a warm-up) of a Llama with random weights and writes\n"
                "  DIR/profile.jsonl, trace.json, roofline.png and memory.png (DIR default build/profile).\n"
                "  --limits: `edgetune bench kernels --json` results for the roofline (default\n"
-               "  build/bench/kernels.jsonl, written by `make bench`).\n");
+               "  build/bench/kernels.jsonl, written by `make bench`).\n"
+               "  --device: run the steps on a Vulkan device; node times are then its GPU timestamps.\n");
     return rc;
 }
 
@@ -39,6 +40,7 @@ int et_cmd_profile(int argc, char **argv) {
         else if (!strcmp(a, "--config")) o.config = v;
         else if (!strcmp(a, "--out")) o.out_dir = v;
         else if (!strcmp(a, "--limits")) o.limits_path = v;
+        else if (!strcmp(a, "--device")) o.device = v;
         else if (!strcmp(a, "--steps")) { if (et__int_arg(v, 1, 1000, a, &o.steps)) return 2; }
         else if (!strcmp(a, "--threads")) { if (et__int_arg(v, 0, 1024, a, &o.threads)) return 2; }
         else if (!strcmp(a, "--top")) { if (et__int_arg(v, 1, 1000, a, &o.top)) return 2; }

@@ -45,5 +45,9 @@ struct et_backend {
 et_backend *et_backend_cpu(void);
 /* Every node supported?  Otherwise fails g->ctx with the backend, op and node names. */
 bool et_backend_check(et_backend *be, et_graph *g);
+/* Upload every INPUT leaf the graph's nodes read (token ids, positions, targets, optimizer
+ * hyperparameters ...): what a caller rewrites on the host before each run.  false (with the
+ * leaf named in g->ctx) when one cannot be uploaded.  A no-op on the CPU. */
+bool et_backend_upload_inputs(et_backend *be, et_graph *g);
 
 #endif

@@ -34,3 +34,23 @@ bool et_backend_check(et_backend *be, et_graph *g) {
     }
     return true;
 }
+
+bool et_backend_upload_inputs(et_backend *be, et_graph *g) {
+    if (be == &et__cpu) return true;
+    const et_tensor *done[64];   /* graphs have a handful of inputs; more are re-uploaded */
+    int n_done = 0;
+    for (int32_t i = 0; i < g->n_nodes; i++)
+        for (int s = 0; s < ET_MAX_SRC && g->nodes[i]->src[s]; s++) {
+            et_tensor *t = g->nodes[i]->src[s];
+            if (t->op != ET_OP_NONE || !(t->flags & ET_FLAG_INPUT)) continue;
+            bool seen = false;
+            for (int k = 0; k < n_done && !seen; k++) seen = done[k] == t;
+            if (seen) continue;
+            if (!be->upload(be, t)) {
+                et_ctx_fail(g->ctx, "backend %s: cannot upload input '%s'", be->name, t->name);
+                return false;
+            }
+            if (n_done < 64) done[n_done++] = t;
+        }
+    return true;
+}

@@ -156,14 +156,11 @@ typedef struct et__run {
     size_t         leaf_bytes, planned;
     et_backend    *be;         /* NULL: the CPU executor */
     bool           own_be;     /* opened from cfg.device: closed with the run */
-    et_tensor    **inputs;     /* the graph's INPUT leaves, uploaded before every device run */
-    int32_t        n_inputs;
 } et__run;
 
 static void et__run_free(et__run *r) {
     if (r->be && r->own_be) r->be->free(r->be);
     else if (r->be) et_vk_backend_forget(r->be, 0);   /* the caller's: leave it clear */
-    free(r->inputs);
     et_plan_free(&r->plan);
     et_optim_free(&r->o);
     if (r->g) et_graph_free(r->g);   /* r->acc is the optimizer's: freed with it */
@@ -197,18 +194,6 @@ static bool et__device_open(et__run *r, char *err, size_t errlen) {
         if (!r->own_be) r->be = NULL;     /* "auto" without a device: said once, on the CPU */
     }
     if (!r->be) return true;
-    for (int32_t i = 0; i < r->g->n_nodes; i++)   /* the INPUT leaves, each once */
-        for (int s = 0; s < ET_MAX_SRC && r->g->nodes[i]->src[s]; s++) {
-            et_tensor *t = r->g->nodes[i]->src[s];
-            if (t->op != ET_OP_NONE || !(t->flags & ET_FLAG_INPUT)) continue;
-            bool seen = false;
-            for (int32_t k = 0; k < r->n_inputs && !seen; k++) seen = r->inputs[k] == t;
-            if (seen) continue;
-            et_tensor **ni = realloc(r->inputs, (size_t)(r->n_inputs + 1) * sizeof *ni);
-            if (!ni) return ET__ERR("trainer: out of memory");
-            r->inputs = ni;
-            r->inputs[r->n_inputs++] = t;
-        }
     if (!r->be->prepare(r->be, r->g, &r->plan))
         return ET__ERR("trainer: %s: %s", r->be->name, et_ctx_error(ctx));
     if (c->log) {
@@ -222,9 +207,7 @@ static bool et__device_open(et__run *r, char *err, size_t errlen) {
 /* Nodes [from, to): on the CPU, or on the device after uploading the inputs. */
 static bool et__exec(et__run *r, int32_t from, int32_t to, et_profile *prof) {
     if (!r->be) return et_graph_compute_range(r->g, &r->plan, from, to, r->cfg.n_threads, prof);
-    for (int32_t k = 0; k < r->n_inputs; k++)
-        if (!r->be->upload(r->be, r->inputs[k]))
-            return et_ctx_fail(r->m->ctx, "%s: cannot upload input '%s'", r->be->name, r->inputs[k]->name), false;
+    if (!et_backend_upload_inputs(r->be, r->g)) return false;
     r->be->prof = prof;
     bool ok = r->be->run(r->be, r->g, &r->plan, from, to);
     r->be->prof = NULL;

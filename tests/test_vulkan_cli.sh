@@ -17,6 +17,8 @@
 #    adapter bytes as 6 steps in one run (the shaders' reductions have a fixed order).
 #  - EDGETUNE_VK_LIMITS=mobile (no subgroups, 1 MiB bindings) trains LoRA the same way.
 #  - a bad device index or name fails with a message naming it (exit 2 for bad syntax).
+#  - --profile on the device reports GPU times per node; demo prints the CPU's losses to the
+#    printed digits; profile and bench train run there.
 # Needs $ET (tests/run.sh sets it) and the model tests/test_lm.c writes.
 # EDGETUNE_NO_VULKAN_TESTS=1 skips only the lavapipe part.
 set -u
@@ -118,5 +120,30 @@ PY
     EDGETUNE_VK_LIMITS=mobile "$ET" $FT --steps 6 --device vulkan > "$D/mobile" 2>&1 &&
         same_losses "$D/lora.cpu" "$D/mobile"
     check "finetune_vulkan_mobile_limits_losses_match_cpu" $?
+
+    # --profile on the device: GPU times per node, each node's variant its shader
+    "$ET" $FT --steps 2 --device vulkan --profile "$D/prof" > "$D/prof.log" 2>&1 &&
+        grep -q 'on backend vulkan' "$D/prof.log" &&
+        head -1 "$D/prof/profile.jsonl" | grep -q '"backend":"vulkan"' &&
+        grep '"record":"node"' "$D/prof/profile.jsonl" | grep '"op":"matmul"' | head -1 |
+            grep -q '"variant":"matmul_f32\(_sg\)\?\(_h\)\?".*"count":2'
+    check "finetune_profile_vulkan_gpu_times_per_node" $?
+
+    # demo: the same losses on the device (the CPU on its reference kernels)
+    EDGETUNE_ISA=ref "$ET" demo --steps 3 > "$D/demo.cpu" 2>&1 &&
+        "$ET" demo --steps 3 --device vulkan > "$D/demo.vk" 2>&1 && grep -q '^device: vulkan' "$D/demo.vk" &&
+        [ "$(grep '^step' "$D/demo.cpu")" = "$(grep '^step' "$D/demo.vk")" ]
+    check "demo_vulkan_losses_match_cpu" $?
+
+    # profile and bench train on the device
+    "$ET" profile --config tiny --steps 1 --device vulkan --out "$D/p2" > "$D/p2.log" 2>&1 &&
+        grep -q 'on backend vulkan' "$D/p2.log" && grep -q '"backend":"vulkan"' "$D/p2/profile.jsonl"
+    check "profile_vulkan_gpu_times" $?
+    "$ET" profile --config tiny --steps 1 --device vulkan:9 --out "$D/p3" > "$D/p3.log" 2>&1
+    [ $? -ne 0 ] && grep -q 'device 9 requested' "$D/p3.log"
+    check "profile_bad_device_index" $?
+    "$ET" bench train --quick --no-torch --json --device vulkan > "$D/bt" 2>&1 &&
+        [ "$(grep -c '^{"engine": "edgetune".*"device": "vulkan"}' "$D/bt")" -eq 3 ]
+    check "bench_train_vulkan_json_lines" $?
 fi
 exit $fail

@@ -3,7 +3,13 @@
  *    gradient is non-trivial) on the toy task: loss and every adapter gradient;
  *  - a QLoRA step: the same with the base weights quantized to NF4 (et_llama_compress);
  *  - generation: prefill of 5 tokens then 3 single-token decode steps through the KV cache:
- *    the logits of every step.
+ *    the logits of every step;
+ *  - greedy parity over 32 decode steps: both sides are fed the CPU's greedy token (so every
+ *    step compares the same prefix), every logit within 1e-5 of the step's largest |logit|
+ *    (absolute), and the Vulkan argmax may differ from the CPU's only where the CPU's top-2
+ *    gap is below twice the step's measured max |Δlogit| (a swap needs the two logits to move
+ *    toward each other by the gap), which the tolerance bounds.  The model keeps the init's
+ *    small weights, so its logits are close together and near ties are possible.
  * The CPU runs its reference kernels (EDGETUNE_ISA=ref path: float activations, like the
  * shaders), so both sides compute the same math in float with different summation orders.
  * Tolerance 1e-5 normalized for the loss, gradients and logits (two layers of float
@@ -170,10 +176,93 @@ static void test_generation_logits(void) {
     vk->free(vk);
 }
 
+/* Greedy decoding teacher-forced by the CPU's choices: logits and argmax per step. */
+static void test_greedy_parity(void) {
+    CHECK(et_kern_set_isa(ET_ISA_REF), "cannot select the reference kernels");
+    enum { NP = 5, NSTEP = 32, V = 64 };
+    static float cpu_logits[NSTEP + 1][V];
+    int32_t toks[NP + NSTEP + 1] = { 3, 17, 5, 40, 9 };
+    char err[200];
+    et_backend *vk = et_vk_backend_new(-1, err, sizeof err);
+    CHECK(vk != NULL, "vulkan: %s", err);
+    if (!vk) return;
+    int flips = 0, near_ties = 0;
+    double worst_abs = 0, min_gap = INFINITY;
+    for (int side = 0; side < 2; side++) {
+        et_ctx *ctx = et_ctx_new(1 << 14);
+        et_llama m;
+        et_llama_cache cache;
+        et_llama_config cfg = kCfg;
+        cfg.max_seq = 64;
+        bool ok = et_llama_init(&m, ctx, &cfg, 13, 0) && et_llama_cache_new(&cache, &m, ctx, NP + NSTEP + 1);
+        CHECK(ok, "model: %s", et_ctx_error(ctx));
+        for (int s = 0; s <= NSTEP && ok; s++) {
+            int np = s == 0 ? 0 : NP + s - 1, T = s == 0 ? NP : 1;
+            et_ctx_mark mk = et_ctx_get_mark(ctx);
+            et_tensor *ids = et_new_1d(ctx, ET_I32, T, ET_FLAG_INPUT, "ids");
+            et_tensor *pos = et_new_1d(ctx, ET_I32, T, ET_FLAG_INPUT, "pos");
+            for (int i = 0; i < T; i++) {
+                ((int32_t *)ids->data)[i] = toks[np + i];
+                ((int32_t *)pos->data)[i] = np + i;
+            }
+            et_tensor *logits = et_llama_decode(&m, &cache, ids, pos, np);
+            et_graph *g = et_graph_new(ctx, 2048);
+            et_plan plan;
+            ok = logits && et_graph_add(g, logits);
+            if (ok) logits->flags |= ET_FLAG_OUTPUT;
+            ok = ok && et_graph_plan(g, &plan) && et_graph_alloc(g, &plan);
+            if (ok && side == 0) ok = et_backend_cpu()->run(et_backend_cpu(), g, &plan, 0, g->n_nodes);
+            /* the cache is the only state kept on the device between steps */
+            if (ok && side == 1) {
+                et_vk_backend_forget(vk, mk.n_tensors);
+                ok = vk->prepare(vk, g, &plan) && vk->run(vk, g, &plan, 0, g->n_nodes) && vk->download(vk, logits);
+            }
+            CHECK(ok, "%s step %d: %s", side ? "vulkan" : "cpu", s, et_ctx_error(ctx));
+            const float *lg = ok ? (const float *)logits->data : NULL;   /* the last new token's [V] */
+            if (ok && side == 0) {
+                memcpy(cpu_logits[s], lg, sizeof cpu_logits[s]);
+                int best = 0;
+                for (int v = 1; v < V; v++) if (lg[v] > lg[best]) best = v;
+                toks[NP + s] = best;   /* the next input of both sides */
+            } else if (ok) {
+                const float *c = cpu_logits[s];
+                int bc = 0, bv = 0;
+                double mx = 0, dmax = 0;
+                for (int v = 0; v < V; v++) {
+                    if (c[v] > c[bc]) bc = v;
+                    if (lg[v] > lg[bv]) bv = v;
+                    mx = fmax(mx, fabs(c[v]));
+                    dmax = fmax(dmax, fabs((double)lg[v] - c[v]));
+                }
+                double second = -INFINITY, tol = 1e-5 * mx;
+                for (int v = 0; v < V; v++) if (v != bc && c[v] > second) second = c[v];
+                double gap = c[bc] - second;
+                worst_abs = fmax(worst_abs, dmax / (mx > 0 ? mx : 1));
+                min_gap = fmin(min_gap, gap);
+                near_ties += gap < tol;
+                CHECK(dmax <= tol, "step %d: max |dlogit| %.3g > %.3g", s, dmax, tol);
+                if (bv != bc) {
+                    flips++;
+                    CHECK(gap <= 2 * dmax, "step %d: vulkan picks %d, the CPU %d with a top-2 gap of %.3g "
+                          "(> 2 x max |dlogit| %.3g)", s, bv, bc, gap, dmax);
+                }
+            }
+            et_plan_free(&plan);
+            et_graph_free(g);
+            et_ctx_reset(ctx, mk);
+        }
+        et_ctx_free(ctx);
+    }
+    printf("#   greedy parity: %d steps, worst max |dlogit| / max |logit| %.2e, smallest CPU top-2 gap %.3g, "
+           "%d near ties (gap < tolerance), %d different argmax\n", NSTEP + 1, worst_abs, min_gap, near_ties, flips);
+    vk->free(vk);
+}
+
 int main(void) {
     if (vkt_opted_out()) return 0;
     RUN(test_lora_step);
     RUN(test_qlora_step);
     RUN(test_generation_logits);
+    RUN(test_greedy_parity);
     return DONE();
 }
