@@ -1,12 +1,14 @@
 # libFuzzer targets for the file readers (fuzz/fuzz_<name>.c: gguf, safetensors, hfconfig
-# (config.json), tokenizer (ETOK / tokenizer.json), tok_gguf (a vocabulary in GGUF metadata)),
+# (config.json), tokenizer (ETOK / tokenizer.json), tok_gguf (a vocabulary in GGUF metadata),
+# adapter (GGUF / PEFT adapters), task (the study's JSON task files and results.jsonl)),
 # built with Debian's clang and -fsanitize=fuzzer,address,undefined.  Each target links only
 # the readers it needs (not the whole library), so it builds while unrelated code is mid-change.
 #
 #   make fuzz           each target for FUZZ_TIME seconds (default 60)
-#   make fuzz-ci        each target for 15 s (5 targets: about 2 minutes with start-up)
+#   make fuzz-ci        each target for 15 s (one per fuzz/fuzz_*.c; the run prints how many)
 #   make fuzz-regress   every seed (fuzz/corpus/<name>/) and every kept crash
-#                       (fuzz/regress/<name>/) once through its target; fails on any finding
+#                       (fuzz/regress/<name>/, listed in fuzz/regress/README.md) once through
+#                       its target; fails on any finding
 #
 # New inputs found while fuzzing go to build/fuzz/corpus/<name>/ (not committed); crashes
 # are written as build/fuzz/crash-<name>-*.  Fix the bug, then keep the input as
@@ -27,6 +29,7 @@ FUZZ_SRC_IO  := engine/io/gguf.c engine/io/gguf_util.c engine/io/gguf_write.c \
                 kernels/dtype.c $(wildcard kernels/ref/*.c)
 FUZZ_SRC_tokenizer := $(FUZZ_SRC_IO) $(wildcard engine/tok/*.c)
 FUZZ_SRC_tok_gguf  := $(FUZZ_SRC_tokenizer)
+FUZZ_SRC_task      := bench/study/task.c bench/study/results.c
 fuzz_src = $(or $(FUZZ_SRC_$(1)),$(FUZZ_SRC_IO))
 FUZZ_RUN_OPTS := -timeout=10 -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1
 
@@ -41,6 +44,7 @@ endef
 $(foreach n,$(FUZZ_NAMES),$(eval $(call ET_FUZZ_RULE,$(n))))
 
 fuzz: $(FUZZ_BINS)
+	@echo "fuzz: $(words $(FUZZ_NAMES)) targets ($(FUZZ_NAMES)), $(FUZZ_TIME) s each"
 	@set -e; for n in $(FUZZ_NAMES); do \
 	    mkdir -p $(FUZZ_BUILD)/corpus/$$n; \
 	    echo "== fuzz_$$n for $(FUZZ_TIME) s"; \
