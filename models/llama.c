@@ -39,9 +39,10 @@ bool et_llama_config_check(const et_llama_config *c, char *err, size_t errlen) {
         snprintf(err, errlen, "model config: rope_theta = %g / rms_eps = %g invalid", c->rope_theta, c->rms_eps);
         return false;
     }
-    if (!(c->emb_scale >= 0.0f && c->emb_scale < 1e6f) || !(c->rope_theta_swa == 0.0f || c->rope_theta_swa > 1.0f)) {
-        snprintf(err, errlen, "model config: emb_scale = %g (0 or positive) / rope_theta_swa = %g (0 or > 1) invalid",
-                 c->emb_scale, c->rope_theta_swa);
+    if (!(c->emb_scale >= 0.0f && c->emb_scale < 1e6f) || !(c->rope_theta_swa == 0.0f || c->rope_theta_swa > 1.0f) ||
+        !(c->attn_scale >= 0.0f && c->attn_scale < 1e3f)) {
+        snprintf(err, errlen, "model config: emb_scale = %g (0 or positive) / rope_theta_swa = %g (0 or > 1) / "
+                 "attn_scale = %g (0 or positive) invalid", c->emb_scale, c->rope_theta_swa, c->attn_scale);
         return false;
     }
     return true;
@@ -232,7 +233,8 @@ static et_tensor *et__block(et_llama *m, int l, et_tensor *x, et_tensor *pos, et
         k = et_kv_store(ctx, cache->k[l], k, n_past);
         v = et_kv_store(ctx, cache->v[l], v, n_past);
     }
-    et_tensor *o = et_attention(ctx, q, k, v, 1.0f / sqrtf((float)c->head_dim), cache ? n_past : 0, window);
+    const float scale = c->attn_scale > 0.0f ? c->attn_scale : 1.0f / sqrtf((float)c->head_dim);
+    et_tensor *o = et_attention(ctx, q, k, v, scale, cache ? n_past : 0, window);
     o = et_reshape_4d(ctx, o, (int64_t)c->head_dim * c->n_heads, T, B, 1);
     o = et__linear(m, L, ET_LIN_O, L->wo, NULL, o, site + ET_LIN_O);
     if (L->post_attn_norm) o = et_mul(ctx, et_rmsnorm(ctx, o, c->rms_eps), L->post_attn_norm);

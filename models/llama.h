@@ -42,6 +42,7 @@ typedef struct et_llama_config {
                                * p > 0: layer l is global (full causal, rope_theta) when
                                * (l + 1) % p == 0, the others local (sliding_window, rope_theta_swa) */
     float   rope_theta_swa;   /* rope base of the local layers when swa_period > 0 */
+    float   attn_scale;       /* attention scores' scale; 0 = 1/sqrt(head_dim) (gemma3 27B: 1/sqrt(dim/heads)) */
 } et_llama_config;
 
 /* Layer l's attention window (0 = full causal) and rope base under the rules above. */

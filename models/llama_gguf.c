@@ -40,6 +40,9 @@ static int et__gemma3_config(const et_gguf *g, et_llama_config *c, char *err, si
     c->qk_norm = c->post_norms = true;
     c->ffn_act = ET_FFN_GEGLU;
     c->emb_scale = sqrtf((float)c->dim);
+    /* llama.cpp (from gemma_pytorch's configs): query_pre_attn_scalar is head_dim, except for
+     * the 27B model (62 layers), where it is dim / heads; GGUF has no key for it */
+    if (c->n_layers == 62) c->attn_scale = 1.0f / sqrtf((float)(c->dim / c->n_heads));
     uint32_t period = 6;
     if (et__u32(g, a, "attention.sliding_window_pattern", &period, false, err, errlen)) return -1;
     c->swa_period = c->sliding_window > 0 ? (int32_t)period : 0;   /* no window: every layer global */
