@@ -100,6 +100,8 @@ static void et__tabs_init(void) {
         et__isa_tab[i].matvec[ET_Q4_1] = et__mv_q4_1_vnni;
         et__isa_tab[i].matvec[ET_Q6_K] = et__mv_q6_k_vnni;
         et__isa_tab[i].matvec[ET_IQ4_NL] = et__mv_iq4_nl_vnni;
+        et__isa_tab[i].matvec[ET_Q5_0] = et__mv_q5_0_vnni;
+        et__isa_tab[i].matvec[ET_Q5_1] = et__mv_q5_1_vnni;
     }
 #elif defined(__aarch64__)
     et__isa_tab[ET_ISA_NEON] = (et__isa_ops){ .qgemm = et__qgemm_neon, .sgemm = et__sgemm_neon,

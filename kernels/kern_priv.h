@@ -167,6 +167,10 @@ void et__mv_q4_1_vnni(const et__wdesc *, const float *, const et__qact *, float 
                       int64_t, bool);
 void et__mv_iq4_nl_vnni(const et__wdesc *, const float *, const et__qact *, float *, int64_t,
                         int64_t, bool);
+void et__mv_q5_0_vnni(const et__wdesc *, const float *, const et__qact *, float *, int64_t,
+                      int64_t, bool);
+void et__mv_q5_1_vnni(const et__wdesc *, const float *, const et__qact *, float *, int64_t,
+                      int64_t, bool);
 void et__mv_q6_k_vnni(const et__wdesc *, const float *, const et__qact *, float *, int64_t,
                       int64_t, bool);
 void et__mv_q4_k_vnni(const et__wdesc *, const float *, const et__qact *, float *, int64_t,

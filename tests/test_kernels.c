@@ -219,6 +219,8 @@ static void test_matmul_odd_k(void) {
         check_forward(ET_Q8_0, 1, 96, 40, true, 39);
         check_forward(ET_Q4_1, 1, 96, 40, false, 40);
         check_forward(ET_IQ4_NL, 1, 96, 40, true, 41);
+        check_forward(ET_Q5_0, 1, 96, 40, false, 42);     /* Q5 matvec's odd last block */
+        check_forward(ET_Q5_1, 1, 96, 40, true, 43);
         check_forward(ET_F16, 1, 101, 31, false, 36);
         check_forward(ET_BF16, 1, 77, 64, false, 37);
     }

@@ -3,8 +3,9 @@
  * loops do just enough work per block to keep up with DRAM (~16 bytes per ~8 instructions),
  * using 256-bit VNNI (vpdpbusd ymm, AVX512-VL) against x quantized to int8 groups of 32.
  *   Q8_0   |w| · sign(x, w)              one int32 dot per block, one scale multiply
- *   Q4_0 Q4_1 IQ4_NL   nibbles (IQ4_NL: codebook bytes by vpshufb) · x, two blocks per zmm,
- *          offsets and mins from the activation's group sums
+ *   Q4_0 Q4_1 IQ4_NL Q5_0 Q5_1   nibbles (IQ4_NL: codebook bytes by vpshufb; Q5: +16 where
+ *          the qh bit is set, a masked byte add) · x, two blocks per zmm, offsets and mins
+ *          from the activation's group sums
  *   Q4_K   nibbles · x per 32-element sub-block, 6-bit scales/mins decoded per super-block
  *   Q6_K   6-bit quants rebuilt from ql/qh per 32 elements, int8 scales per 16
  *   NF4    codebook lookup by vpermps, f32 FMA (AVX-512F only: also on the plain avx512 path)
@@ -79,7 +80,11 @@ void et__mv_q8_0_vnni(const et__wdesc *w, const float *x, const et__qact *xq, fl
  * rearranged to [lo_i | hi_i | lo_i+1 | hi_i+1] against 64 contiguous activation bytes.
  *   V 0  Q4_0    u8 nibble q,        x = d (q - 8):      minus 8 d·sum(x̂)
  *   V 1  Q4_1    u8 nibble q,        x = d q + m:        plus  m·sum(x̂)
- *   V 2  IQ4_NL  u8 codebook[q]+128  x = d codebook[q]:  minus 128 d·sum(x̂)   (vpshufb LUT) */
+ *   V 2  IQ4_NL  u8 codebook[q]+128  x = d codebook[q]:  minus 128 d·sum(x̂)   (vpshufb LUT)
+ *   V 3  Q5_0    u8 nibble + 16·qh,  x = d (q - 16):     minus 16 d·sum(x̂)
+ *   V 4  Q5_1    u8 nibble + 16·qh,  x = d q + m:        plus  m·sum(x̂)
+ * (Q5's qh, a little-endian uint32, has bit j for element j: exactly the byte order of one
+ * block's 32 quants in the register, so it is the byte mask of the add.) */
 ET__INLINE __m256i et__q4_bytes(__m256i v, const int V) {
     const __m256i m4 = _mm256_set1_epi8(0xF);
     if (V != 2) return v;
@@ -95,13 +100,16 @@ ET__INLINE __m256i et__q4_bytes(__m256i v, const int V) {
 ET__INLINE void et__mv_q4x_r(const et__wdesc *w, const et__qact *xq, float *y, int64_t n,
                              const int V, bool accumulate) {
     const int64_t nb = w->K / 32;
-    const size_t bs = V == 1 ? sizeof(et_block_q4_1) : sizeof(et_block_q4_0);
-    const size_t qo = V == 1 ? 4 : 2;   /* offset of qs in the block */
+    const bool has_min = V == 1 || V == 4, five = V >= 3;
+    const size_t bs = V == 1 ? sizeof(et_block_q4_1) : V == 3 ? sizeof(et_block_q5_0)
+                    : V == 4 ? sizeof(et_block_q5_1) : sizeof(et_block_q4_0);
+    const size_t qo = V == 1 ? 4 : V == 3 ? 6 : V == 4 ? 8 : 2;   /* offset of qs in the block */
+    const size_t ho = V == 4 ? 4 : 2;                               /* offset of qh (Q5) */
     const uint8_t *row = (const uint8_t *)w->base + (size_t)n * w->ldw;
     const __m256i m4 = _mm256_set1_epi8(0xF);
     __m512 acc = _mm512_setzero_ps();
     float corr = 0.0f, tail = 0.0f;
-    const float off = V == 0 ? -8.0f : -128.0f;
+    const float off = V == 0 ? -8.0f : V == 3 ? -16.0f : -128.0f;
     int64_t i = 0;
     for (; i + 2 <= nb; i += 2) {
         const uint8_t *b0 = row + (size_t)i * bs, *b1 = b0 + bs;
@@ -110,6 +118,12 @@ ET__INLINE void et__mv_q4x_r(const et__wdesc *w, const et__qact *xq, float *y, i
         __m256i hi = et__q4_bytes(_mm256_and_si256(_mm256_srli_epi16(v, 4), m4), V);
         __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
         z = _mm512_shuffle_i64x2(z, z, _MM_SHUFFLE(3, 1, 2, 0));
+        if (five) {
+            uint32_t q0, q1;
+            memcpy(&q0, b0 + ho, 4);
+            memcpy(&q1, b1 + ho, 4);
+            z = _mm512_mask_add_epi8(z, (__mmask64)q0 | (__mmask64)q1 << 32, z, _mm512_set1_epi8(16));
+        }
         __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), z,
                                         _mm512_loadu_si512(xq->q + i * 32));
         uint16_t h0, h1;
@@ -119,7 +133,7 @@ ET__INLINE void et__mv_q4x_r(const et__wdesc *w, const et__qact *xq, float *y, i
         __m512 sc = _mm512_insertf32x8(_mm512_set1_ps(d0 * xq->d[i]),
                                        _mm256_set1_ps(d1 * xq->d[i + 1]), 1);
         acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), sc, acc);
-        if (V == 1) {
+        if (has_min) {
             memcpy(&h0, b0 + 2, 2);
             memcpy(&h1, b1 + 2, 2);
             corr += et__h2f(h0) * xq->ds[i] + et__h2f(h1) * xq->ds[i + 1];
@@ -132,13 +146,18 @@ ET__INLINE void et__mv_q4x_r(const et__wdesc *w, const et__qact *xq, float *y, i
         __m128i v = _mm_loadu_si128((const __m128i *)(b0 + qo));
         __m256i q = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(v, 4), _mm_set1_epi8(0xF)),
                                      _mm_and_si128(v, _mm_set1_epi8(0xF)));
+        if (five) {
+            uint32_t q0;
+            memcpy(&q0, b0 + ho, 4);
+            q = _mm256_mask_add_epi8(q, (__mmask32)q0, q, _mm256_set1_epi8(16));
+        }
         __m256i p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), et__q4_bytes(q, V),
                                         _mm256_loadu_si256((const __m256i *)(xq->q + i * 32)));
         uint16_t h;
         memcpy(&h, b0, 2);
         const float d = et__h2f(h);
         tail += et__hsum256(_mm256_cvtepi32_ps(p)) * d * xq->d[i];
-        if (V == 1) { memcpy(&h, b0 + 2, 2); corr += et__h2f(h) * xq->ds[i]; }
+        if (has_min) { memcpy(&h, b0 + 2, 2); corr += et__h2f(h) * xq->ds[i]; }
         else corr += off * d * xq->ds[i];
     }
     et__put(y, n, _mm512_reduce_add_ps(acc) + tail + corr, accumulate);
@@ -157,6 +176,16 @@ void et__mv_q4_1_vnni(const et__wdesc *w, const float *x, const et__qact *xq, fl
 void et__mv_iq4_nl_vnni(const et__wdesc *w, const float *x, const et__qact *xq, float *y,
                         int64_t n0, int64_t n1, bool accumulate) {
     for (int64_t n = n0; n < n1; n++) et__mv_q4x_r(w, xq, y, n, 2, accumulate);
+}
+
+void et__mv_q5_0_vnni(const et__wdesc *w, const float *x, const et__qact *xq, float *y,
+                      int64_t n0, int64_t n1, bool accumulate) {
+    for (int64_t n = n0; n < n1; n++) et__mv_q4x_r(w, xq, y, n, 3, accumulate);
+}
+
+void et__mv_q5_1_vnni(const et__wdesc *w, const float *x, const et__qact *xq, float *y,
+                      int64_t n0, int64_t n1, bool accumulate) {
+    for (int64_t n = n0; n < n1; n++) et__mv_q4x_r(w, xq, y, n, 4, accumulate);
 }
 
 void et__mv_q4_k_vnni(const et__wdesc *w, const float *x, const et__qact *xq, float *y,
