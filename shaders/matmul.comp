@@ -8,6 +8,10 @@
 // Specialization: 0 WG (= TS·TS), 1 TS, 2 RM, 3 RN, 4 BK (multiple of 4).  Shared memory:
 // (BM + BN)·BK floats (halves with USE_FP16).
 // Bindings: 0 W chunk, 1 A (x or dy, f32), 2 C (y or dx, f32), 3 NF4 aux.
+// Rows: the dispatch covers rows row_off .. row_off + nrows of the bound chunk, whose first row
+// is row row_base of the whole weight; they are columns col_base.. of y (forward) or of dy (DX),
+// whose rows are N floats long.  A whole chunk: row_off 0, col_base = row_base, N = W's rows; a
+// vocabulary chunk of the cross-entropy head: its rows, col_base 0, N = the chunk's rows.
 #define NO_REDUCE
 #include "common.glsl"
 #define WBIND 0
@@ -22,7 +26,7 @@ layout(constant_id = 4) const uint BK = 16;
 layout(std430, binding = 1) readonly buffer A { float a[]; };
 layout(std430, binding = 2) buffer C { float c[]; };
 layout(push_constant) uniform P {
-    uint T, K, N, nrows, row_base, accumulate;
+    uint T, K, N, nrows, row_base, accumulate, row_off, col_base;
 } p;
 
 #ifdef USE_FP16
@@ -39,9 +43,9 @@ void main() {
     uint tx = lid % TS, ty = lid / TS;
     uint t0 = gl_WorkGroupID.y * BM, o0 = gl_WorkGroupID.x * BN;
 #ifdef DX
-    uint OUT = p.K, R = p.nrows, lda = p.N, acol = p.row_base, ldc = p.K, ccol = 0u;
+    uint OUT = p.K, R = p.nrows, lda = p.N, acol = p.col_base, ldc = p.K, ccol = 0u;
 #else
-    uint OUT = p.nrows, R = p.K, lda = p.K, acol = 0u, ldc = p.N, ccol = p.row_base;
+    uint OUT = p.nrows, R = p.K, lda = p.K, acol = 0u, ldc = p.N, ccol = p.col_base;
 #endif
     float acc[RM * RN];
     [[unroll]] for (uint i = 0; i < RM * RN; i++) acc[i] = 0.0;
@@ -56,12 +60,12 @@ void main() {
 #ifdef DX
             uint rr = e / (BN / 4u), oo = 4u * (e % (BN / 4u));
             uint r = r0 + rr, o = o0 + oo;                   // W row r, columns o..o+3
-            vec4 w = r < R && o < OUT ? w_load4(r, o, p.K, p.row_base) : vec4(0.0);
+            vec4 w = r < R && o < OUT ? w_load4(p.row_off + r, o, p.K, p.row_base) : vec4(0.0);
             [[unroll]] for (uint i = 0; i < 4u; i++) Bs[(oo + i) * BK + rr] = SH(w[i]);
 #else
             uint oo = e / (BK / 4u), rr = 4u * (e % (BK / 4u));
             uint o = o0 + oo, r = r0 + rr;                   // W row o, columns r..r+3
-            vec4 w = o < OUT && r < R ? w_load4(o, r, p.K, p.row_base) : vec4(0.0);
+            vec4 w = o < OUT && r < R ? w_load4(p.row_off + o, r, p.K, p.row_base) : vec4(0.0);
             [[unroll]] for (uint i = 0; i < 4u; i++) Bs[oo * BK + rr + i] = SH(w[i]);
 #endif
         }

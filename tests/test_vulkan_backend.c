@@ -270,9 +270,16 @@ static void test_attention_backward(void) {
  * W (F32 head), built as autodiff builds them: CPU (reference kernels) vs Vulkan, with
  * unscored positions (target -1).  Tolerance 1e-5 normalized (float sums over D = 64 and
  * V = 40, exp/log). */
-static void test_cross_entropy(void) {
-    enum { DD = 64, P = 6, VV = 40 };
+/* The fused head + cross-entropy (mean and per position) and its backward to h and to W, Q8_0
+ * and f32 heads, on the CPU's reference kernels and on Vulkan, 1e-5 normalized (float sums
+ * over D = 64 and over the vocabulary in different orders).  `limits` and the sizes choose
+ * whether the vocabulary is split into chunks (EDGETUNE_VK_LIMITS=mobile: 1 MiB bindings, so
+ * 96 positions x 3000 rows run in two chunks, and the Q8_0 head's chunks straddle its row
+ * tiles).  With dw = false the dW case is left out (its [V][D] output would not fit). */
+static void ce_case(const char *limits, int64_t P, int64_t VV, bool dw) {
+    enum { DD = 64 };
     CHECK(et_kern_set_isa(ET_ISA_REF), "cannot select the reference kernels");
+    if (limits) setenv("EDGETUNE_VK_LIMITS", limits, 1);
     et_ctx *ctx = et_ctx_new(64);
     et_tensor *h = et_new_2d(ctx, ET_F32, DD, P, ET_FLAG_INPUT, "h");
     et_tensor *wq = weight(ctx, ET_Q8_0, DD, VV, 50, "Wq8");
@@ -281,8 +288,10 @@ static void test_cross_entropy(void) {
     et_tensor *dl = et_new_1d(ctx, ET_F32, 1, ET_FLAG_INPUT, "dloss");
     et_tensor *dlp = et_new_1d(ctx, ET_F32, P, ET_FLAG_INPUT, "dloss_pos");
     et_t_fill(h->data, DD * P, 52, 2.0f);
-    const int32_t tv[P] = { 3, -1, 39, 0, 17, -1 };
-    memcpy(tg->data, tv, sizeof tv);
+    /* unscored positions, the first and last vocabulary rows, and targets in every chunk */
+    for (int64_t p = 0; p < P; p++)
+        ((int32_t *)tg->data)[p] = p % 5 == 1 ? -1 : p == 2 ? (int32_t)VV - 1 : p == 3 ? 0
+                                 : (int32_t)((p * 977) % VV);
     ((float *)dl->data)[0] = 1.3f;
     et_t_fill(dlp->data, P, 53, 1.0f);
     et_tensor *loss = et_cross_entropy(ctx, h, wq, tg);
@@ -290,8 +299,9 @@ static void test_cross_entropy(void) {
     et_tensor *outs[5] = { loss, lpos, NULL, NULL, NULL };
     /* backward nodes as et__bwd_cross_entropy makes them: params[0] reduction, [1] which */
     const struct { et_tensor *w, *dl; int per_pos, dw; } bk[3] = {
-        { wq, dl, 0, 0 }, { wf, dl, 0, 1 }, { wf, dlp, 1, 0 } };
-    for (int i = 0; i < 3 && loss && lpos; i++) {
+        { wq, dl, 0, 0 }, { wf, dlp, 1, 0 }, { wf, dl, 0, 1 } };
+    const int nout = dw ? 5 : 4;
+    for (int i = 0; i < nout - 2 && loss && lpos; i++) {
         int64_t ne[2] = { DD, bk[i].dw ? VV : P };
         et_tensor *d = et__new_node(ctx, ET_OP_CROSS_ENTROPY_BACK, ET_F32, 2, ne);
         if (!d) break;
@@ -300,11 +310,11 @@ static void test_cross_entropy(void) {
         d->params[1] = bk[i].dw;
         outs[2 + i] = d;
     }
-    const char *nm[5] = { "loss (mean)", "loss per position", "dh (mean)", "dW (mean)",
-                          "dh (per position)" };
+    const char *nm[5] = { "loss (mean)", "loss per position", "dh (mean)", "dh (per position)",
+                          "dW (mean)" };
     CHECK(!et_ctx_failed(ctx), "build: %s", et_ctx_error(ctx));
     et_graph *g = et_graph_new(ctx, 32);
-    for (int i = 0; i < 5 && outs[i]; i++) { outs[i]->flags |= ET_FLAG_OUTPUT; et_graph_add(g, outs[i]); }
+    for (int i = 0; i < nout && outs[i]; i++) { outs[i]->flags |= ET_FLAG_OUTPUT; et_graph_add(g, outs[i]); }
     et_plan plan;
     bool ok = !et_ctx_failed(ctx) && et_graph_plan(g, &plan) && et_graph_alloc(g, &plan) &&
               et_backend_cpu()->run(et_backend_cpu(), g, &plan, 0, g->n_nodes);
@@ -314,7 +324,7 @@ static void test_cross_entropy(void) {
     CHECK(!ok || vk, "vulkan backend: %s", err);
     if (vk) {
         double *want[5];
-        for (int i = 0; i < 5; i++) {
+        for (int i = 0; i < nout; i++) {
             int64_t n = et_nelements(outs[i]);
             want[i] = malloc((size_t)n * 8);
             for (int64_t j = 0; j < n; j++) want[i][j] = ((float *)outs[i]->data)[j];
@@ -322,18 +332,50 @@ static void test_cross_entropy(void) {
         }
         ok = vk->prepare(vk, g, &plan) && vk->run(vk, g, &plan, 0, g->n_nodes);
         CHECK(ok, "vulkan: %s", et_ctx_error(ctx));
-        for (int i = 0; i < 5 && ok; i++) {
+        for (int i = 0; i < nout && ok; i++) {
             CHECK(vk->download(vk, outs[i]), "download %s", nm[i]);
             double e = vkt_nerr(outs[i]->data, want[i], et_nelements(outs[i]));
-            printf("#   cross-entropy %-18s normalized error %.2e\n", nm[i], e);
+            printf("#   cross-entropy P %lld V %lld%s%s: %-18s normalized error %.2e\n", (long long)P,
+                   (long long)VV, limits ? " limits " : "", limits ? limits : "", nm[i], e);
             CHECK(e <= 1e-5, "cross-entropy %s: normalized error %.3g", nm[i], e);
         }
-        for (int i = 0; i < 5; i++) free(want[i]);
+        for (int i = 0; i < nout; i++) free(want[i]);
         vk->free(vk);
     }
     if (ok) et_plan_free(&plan);
     et_graph_free(g);
     et_ctx_free(ctx);
+    unsetenv("EDGETUNE_VK_LIMITS");
+}
+
+static void test_cross_entropy(void) { ce_case(NULL, 6, 40, true); }
+/* 96 x 3000 logits are 1.1 MiB: over the mobile binding, so two vocabulary chunks */
+static void test_cross_entropy_chunked_mobile(void) { ce_case("mobile", 96, 3000, true); }
+/* 16 KiB bindings: 6 positions x 2000 rows in three chunks that straddle the Q8_0 head's tiles
+ * of 240 rows; the [2000][64] dW would not fit, so only the losses and dh */
+static void test_cross_entropy_chunked_tiles(void) { ce_case("mobile:16384", 6, 2000, false); }
+
+/* An activation larger than one binding is refused at plan time naming the tensor and limit. */
+static void test_activation_too_large_named(void) {
+    setenv("EDGETUNE_VK_LIMITS", "mobile:16384", 1);
+    et_ctx *ctx = et_ctx_new(64);
+    et_tensor *x = et_new_2d(ctx, ET_F32, 64, 128, ET_FLAG_INPUT, "big_x");   /* 32 KiB */
+    et_tensor *y = et_scale(ctx, et_silu(ctx, x), 2.0f);
+    et_graph *g = et_graph_new(ctx, 8);
+    et_graph_add(g, y);
+    char err[200];
+    et_backend *vk = et_vk_backend_new(-1, err, sizeof err);
+    CHECK(vk != NULL, "vulkan: %s", err);
+    if (vk) {
+        CHECK(!et_backend_check(vk, g), "a 32 KiB activation was accepted under 16 KiB bindings");
+        const char *e = et_ctx_error(ctx);
+        CHECK(strstr(e, "big_x") && strstr(e, "16384") && strstr(e, "silu"),
+              "the refusal does not name the tensor, the limit and the op: %s", e);
+        vk->free(vk);
+    }
+    et_graph_free(g);
+    et_ctx_free(ctx);
+    unsetenv("EDGETUNE_VK_LIMITS");
 }
 
 /* A whole training graph built by autodiff runs on Vulkan: a frozen Q4_0 projection plus a
@@ -565,6 +607,9 @@ int main(void) {
     RUN(test_weight_update);
     RUN(test_attention_backward);
     RUN(test_cross_entropy);
+    RUN(test_cross_entropy_chunked_mobile);
+    RUN(test_cross_entropy_chunked_tiles);
+    RUN(test_activation_too_large_named);
     RUN(test_autodiff_graph);
     RUN(test_decode_ops);
     RUN(test_unsupported_op_named);

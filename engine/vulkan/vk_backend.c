@@ -9,8 +9,13 @@
  *
  * supports_op says which nodes run here, with the reason when not: ops without a shader (none
  * in today's op table; a new row gets "no Vulkan shader" until it has one), and shapes the
- * shaders do not cover (strided views, broadcasts other than a leading block, partial rope, a
- * tensor larger than one storage binding).
+ * shaders do not cover (strided views, broadcasts other than a leading block, partial rope, an
+ * activation larger than one storage binding: named, with the limit).
+ *
+ * The fused head + cross-entropy is chunked over the vocabulary as on the CPU: logits of C rows
+ * of W at a time (P·C floats, at most one binding and 32 MiB) feed a running log-sum-exp, so a
+ * real LM head (32000+ rows) fits the 128 MiB and the mobile 1 MiB binding limits; backward
+ * recomputes each chunk's logits and adds its slice of dh (or writes rows v0.. of dW).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,7 +29,11 @@ typedef struct et__vkt {          /* per tensor id */
     et_vk_weight w;               /* weight view for MATMUL / MATMUL_DX / GET_ROWS sources */
     et_vk_buf   *scratch;         /* lse (ATTN), rstd (RMSNORM_BACK), delta (ATTN_BACK) */
     et_vk_buf   *parts[3];        /* ATTN_BACK: views of dq | dk | dv in the packed output;
-                                     CROSS_ENTROPY(_BACK): logits [P][V], lse [P], rowloss [P] */
+                                     CROSS_ENTROPY(_BACK): a logits chunk [P][C], m/lse [P], s [P]
+                                     (scratch: zt/rowloss [P]) */
+    et_vk_buf  **dw_views;        /* CROSS_ENTROPY_BACK to W: rows v0.. of dW per chunk */
+    int32_t      n_dw_views;
+    int64_t      ce_chunk;        /* CROSS_ENTROPY(_BACK): vocabulary rows per chunk (C) */
     bool         owns;            /* buf is ours (not an alias of a view source) */
     bool         is_view;         /* buf is an et_vk_buf_view into the root's buffer */
 } et__vkt;
@@ -73,12 +82,36 @@ static bool et__cyclic_bcast(const et_tensor *a, const et_tensor *b) {
 
 #define WHY(...) do { snprintf(why, n, __VA_ARGS__); return false; } while (0)
 
+#define ET__CE_MAX_BYTES (32u << 20)   /* a logits chunk: at most 32 MiB (and one binding) */
+
+static uint64_t et__gcd(uint64_t a, uint64_t b) { while (b) { uint64_t r = a % b; a = b; b = r; } return a; }
+
+/* Vocabulary rows per chunk of a CROSS_ENTROPY(_BACK) node: as many as P·C floats fit one
+ * binding (and 32 MiB); for dW a multiple of the rows whose byte offset the device can bind
+ * a view at.  0 when not even one such step fits. */
+static int64_t et__ce_chunk(et__vkbe *b, const et_tensor *t) {
+    const et_vk_limits *l = et_vk_get_limits(b->ctx);
+    int64_t P = t->src[0]->ne[1], D = t->src[0]->ne[0], V = t->src[1]->ne[1];
+    uint64_t cap = l->max_binding_bytes - 256 < ET__CE_MAX_BYTES ? l->max_binding_bytes - 256 : ET__CE_MAX_BYTES;
+    int64_t C = (int64_t)(cap / (4 * (uint64_t)(P > 0 ? P : 1)));
+    if (C >= V) return V;
+    int64_t unit = 4;   /* float4 loads of the chunk's rows */
+    if (t->op == ET_OP_CROSS_ENTROPY_BACK && t->params[1] == 1) {
+        uint64_t al = et_vk_info(b->ctx)->min_storage_align, row = (uint64_t)D * 4;
+        unit = (int64_t)(al / et__gcd(row, al));
+        if (unit < 4) unit = 4;
+    }
+    return C / unit * unit;
+}
+
 static bool et__vk_supports(et_backend *be, const et_tensor *t, char *why, size_t n) {
     et__vkbe *b = (et__vkbe *)be;
     const et_vk_limits *l = et_vk_get_limits(b->ctx);
     if (t->op == ET_OP_NONE || t->op == ET_OP_VIEW) return true;
+    char lbl[96];
     if ((uint64_t)et_nbytes(t) + 256 > l->max_binding_bytes)
-        WHY("output of %zu bytes exceeds one storage binding (%llu)", et_nbytes(t),
+        WHY("its output '%s' of %zu bytes exceeds one storage binding (%llu bytes on this device)",
+            et_profile_node_label(t, lbl, sizeof lbl), et_nbytes(t),
             (unsigned long long)l->max_binding_bytes);
     if (t->type != ET_F32 || !et_is_contiguous(t)) WHY("output must be dense f32");
     const et_tensor *s0 = t->src[0], *s1 = t->src[1];
@@ -89,7 +122,9 @@ static bool et__vk_supports(et_backend *be, const et_tensor *t, char *why, size_
                          (i == 1 && (t->op == ET_OP_CROSS_ENTROPY ||
                                      t->op == ET_OP_CROSS_ENTROPY_BACK));
         if (!as_weight && (uint64_t)et_nbytes(s) + 256 > l->max_binding_bytes)
-            WHY("source %d of %zu bytes exceeds one storage binding", i, et_nbytes(s));
+            WHY("source %d '%s' of %zu bytes exceeds one storage binding (%llu bytes on this "
+                "device)", i, et_profile_node_label(s, lbl, sizeof lbl), et_nbytes(s),
+                (unsigned long long)l->max_binding_bytes);
         bool strided_ok = t->op == ET_OP_CONT && i == 0;   /* CONT reads any float strides */
         if (!as_weight && !strided_ok && !et__dense(s))
             WHY("source %d ('%s') is a strided view", i, s->name);
@@ -176,10 +211,9 @@ static bool et__vk_supports(et_backend *be, const et_tensor *t, char *why, size_
         const et_tensor *h = s0, *w = s1, *tg = t->src[2];
         if (!et__is_f32(h) || !et__is_i32(tg)) WHY("dense f32 h and i32 targets needed");
         if (!et__is_weight(w) || w->ne[0] % 4) WHY("W must be a supported 2-D leaf, K %% 4 == 0");
-        uint64_t lb = (uint64_t)h->ne[1] * (uint64_t)w->ne[1] * 4;
-        if (lb + 256 > l->max_binding_bytes)
-            WHY("P x V logits (%llu bytes) exceed one storage binding; no vocabulary chunking yet",
-                (unsigned long long)lb);
+        if (et__ce_chunk(b, t) < 1)
+            WHY("%lld positions of '%s' leave no room for a vocabulary chunk in one storage binding "
+                "(%llu bytes)", (long long)h->ne[1], h->name, (unsigned long long)l->max_binding_bytes);
         if (t->op == ET_OP_CROSS_ENTROPY_BACK && !et__is_f32(t->src[3])) WHY("dense f32 dloss");
         return true;
     }
@@ -289,11 +323,25 @@ static bool et__vk_prepare(et_backend *be, et_graph *g, et_plan *plan) {
         et__vkt *e = &b->t[t->id];
         if ((t->op == ET_OP_CROSS_ENTROPY || t->op == ET_OP_CROSS_ENTROPY_BACK) && !e->parts[0]) {
             uint64_t P = (uint64_t)t->src[0]->ne[1], V = (uint64_t)t->src[1]->ne[1];
-            e->parts[0] = et_vk_buf_alloc_bytes(b->ctx, P * V * 4 + 16);
+            uint64_t D = (uint64_t)t->src[0]->ne[0];
+            int64_t C = e->ce_chunk = et__ce_chunk(b, t);
+            e->parts[0] = et_vk_buf_alloc_bytes(b->ctx, P * (uint64_t)C * 4 + 16);
             e->parts[1] = et_vk_buf_alloc_bytes(b->ctx, P * 4 + 16);
             e->parts[2] = et_vk_buf_alloc_bytes(b->ctx, P * 4 + 16);
-            if (!e->parts[0] || !e->parts[1] || !e->parts[2])
+            e->scratch = et_vk_buf_alloc_bytes(b->ctx, P * 4 + 16);
+            if (!e->parts[0] || !e->parts[1] || !e->parts[2] || !e->scratch)
                 return et__fail(b, g->ctx, "cross-entropy scratch for", t);
+            if (t->op == ET_OP_CROSS_ENTROPY_BACK && t->params[1] == 1) {   /* rows of dW */
+                int32_t nv = (int32_t)((V + (uint64_t)C - 1) / (uint64_t)C);
+                e->dw_views = calloc((size_t)nv, sizeof *e->dw_views);
+                if (!e->dw_views) { et_ctx_fail(g->ctx, "vulkan: out of memory"); return false; }
+                e->n_dw_views = nv;
+                for (int32_t k = 0; k < nv; k++) {
+                    uint64_t v0 = (uint64_t)k * (uint64_t)C, nc = V - v0 < (uint64_t)C ? V - v0 : (uint64_t)C;
+                    e->dw_views[k] = et_vk_buf_view(b->ctx, et__plain(b, t), v0 * D * 4, nc * D * 4);
+                    if (!e->dw_views[k]) return et__fail(b, g->ctx, "dW rows of", t);
+                }
+            }
         }
         if (t->op == ET_OP_ATTN_BACK && !e->parts[0]) {
             const et_tensor *q = t->src[0], *k = t->src[1];
@@ -465,26 +513,37 @@ static int et__record(et__vkbe *b, et_tensor *t) {
                                                 et_nelements(s1), t->ne[1], t->ne[0]);
     }
     case ET_OP_CROSS_ENTROPY: case ET_OP_CROSS_ENTROPY_BACK: {
-        /* logits = h·Wᵀ, then the per-row log-sum-exp and losses (vk_ops_nn.c) */
+        /* per vocabulary chunk: logits = h·W[v0..]ᵀ into a running log-sum-exp (vk_ops_nn.c) */
         const et_tensor *h = s0;
         const et_vk_weight *w = &b->t[s1->id].w;
         et__vkt *e = &b->t[t->id];
-        int64_t P = h->ne[1], V = s1->ne[1];
-        bool per_pos = t->params[0] == 1;
-        et_vk_buf *loss = t->op == ET_OP_CROSS_ENTROPY && !per_pos ? B(b, t) : e->parts[2];
-        int rc = et_vk_op_matmul(c, w, B(b, h), e->parts[0], P, false);
-        rc = rc ? rc : et_vk_op_cross_entropy(c, e->parts[0], B(b, t->src[2]), loss,
-                                              t->op == ET_OP_CROSS_ENTROPY && per_pos ? B(b, t)
-                                                                                     : e->parts[2],
-                                              e->parts[1], P, V);
-        if (rc || t->op == ET_OP_CROSS_ENTROPY) return rc;
-        /* g = softmax − onehot, scaled; in place over the logits */
-        rc = et_vk_op_cross_entropy_back(c, e->parts[0], B(b, t->src[2]), e->parts[1],
-                                         B(b, t->src[3]), e->parts[0], P, V, per_pos, false);
-        if (rc) return rc;
-        if (t->params[1] == 1)   /* dW [V][D] = gᵀ·h */
-            return et_vk_op_matmul_dw(c, e->parts[0], B(b, h), B(b, t), P, h->ne[0], V, false);
-        return et_vk_op_matmul_dx(c, w, e->parts[0], B(b, t), P, false);   /* dh = g·W */
+        int64_t P = h->ne[1], V = s1->ne[1], C = e->ce_chunk;
+        bool per_pos = t->params[0] == 1, fwd = t->op == ET_OP_CROSS_ENTROPY;
+        et_vk_buf *tg = B(b, t->src[2]), *lg = e->parts[0];
+        int rc = 0;
+        for (int64_t v0 = 0; v0 < V && !rc; v0 += C) {
+            int64_t nc = V - v0 < C ? V - v0 : C;
+            rc = et_vk_op_matmul_rows(c, w, B(b, h), lg, P, v0, nc, false);
+            rc = rc ? rc : et_vk_op_cross_entropy_chunk(c, lg, tg, e->parts[1], e->parts[2], e->scratch,
+                                                        P, nc, v0, v0 == 0);
+        }
+        /* lse over m; rowloss (over zt, or the per-position output) and the mean */
+        rc = rc ? rc : et_vk_op_cross_entropy_finish(c, tg, e->parts[1], e->parts[2], e->scratch,
+                                                     fwd && per_pos ? B(b, t) : e->scratch,
+                                                     fwd && !per_pos ? B(b, t) : NULL, P, V);
+        if (rc || fwd) return rc;
+        /* backward, chunk by chunk: g = softmax − onehot (scaled) in place over the logits, then
+         * dh (+)= g·W[v0..] or dW[v0..] = gᵀ·h */
+        for (int64_t v0 = 0, k = 0; v0 < V && !rc; v0 += C, k++) {
+            int64_t nc = V - v0 < C ? V - v0 : C;
+            rc = et_vk_op_matmul_rows(c, w, B(b, h), lg, P, v0, nc, false);
+            rc = rc ? rc : et_vk_op_cross_entropy_back_chunk(c, lg, tg, e->parts[1], B(b, t->src[3]), lg,
+                                                             P, nc, v0, per_pos, false);
+            if (rc) break;
+            if (t->params[1] == 1) rc = et_vk_op_matmul_dw(c, lg, B(b, h), e->dw_views[k], P, h->ne[0], nc, false);
+            else rc = et_vk_op_matmul_dx_rows(c, w, lg, B(b, t), P, v0, nc, v0 > 0);
+        }
+        return rc;
     }
     case ET_OP_GET_ROWS:
         if (!et__is_weight(s0))   /* rows of an activation, e.g. the positions the loss scores */
@@ -568,6 +627,8 @@ static void et__vk_free(et_backend *be) {
     if (!b) return;
     for (int32_t i = 0; i < b->nt; i++) {        /* views first: they borrow the VkBuffers */
         for (int j = 0; j < 3; j++) et_vk_buf_free(b->ctx, b->t[i].parts[j]);
+        for (int j = 0; j < b->t[i].n_dw_views; j++) et_vk_buf_free(b->ctx, b->t[i].dw_views[j]);
+        free(b->t[i].dw_views);
         if (b->t[i].is_view) et_vk_buf_free(b->ctx, b->t[i].buf);
     }
     for (int32_t i = 0; i < b->nt; i++) {
@@ -587,6 +648,8 @@ void et_vk_backend_forget(et_backend *be, int32_t first_id) {
     if (first_id < 0) first_id = 0;
     for (int32_t i = first_id; i < b->nt; i++) {   /* views first: they borrow the VkBuffers */
         for (int j = 0; j < 3; j++) et_vk_buf_free(b->ctx, b->t[i].parts[j]);
+        for (int j = 0; j < b->t[i].n_dw_views; j++) et_vk_buf_free(b->ctx, b->t[i].dw_views[j]);
+        free(b->t[i].dw_views);
         if (b->t[i].is_view) et_vk_buf_free(b->ctx, b->t[i].buf);
     }
     for (int32_t i = first_id; i < b->nt; i++) {

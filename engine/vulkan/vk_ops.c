@@ -111,80 +111,78 @@ static int et__vk_need(et_vk_ctx *ctx, const char *op, const char *arg, const et
     return 0;
 }
 
-typedef struct { uint32_t K, N, nrows, row_base, accumulate; } et__vk_mv_push;
-typedef struct { uint32_t T, K, N, nrows, row_base, accumulate; } et__vk_mm_push;
+typedef struct { uint32_t K, N, nrows, row_base, accumulate, row_off, col_base; } et__vk_mv_push;
+typedef struct { uint32_t T, K, N, nrows, row_base, accumulate, row_off, col_base; } et__vk_mm_push;
 
-static int et__vk_check_mm(et_vk_ctx *ctx, const char *op, const et_vk_weight *w,
-                           const et_vk_buf *in, int64_t in_cols, const et_vk_buf *out,
-                           int64_t out_cols, int64_t T) {
+/* Rows [v0, v0 + nv) of W: forward y[T][nv] (+)= x[T][K]·W[v0..]ᵀ, or with dx
+ * dx[T][K] (+)= dy[T][nv]·W[v0..].  One dispatch per weight chunk the range touches; it binds
+ * that chunk and gets the range's first row in it (row_off) and its first column (col_base). */
+static int et__vk_mm(et_vk_ctx *ctx, const char *op, const et_vk_weight *w, const et_vk_buf *in,
+                     et_vk_buf *out, int64_t T, int64_t v0, int64_t nv, bool dx, bool accumulate) {
     if (!w || !w->buf) return et__vk_fail(ctx, "%s: no weight", op);
+    if (v0 < 0 || nv < 1 || v0 + nv > w->N)
+        return et__vk_fail(ctx, "%s: rows [%lld, %lld) outside the weight's %lld", op, (long long)v0,
+                           (long long)(v0 + nv), (long long)w->N);
     if (T <= 0 || T > 65535 * 16) return et__vk_fail(ctx, "%s: T=%lld tokens", op, (long long)T);
-    if (et__vk_need(ctx, op, "input", in, T * in_cols) ||
-        et__vk_need(ctx, op, "output", out, T * out_cols))
+    if (et__vk_need(ctx, op, "input", in, T * (dx ? nv : w->K)) ||
+        et__vk_need(ctx, op, "output", out, T * (dx ? w->K : nv)))
         return -1;
+    const et_vk_tuning *tu = &ctx->tune;
+    const et_vk_buf *wb = w->buf;
+    uint32_t nrc = wb->nchunks - (wb->has_tail ? 1 : 0);
+    char base[64], name[64];
+    bool mv = !dx && T <= (int64_t)tu->matvec_max_tokens;
+    snprintf(base, sizeof base, "%s_%s", dx ? "matmul_dx" : mv ? "matvec" : "matmul",
+             et__vk_wname(w->type));
+    et__vk_variant(ctx, base, name, sizeof name);
+    uint32_t spec[5] = { tu->mm_ts * tu->mm_ts, tu->mm_ts, tu->mm_rm, tu->mm_rn, tu->mm_bk };
+    uint32_t bm = tu->mm_ts * tu->mm_rm, bn = tu->mm_ts * tu->mm_rn;
+    bool first = true;
+    for (uint32_t c = 0; c < nrc; c++) {
+        int64_t cr0 = (int64_t)((uint64_t)c * wb->chunk_rows);
+        int64_t crows = (int64_t)(wb->chunks[c].bytes / wb->row_bytes);
+        int64_t lo = v0 > cr0 ? v0 : cr0, hi = v0 + nv < cr0 + crows ? v0 + nv : cr0 + crows;
+        if (lo >= hi) continue;
+        uint32_t nrows = (uint32_t)(hi - lo), row_off = (uint32_t)(lo - cr0);
+        uint32_t col = (uint32_t)(lo - v0), acc = accumulate || (dx && !first);
+        et_vk_bind b[4] = { { wb, c, false }, { in, 0, false }, { out, 0, true },
+                            { wb, wb->nchunks - 1, false } };
+        uint32_t nb = w->type == ET_NF4 ? 4 : 3;
+        int rc;
+        if (mv) {
+            et__vk_mv_push p = { (uint32_t)w->K, (uint32_t)nv, nrows, (uint32_t)cr0, acc, row_off, col };
+            uint32_t gx = nrows < 32768 ? nrows : 32768, gy = (nrows + gx - 1) / gx;
+            rc = et_vk_dispatch(ctx, name, &tu->wg, 1, b, nb, &p, sizeof p, gx, gy, (uint32_t)T, name);
+        } else {
+            /* chunks after the first add their slice of dX's reduction over rows */
+            et__vk_mm_push p = { (uint32_t)T, (uint32_t)w->K, (uint32_t)nv, nrows, (uint32_t)cr0,
+                                 acc, row_off, col };
+            uint32_t gx = dx ? (uint32_t)((w->K + bn - 1) / bn) : (nrows + bn - 1) / bn;
+            rc = et_vk_dispatch(ctx, name, spec, 5, b, nb, &p, sizeof p, gx,
+                                (uint32_t)((T + bm - 1) / bm), 1, name);
+        }
+        if (rc) return rc;
+        first = false;
+    }
     return 0;
 }
 
 int et_vk_op_matmul(et_vk_ctx *ctx, const et_vk_weight *w, const et_vk_buf *x, et_vk_buf *y,
                     int64_t T, bool accumulate) {
-    if (et__vk_check_mm(ctx, "matmul", w, x, w ? w->K : 0, y, w ? w->N : 0, T)) return -1;
-    const et_vk_tuning *tu = &ctx->tune;
-    const et_vk_buf *wb = w->buf;
-    uint32_t nrc = wb->nchunks - (wb->has_tail ? 1 : 0);
-    char base[64], name[64];
-    bool mv = T <= (int64_t)tu->matvec_max_tokens;
-    snprintf(base, sizeof base, "%s_%s", mv ? "matvec" : "matmul", et__vk_wname(w->type));
-    et__vk_variant(ctx, base, name, sizeof name);
-    for (uint32_t c = 0; c < nrc; c++) {
-        uint64_t r0 = (uint64_t)c * wb->chunk_rows;
-        uint32_t nrows = (uint32_t)(wb->chunks[c].bytes / wb->row_bytes);
-        et_vk_bind b[4] = { { wb, c, false }, { x, 0, false }, { y, 0, true },
-                            { wb, wb->nchunks - 1, false } };
-        uint32_t nb = w->type == ET_NF4 ? 4 : 3;
-        int rc;
-        if (mv) {
-            et__vk_mv_push p = { (uint32_t)w->K, (uint32_t)w->N, nrows, (uint32_t)r0, accumulate };
-            uint32_t spec[1] = { tu->wg };
-            uint32_t gx = nrows < 32768 ? nrows : 32768, gy = (nrows + gx - 1) / gx;
-            rc = et_vk_dispatch(ctx, name, spec, 1, b, nb, &p, sizeof p, gx, gy, (uint32_t)T,
-                                name);
-        } else {
-            et__vk_mm_push p = { (uint32_t)T, (uint32_t)w->K, (uint32_t)w->N, nrows,
-                                 (uint32_t)r0, accumulate };
-            uint32_t spec[5] = { tu->mm_ts * tu->mm_ts, tu->mm_ts, tu->mm_rm, tu->mm_rn,
-                                 tu->mm_bk };
-            uint32_t bm = tu->mm_ts * tu->mm_rm, bn = tu->mm_ts * tu->mm_rn;
-            rc = et_vk_dispatch(ctx, name, spec, 5, b, nb, &p, sizeof p, (nrows + bn - 1) / bn,
-                                (uint32_t)((T + bm - 1) / bm), 1, name);
-        }
-        if (rc) return rc;
-    }
-    return 0;
+    return et__vk_mm(ctx, "matmul", w, x, y, T, 0, w ? w->N : 0, false, accumulate);
 }
 
 int et_vk_op_matmul_dx(et_vk_ctx *ctx, const et_vk_weight *w, const et_vk_buf *dy,
                        et_vk_buf *dx, int64_t T, bool accumulate) {
-    if (et__vk_check_mm(ctx, "matmul_dx", w, dy, w ? w->N : 0, dx, w ? w->K : 0, T)) return -1;
-    const et_vk_tuning *tu = &ctx->tune;
-    const et_vk_buf *wb = w->buf;
-    uint32_t nrc = wb->nchunks - (wb->has_tail ? 1 : 0);
-    char base[64], name[64];
-    snprintf(base, sizeof base, "matmul_dx_%s", et__vk_wname(w->type));
-    et__vk_variant(ctx, base, name, sizeof name);
-    uint32_t spec[5] = { tu->mm_ts * tu->mm_ts, tu->mm_ts, tu->mm_rm, tu->mm_rn, tu->mm_bk };
-    uint32_t bm = tu->mm_ts * tu->mm_rm, bn = tu->mm_ts * tu->mm_rn;
-    for (uint32_t c = 0; c < nrc; c++) {
-        uint64_t r0 = (uint64_t)c * wb->chunk_rows;
-        uint32_t nrows = (uint32_t)(wb->chunks[c].bytes / wb->row_bytes);
-        et_vk_bind b[4] = { { wb, c, false }, { dy, 0, false }, { dx, 0, true },
-                            { wb, wb->nchunks - 1, false } };
-        /* chunks after the first add their slice of the reduction over n */
-        et__vk_mm_push p = { (uint32_t)T, (uint32_t)w->K, (uint32_t)w->N, nrows, (uint32_t)r0,
-                             accumulate || c > 0 };
-        int rc = et_vk_dispatch(ctx, name, spec, 5, b, w->type == ET_NF4 ? 4 : 3, &p, sizeof p,
-                                (uint32_t)((w->K + bn - 1) / bn), (uint32_t)((T + bm - 1) / bm),
-                                1, name);
-        if (rc) return rc;
-    }
-    return 0;
+    return et__vk_mm(ctx, "matmul_dx", w, dy, dx, T, 0, w ? w->N : 0, true, accumulate);
+}
+
+int et_vk_op_matmul_rows(et_vk_ctx *ctx, const et_vk_weight *w, const et_vk_buf *x, et_vk_buf *y,
+                         int64_t T, int64_t v0, int64_t nv, bool accumulate) {
+    return et__vk_mm(ctx, "matmul_rows", w, x, y, T, v0, nv, false, accumulate);
+}
+
+int et_vk_op_matmul_dx_rows(et_vk_ctx *ctx, const et_vk_weight *w, const et_vk_buf *dy,
+                            et_vk_buf *dx, int64_t T, int64_t v0, int64_t nv, bool accumulate) {
+    return et__vk_mm(ctx, "matmul_dx_rows", w, dy, dx, T, v0, nv, true, accumulate);
 }

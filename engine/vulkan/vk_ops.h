@@ -35,6 +35,13 @@ int et_vk_op_matmul(et_vk_ctx *ctx, const et_vk_weight *w, const et_vk_buf *x, e
 /* dx[T][K] (+)= dy[T][N] · W */
 int et_vk_op_matmul_dx(et_vk_ctx *ctx, const et_vk_weight *w, const et_vk_buf *dy,
                        et_vk_buf *dx, int64_t T, bool accumulate);
+/* The same over rows [v0, v0 + nv) of W only (the cross-entropy head's vocabulary chunks):
+ * y[T][nv] (+)= x · W[v0 .. v0+nv)ᵀ, and dx[T][K] (+)= dy[T][nv] · W[v0 .. v0+nv).  The range
+ * may span several of the weight's row chunks. */
+int et_vk_op_matmul_rows(et_vk_ctx *ctx, const et_vk_weight *w, const et_vk_buf *x, et_vk_buf *y,
+                         int64_t T, int64_t v0, int64_t nv, bool accumulate);
+int et_vk_op_matmul_dx_rows(et_vk_ctx *ctx, const et_vk_weight *w, const et_vk_buf *dy,
+                            et_vk_buf *dx, int64_t T, int64_t v0, int64_t nv, bool accumulate);
 
 /* Elementwise over n floats (vk_ops_nn.c).  Binary ops broadcast b cyclically (b has nb
  * elements, n a multiple of nb): out[i] = a[i] op b[i % nb].  out may be a (in place). */
@@ -116,6 +123,24 @@ int et_vk_op_cross_entropy_back(et_vk_ctx *ctx, const et_vk_buf *logits,
                                 const et_vk_buf *targets, const et_vk_buf *lse,
                                 const et_vk_buf *dloss, et_vk_buf *dlogits, int64_t T,
                                 int64_t V, bool per_position, bool accumulate);
+
+/* The same over vocabulary chunks (never a P x V logits matrix), as engine/ops/cross_entropy.c
+ * does on the CPU: for each chunk of C rows of W starting at v0, logits[T][C] = h·W[v0..]ᵀ
+ * (et_vk_op_matmul_rows), then _chunk merges the chunk into a running max m[T] and sum s[T]
+ * (first: start from it) and takes the target's logit into zt[T]; after the last chunk,
+ * _finish writes lse = m + log s over m, rowloss[T] (0 unselected, NaN for a target >= V) and,
+ * when loss is not NULL, its mean over selected rows.  Backward per chunk: _back_chunk gives
+ * the chunk's columns of g·(softmax − onehot) from lse. */
+int et_vk_op_cross_entropy_chunk(et_vk_ctx *ctx, const et_vk_buf *logits, const et_vk_buf *targets,
+                                 et_vk_buf *m, et_vk_buf *s, et_vk_buf *zt, int64_t T, int64_t C,
+                                 int64_t v0, bool first);
+int et_vk_op_cross_entropy_finish(et_vk_ctx *ctx, const et_vk_buf *targets, et_vk_buf *m_lse,
+                                  const et_vk_buf *s, const et_vk_buf *zt, et_vk_buf *rowloss,
+                                  et_vk_buf *loss, int64_t T, int64_t V);
+int et_vk_op_cross_entropy_back_chunk(et_vk_ctx *ctx, const et_vk_buf *logits,
+                                      const et_vk_buf *targets, const et_vk_buf *lse,
+                                      const et_vk_buf *dloss, et_vk_buf *dlogits, int64_t T,
+                                      int64_t C, int64_t v0, bool per_position, bool accumulate);
 
 /* AdamW on n parameters in place (engine/ops/adamw.c's update): m, v moments; hp is a buffer
  * of 8 floats: lr, beta1, beta2, eps, weight_decay, 1-beta1^t, 1-beta2^t, grad_scale; clip

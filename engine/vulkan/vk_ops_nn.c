@@ -311,7 +311,7 @@ int et_vk_op_get_rows_back(et_vk_ctx *ctx, const et_vk_buf *dy, const et_vk_buf 
     return et_vk_dispatch(ctx, "get_rows_back", spec, 1, bd, 3, &p, sizeof p, gx, gy, 1, op);
 }
 
-typedef struct { uint32_t T, V, acc, per_pos; } et__ce_push;
+typedef struct { uint32_t T, V, acc, per_pos, v0, first, Vtot; } et__ce_push;
 
 int et_vk_op_cross_entropy(et_vk_ctx *ctx, const et_vk_buf *logits, const et_vk_buf *targets,
                            et_vk_buf *loss, et_vk_buf *rowloss, et_vk_buf *lse, int64_t T,
@@ -323,7 +323,7 @@ int et_vk_op_cross_entropy(et_vk_ctx *ctx, const et_vk_buf *logits, const et_vk_
         return -1;
     char name[64];
     et__vk_variant(ctx, "cross_entropy", name, sizeof name);
-    et__ce_push p = { (uint32_t)T, (uint32_t)V, 0, 0 };
+    et__ce_push p = { (uint32_t)T, (uint32_t)V, 0, 0, 0, 0, (uint32_t)V };
     uint32_t spec[2] = { ctx->tune.wg, 0 }, gx, gy;
     /* binding 5 (dlogits) is only touched by the backward mode: loss stands in */
     et_vk_bind bd[6] = { { logits, 0, false }, { targets, 0, false }, { lse, 0, true },
@@ -336,25 +336,74 @@ int et_vk_op_cross_entropy(et_vk_ctx *ctx, const et_vk_buf *logits, const et_vk_
     return et_vk_dispatch(ctx, name, spec, 2, bd, 6, &p, sizeof p, 1, 1, 1, "cross_entropy_sum");
 }
 
-int et_vk_op_cross_entropy_back(et_vk_ctx *ctx, const et_vk_buf *logits,
-                                const et_vk_buf *targets, const et_vk_buf *lse,
-                                const et_vk_buf *dloss, et_vk_buf *dlogits, int64_t T,
-                                int64_t V, bool per_position, bool accumulate) {
-    const char *op = "cross_entropy_back";
-    if (et__need(ctx, op, "logits", logits, T * V) || et__need(ctx, op, "targets", targets, T) ||
-        et__need(ctx, op, "lse", lse, T) ||
-        et__need(ctx, op, "dloss", dloss, per_position ? T : 1) ||
-        et__need(ctx, op, "dlogits", dlogits, T * V))
+int et_vk_op_cross_entropy_chunk(et_vk_ctx *ctx, const et_vk_buf *logits, const et_vk_buf *targets,
+                                 et_vk_buf *m, et_vk_buf *s, et_vk_buf *zt, int64_t T, int64_t C,
+                                 int64_t v0, bool first) {
+    const char *op = "cross_entropy_chunk";
+    if (et__need(ctx, op, "logits", logits, T * C) || et__need(ctx, op, "targets", targets, T) ||
+        et__need(ctx, op, "m", m, T) || et__need(ctx, op, "s", s, T) || et__need(ctx, op, "zt", zt, T))
         return -1;
     char name[64];
     et__vk_variant(ctx, "cross_entropy", name, sizeof name);
-    et__ce_push p = { (uint32_t)T, (uint32_t)V, accumulate, per_position };
+    et__ce_push p = { (uint32_t)T, (uint32_t)C, 0, 0, (uint32_t)v0, first, 0 };
+    uint32_t spec[2] = { ctx->tune.wg, 3 }, gx, gy;
+    et_vk_bind bd[6] = { { logits, 0, false }, { targets, 0, false }, { m, 0, true },
+                         { s, 0, true }, { zt, 0, true }, { zt, 0, true } };
+    et__grid((uint64_t)T, &gx, &gy);
+    return et_vk_dispatch(ctx, name, spec, 2, bd, 6, &p, sizeof p, gx, gy, 1, op);
+}
+
+int et_vk_op_cross_entropy_finish(et_vk_ctx *ctx, const et_vk_buf *targets, et_vk_buf *m_lse,
+                                  const et_vk_buf *s, const et_vk_buf *zt, et_vk_buf *rowloss,
+                                  et_vk_buf *loss, int64_t T, int64_t V) {
+    const char *op = "cross_entropy_finish";
+    if (et__need(ctx, op, "targets", targets, T) || et__need(ctx, op, "m", m_lse, T) ||
+        et__need(ctx, op, "s", s, T) || et__need(ctx, op, "zt", zt, T) ||
+        et__need(ctx, op, "rowloss", rowloss, T) || (loss && et__need(ctx, op, "loss", loss, 1)))
+        return -1;
+    char name[64];
+    et__vk_variant(ctx, "cross_entropy", name, sizeof name);
+    et__ce_push p = { (uint32_t)T, (uint32_t)V, 0, 0, 0, 0, (uint32_t)V };
+    uint32_t spec[2] = { ctx->tune.wg, 4 }, gx, gy;
+    et_vk_bind bd[6] = { { zt, 0, false }, { targets, 0, false }, { m_lse, 0, true },
+                         { s, 0, false }, { zt, 0, false }, { rowloss, 0, true } };
+    et__grid((uint64_t)T, &gx, &gy);
+    int rc = et_vk_dispatch(ctx, name, spec, 2, bd, 6, &p, sizeof p, gx, gy, 1, op);
+    if (rc || !loss) return rc;
+    /* the mean over selected rows (MODE 1 reads binding 3 and writes binding 4) */
+    spec[1] = 1;
+    et_vk_bind br[6] = { { zt, 0, false }, { targets, 0, false }, { m_lse, 0, false },
+                         { rowloss, 0, false }, { loss, 0, true }, { loss, 0, true } };
+    return et_vk_dispatch(ctx, name, spec, 2, br, 6, &p, sizeof p, 1, 1, 1, "cross_entropy_sum");
+}
+
+int et_vk_op_cross_entropy_back_chunk(et_vk_ctx *ctx, const et_vk_buf *logits,
+                                      const et_vk_buf *targets, const et_vk_buf *lse,
+                                      const et_vk_buf *dloss, et_vk_buf *dlogits, int64_t T,
+                                      int64_t C, int64_t v0, bool per_position, bool accumulate) {
+    const char *op = "cross_entropy_back";
+    if (et__need(ctx, op, "logits", logits, T * C) || et__need(ctx, op, "targets", targets, T) ||
+        et__need(ctx, op, "lse", lse, T) ||
+        et__need(ctx, op, "dloss", dloss, per_position ? T : 1) ||
+        et__need(ctx, op, "dlogits", dlogits, T * C))
+        return -1;
+    char name[64];
+    et__vk_variant(ctx, "cross_entropy", name, sizeof name);
+    et__ce_push p = { (uint32_t)T, (uint32_t)C, accumulate, per_position, (uint32_t)v0, 0, 0 };
     uint32_t spec[2] = { ctx->tune.wg, 2 }, gx, gy;
     /* rowloss is unused by the backward mode: lse stands in (read-only) */
     et_vk_bind bd[6] = { { logits, 0, false }, { targets, 0, false }, { lse, 0, false },
                          { lse, 0, false }, { dloss, 0, false }, { dlogits, 0, true } };
     et__grid((uint64_t)T, &gx, &gy);
     return et_vk_dispatch(ctx, name, spec, 2, bd, 6, &p, sizeof p, gx, gy, 1, op);
+}
+
+int et_vk_op_cross_entropy_back(et_vk_ctx *ctx, const et_vk_buf *logits,
+                                const et_vk_buf *targets, const et_vk_buf *lse,
+                                const et_vk_buf *dloss, et_vk_buf *dlogits, int64_t T,
+                                int64_t V, bool per_position, bool accumulate) {
+    return et_vk_op_cross_entropy_back_chunk(ctx, logits, targets, lse, dloss, dlogits, T, V, 0,
+                                             per_position, accumulate);
 }
 
 int et_vk_op_adamw(et_vk_ctx *ctx, et_vk_buf *p, const et_vk_buf *g, et_vk_buf *m,
