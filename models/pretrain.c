@@ -1,8 +1,23 @@
 /* Pretraining from scratch (see pretrain.h).  The corpus is one token stream; a training
- * example is a window of seq_len+1 tokens at a seeded random offset (loss on every position),
- * which the trainer batches like any other example.  Held-out perplexity is measured on
- * consecutive windows of the held-out stream after training. */
+ * example is a window of T tokens at a seeded random offset (loss on every position but the
+ * last, whose successor lies outside the window),
+ * which the trainer batches like any other example.  Phase 1 trains on windows of seq_len,
+ * phase 2 (the last long_steps steps) on windows of long_seq_len; held-out perplexity is
+ * measured afterwards on consecutive windows of the longest trained length.
+ *
+ * Why two phases and not every step at 1024: the cost of a token grows with its window
+ * (attention is O(T) per token; at T = 256 attention and cross-entropy were 85% of a tiny
+ * step, `edgetune profile --config pretrain-tiny`), so a 1024 window costs roughly twice
+ * what a 256 one does per token today.  Most of what a small model learns (vocabulary,
+ * syntax, local coherence) needs no long window; what it needs long windows for is the
+ * positions beyond 256 (rope phases it has never seen) and attending far back, which a final
+ * phase at the full context teaches, as long-context extension does for large models.  An
+ * eighth of the steps at 1024 (same tokens per step: batch 8 x 256 = 2 x 1024) costs ~1.1x
+ * the all-256 run and leaves no position of the study's prompts (RAG context <= 384 tokens
+ * plus the query) untrained.  Phase 2 restarts AdamW and its own warm-up + cosine at
+ * long_lr_scale x the peak (phase 1's cosine ends at 0). */
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +25,28 @@
 #include "llama_gguf.h"
 #include "pretrain.h"
 #include "tok/tok_gguf.h"
+
+/* ---- the step budgets: PROVISIONAL, the one place to retune them ------------------------
+ * Sized to fill ~3 / 10 / 30 minutes (issue 7; `make models` <= 45 min with tokenizing and
+ * held-out evaluation) on the 2-core development machine, quiet, before the attention and
+ * cross-entropy speed-ups.  The anchor is one measurement: the previous tiny preset (4 x 64)
+ * ran ~4000 tokens/s at batch 8 x 256, 85% of its step in cross-entropy and attention
+ * (`edgetune profile --config pretrain-tiny`).  That splits into ~11 GFLOP/s for those two
+ * ops and ~31 GFLOP/s for the matrix products (FLOPs as et_train_graph_flops counts them:
+ * 6 x linear parameters, 6 x dim x vocab and 12 x head_dim x heads x T x layers per token),
+ * which gives per step (2048 tokens) at T = 256 / 1024:
+ *     tiny   0.62 s / 1.28 s   (3300 / 1600 tokens/s)
+ *     small  1.48 s / 2.78 s   (1400 /  740 tokens/s)
+ *     medium 2.97 s / 5.58 s   ( 690 /  370 tokens/s)
+ * and steps = minutes x 60 / (7/8 t_256 + 1/8 t_1024).  The machine was too busy to measure
+ * the new presets directly when they were set.  To retune: `edgetune pretrain --preset P
+ * --steps 16 --long-steps 8` on a quiet machine prints both phases' tokens/s; scale these.
+ * Whatever the machine, a preset trains exactly this many steps. */
+static const struct { const char *name; int64_t steps; } et__budget[] = {
+    { "tiny",   256 },   /* ~3 min */
+    { "small",  360 },   /* ~10 min */
+    { "medium", 544 },   /* ~30 min */
+};
 
 bool et_pretrain_preset(const char *name, et_pretrain_cfg *c) {
     memset(c, 0, sizeof *c);
@@ -20,20 +57,32 @@ bool et_pretrain_preset(const char *name, et_pretrain_cfg *c) {
     m->tied_embeddings = true;
     c->seq_len = 256;
     c->batch = 8;
+    c->long_seq_len = 1024;
+    c->long_batch = 2;            /* 2 x 1024 = 8 x 256 tokens per step */
+    c->long_lr_scale = 0.3f;
     c->warmup = 50;
     c->seed = 1;
+    /* Sizes (non-embedding parameters; the tied 4096-token embedding adds 4096 x dim):
+     * tiny 0.30M (6 x 64: the body now outweighs its 0.26M embedding), small 1.18M,
+     * medium 3.15M: 10.6x from tiny to medium.  Deep and narrow, as small models do best
+     * at a fixed count.  Row widths (64..512) are not multiples of 256, so Q4_K / Q6_K
+     * weights fall back to IQ4_NL / Q8_0 (et_llama_compress); the study records the types
+     * each cell actually used. */
     if (!strcmp(name, "tiny")) {
-        m->dim = 64; m->n_layers = 4; m->n_heads = 4; m->n_kv_heads = 2; m->head_dim = 16; m->ffn = 192;
-        c->lr = 3e-3f; c->minutes = 3;
+        m->dim = 64; m->n_layers = 6; m->n_heads = 4; m->n_kv_heads = 2; m->head_dim = 16; m->ffn = 192;
+        c->lr = 3e-3f;
     } else if (!strcmp(name, "small")) {
         m->dim = 128; m->n_layers = 6; m->n_heads = 4; m->n_kv_heads = 2; m->head_dim = 32; m->ffn = 384;
-        c->lr = 2e-3f; c->minutes = 10;
+        c->lr = 2e-3f;
     } else if (!strcmp(name, "medium")) {
         m->dim = 192; m->n_layers = 8; m->n_heads = 6; m->n_kv_heads = 2; m->head_dim = 32; m->ffn = 512;
-        c->lr = 1.5e-3f; c->minutes = 30;
+        c->lr = 1.5e-3f;
     } else {
         return false;
     }
+    for (size_t i = 0; i < sizeof et__budget / sizeof et__budget[0]; i++)
+        if (!strcmp(et__budget[i].name, name)) c->steps = et__budget[i].steps;
+    c->long_steps = c->steps / 8;
     return true;
 }
 
@@ -72,69 +121,127 @@ static int et__heldout(et_llama *m, const int32_t *ids, int64_t n, int32_t T, do
     return 0;
 }
 
-int et_pretrain_run(const et_pretrain_cfg *cfg, const et_tok *tok, const int32_t *train, int64_t n_train,
-                    const int32_t *heldout, int64_t n_heldout, const char *out_gguf, et_pretrain_result *res,
-                    char *err, size_t errlen) {
-    memset(res, 0, sizeof *res);
-    int32_t T = cfg->seq_len;
+/* One phase: n_steps optimizer steps (or `seconds` of wall clock when > 0) on batch windows
+ * of T tokens (T positions, each but the last predicting its successor) at offsets drawn
+ * from a stream seeded by `seed`.  T may be the model's whole context. */
+static int et__phase(et_llama *m, const et_pretrain_cfg *cfg, const int32_t *train, int64_t n_train, int32_t T,
+                     int32_t batch, int64_t n_steps, double seconds, float lr, uint64_t seed, et_train_result *tr,
+                     char *err, size_t errlen) {
     if (n_train < (int64_t)T * 4) {
         snprintf(err, errlen, "pretrain: the corpus has %lld tokens, fewer than 4 windows of %d", (long long)n_train, T);
         return -1;
     }
+    /* enough windows that a step-counted run does not repeat one (capped at 4 per window
+     * position of the stream: a longer run cycles through them again, reshuffled) */
+    int64_t n_ex = n_steps > 0 ? n_steps * batch : n_train / T * 4;
+    if (n_ex > n_train / T * 4) n_ex = n_train / T * 4;
+    if (n_ex < batch) n_ex = batch;
+    et_example *ex = malloc((size_t)n_ex * sizeof *ex);
+    if (!ex) { snprintf(err, errlen, "pretrain: out of memory"); return -1; }
+    uint64_t s = seed * 0x9E3779B97F4A7C15ULL + 7;
+    for (int64_t i = 0; i < n_ex; i++) {
+        s ^= s << 13; s ^= s >> 7; s ^= s << 17;
+        int64_t off = (int64_t)(s % (uint64_t)(n_train - T));
+        ex[i] = (et_example){ train + off, T, T - 1 };
+    }
+    et_train_cfg tc = et_train_defaults();
+    tc.opt.lr = lr;
+    tc.opt.weight_decay = 0.1f;
+    tc.opt.beta2 = 0.95f;
+    tc.clip = 1.0f;
+    tc.sched = ET_SCHED_COSINE;
+    tc.warmup = n_steps > 0 && cfg->warmup > n_steps / 4 ? (int32_t)(n_steps / 4) : cfg->warmup;
+    tc.steps = seconds > 0 ? 0 : n_steps;
+    tc.time_budget_s = seconds;
+    tc.batch = batch;
+    tc.seq_len = T;
+    tc.seed = seed;
+    tc.n_threads = cfg->n_threads;
+    tc.device = cfg->device;
+    tc.log = cfg->log;
+    if (cfg->log) fprintf(cfg->log, "phase: windows of %d tokens, batch %d, %s %lld%s, peak lr %g\n", T, batch,
+                          seconds > 0 ? "wall clock" : "steps", seconds > 0 ? (long long)seconds : (long long)n_steps,
+                          seconds > 0 ? " s" : "", (double)lr);
+    int rc = et_train(m, &tc, ex, n_ex, NULL, 0, tr, err, errlen);
+    free(ex);
+    return rc;
+}
+
+int et_pretrain_run(const et_pretrain_cfg *cfg, const et_tok *tok, const int32_t *train, int64_t n_train,
+                    const int32_t *heldout, int64_t n_heldout, const char *out_gguf, et_pretrain_result *res,
+                    char *err, size_t errlen) {
+    memset(res, 0, sizeof *res);
+    int32_t T1 = cfg->seq_len, T2 = cfg->long_seq_len > 0 ? cfg->long_seq_len : 0;
+    int64_t s2 = T2 > 0 ? cfg->long_steps : 0, s1 = cfg->steps - s2;
+    if (T1 < 2 || (T2 > 0 && T2 < T1) || T1 > cfg->model.max_seq || T2 > cfg->model.max_seq || cfg->batch < 1 ||
+        (s2 > 0 && cfg->long_batch < 1) || s2 < 0 || (cfg->minutes <= 0 && (cfg->steps < 1 || s1 < 0))) {
+        snprintf(err, errlen, "pretrain: windows %d / %d (max_seq %d), batches %d / %d, steps %lld of which %lld long, "
+                 "minutes %g: not a valid budget", T1, T2, cfg->model.max_seq, cfg->batch, cfg->long_batch,
+                 (long long)cfg->steps, (long long)cfg->long_steps, cfg->minutes);
+        return -1;
+    }
+    /* a wall-clock override splits the time in proportion to the preset's step counts */
+    double frac2 = cfg->steps > 0 ? (double)s2 / (double)cfg->steps : 0;
+    double sec1 = cfg->minutes > 0 ? cfg->minutes * 60 * (1 - frac2) : 0, sec2 = cfg->minutes > 0 ? cfg->minutes * 60 * frac2 : 0;
+    bool long_phase = T2 > 0 && (cfg->minutes > 0 ? sec2 > 0 : s2 > 0);
     et_ctx *ctx = et_ctx_new(1 << 17);
     et_llama m;
     int rc = -1;
-    et_example *ex = NULL;
     if (!ctx || !et_llama_init(&m, ctx, &cfg->model, cfg->seed, 0) || !et_llama_train_all(&m)) {
         snprintf(err, errlen, "pretrain: %s", ctx ? et_ctx_error(ctx) : "out of memory");
         goto done;
     }
     res->n_params = et_llama_n_params(&cfg->model, true);
     res->n_params_nonembed = et_llama_n_params(&cfg->model, false);
-    /* examples: windows of T+1 tokens at seeded offsets; enough of them for the budget */
-    int64_t n_ex = n_train / T * 4;
-    ex = malloc((size_t)n_ex * sizeof *ex);
-    if (!ex) { snprintf(err, errlen, "pretrain: out of memory"); goto done; }
-    uint64_t s = cfg->seed * 0x9E3779B97F4A7C15ULL + 7;
-    for (int64_t i = 0; i < n_ex; i++) {
-        s ^= s << 13; s ^= s >> 7; s ^= s << 17;
-        int64_t off = (int64_t)(s % (uint64_t)(n_train - T - 1));
-        ex[i] = (et_example){ train + off, T + 1, T };
-    }
-    et_train_cfg tc = et_train_defaults();
-    tc.opt.lr = cfg->lr;
-    tc.opt.weight_decay = 0.1f;
-    tc.opt.beta2 = 0.95f;
-    tc.clip = 1.0f;
-    tc.sched = ET_SCHED_COSINE;
-    tc.warmup = cfg->warmup;
-    tc.steps = cfg->steps;
-    tc.time_budget_s = cfg->steps > 0 ? 0 : cfg->minutes * 60.0;
-    tc.batch = cfg->batch;
-    tc.seq_len = T + 1;
-    tc.seed = cfg->seed;
-    tc.n_threads = cfg->n_threads;
-    tc.log = cfg->log;
+    et_ctx_mark trained = et_ctx_get_mark(ctx);   /* the weights; each phase's graph goes after */
     et_train_result tr;
-    if (et_train(&m, &tc, ex, n_ex, NULL, 0, &tr, err, errlen)) goto done;
-    et_ctx_reset(ctx, et_ctx_get_mark(ctx));
-    res->steps = tr.steps;
-    res->tokens = tr.steps * (int64_t)cfg->batch * T;
-    res->seconds = tr.seconds;
-    res->train_loss = tr.final_loss;
-    /* the first 64K held-out tokens: enough for a perplexity to 3 digits, seconds to compute */
+    memset(&tr, 0, sizeof tr);
+    if ((cfg->minutes > 0 ? sec1 > 0 : s1 > 0)) {
+        if (et__phase(&m, cfg, train, n_train, T1, cfg->batch, s1, sec1, cfg->lr, cfg->seed, &tr, err, errlen)) goto done;
+        et_ctx_reset(ctx, trained);
+        res->steps += tr.steps;
+        res->tokens += tr.steps * (int64_t)cfg->batch * T1;
+        res->seconds += tr.seconds;
+        res->train_loss = tr.final_loss;
+    }
+    if (long_phase) {
+        if (et__phase(&m, cfg, train, n_train, T2, cfg->long_batch, s2, sec2, cfg->lr * cfg->long_lr_scale,
+                      cfg->seed + 1, &tr, err, errlen))
+            goto done;
+        et_ctx_reset(ctx, trained);
+        res->steps += tr.steps;
+        res->long_steps = tr.steps;
+        res->long_tokens = tr.steps * (int64_t)cfg->long_batch * T2;
+        res->tokens += res->long_tokens;
+        res->seconds += tr.seconds;
+        res->long_seconds = tr.seconds;
+        res->train_loss = tr.final_loss;
+    }
+    /* the first 64K held-out tokens: enough for a perplexity to 3 digits, seconds to compute;
+     * in windows of the longest trained length, the context the study uses */
+    res->heldout_window = long_phase ? T2 : T1;
     int64_t nh = n_heldout < 65536 ? n_heldout : 65536;
-    if (nh > 1 && et__heldout(&m, heldout, nh, T, &res->heldout_nll, err, errlen)) goto done;
+    if (nh > 1 && et__heldout(&m, heldout, nh, res->heldout_window, &res->heldout_nll, err, errlen)) goto done;
     res->heldout_ppl = exp(res->heldout_nll);
     et_gguf_writer *w = et_gguf_writer_new();
     if (!w) { snprintf(err, errlen, "pretrain: out of memory"); goto done; }
-    et_llama_to_gguf(&m, w, out_gguf);
+    /* general.name: the file's stem ("tiny" for build/models/tiny.gguf) */
+    char name[128];
+    const char *base = strrchr(out_gguf, '/') ? strrchr(out_gguf, '/') + 1 : out_gguf;
+    snprintf(name, sizeof name, "%.*s", (int)(strstr(base, ".gguf") ? strstr(base, ".gguf") - base : (ptrdiff_t)strlen(base)), base);
+    et_llama_to_gguf(&m, w, name);
     et_gguf_writer_set_u64(w, "edgetune.pretrain.steps", (uint64_t)res->steps);
+    et_gguf_writer_set_u64(w, "edgetune.pretrain.long_steps", (uint64_t)res->long_steps);
+    et_gguf_writer_set_u64(w, "edgetune.pretrain.tokens", (uint64_t)res->tokens);
+    et_gguf_writer_set_u64(w, "edgetune.pretrain.seq_len", (uint64_t)T1);
+    et_gguf_writer_set_u64(w, "edgetune.pretrain.long_seq_len", (uint64_t)(long_phase ? T2 : 0));
+    et_gguf_writer_set_u64(w, "edgetune.pretrain.seed", cfg->seed);
+    et_gguf_writer_set_u64(w, "edgetune.pretrain.n_params_nonembed", (uint64_t)res->n_params_nonembed);
+    et_gguf_writer_set_u64(w, "edgetune.pretrain.heldout_window", (uint64_t)res->heldout_window);
     et_gguf_writer_set_f64(w, "edgetune.pretrain.heldout_ppl", res->heldout_ppl);
     if (et_tok_to_gguf(tok, w, err, errlen) == 0 && et_gguf_writer_write(w, out_gguf, err, errlen) == 0) rc = 0;
     et_gguf_writer_free(w);
 done:
-    free(ex);
     et_ctx_free(ctx);
     return rc;
 }
