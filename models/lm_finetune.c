@@ -67,6 +67,7 @@ int et_lm_finetune(et_lm *lm, const et_finetune_cfg *cfg, const char *const *pro
             stats->seconds = res.seconds;
             stats->tokens_per_s = res.tokens_per_s;
             stats->flops = res.flops;
+            stats->bytes = res.bytes;
             stats->planned_peak_bytes = res.planned_peak_bytes;
             stats->measured_peak_rss = res.peak_rss_bytes;
             stats->first_loss = res.first_loss;
