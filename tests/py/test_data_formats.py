@@ -412,4 +412,42 @@ def wordnet_glosses():
         assert "data.noun:4" in str(e)
 
 
+@case
+def copyright_licences():
+    """DEP-5 files give their License: fields; a free-form file (FOLDOC's) the grants its prose
+    states, each with its paragraph; unrecognised prose no name, only the excerpt."""
+    def put(pkg, text):
+        os.makedirs(os.path.join(TMP, "doc", pkg), exist_ok=True)
+        with open(os.path.join(TMP, "doc", pkg, "copyright"), "w", encoding="utf-8") as f:
+            f.write(text)
+    put("dep5", "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n\n"
+                "Files: *\nLicense: MIT\n\nFiles: debian/*\nLicense: GPL-2+\n")
+    put("prose", "This is the Debian prepackaged version of a dictionary.\n\n"
+                 "     Permission is granted to copy, distribute and/or modify this\n"
+                 "     document under the terms of the GNU Free Documentation\n"
+                 "     License, Version 1.1 or any later version published by the Free\n"
+                 "     Software Foundation.\n\n"
+                 "  It is free software; you can redistribute it under the terms of the GNU General\n"
+                 "  Public License as published by the Free Software Foundation; either version 2, or\n"
+                 "  (at your option) any later version.\n\n"
+                 "  Permission is granted to make and distribute verbatim copies of this file.\n")
+    put("fixed", "Permission is granted ... under the GNU Free Documentation License, Version 1.3.\n")
+    put("other", "Do what you like with it.\n")
+    root = os.path.join(TMP, "doc")
+    assert deb.package_licences("dep5", root)["licenses"] == ["MIT", "GPL-2+"]
+    p = deb.package_licences("prose", root)
+    assert p["licenses"] == ["GFDL-1.1+", "GPL-2+", "verbatim-copies-only"], p
+    assert p["licence_statements"][0].startswith("Permission is granted to copy, distribute and/or modify "
+                                                 "this document under the terms of the GNU Free"), p
+    assert p["copyright_excerpt"].startswith("This is the Debian prepackaged"), p
+    assert deb.package_licences("fixed", root)["licenses"] == ["GFDL-1.3"]
+    o = deb.package_licences("other", root)
+    assert o["licenses"] == [] and "licence_statements" not in o and o["copyright_excerpt"] == "Do what you like with it."
+    try:
+        deb.package_licences("absent", root)
+        assert False, "a missing copyright file must raise"
+    except deb.DebError as e:
+        assert "absent/copyright" in str(e)
+
+
 main()

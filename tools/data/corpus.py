@@ -55,7 +55,8 @@ TEXT_STATUS = {   # what the package's copyright file says about the text itself
     "r-cran-janeaustenr": "novels by Jane Austen (public domain text; package MIT)",
     "r-cran-tokenizers": "Moby-Dick by Herman Melville, Project Gutenberg (public domain)",
     "sword-text-web": "World English Bible (public domain)",
-    "dict-foldoc": "FOLDOC, Free On-line Dictionary of Computing (GFDL per upstream)",
+    "dict-foldoc": "FOLDOC, Free On-line Dictionary of Computing (GFDL 1.1 or later; Debian's "
+                   "added entries: verbatim copies)",
     "dict-jargon": "Jargon File 4.4.7 (public domain)",
     "wordnet-base": "WordNet 3.0 glosses (WordNet 3.0 licence)",
 }

@@ -174,9 +174,42 @@ def package_version(pkg):
     return r.stdout.split("\t", 1)[1]
 
 
+# Licence grants a free-form copyright file states in prose, as SPDX-style names.  Only
+# the wordings below are recognised; anything else leaves the list empty and the excerpt
+# and statement fields say what the file says.
+_LICENCE_PROSE = [
+    (re.compile(r"GNU\s+Free\s+Documentation\s+License,?\s+Version\s+(\d+(?:\.\d+)?)"
+                r"(\s+or\s+any\s+later\s+version)?", re.I), "GFDL-{0}{1}"),
+    (re.compile(r"GNU\s+General\s+Public\s+License[^.]{0,80}?version\s+(\d+(?:\.\d+)?)"
+                r"((?:[^.]{0,40}?)or\s+\(at\s+your\s+option\)\s+any\s+later)?", re.I), "GPL-{0}{1}"),
+    (re.compile(r"\bin\s+the\s+public\s+domain\b", re.I), "public-domain"),
+    (re.compile(r"permission\s+is\s+granted\s+to\s+make\s+and\s+distribute\s+verbatim\s+copies",
+                re.I), "verbatim-copies-only"),
+]
+
+
+def licences_in_prose(text):
+    """(names, statements) of the licence grants a free-form copyright text states: each
+    name once, in order of appearance, with the paragraph that grants it (whitespace
+    collapsed, at most 400 characters)."""
+    names, statements = [], []
+    for para in re.split(r"\n\s*\n", text):
+        flat = re.sub(r"\s+", " ", para).strip()
+        for rx, fmt in _LICENCE_PROSE:
+            m = rx.search(flat)
+            if not m:
+                continue
+            name = fmt.format(*(["+" if g and i == 1 else (g or "") for i, g in enumerate(m.groups())]))
+            if name not in names:
+                names.append(name)
+                statements.append(flat[:400])
+    return names, statements
+
+
 def package_licences(pkg, root="/usr/share/doc"):
     """Licence names from /usr/share/doc/<pkg>/copyright: the 'License:' fields of a
-    machine-readable (DEP-5) file, or, for a free-form file, its first non-empty lines."""
+    machine-readable (DEP-5) file, or, for a free-form file, the grants its prose states
+    (licences_in_prose) with those paragraphs, and its first non-empty lines."""
     path = os.path.join(root, pkg, "copyright")
     try:
         with open(path, encoding="utf-8", errors="replace") as f:
@@ -190,4 +223,8 @@ def package_licences(pkg, root="/usr/share/doc"):
     if names:
         return {"licenses": names, "copyright_file": path}
     head = [ln.strip() for ln in text.split("\n") if ln.strip()][:6]
-    return {"licenses": [], "copyright_excerpt": " ".join(head)[:400], "copyright_file": path}
+    names, statements = licences_in_prose(text)
+    out = {"licenses": names, "copyright_excerpt": " ".join(head)[:400], "copyright_file": path}
+    if statements:
+        out["licence_statements"] = statements
+    return out
