@@ -388,7 +388,8 @@ static void test_get_rows(void) {
     int32_t ids[NI] = { 3, 0, 49, 3, 17, 60, -1, 22 };   /* 60 and -1 are out of range */
     float *tab = malloc(N * K * 4);
     fill(tab, N * K, 18, 1.0f);
-    const et_type types[] = { ET_F32, ET_F16, ET_Q8_0, ET_Q4_0, ET_Q4_K };
+    const et_type types[] = { ET_F32, ET_F16, ET_BF16, ET_Q8_0, ET_Q4_0, ET_Q4_1, ET_Q5_0,
+                              ET_Q5_1, ET_Q4_K, ET_Q6_K, ET_IQ4_NL };
     for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
         et_type t = types[ti];
         size_t nbytes = et_type_nbytes(t, K, N);

@@ -148,7 +148,7 @@ static bool et__vk_supports(et_backend *be, const et_tensor *t, char *why, size_
         return true;
     case ET_OP_MATMUL: case ET_OP_MATMUL_DX:
         if (!et__is_weight(s0))
-            WHY("weight '%s' (%s) must be a 2-D leaf of f32/f16/q8_0/q4_0/q4_k/nf4", s0->name,
+            WHY("weight '%s' (%s) must be a 2-D leaf of a type the shaders dequantize", s0->name,
                 et_type_get(s0->type)->name);
         if (!et__is_f32(s1)) WHY("activations must be dense f32");
         if (s0->ne[0] % 4) WHY("K=%lld is not a multiple of 4", (long long)s0->ne[0]);

@@ -14,22 +14,26 @@
 #include "quant.h"
 #include "ref/quant_ref.h"
 
-bool et_vk_weight_type_ok(et_type t) {
-    return t == ET_F32 || t == ET_F16 || t == ET_Q8_0 || t == ET_Q4_0 || t == ET_Q4_K ||
-           t == ET_NF4;
-}
-
-static const char *et__vk_wname(et_type t) {
+/* The shader variants' suffix of each weight type (dequant.glsl's WTYPE), NULL: none. */
+const char *et__vk_wname(et_type t) {
     switch (t) {
     case ET_F32: return "f32";
     case ET_F16: return "f16";
+    case ET_BF16: return "bf16";
     case ET_Q8_0: return "q8_0";
     case ET_Q4_0: return "q4_0";
+    case ET_Q4_1: return "q4_1";
+    case ET_Q5_0: return "q5_0";
+    case ET_Q5_1: return "q5_1";
     case ET_Q4_K: return "q4_k";
+    case ET_Q6_K: return "q6_k";
+    case ET_IQ4_NL: return "iq4_nl";
     case ET_NF4: return "nf4";
     default: return NULL;
     }
 }
+
+bool et_vk_weight_type_ok(et_type t) { return et__vk_wname(t) != NULL; }
 
 const char *et__vk_variant(et_vk_ctx *ctx, const char *base, char *buf, size_t len) {
     const et_vk_limits *l = et_vk_get_limits(ctx);

@@ -23,7 +23,8 @@ typedef struct et_vk_weight {
     et_vk_buf *buf;
 } et_vk_weight;
 
-bool et_vk_weight_type_ok(et_type t);     /* F32 F16 Q8_0 Q4_0 Q4_K NF4 */
+/* F32 F16 BF16 Q8_0 Q4_0 Q4_1 Q5_0 Q5_1 Q4_K Q6_K IQ4_NL NF4: every weight type the CPU has */
+bool et_vk_weight_type_ok(et_type t);
 /* `data` holds the whole tensor as kernels/quant.h lays it out (et_type_nbytes bytes). */
 int  et_vk_weight_upload(et_vk_ctx *ctx, et_type type, const void *data, int64_t K, int64_t N,
                          et_vk_weight *out);
@@ -170,7 +171,9 @@ int et_vk_op_layout(et_vk_ctx *ctx, et_vk_layout mode, const et_vk_layout_args *
 int et_vk_op_dropout(et_vk_ctx *ctx, const et_vk_buf *x, const et_vk_buf *seed, et_vk_buf *y,
                      int64_t n, float p, int site);
 
-/* Internal to the ops files: the variant name for `base` under the tuning and limits. */
+/* Internal to the ops files: the variant name for `base` under the tuning and limits, and a
+ * weight type's suffix in the variants' names (NULL: no shader dequantizes it). */
 const char *et__vk_variant(et_vk_ctx *ctx, const char *base, char *buf, size_t len);
+const char *et__vk_wname(et_type t);
 
 #endif

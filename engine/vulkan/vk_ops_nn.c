@@ -261,10 +261,9 @@ int et_vk_op_get_rows(et_vk_ctx *ctx, const et_vk_weight *table, const et_vk_buf
     if (!table || !table->buf) return et__vk_fail(ctx, "get_rows: no table");
     if (et__need(ctx, op, "ids", ids, n) || et__need(ctx, op, "out", out, n * table->K))
         return -1;
-    static const char *tn[ET_TYPE_COUNT] = { [ET_F32] = "f32", [ET_F16] = "f16",
-        [ET_Q8_0] = "q8_0", [ET_Q4_0] = "q4_0", [ET_Q4_K] = "q4_k", [ET_NF4] = "nf4" };
     char name[64];
-    snprintf(name, sizeof name, "get_rows_%s", tn[table->type] ? tn[table->type] : "?");
+    const char *tn = et__vk_wname(table->type);
+    snprintf(name, sizeof name, "get_rows_%s", tn ? tn : "?");
     const et_vk_buf *wb = table->buf;
     uint32_t nrc = wb->nchunks - (wb->has_tail ? 1 : 0), gx, gy;
     uint32_t spec[1] = { ctx->tune.wg };
