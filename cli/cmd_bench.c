@@ -16,7 +16,7 @@ static void et__bench_usage(FILE *f) {
                "                             [--cpu-time]   (time = process CPU time / threads: shared machines)\n"
                "       edgetune bench compare OLD.jsonl NEW.jsonl [--threshold 5%%]\n"
                "       edgetune bench train [--json] [--quick]   (see edgetune bench train --help)\n"
-               "       edgetune bench vulkan [--json] [--quick] [--autotune] [--types T1,T2]\n"
+               "       edgetune bench vulkan [--json] [--quick] [--autotune] [--types T1,T2,train]\n"
                "       edgetune bench decode [--model M.gguf] [--json] [--quick]   (see edgetune bench decode --help)\n"
                "kernels: probes the machine (read bandwidth, FMA/bf16/int8 peaks), then times matvec,\n"
                "         matmul and dX per weight type against those limits and OpenBLAS.\n"

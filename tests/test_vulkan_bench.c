@@ -1,10 +1,14 @@
 /* `edgetune bench vulkan --autotune --quick --json` through its library entry point:
- *  - every line is JSON; 18 benchmark lines (6 weight types × matvec, matmul, dX) with a
+ *  - every line is JSON; 36 benchmark lines (12 weight types × matvec, matmul, dX) with a
  *    finite positive median, GB/s and GFLOP/s, and the variant that ran;
+ *  - the LoRA training step's per-op lines: the ops of forward, backward and AdamW
+ *    (matmul, matmul_dx, matmul_dw, attention, attention_back, cross_entropy(_back), adamw)
+ *    each with a positive time, shares summing to 1 (+-2e-3: each printed to 4 decimals, up
+ *    to 5e-5 off for each of ~25 op groups), and the step line (wall and GPU ms, tokens/s);
  *  - autotune lines for each candidate, and the choice stored under $XDG_CACHE_HOME;
  *  - a new context applies the stored choice (et_vk_tuning_load), a corrupt or foreign file
  *    is ignored, and values beyond the device's limits are never applied.
- * Shapes are --quick (K = N = 512): the run takes about a second on lavapipe.
+ * Shapes are --quick (K = N = 512, the tiny Llama's step): ~5 s on an idle lavapipe.
  */
 #include <cjson/cJSON.h>
 #include "test_vulkan.h"
@@ -20,7 +24,11 @@ static void test_bench_autotune(void) {
     CHECK(rc == 0, "et_bench_vulkan returned %d", rc);
     rewind(f);
     char line[2048];
-    int nbench = 0, ntune = 0, bad = 0;
+    int nbench = 0, ntune = 0, bad = 0, nstep = 0;
+    double share = 0;
+    const char *want_ops[] = { "matmul", "matmul_dx", "matmul_dw", "attention", "attention_back",
+                               "cross_entropy", "cross_entropy_back", "adamw" };
+    int seen[8] = { 0 };
     while (fgets(line, sizeof line, f)) {
         cJSON *j = cJSON_Parse(line);
         if (!j) { bad++; continue; }
@@ -37,6 +45,18 @@ static void test_bench_autotune(void) {
         } else if (b && !strcmp(b, "vulkan_autotune")) {
             if (!(med > 0 && isfinite(med))) bad++;
             ntune++;
+        } else if (b && !strcmp(b, "vulkan_train")) {
+            const char *op = cJSON_GetStringValue(cJSON_GetObjectItem(j, "op"));
+            double ms = cJSON_GetNumberValue(cJSON_GetObjectItem(j, "ms_per_step"));
+            if (!op || !(ms > 0 && isfinite(ms))) bad++;
+            for (int k = 0; k < 8 && op; k++) seen[k] |= !strcmp(op, want_ops[k]);
+            share += cJSON_GetNumberValue(cJSON_GetObjectItem(j, "share"));
+        } else if (b && !strcmp(b, "vulkan_train_step")) {
+            double ms = cJSON_GetNumberValue(cJSON_GetObjectItem(j, "ms_per_step"));
+            double gms = cJSON_GetNumberValue(cJSON_GetObjectItem(j, "gpu_ms_per_step"));
+            double tps = cJSON_GetNumberValue(cJSON_GetObjectItem(j, "tokens_per_s"));
+            if (!(ms > 0 && gms > 0 && tps > 0 && isfinite(ms + gms + tps))) bad++;
+            nstep++;
         } else {
             bad++;
         }
@@ -44,7 +64,10 @@ static void test_bench_autotune(void) {
     }
     fclose(f);
     CHECK(bad == 0, "%d malformed or non-positive lines", bad);
-    CHECK(nbench == 18, "%d benchmark lines, want 18", nbench);
+    CHECK(nbench == 36, "%d benchmark lines, want 36", nbench);
+    for (int k = 0; k < 8; k++) CHECK(seen[k], "no training-step line for op %s", want_ops[k]);
+    CHECK(fabs(share - 1.0) <= 2e-3, "training-step shares sum to %.4f", share);
+    CHECK(nstep == 1, "%d training-step summary lines", nstep);
     CHECK(ntune >= 4, "%d autotune lines", ntune);
 
     /* the stored choice is applied by the next open */
