@@ -8,9 +8,12 @@
 
 bool et_graph_compute_range(et_graph *g, et_plan *plan, int32_t from, int32_t to, int nthreads,
                             et_profile *prof) {
-    if (nthreads > 0) omp_set_num_threads(nthreads);
-    et_exec ex = { .work = plan->work, .work_size = plan->work_bytes,
-                   .nthreads = nthreads > 0 ? nthreads : omp_get_max_threads() };
+    /* never more threads than the plan sized the ops' scratch for (a larger count overran it:
+     * found with OMP_NUM_THREADS=1 at planning and 2 at compute, under valgrind) */
+    int nt = nthreads > 0 ? nthreads : omp_get_max_threads();
+    if (plan->nthreads > 0 && nt > plan->nthreads) nt = plan->nthreads;
+    omp_set_num_threads(nt);
+    et_exec ex = { .work = plan->work, .work_size = plan->work_bytes, .nthreads = nt };
     for (int32_t i = from; i < to; i++) {
         et_tensor *t = g->nodes[i];
         if (t->op == ET_OP_VIEW || t->op == ET_OP_NONE) continue;

@@ -44,6 +44,7 @@ typedef struct et_plan {
     size_t peak_bytes;       /* buffer + work: what a step needs beyond leaves */
     size_t lower_bound;      /* max bytes simultaneously live (a floor for buffer_bytes) */
     int32_t n_planned;
+    int32_t nthreads;        /* the scratch is sized for at most this many threads */
     void  *buffer, *work;    /* set by et_graph_alloc */
     bool   unplanned;        /* test mode: every tensor got its own allocation */
     void **blocks; int32_t n_blocks;
@@ -69,6 +70,9 @@ typedef struct et_profile et_profile;
  * met bad data (e.g. a token id out of range). */
 bool et_graph_compute_range(et_graph *g, et_plan *plan, int32_t from, int32_t to, int nthreads,
                             et_profile *prof);
+/* nthreads <= 0: OpenMP's current count.  Ops size their scratch for the thread count at
+ * planning time (plan->nthreads), so a run uses at most that many threads: more would overrun
+ * it.  Plan again after raising the thread count. */
 bool et_graph_compute(et_graph *g, et_plan *plan, int nthreads);
 
 #endif

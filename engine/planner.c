@@ -132,6 +132,7 @@ bool et_graph_plan(et_graph *g, et_plan *plan) {
     plan->peak_bytes = total + plan->work_bytes;
     plan->lower_bound = bound;
     plan->n_planned = n;
+    plan->nthreads = nth;
     return true;
 }
 

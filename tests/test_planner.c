@@ -4,8 +4,10 @@
  *  - the planned buffer is at most 1.10× the liveness lower bound;
  *  - recomputation (checkpointing each block's input) gives bit-identical results with a
  *    lower planned peak;
- *  - a memory limit below the plan is refused with both figures in the message.
+ *  - a memory limit below the plan is refused with both figures in the message;
+ *  - a run never uses more threads than its plan sized the scratch for.
  */
+#include <omp.h>
 #include "harness.h"
 #include "llama.h"
 
@@ -103,8 +105,32 @@ static void test_memory_limit(void) {
     free_step(&a);
 }
 
+/* A plan made with one OpenMP thread sizes the ops' scratch for one; computing it with two
+ * must run with one (not overrun the scratch, as it once did) and give the same result. */
+static void test_threads_capped_by_plan(void) {
+    step a, b;
+    omp_set_num_threads(1);
+    bool ok = build(&a, false);
+    omp_set_num_threads(2);
+    ok = ok && build(&b, false);
+    CHECK(ok, "build: %s", et_ctx_error(a.ctx));
+    CHECK(a.plan.nthreads == 1 && b.plan.nthreads == 2, "plans record %d and %d threads", a.plan.nthreads,
+          b.plan.nthreads);
+    CHECK(a.plan.work_bytes <= b.plan.work_bytes, "one thread's scratch (%zu) exceeds two threads' (%zu)",
+          a.plan.work_bytes, b.plan.work_bytes);
+    CHECK(et_graph_alloc(a.g, &a.plan) && et_graph_compute(a.g, &a.plan, 2), "run: %s", et_ctx_error(a.ctx));
+    CHECK(omp_get_max_threads() == 1, "the run used %d threads, the plan allows 1", omp_get_max_threads());
+    CHECK(et_graph_alloc(b.g, &b.plan) && et_graph_compute(b.g, &b.plan, 2), "run: %s", et_ctx_error(b.ctx));
+    CHECK(fabsf(*(float *)a.loss->data - *(float *)b.loss->data) < 1e-5f, "losses %g vs %g",
+          *(float *)a.loss->data, *(float *)b.loss->data);
+    omp_set_num_threads(2);
+    free_step(&a);
+    free_step(&b);
+}
+
 int main(void) {
     RUN(test_planned_equals_unplanned);
+    RUN(test_threads_capped_by_plan);
     RUN(test_recompute);
     RUN(test_memory_limit);
     return DONE();
