@@ -1,13 +1,15 @@
 /* real_logits: what tools/check_real_llamacpp.py compares with llama.cpp on a real model.
  *
- *   real_logits --model M.gguf --text FILE --out OUT.bin [--gen N] [--threads N] [--reps R]
+ *   real_logits --model M.gguf --text FILE [--out OUT.bin] [--speed-text FILE] [--gen N]
+ *               [--threads N] [--reps R]
  *
- * 1. Tokenizes the text with the model's own tokenizer (BOS as the tokenizer says) and runs
- *    the whole sequence through et_llama_logits in one graph: every position's next-token
- *    logits.  OUT.bin: "ETLG", u32 version 1, i32 T, i32 V, i32 ids[T], f32 logits[T][V]
+ * 1. With --out: tokenizes the text with the model's own tokenizer (BOS as the tokenizer says)
+ *    and runs the whole sequence through et_llama_logits in one graph: every position's
+ *    next-token logits.  OUT.bin: "ETLG", u32 version 1, i32 T, i32 V, i32 ids[T], f32 logits[T][V]
  *    (row t = the distribution after ids[0..t]), little-endian.
- * 2. Speed as edgetune generate runs it (et_lm_generate_ex, greedy, no stop string): the
- *    prompt is the same text, then N new tokens; prints the prefill tokens/s (prompt tokens
+ * 2. With --speed-text (the prompt; --gen 0 skips this part): speed as edgetune generate runs
+ *    it (et_lm_generate_ex, greedy, no stop string): the prompt, then N new tokens (fewer
+ *    if the model emits EOS: n_gen says how many); prints the prefill tokens/s (prompt tokens
  *    over the time to the first new token) and decode tokens/s (the other new tokens over
  *    their time), the median of R runs (default 3) after one warm-up, and the greedy text.
  * The last line is one JSON object with the figures.  Exit status 0, or 1 with a message.
@@ -69,40 +71,16 @@ static bool et__all_logits(et_lm *lm, const int32_t *ids, int32_t T, float *out,
     return ok;
 }
 
-int main(int argc, char **argv) {
-    const char *model = NULL, *text_path = NULL, *out_path = NULL;
-    int gen = 32, threads = 0, reps = 3;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!v) { fprintf(stderr, "real_logits: %s needs a value\n", a); return 2; }
-        if (!strcmp(a, "--model")) model = v;
-        else if (!strcmp(a, "--text")) text_path = v;
-        else if (!strcmp(a, "--out")) out_path = v;
-        else if (!strcmp(a, "--gen")) gen = atoi(v);
-        else if (!strcmp(a, "--threads")) threads = atoi(v);
-        else if (!strcmp(a, "--reps")) reps = atoi(v);
-        else { fprintf(stderr, "real_logits: unknown option %s\n", a); return 2; }
-        i++;
-    }
-    if (!model || !text_path || !out_path || gen < 2 || reps < 1 || reps > 50) {
-        fprintf(stderr, "usage: real_logits --model M.gguf --text FILE --out OUT.bin [--gen N>=2] [--threads N] [--reps R]\n");
-        return 2;
-    }
+/* Part 1: the text's ids and every position's logits into out_path.  0, or 1 with a message. */
+static int et__write_logits(et_lm *lm, const char *text, const char *text_path, const char *out_path) {
     char err[512];
-    char *text = et__slurp(text_path);
-    if (!text) { fprintf(stderr, "real_logits: cannot read %s\n", text_path); return 1; }
-    et_lm *lm = NULL;
-    double t0 = et__now();
-    if (et_lm_load(model, &(et_lm_opts){.n_threads = threads}, &lm, err, sizeof err)) {
-        fprintf(stderr, "real_logits: %s\n", err);
-        return 1;
-    }
-    double load_s = et__now() - t0;
     int32_t T = 0, *ids = et__lm_tokenize(lm, text, true, &T);
     const int32_t V = lm->m.cfg.vocab;
     float *logits = ids ? malloc((size_t)T * (size_t)V * sizeof *logits) : NULL;
     if (!ids || !logits || T < 2) { fprintf(stderr, "real_logits: cannot tokenize %s (%d tokens)\n", text_path, T); return 1; }
+    double t0 = et__now();
     if (!et__all_logits(lm, ids, T, logits, err, sizeof err)) { fprintf(stderr, "real_logits: %s\n", err); return 1; }
+    double secs = et__now() - t0;
     FILE *f = fopen(out_path, "wb");
     uint32_t ver = 1;
     bool wr = f && fwrite("ETLG", 1, 4, f) == 4 && fwrite(&ver, 4, 1, f) == 1 && fwrite(&T, 4, 1, f) == 1 &&
@@ -110,7 +88,52 @@ int main(int argc, char **argv) {
               fwrite(logits, 4, (size_t)T * (size_t)V, f) == (size_t)T * (size_t)V;
     if (f && fclose(f)) wr = false;
     if (!wr) { fprintf(stderr, "real_logits: cannot write %s\n", out_path); return 1; }
-    printf("%d tokens, vocab %d, logits of every position written to %s (load %.2f s)\n", T, V, out_path, load_s);
+    printf("%d tokens, vocab %d: logits of every position in %.2f s, written to %s\n", T, V, secs, out_path);
+    free(logits);
+    free(ids);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    const char *model = NULL, *text_path = NULL, *out_path = NULL, *speed_path = NULL;
+    int gen = 32, threads = 0, reps = 3;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!v) { fprintf(stderr, "real_logits: %s needs a value\n", a); return 2; }
+        if (!strcmp(a, "--model")) model = v;
+        else if (!strcmp(a, "--text")) text_path = v;
+        else if (!strcmp(a, "--out")) out_path = v;
+        else if (!strcmp(a, "--speed-text")) speed_path = v;
+        else if (!strcmp(a, "--gen")) gen = atoi(v);
+        else if (!strcmp(a, "--threads")) threads = atoi(v);
+        else if (!strcmp(a, "--reps")) reps = atoi(v);
+        else { fprintf(stderr, "real_logits: unknown option %s\n", a); return 2; }
+        i++;
+    }
+    if (!model || !(out_path ? text_path : speed_path) || (speed_path && gen < 2) || reps < 1 || reps > 50) {
+        fprintf(stderr, "usage: real_logits --model M.gguf [--text FILE --out OUT.bin] [--speed-text FILE [--gen N>=2]]\n"
+                        "                   [--threads N] [--reps R]\n");
+        return 2;
+    }
+    char err[512];
+    et_lm *lm = NULL;
+    double t0 = et__now();
+    if (et_lm_load(model, &(et_lm_opts){.n_threads = threads}, &lm, err, sizeof err)) {
+        fprintf(stderr, "real_logits: %s\n", err);
+        return 1;
+    }
+    double load_s = et__now() - t0;
+    printf("loaded %s in %.2f s\n", model, load_s);
+    if (out_path) {
+        char *text = et__slurp(text_path);
+        if (!text) { fprintf(stderr, "real_logits: cannot read %s\n", text_path); return 1; }
+        if (et__write_logits(lm, text, text_path, out_path)) return 1;
+        free(text);
+    }
+    if (!speed_path) { et_lm_free(lm); return 0; }
+    char *text = et__slurp(speed_path);
+    if (!text) { fprintf(stderr, "real_logits: cannot read %s\n", speed_path); return 1; }
+
 
     /* speed: one warm-up, then the median of reps runs */
     static char out[1 << 16];
@@ -129,11 +152,11 @@ int main(int argc, char **argv) {
     }
     qsort(pre, (size_t)reps, sizeof *pre, et__cmp_d);
     qsort(dec, (size_t)reps, sizeof *dec, et__cmp_d);
-    printf("greedy continuation: %s\n", out);
-    printf("{\"tokens\":%d,\"n_prompt\":%d,\"n_gen\":%d,\"prefill_tok_s\":%.2f,\"decode_tok_s\":%.2f,\"reps\":%d}\n", T,
-           st.n_prompt, st.n_gen, pre[reps / 2], dec[reps / 2], reps);
-    free(logits);
-    free(ids);
+    printf("greedy continuation: ");   /* on one line: newlines as \n */
+    for (const char *c = out; *c; c++) fputs(*c == '\n' ? "\\n" : (char[]){*c, 0}, stdout);
+    printf("\n");
+    printf("{\"n_prompt\":%d,\"n_gen\":%d,\"threads\":%d,\"prefill_tok_s\":%.2f,\"decode_tok_s\":%.2f,\"reps\":%d}\n",
+           st.n_prompt, st.n_gen, threads, pre[reps / 2], dec[reps / 2], reps);
     free(text);
     et_lm_free(lm);
     return 0;
