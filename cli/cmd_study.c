@@ -11,17 +11,19 @@
 static void et__study_usage(FILE *f) {
     fprintf(f,
         "usage: edgetune study [--profile quick|full] [--grid] [--plan] [--report]\n"
-        "                      [--lamp DIR] [--data DIR] [--model M.gguf ...] [--out DIR]\n"
+        "                      [--lamp DIR] [--data DIR] [--model M.gguf ...] [--no-builtin-models]\n"
+        "                      [--out DIR]\n"
         "                      [--shard I/N] [--threads N] [--phone-gflops P --phone-gbps B]\n"
-        "                      [--tasks a,b] [--users N] [--budgets s1,s2,s3]\n"
+        "                      [--tasks a,b] [--users N] [--budgets s1,s2,s3] [--device cpu|vulkan[:N]]\n"
         "       edgetune study merge OUT.jsonl IN.jsonl ...\n\n"
-        "  --profile   quick (default: one centre, 3 seeds, budgets 5/15/45 s) or full\n"
+        "  --profile   quick (default: one centre task, 10 users, 3 seeds, budgets 1/3/9 s) or full\n"
         "  --grid      the full factorial grid instead of the designed plan (very large)\n"
         "  --plan      print the cells and their estimated hours, run nothing\n"
         "  --report    only re-render DIR/report.md and figures from DIR/results.jsonl\n"
         "  --lamp DIR  a LaMP task directory (dev_questions.json + dev_outputs.json)\n"
         "  --data DIR  built-in tasks (default build/data, from `make data`)\n"
-        "  --model F   a GGUF model (repeatable; the first is the centre); default build/models/*.gguf\n"
+        "  --model F   a GGUF model added to the built-in ones (build/models, smallest first: the\n"
+        "              first is the centre); repeatable.  --no-builtin-models: only the --model files\n"
         "  --out DIR   results.jsonl, report.md and figures (default build/study)\n"
         "  --shard I/N run cells i with i %% N == I (0-based), e.g. one per machine; then merge\n"
         "  --tasks a,b only these built-in tasks;  --users N  users per cell;  --budgets 5,15,45\n"
@@ -54,8 +56,10 @@ int et_cmd_study(int argc, char **argv) {
         else if (!strcmp(a, "--lamp")) { NEED(); o.lamp_dir = v; }
         else if (!strcmp(a, "--data")) { NEED(); o.data_dir = v; }
         else if (!strcmp(a, "--model")) { NEED(); models[o.n_models++] = v; }
+        else if (!strcmp(a, "--no-builtin-models")) o.no_builtin = 1;
         else if (!strcmp(a, "--out")) { NEED(); o.out_dir = v; }
         else if (!strcmp(a, "--threads")) { NEED(); o.n_threads = atoi(v); }
+        else if (!strcmp(a, "--device")) { NEED(); o.device = v; }   /* et_lm_opts.device */
         else if (!strcmp(a, "--phone-gflops")) { NEED(); o.phone_gflops = atof(v); }
         else if (!strcmp(a, "--phone-gbps")) { NEED(); o.phone_gbps = atof(v); }
         else if (!strcmp(a, "--tasks")) { NEED(); o.tasks = v; }

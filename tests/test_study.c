@@ -150,7 +150,34 @@ static void test_task_lamp(void) {
     CHECK(t.n_users == 2 && t.kind == ET_TASK_CLASSIFICATION, "users %d kind %d", t.n_users, t.kind);
     CHECK(t.n_labels == 3 && !strcmp(t.labels[0], "comedy") && !strcmp(t.labels[2], "sci-fi"), "labels sorted");
     CHECK(!strcmp(t.users[0].test[0].output, "sci-fi") && t.users[0].n_profile == 2, "gold by id");
+    /* difficulty computed from the directory (LaMP has no stats.json), by hand.  Labels in
+     * order: comedy, romance, sci-fi; profile labels one of each -> the majority is the tie's
+     * first, comedy: right on 1 of the golds (sci-fi, comedy).  Profile priors: user 110 ties
+     * sci-fi / romance -> romance (wrong), user 111 comedy (right): 1 of 2.  Entropy of the
+     * golds 1 bit; median profile size (2, 1) 1.5 */
+    CHECK(fabs(t.entropy_bits - 1) < 1e-12 && fabs(t.majority_acc - 0.5) < 1e-12 &&
+          fabs(t.prior_acc - 0.5) < 1e-12 && fabs(t.profile_median - 1.5) < 1e-12,
+          "LaMP baselines: entropy %g majority %g prior %g median %g", t.entropy_bits, t.majority_acc,
+          t.prior_acc, t.profile_median);
+    /* macro-F1 of the majority (always comedy) as the cells compute it (et_metric_macro_f1:
+     * LaMP's mean over every label): comedy 2/3, romance 0, sci-fi 0 -> 2/9 */
+    CHECK(fabs(t.majority_f1 - 2.0 / 9) < 1e-12, "majority macro-F1 %g", t.majority_f1);
     et_study_task_free(&t);
+    put(d, "dev_outputs.json", "{\"task\":\"LaMP_3\",\"golds\":[{\"id\":\"110\",\"output\":\"4\"},{\"id\":\"111\",\"output\":\"2\"}]}");
+    put(d, "dev_questions.json",
+        "[{\"id\":\"110\",\"input\":\"review: fine\",\"profile\":[{\"text\":\"a\",\"score\":\"5\"},{\"text\":\"b\",\"score\":\"5\"},"
+        "{\"text\":\"c\",\"score\":\"1\"}]},{\"id\":\"111\",\"input\":\"review: bad\",\"profile\":[{\"text\":\"d\",\"score\":\"1\"}]}]");
+    CHECK(et_study_task_load_lamp(d, &t, err, sizeof err) == 0, "lamp 3: %.120s", err);
+    /* profile scores 5,5,1,1 -> majority tie between 1 and 5: "1" is listed first; MAE of
+     * always-1 on golds 4, 2 = (3 + 1) / 2; priors 5 and 1: MAE (1 + 1) / 2 */
+    CHECK(fabs(t.majority_mae - 2) < 1e-12 && fabs(t.prior_mae - 1) < 1e-12 && t.majority_acc == 0,
+          "LaMP-3 baselines: majority MAE %g, prior MAE %g", t.majority_mae, t.prior_mae);
+    et_study_task_free(&t);
+    put(d, "dev_questions.json",
+        "[{\"id\":\"110\",\"input\":\"Which tag does this movie relate to among the following tags? description: a space war\","
+        "\"profile\":[{\"id\":\"1\",\"description\":\"robots rebel\",\"tag\":\"sci-fi\"},"
+        "{\"id\":\"2\",\"description\":\"two people fall in love\",\"tag\":\"romance\"}]},"
+        "{\"id\":\"111\",\"input\":\"Which tag ... description: a joke\",\"profile\":[{\"id\":\"3\",\"description\":\"funny\",\"tag\":\"comedy\"}]}]");
     put(d, "dev_outputs.json", "{\"task\":\"LaMP_3\",\"golds\":[{\"id\":\"110\",\"output\":\"9\"},{\"id\":\"111\",\"output\":\"2\"}]}");
     CHECK(et_study_task_load_lamp(d, &t, err, sizeof err) == -1 && strstr(err, "\"9\"") && strstr(err, "110"),
           "rating gold out of range: %.120s", err);
@@ -202,7 +229,8 @@ static void test_plan(void) {
     et_study_plan p;
     char err[256], k1[600], k2[600];
     CHECK(et_study_plan_build(&p, "quick", 0, tasks, 4, models, 2, err, sizeof err) == 0, "%.120s", err);
-    int lora_centre = 0, zs = 0, learn_seed0 = 0;
+    int lora_centre = 0, zs = 0, learn_seed0 = 0, learn = 0;
+    double learn_s = 0;
     for (int i = 0; i < p.n; i++) {
         et_cell *c = &p.cells[i];
         et_cell_key(c, k1, sizeof k1);
@@ -211,12 +239,24 @@ static void test_plan(void) {
             CHECK(strcmp(k1, k2), "duplicate cell %.120s", k1);
         }
         if (!strcmp(c->task, "section") && !strcmp(c->method, "lora") && !strcmp(c->base, "f32") &&
-            c->profile_cap == 16 && c->rank == 8 && c->budget_s == 5 && !strcmp(c->model, "m1.gguf"))
+            c->profile_cap == 16 && c->rank == 8 && c->budget_s == 1 && !strcmp(c->model, "m1.gguf"))
             lora_centre++;
         if (!strcmp(c->method, "zero-shot")) { zs++; CHECK(c->seed == 0, "zero-shot seeded"); }
         if (et_cell_learns(c) && c->seed == 0) learn_seed0++;
-        CHECK(c->n_users == 3, "quick users %d", c->n_users);
+        if (et_cell_learns(c)) learn++, learn_s += c->budget_s * c->n_users;
+        CHECK(c->n_users == 10, "quick users %d", c->n_users);
+        /* quick: retrieval depth / history and the other learners only on the centre task */
+        if (strcmp(c->task, "section"))
+            CHECK(!strcmp(c->method, "zero-shot") || !strcmp(c->method, "lora") ||
+                  (!strcmp(c->method, "rag") && c->rag_k == 4 && c->profile_cap == 16),
+                  "quick non-centre cell %.120s", k1);
     }
+    /* 20 learning configurations x 3 seeds with these 2 models (21 with the 3 built-in ones):
+     * 18 at the tightest budget, one each at 3 s and 9 s; budgets x users = learning time */
+    CHECK(learn == 60, "quick learning cells %d", learn);
+    CHECK(fabs(learn_s - 3 * 10 * (18 * 1 + 3 + 9)) < 1e-9, "quick learning seconds %g", learn_s);
+    /* 10 users: the best sign-flip p, 2/2^10, survives Holm over the quick report's 9 contrasts */
+    CHECK(ldexp(2.0, -10) * 9 < 0.05, "too few users for Holm");
     CHECK(lora_centre == 3, "centre LoRA cell should have 3 seeds, has %d", lora_centre);
     CHECK(learn_seed0 == 0, "learning cell without a seed");
     CHECK(zs >= 8, "zero-shot of each model on each task: %d", zs);
@@ -286,11 +326,19 @@ static void test_results(void) {
     char cal[700];
     snprintf(cal, sizeof cal, "%s/calibration.jsonl", tdir());
     unlink(cal);
-    CHECK(et_calib_get(tdir(), "m", "lora", "f32", 8, &v) == -1, "no calibration yet");
-    CHECK(et_calib_put(tdir(), "m", "lora", "f32", 8, 0.25, err, sizeof err) == 0, "%.120s", err);
-    CHECK(et_calib_put(tdir(), "m", "lora", "f32", 8, 0.5, err, sizeof err) == 0, "%.120s", err);
-    CHECK(et_calib_get(tdir(), "m", "lora", "f32", 8, &v) == 0 && v == 0.25, "first measurement kept: %g", v);
-    CHECK(et_calib_get(tdir(), "m", "lora", "q4_0", 8, &v) == -1, "other base");
+    et_calib_key k = { "m", "lora", "f32", "section", 8, 16, 2 };
+    CHECK(et_calib_get(tdir(), &k, &v) == -1, "no calibration yet");
+    CHECK(et_calib_put(tdir(), &k, 0.25, err, sizeof err) == 0, "%.120s", err);
+    CHECK(et_calib_put(tdir(), &k, 0.5, err, sizeof err) == 0, "%.120s", err);
+    CHECK(et_calib_get(tdir(), &k, &v) == 0 && v == 0.25, "first measurement kept: %g", v);
+    /* everything that changes a step's time is part of the key */
+    et_calib_key other[5] = { k, k, k, k, k };
+    other[0].base = "q4_0", other[1].task = "rating", other[2].profile_cap = 4, other[3].n_threads = 1,
+    other[4].rank = 2;
+    for (int i = 0; i < 5; i++) CHECK(et_calib_get(tdir(), &other[i], &v) == -1, "key field %d ignored", i);
+    /* a line of the old format (no task, cap, threads) is never taken for a new key */
+    put(tdir(), "calibration.jsonl", "{\"model\":\"m\",\"method\":\"lora\",\"base\":\"f32\",\"rank\":8,\"sec_per_step\":9}\n");
+    CHECK(et_calib_get(tdir(), &k, &v) == -1, "old-format line matched: %g", v);
 }
 
 static int count_words(void *ctx, const char *s) {
@@ -336,7 +384,11 @@ static void test_prompts(void) {
 
 /* a synthetic results line for cell c: user u scores base + effect + small noise */
 static char *fake_line(const et_cell *c, int n_users) {
-    static char buf[4096];
+    static char buf[4096], wt[64];
+    /* what the runner records: the base's own type, f32 for pruned bases, and q4_k on these
+     * rows runs as iq4_nl */
+    snprintf(wt, sizeof wt, "linear %s x14; embedding f32", !strcmp(c->base, "q4_k") ? "iq4_nl" :
+             !strncmp(c->base, "prune", 5) ? "f32" : c->base);
     char key[600];
     et_cell_key(c, key, sizeof key);
     double eff = !strcmp(c->method, "lora") ? 0.15 : !strcmp(c->method, "rag") ? 0.05 * (c->rag_k > 1) : 0;
@@ -345,17 +397,19 @@ static char *fake_line(const et_cell *c, int n_users) {
     int o = snprintf(buf, sizeof buf,
         "{\"format\":\"edgetune-study\",\"version\":1,\"key\":\"%s\",\"config\":{\"task\":\"%s\",\"kind\":\"classification\","
         "\"method\":\"%s\",\"rag_k\":%d,\"base\":\"%s\",\"model\":\"%s\",\"model_bytes\":%d,\"profile_cap\":%d,"
-        "\"budget_s\":%g,\"rank\":%d,\"seed\":%d,\"n_users\":%d,\"slice\":\"%s\"},\"metrics\":{\"accuracy\":%.3f},"
+        "\"budget_s\":%g,\"rank\":%d,\"seed\":%d,\"n_users\":%d,\"slice\":\"%s\",\"weight_types\":\"%s\"},"
+        "\"metrics\":{\"accuracy\":%.3f},"
         "\"per_user\":{\"users\":[",
         key, c->task, c->method, c->rag_k, c->base, c->model, 1000000, c->profile_cap, c->budget_s, c->rank,
-        c->seed, n_users, c->slice, 0.3 + eff);
+        c->seed, n_users, c->slice, wt, 0.3 + eff);
     for (int u = 0; u < n_users; u++) o += snprintf(buf + o, sizeof buf - (size_t)o, "%s\"u%d\"", u ? "," : "", u);
     o += snprintf(buf + o, sizeof buf - (size_t)o, "],\"accuracy\":[");
     for (int u = 0; u < n_users; u++)
         o += snprintf(buf + o, sizeof buf - (size_t)o, "%s%.3f", u ? "," : "", 0.2 + 0.05 * u + eff + 0.01 * ((c->seed + u) % 3));
     snprintf(buf + o, sizeof buf - (size_t)o,
              "]},\"n_queries\":%d,\"learn_seconds_per_user\":%g,\"steps_per_user\":%d,\"measured_peak_rss\":%g,"
-             "\"latency_ms_per_query\":12,\"learn_flops_per_user\":1e12,\"learn_bytes_per_user\":1e10}",
+             "\"latency_ms_per_query\":12,\"learn_flops_per_user\":1e12,\"learn_bytes_per_user\":1e10,"
+             "\"infer_flops_per_query\":2e9,\"infer_bytes_per_query\":4e8}",
              n_users * 4, c->budget_s, et_cell_learns(c) ? 10 : 0,
              (et_cell_learns(c) ? 3e8 : 2e8) * (!strcmp(c->base, "f32") ? 1 : 0.5));
     return buf;
@@ -388,6 +442,17 @@ static void test_resume_and_report(void) {
     memset(&o, 0, sizeof o);
     o.profile = "quick", o.data_dir = root, o.out_dir = out, o.models = models, o.n_models = 1, o.shard_n = 1;
     o.phone_gflops = 50, o.phone_gbps = 10;
+    o.no_builtin = 1;   /* only this test's model, whatever build/models holds */
+    /* the device file the study measures before running cells: written here (the probe takes
+     * ~25 s), so the header must show exactly these figures */
+    char dev[700];
+    snprintf(dev, sizeof dev, "%s/device.jsonl", out);
+    put(out, "device.jsonl",
+        "{\"bench\":\"probe\",\"what\":\"read_bw\",\"threads\":1,\"gbps\":9.5}\n"
+        "{\"bench\":\"probe\",\"what\":\"read_bw\",\"threads\":2,\"gbps\":31.25}\n"
+        "{\"bench\":\"probe\",\"what\":\"fma_peak\",\"threads\":2,\"gflops\":321.5}\n"
+        "{\"bench\":\"probe\",\"what\":\"bf16_peak\",\"threads\":2,\"gflops\":170}\n"
+        "{\"bench\":\"probe\",\"what\":\"int8_peak\",\"threads\":2,\"gflops\":1400}\n");
     CHECK(et_study_main(&o, err, sizeof err) == 0, "resume with every cell finished: %.120s", err);
     char **keys;
     int nk = et_results_keys(res, &keys, err, sizeof err);
@@ -406,7 +471,11 @@ static void test_resume_and_report(void) {
     static const char *const must[] = {"**Device:**", "## Task difficulty", "| section | classification | 3 |",
         "## Results (mean and 95% CI)", "## Paired tests", "F1 Parameter learning vs RAG", "F4 A smaller LoRA rank",
         "fig_data_amount.png", "fig_method_difficulty.png", "fig_budget.png", "fig_pareto_memory.png",
-        "fig_model_size.png", "t_device = max(FLOPs / P, bytes / B)", "projected s/user", "What our data suggests"};
+        "fig_model_size.png", "t_device = max(FLOPs / P, bytes / B)", "projected s/user", "What our data suggests",
+        "2 threads): read bandwidth 31.2 GB/s, f32 FMA peak 322 GFLOP/s", "**Pretraining mix of the built-in models:**",
+        "## Base weights as run", "| q4_k | `tiny.gguf` | linear iq4_nl x14; embedding f32 | **no: fallback** |",
+        "| q8_0 | `tiny.gguf` | linear q8_0 x14; embedding f32 | yes |", "projected ms/query",
+        "this report's cells have 6 users"};
     for (size_t i = 0; i < sizeof must / sizeof must[0]; i++)
         CHECK(strstr(md, must[i]) != NULL, "report lacks \"%.120s\"", must[i]);
     /* LoRA beats RAG(k=4) by 0.10 on every one of 6 users: exact sign-flip p = 2/64 */

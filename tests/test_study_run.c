@@ -6,13 +6,18 @@
  *   - checked: zero-shot/RAG/LoRA accuracies equal what the double implies (computed here
  *     independently from the task), training pairs are the capped profile's items answered
  *     by their own labels, one adapter per user and reset after it, the budget turned into
- *     steps through one calibration run stored in calibration.jsonl and reused, the JSON
- *     line's fields and per-user arrays, generation metrics (ROUGE) from the echo.
+ *     steps through one calibration run per task x cap (x model, method, base, rank,
+ *     threads) stored in calibration.jsonl and reused, the JSON line's fields and per-user
+ *     arrays (inference FLOPs / bytes, weight types), generation metrics (ROUGE) from the echo;
+ *   - a hand-made LaMP directory (LaMP_2 layout) through the whole driver (et_study_main,
+ *     as `edgetune study --lamp DIR`): every cell of the plan runs and is recorded, the report
+ *     has the LaMP task's baselines computed in C, and a rerun trains nothing.
  * The double lives here only (tests/), never in the library; it replaces the library's
  * et_lm because the linker takes these definitions before looking in libedgetune.a. */
 #include "harness.h"
 #include "bench/study/study.h"
 #include "lm.h"
+#include "lm_cost.h"
 #include <cjson/cJSON.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -75,6 +80,20 @@ int et_lm_finetune(et_lm *lm, const et_finetune_cfg *cfg, const char *const *pro
     return 0;
 }
 void et_lm_reset_adapter(et_lm *lm) { lm->adapter = 0; g_resets++; }
+/* costs: 1e6 FLOPs and 1e5 bytes per prompt word and candidate */
+int et_lm_score_cost(et_lm *lm, const char *prompt, const char *const *cands, int n, et_lm_cost *c, char *err,
+                     size_t errlen) {
+    c->flops = 1e6 * et_lm_count_tokens(lm, prompt) * n, c->bytes = 1e5 * et_lm_count_tokens(lm, prompt) * n;
+    return 0;
+}
+int et_lm_generate_cost(et_lm *lm, const char *prompt, int max_new, int n_steps, et_lm_cost *c, char *err,
+                        size_t errlen) {
+    c->flops = 1e6 * (et_lm_count_tokens(lm, prompt) + n_steps), c->bytes = 1e5 * n_steps;
+    return 0;
+}
+int et_lm_weight_types(const et_lm *lm, char *buf, size_t n) {
+    return snprintf(buf, n, "linear %s x7; embedding f32", !strcmp(g_base, "q4_k") ? "iq4_nl" : g_base);
+}
 
 /* ---- the task: 3 users, labels admin/devel/libs ------------------------------------------- */
 
@@ -174,6 +193,9 @@ static void test_runner_with_double(void) {
     CHECK(!strcmp(g_base, "q4_0"), "base passed to et_lm_load: %s", g_base);
     CHECK(user_acc(j, "ann") == 0.5 && user_acc(j, "bob") == 0 && user_acc(j, "cat") == 1, "zero-shot per user");
     CHECK(num(j, "predicted_labels", "admin") == 4 && num(j, "predicted_labels", "libs") == 0, "ties go to the first label");
+    /* the double's cost: 1e6 FLOPs per word per label; the prompts have 9, 10, 9, 9 words */
+    CHECK(fabs(num(j, "infer_flops_per_query", NULL) - 1e6 * 3 * 37 / 4) < 1e-3, "inference FLOPs/query %g",
+          num(j, "infer_flops_per_query", NULL));
     cJSON_Delete(j);
 
     /* RAG k=1: the best BM25 item's label is quoted in the prompt and wins, except where
@@ -207,17 +229,29 @@ static void test_runner_with_double(void) {
     CHECK(num(j, "learn_flops_per_user", NULL) == 5e7 && num(j, "planned_peak_bytes", NULL) == 1 << 20, "flops/peak");
     CHECK(cJSON_IsFalse(cJSON_GetObjectItem(j, "deterministic")), "learning cell not deterministic");
     cJSON_Delete(j);
-    /* a second cell with the same (model, method, base, rank) reuses the stored calibration */
+    /* a second cell with the same calibration key reuses the stored calibration */
     g_finetunes = 0;
     c.seed = 2;
     j = run(&c, &t);
     CHECK(g_finetunes == 3, "no second calibration: %d finetunes", g_finetunes);
-    cJSON_Delete(j);
     FILE *f = fopen(cal, "r");
     int lines = 0, ch;
     while (f && (ch = fgetc(f)) != EOF) lines += ch == '\n';
     if (f) fclose(f);
     CHECK(lines == 1, "calibration.jsonl has %d lines", lines);
+    /* inference costs from the double: 4 queries, each 1e6 FLOPs x words x 3 labels */
+    CHECK(num(j, "infer_flops_per_query", NULL) > 0 && num(j, "infer_bytes_per_query", NULL) > 0, "inference cost");
+    cJSON *cf = cJSON_GetObjectItem(j, "config");
+    CHECK(cJSON_IsString(cJSON_GetObjectItem(cf, "weight_types")) &&
+          !strcmp(cJSON_GetObjectItem(cf, "weight_types")->valuestring, "linear q4_0 x7; embedding f32"),
+          "weight types recorded");
+    cJSON_Delete(j);
+    /* another profile cap changes the training prompts: a second calibration */
+    g_finetunes = 0;
+    c.profile_cap = 3;
+    j = run(&c, &t);
+    CHECK(g_finetunes == 4, "a new cap calibrates again: %d finetunes", g_finetunes);
+    cJSON_Delete(j);
 
     /* a model that fails to load: the error comes back, nothing is written */
     c = cell("zero-shot", 0, 0);
@@ -228,7 +262,88 @@ static void test_runner_with_double(void) {
     et_study_task_free(&t);
 }
 
+/* ---- a LaMP directory through the whole driver ------------------------------------------- */
+
+static void test_lamp_study(void) {
+    if (!et_study_have_models()) return;   /* the stub build: test_runner_with_double checks it */
+    char d[560], out[560], model[560], p[2400], err[256];
+    snprintf(d, sizeof d, "%s/lamp", dir);
+    snprintf(out, sizeof out, "%s/lamp-study", dir);
+    snprintf(model, sizeof model, "%s/fake.gguf", dir);
+    snprintf(p, sizeof p, "rm -rf '%s' '%s' && mkdir -p '%s' '%s'", d, out, d, out);
+    CHECK(system(p) == 0, "mkdir");
+    /* LaMP_2's layout (one question = one user with its own profile), our double's tags */
+    static const char *const qs =
+        "[{\"id\":\"200\",\"input\":\"Which tag does this movie relate to among the following tags? Just answer with the tag "
+        "name without further explanation. tags: [admin, devel, libs] description: a cron daemon\",\"profile\":["
+        "{\"id\":\"1\",\"description\":\"cron daemon\",\"tag\":\"admin\"},{\"id\":\"2\",\"description\":\"gcc\",\"tag\":\"devel\"},"
+        "{\"id\":\"3\",\"description\":\"disk tool\",\"tag\":\"admin\"}]},"
+        "{\"id\":\"201\",\"input\":\"Which tag does this movie relate to among the following tags? Just answer with the tag "
+        "name without further explanation. tags: [admin, devel, libs] description: zlib headers\",\"profile\":["
+        "{\"id\":\"4\",\"description\":\"zlib runtime\",\"tag\":\"libs\"},{\"id\":\"5\",\"description\":\"png\",\"tag\":\"libs\"}]},"
+        "{\"id\":\"202\",\"input\":\"Which tag does this movie relate to among the following tags? Just answer with the tag "
+        "name without further explanation. tags: [admin, devel, libs] description: clang\",\"profile\":["
+        "{\"id\":\"6\",\"description\":\"gcc plugins\",\"tag\":\"devel\"},{\"id\":\"7\",\"description\":\"cron\",\"tag\":\"admin\"}]}]";
+    snprintf(p, sizeof p, "%s/dev_questions.json", d);
+    FILE *f = fopen(p, "w");
+    fputs(qs, f);
+    fclose(f);
+    snprintf(p, sizeof p, "%s/dev_outputs.json", d);
+    f = fopen(p, "w");
+    fputs("{\"task\":\"LaMP_2\",\"golds\":[{\"id\":\"200\",\"output\":\"admin\"},{\"id\":\"201\",\"output\":\"libs\"},"
+          "{\"id\":\"202\",\"output\":\"devel\"}]}", f);
+    fclose(f);
+    f = fopen(model, "w");
+    fputs("the double never reads it", f);
+    fclose(f);
+    snprintf(p, sizeof p, "%s/device.jsonl", out);   /* skip the ~25 s probe: its lines, given */
+    f = fopen(p, "w");
+    fputs("{\"bench\":\"probe\",\"what\":\"read_bw\",\"threads\":2,\"gbps\":30}\n"
+          "{\"bench\":\"probe\",\"what\":\"fma_peak\",\"threads\":2,\"gflops\":300}\n", f);
+    fclose(f);
+    const char *models[] = { model };
+    et_study_opts o;
+    memset(&o, 0, sizeof o);
+    o.profile = "quick", o.lamp_dir = d, o.out_dir = out, o.models = models, o.n_models = 1, o.no_builtin = 1;
+    o.shard_n = 1, o.n_threads = 1;
+    g_finetunes = g_bad_pairs = 0;
+    CHECK(et_study_main(&o, err, sizeof err) == 0, "study --lamp: %s", err);
+    CHECK(g_finetunes > 0 && g_bad_pairs == 0, "learning cells trained %d adapters, %d bad pairs", g_finetunes,
+          g_bad_pairs);
+    /* every cell of the plan is recorded */
+    et_study_task t;
+    CHECK(et_study_task_load_lamp(d, &t, err, sizeof err) == 0, "%s", err);
+    const char *tn[] = { t.name };
+    et_study_plan plan;
+    CHECK(et_study_plan_build(&plan, "quick", 0, tn, 1, models, 1, err, sizeof err) == 0, "%s", err);
+    char res[600], **keys = NULL;
+    snprintf(res, sizeof res, "%s/results.jsonl", out);
+    int nk = et_results_keys(res, &keys, err, sizeof err);
+    CHECK(nk == plan.n && plan.n > 40, "%d of %d cells recorded", nk, plan.n);
+    et_results_keys_free(keys, nk > 0 ? nk : 0);
+    et_study_plan_free(&plan);
+    /* the difficulty row: LaMP-2, 3 classes; profile labels admin 3, devel 2, libs 2 ->
+     * majority admin: right on 1 of 3 golds; priors admin, libs, devel (tie devel/admin ->
+     * admin, listed first): right on 2 of 3 */
+    CHECK(fabs(t.majority_acc - 1.0 / 3) < 1e-12 && fabs(t.prior_acc - 2.0 / 3) < 1e-12, "baselines %g %g",
+          t.majority_acc, t.prior_acc);
+    et_study_task_free(&t);
+    snprintf(p, sizeof p, "%s/report.md", out);
+    f = fopen(p, "r");
+    static char md[300000];
+    size_t len = f ? fread(md, 1, sizeof md - 1, f) : 0;
+    md[len] = 0;
+    if (f) fclose(f);
+    CHECK(strstr(md, "| LaMP-2 | classification | 3 | 0.333 | 0.667 |") != NULL, "LaMP-2 difficulty row with "
+          "baselines missing: %.200s", strstr(md, "| LaMP-2") ? strstr(md, "| LaMP-2") : "(no row)");
+    CHECK(strstr(md, "read bandwidth 30.0 GB/s") != NULL, "device header");
+    /* a rerun: every cell finished, nothing trained */
+    g_finetunes = 0;
+    CHECK(et_study_main(&o, err, sizeof err) == 0 && g_finetunes == 0, "rerun: %s, %d finetunes", err, g_finetunes);
+}
+
 int main(void) {
     RUN(test_runner_with_double);
+    RUN(test_lamp_study);
     return DONE();
 }

@@ -8,13 +8,14 @@
 # the tree; run.o is rebuilt whenever a models/lm*.c changes.
 
 STUDY_LM_FUNCS := et_lm_load et_lm_free et_lm_count_tokens et_lm_score et_lm_generate \
-                  et_lm_finetune et_lm_reset_adapter
+                  et_lm_finetune et_lm_reset_adapter et_lm_score_cost et_lm_generate_cost \
+                  et_lm_weight_types
 STUDY_LP := (
 STUDY_LM_FOUND := $(foreach f,$(STUDY_LM_FUNCS),$(if $(shell grep -s -l -E '^(int|void)[[:space:]]+$(f)[$(STUDY_LP)]' models/*.c),$(f)))
 ifeq ($(words $(STUDY_LM_FOUND)),$(words $(STUDY_LM_FUNCS)))
   CFLAGS += -DET_STUDY_HAVE_LM=1
 endif
-$(BUILD)/obj/bench/study/run.o: $(wildcard models/lm*.c)
+$(BUILD)/obj/bench/study/run.o: $(wildcard models/lm*.c models/lm*.h)
 
 .PHONY: study study-full study-plan
 # The default study runs on the built-in base models (`make models`, cached).

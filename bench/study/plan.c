@@ -6,22 +6,29 @@
  * the study's findings needs (report.c tests exactly these):
  *
  *   slice           cells (at the centre unless varied)                      finding
- *   method          every task x {zero-shot, RAG k=4, LoRA, RAG+LoRA} (+IA3,  F1 learning vs RAG
+ *   method          every task x {zero-shot, RAG k=4, LoRA} (+ RAG+LoRA, IA3, F1 learning vs RAG
  *                   prompt tuning on centre tasks)                            by difficulty
- *   rag-k           every task x RAG k in {1, 2, 4, 8}                        (RAG depth)
- *   rag-history     every task x RAG k=4 x profile cap {4, 16, 64, all}      F5 limited history
+ *   rag-k           centre tasks x RAG k in {1, 2, 4, 8}                     (RAG depth)
+ *   rag-history     centre tasks x RAG k=4 x profile cap {4, 16, 64, all}    F5 limited history
  *   compression     centre task x {zero-shot, LoRA} x every base (quick: no  (compression)
- *                   LoRA on f16 and 2:4)
+ *                   LoRA on the near-lossless f16 / q8_0, nor on 2:4)
  *   data-x-compr.   centre task x LoRA x cap {4,16,64,all} x {f32, q4_0, nf4} F3 compressed wins
- *                                                                            with little data
+ *                   (quick: f32 at 4/16/all, q4_0 and nf4 at 4/16)            with little data
  *   budget          centre task x LoRA x every budget                        F2 longer tuning
  *   rank            centre task x LoRA rank {2, 32} x {tightest, loosest}    F4 rank under
  *                   budget (quick: tightest only)                             tight resources
  *   model           centre task x every model x {zero-shot, LoRA}            learning time vs size
  *
+ * The quick profile has one centre task; the full profile makes every task a centre.
  * Zero-shot and RAG are deterministic (no training, greedy scoring), so they run once (seed
  * 0); every learning cell runs n_seeds seeds.  A cell's users are a fixed, seeded sample
  * per task (task.c), the same for every cell, so cells pair user by user.
+ *
+ * Sizing the quick profile (`make study` <= ~30 min on 2 cores after the models exist):
+ * learning costs users x seeds x sum of budgets; the paired tests need enough users that a
+ * sign-flip p (at best 2/2^m for m users) survives Holm over the report's contrasts (quick:
+ * 4 F1 + 1 F2 + 2 F3 + 1 F4 + 1 F5 = 9, so m >= 9); hence 10 users, 3 seeds and budgets of
+ * 1 / 3 / 9 s (centre: the tightest), 21 learning configurations x 3 seeds.
  */
 #include "study.h"
 
@@ -120,7 +127,7 @@ int et_study_plan_build_with(et_study_plan *p, const char *profile, int grid,
     memset(p, 0, sizeof *p);
     et_study_profile pr;
     if (!strcmp(profile, "quick"))
-        pr = (et_study_profile){"quick", 3, 3, {5, 15, 45}, 3, 0};
+        pr = (et_study_profile){"quick", 3, 10, {1, 3, 9}, 3, 0};
     else if (!strcmp(profile, "full"))
         pr = (et_study_profile){"full", 3, 24, {10, 60, 300}, 3, 1};
     else {
@@ -165,15 +172,17 @@ int et_study_plan_build_with(et_study_plan *p, const char *profile, int grid,
     int centre = 0;
     for (int t = 0; t < n_tasks; t++)
         if (!strcmp(tasks[t], "section")) centre = t;
+    int quick = !strcmp(pr.name, "quick");
     for (int t = 0; t < n_tasks; t++) {
-        int is_centre = !strcmp(pr.name, "full") || t == centre;
+        int is_centre = !quick || t == centre;
         const char *T = tasks[t];
-        /* method slice (F1) */
+        /* method slice (F1): zero-shot, RAG and LoRA on every task; the other learners on centres */
         rc |= et__add_seeds(p, et__cell(T, "zero-shot", model, bc, pr.n_users, "method"), pr.n_seeds);
         rc |= et__add_seeds(p, et__cell(T, "rag", model, bc, pr.n_users, "method"), pr.n_seeds);
         for (int m = 0; m < 4; m++)
-            if (is_centre || m == 0 || m == 3)
+            if (is_centre || m == 0)
                 rc |= et__add_seeds(p, et__cell(T, learn[m], model, bc, pr.n_users, "method"), pr.n_seeds);
+        if (!is_centre) continue;
         /* retrieval depth and history (F5) */
         for (int k = 1; k <= 8; k *= 2) {
             et_cell c = et__cell(T, "rag", model, bc, pr.n_users, "rag-k");
@@ -185,7 +194,6 @@ int et_study_plan_build_with(et_study_plan *p, const char *profile, int grid,
             c.profile_cap = et__caps[ca];
             rc |= et__add(p, c);
         }
-        if (!is_centre) continue;
         /* compression */
         for (int b = 0; b < ET__N_BASES; b++) {
             et_cell z = et__cell(T, "zero-shot", model, bc, pr.n_users, "compression");
@@ -193,8 +201,10 @@ int et_study_plan_build_with(et_study_plan *p, const char *profile, int grid,
             snprintf(z.base, sizeof z.base, "%s", et__bases[b]);
             snprintf(l.base, sizeof l.base, "%s", et__bases[b]);
             rc |= et__add(p, z);
-            /* quick (30 min): LoRA on every base but f16 (~f32) and 2:4 (~50% pruning) */
-            if (!strcmp(pr.name, "quick") && (!strcmp(et__bases[b], "f16") || !strcmp(et__bases[b], "prune2:4")))
+            /* quick (30 min): LoRA on every base but the near-lossless f16 and q8_0 (~f32) and
+             * 2:4 (~50% pruning); their zero-shot cells still run */
+            if (quick && (!strcmp(et__bases[b], "f16") || !strcmp(et__bases[b], "q8_0") ||
+                          !strcmp(et__bases[b], "prune2:4")))
                 continue;
             rc |= et__add_seeds(p, l, pr.n_seeds);
         }
@@ -202,8 +212,8 @@ int et_study_plan_build_with(et_study_plan *p, const char *profile, int grid,
         static const char *const dc_bases[] = {"f32", "q4_0", "nf4"};
         for (int b = 0; b < 3; b++)
             for (int ca = 0; ca < 4; ca++) {
-                /* quick: q4_0 at cap 4 only, nf4 at 4 and 16 (the compression slice's) and all */
-                if (!strcmp(pr.name, "quick") && ((b == 1 && ca != 0) || (b == 2 && ca == 2))) continue;
+                /* quick: f32 at 4, 16 and all; q4_0 and nf4 at 4 (and 16: the compression slice's) */
+                if (quick && ((b == 0 && ca == 2) || (b > 0 && ca != 0))) continue;
                 et_cell c = et__cell(T, "lora", model, bc, pr.n_users, "data-x-compression");
                 snprintf(c.base, sizeof c.base, "%s", dc_bases[b]);
                 c.profile_cap = et__caps[ca];
@@ -249,12 +259,17 @@ void et_study_plan_shard(et_study_plan *p, int k, int n) {
     p->n = m;
 }
 
-double et_cell_estimate_s(const et_cell *c, double gflops, double model_params,
-                          double query_tokens) {
-    const double queries_per_user = 4, cands = 5;   /* the built-in tasks' test split / labels */
+double et_cell_estimate_s(const et_cell *c, const et_cell_cost_in *in) {
     double learn = et_cell_learns(c) ? c->budget_s * c->n_users : 0;
-    double ctx = query_tokens;
-    if (et_cell_retrieves(c)) ctx += c->rag_k * query_tokens;
-    double flops = 2.0 * model_params * (ctx + 8) * cands * queries_per_user * c->n_users;
-    return learn + (gflops > 0 ? flops / (gflops * 1e9) : 0);
+    double ctx = in->query_tokens;
+    if (et_cell_retrieves(c)) {   /* the retrieved items, within the runner's 384-token budget */
+        double add = c->rag_k * in->item_tokens;
+        ctx += add < 384 ? add : 384;
+    }
+    double queries = in->queries_per_user * c->n_users;
+    double units = in->n_cands > 0 ? (ctx + 2) * in->n_cands * in->model_params
+                                   : (ctx + ET_STUDY_GEN_TOKENS) * in->model_params;
+    double spu = in->n_cands > 0 ? in->sec_per_unit : in->sec_per_gen_unit;
+    double infer = spu > 0 ? units * spu : in->gflops > 0 ? 2.0 * units / (in->gflops * 1e9) : 0;
+    return learn + infer * queries;
 }

@@ -6,6 +6,10 @@
  * Every mean carries a 95% CI from the two-level bootstrap (users, then seeds; stats.h).
  * Each finding is a set of paired contrasts (same users, per-user means over seeds), tested
  * by sign-flip permutation and Holm-corrected across all contrasts of the report.
+ * The header gives the device (the limits the study measured into device.jsonl) and whether
+ * the built-in models were pretrained on prompt-shaped documents (the corpus manifest); a
+ * table shows the weight types each base really ran on (Q4_K falls back on rows that are
+ * not whole 256-blocks), and the roofline section projects learning and inference.
  */
 #include "study.h"
 
@@ -23,9 +27,10 @@
 
 typedef struct {
     char key[600], cfg[600];          /* cfg: key without seed */
-    char task[48], method[16], base[16], model[160], slice[32], metric[16];
+    char task[48], method[16], base[16], model[160], slice[32], metric[16], wtypes[160];
     int k, cap, rank, seed, n_users, lower_better;
     double budget, value, learn_s, steps, tok_s, planned, rss, flops, bytes, latency, model_bytes;
+    double iflops, ibytes;            /* inference per query */
     int nu;
     char **users;
     double *uval;                     /* main metric per user */
@@ -76,7 +81,7 @@ static int et__load_rows(const char *path, et__rep *R, char *err, size_t errlen)
 #define N(obj, name) (cJSON_IsNumber(cJSON_GetObjectItem(obj, name)) ? cJSON_GetObjectItem(obj, name)->valuedouble : NAN)
         snprintf(r->key, sizeof r->key, "%s", key->valuestring);
         S(r->task, c, "task"); S(r->method, c, "method"); S(r->base, c, "base");
-        S(r->model, c, "model"); S(r->slice, c, "slice");
+        S(r->model, c, "model"); S(r->slice, c, "slice"); S(r->wtypes, c, "weight_types");
 #define I(obj, name) (isfinite(N(obj, name)) && fabs(N(obj, name)) < 1e9 ? (int)N(obj, name) : 0)
         r->k = I(c, "rag_k"), r->cap = I(c, "profile_cap"), r->rank = I(c, "rank");
         r->seed = I(c, "seed"), r->n_users = I(c, "n_users"), r->budget = N(c, "budget_s");
@@ -90,6 +95,7 @@ static int et__load_rows(const char *path, et__rep *R, char *err, size_t errlen)
         r->tok_s = N(j, "train_tokens_per_s"), r->planned = N(j, "planned_peak_bytes");
         r->rss = N(j, "measured_peak_rss"), r->flops = N(j, "learn_flops_per_user");
         r->bytes = N(j, "learn_bytes_per_user"), r->latency = N(j, "latency_ms_per_query");
+        r->iflops = N(j, "infer_flops_per_query"), r->ibytes = N(j, "infer_bytes_per_query");
         const cJSON *un = cJSON_GetObjectItem(pu, "users"), *uv = cJSON_GetObjectItem(pu, mn);
         int nu = cJSON_GetArraySize(un);
         if (nu > ET__MAXU) nu = ET__MAXU;
@@ -228,7 +234,9 @@ static void et__cfg_label(const et__rep *R, int gi, char *buf, size_t n) {
 
 /* ---- the report ------------------------------------------------------------------------------ */
 
-static void et__device(FILE *f) {
+/* the device header: CPU model and threads from /proc, bandwidth and peaks from the probe
+ * lines the study measured into out_dir/device.jsonl (else a `make bench` run's file) */
+static void et__device(FILE *f, const char *out_dir) {
     char model[256] = "unknown";
     FILE *c = fopen("/proc/cpuinfo", "r");
     if (c) {
@@ -242,18 +250,25 @@ static void et__device(FILE *f) {
         fclose(c);
     }
     fprintf(f, "**Device:** %s, %ld hardware threads.  ", model, sysconf(_SC_NPROCESSORS_ONLN));
-    FILE *k = fopen("build/bench/kernels.jsonl", "r");
+    char src[1100];
+    snprintf(src, sizeof src, "%s/device.jsonl", out_dir);
+    FILE *k = fopen(src, "r");
+    if (!k) snprintf(src, sizeof src, "build/bench/kernels.jsonl"), k = fopen(src, "r");
     double bw = 0, peak[3] = {0, 0, 0};
+    int threads = 0;
     static const char *const pk[3] = {"fma_peak", "bf16_peak", "int8_peak"};
     if (k) {
         char line[2048];
         while (fgets(line, sizeof line, k)) {
             cJSON *j = cJSON_Parse(line);
             if (!j) continue;
-            const cJSON *w = cJSON_GetObjectItem(j, "what");
+            const cJSON *w = cJSON_GetObjectItem(j, "what"), *th = cJSON_GetObjectItem(j, "threads");
             if (cJSON_IsString(w)) {
                 const cJSON *gb = cJSON_GetObjectItem(j, "gbps"), *gf = cJSON_GetObjectItem(j, "gflops");
-                if (!strcmp(w->valuestring, "read_bw") && cJSON_IsNumber(gb) && gb->valuedouble > bw) bw = gb->valuedouble;
+                if (!strcmp(w->valuestring, "read_bw") && cJSON_IsNumber(gb) && gb->valuedouble > bw) {
+                    bw = gb->valuedouble;
+                    if (cJSON_IsNumber(th)) threads = th->valueint;
+                }
                 for (int i = 0; i < 3; i++)
                     if (!strcmp(w->valuestring, pk[i]) && cJSON_IsNumber(gf) && gf->valuedouble > peak[i])
                         peak[i] = gf->valuedouble;
@@ -262,13 +277,49 @@ static void et__device(FILE *f) {
         }
         fclose(k);
     }
-    if (bw > 0 || peak[0] > 0)
-        fprintf(f, "Measured (build/bench/kernels.jsonl, all threads): read bandwidth %.1f GB/s, "
-                "f32 FMA peak %.0f GFLOP/s (bf16 %.0f GFLOP/s, int8 %.0f GOP/s).\n\n",
-                bw, peak[0], peak[1], peak[2]);
+    if (bw > 0 && peak[0] > 0)
+        fprintf(f, "Measured (`%s`, %d threads): read bandwidth %.1f GB/s, f32 FMA peak %.0f GFLOP/s "
+                "(bf16 %.0f GFLOP/s, int8 %.0f GOP/s).\n\n", src, threads, bw, peak[0], peak[1], peak[2]);
     else
-        fprintf(f, "Bandwidth and peak FLOP/s were not measured (no build/bench/kernels.jsonl; run "
-                "`make bench`).\n\n");
+        fprintf(f, "Bandwidth and peak FLOP/s: not measured (no probe lines in %s/device.jsonl; `edgetune "
+                "study` measures them before running its cells).\n\n", out_dir);
+}
+
+/* whether the built-in models' pretraining mix has prompt-shaped documents (issue 7 asks
+ * the report to say), from the corpus manifest `make corpus` wrote */
+static void et__corpus(FILE *f) {
+    const char *path = "build/corpus/manifest.json";
+    FILE *m = fopen(path, "rb");
+    cJSON *j = NULL;
+    if (m) {
+        char *buf = NULL;
+        size_t cap = 0, n = 0;
+        for (;;) {
+            if (n + 4096 + 1 > cap) {
+                char *nb = realloc(buf, cap = cap ? cap * 2 : 65536);
+                if (!nb) break;
+                buf = nb;
+            }
+            size_t r = fread(buf + n, 1, 4096, m);
+            n += r;
+            if (r == 0) break;
+        }
+        fclose(m);
+        if (buf) { buf[n] = 0; j = cJSON_Parse(buf); }
+        free(buf);
+    }
+    const cJSON *p = j ? cJSON_GetObjectItem(j, "prompt_shaped_documents") : NULL;
+    if (cJSON_IsBool(p))
+        fprintf(f, "**Pretraining mix of the built-in models:** %s (`%s`, field `prompt_shaped_documents`).\n\n",
+                cJSON_IsTrue(p) ? "includes documents shaped like the study's prompts (profile records then a "
+                                  "query, from users who appear in no evaluation)"
+                                : "no documents shaped like the study's prompts: the models saw only the "
+                                  "corpus's books, dictionaries and glosses, never a profile-then-query layout",
+                path);
+    else
+        fprintf(f, "**Pretraining mix of the built-in models:** not known (`%s` %s).\n\n", path,
+                j ? "has no `prompt_shaped_documents` field" : "is missing or unreadable");
+    cJSON_Delete(j);
 }
 
 static double et__zero_shot(const et__rep *R, const char *task, const char *model) {
@@ -316,7 +367,8 @@ int et_study_report(const char *out_dir, const et_study_task *tasks, int n_tasks
         if (!strcmp(R.r[i].slice, "compression")) { ct = R.r[i].task; break; }
 
     fprintf(f, "# edgetune study report\n\n");
-    et__device(f);
+    et__device(f, out_dir);
+    et__corpus(f);
     fprintf(f, "Results: `%s/results.jsonl`, %d cells in %d configurations.  Centre: model `%s`, "
             "base f32, profile cap 16, RAG k=4, LoRA rank 8, budget %g s per user, centre task "
             "`%s`.  Scores where tasks are compared are oriented higher-is-better: accuracy, "
@@ -381,6 +433,28 @@ int et_study_report(const char *out_dir, const et_study_task *tasks, int n_tasks
         fprintf(f, "| %s | %d | %d | %s | %.3f | %.3f [%.3f, %.3f] | %.1f | %.0f | %.0f | %.1f |\n",
                 lab, G->n_seeds, r->nu, r->metric, G->raw, G->ci.mean, G->ci.lo, G->ci.hi,
                 G->learn_s, G->steps, G->rss / 1048576.0, G->latency);
+    }
+
+    /* ---- the weights each base really ran on ---- */
+    fprintf(f, "\n## Base weights as run\n\nThe storage types of each model's linear weights after "
+            "loading with the cell's base (from `weight_types` in results.jsonl).  Q4_K and Q6_K need "
+            "rows that are whole 256-element blocks; a row that is not falls back to IQ4_NL / Q8_0 as "
+            "llama.cpp does, so such a cell measures the fallback type.\n\n| base | model | weights used | "
+            "as asked? |\n|---|---|---|---|\n");
+    for (int i = 0; i < R.n; i++) {
+        const et__row *r = &R.r[i];
+        int seen = 0;
+        for (int k = 0; k < i && !seen; k++)
+            seen = !strcmp(R.r[k].base, r->base) && !strcmp(R.r[k].model, r->model);
+        if (seen) continue;
+        /* the type a base asks for: its own name, f32 for pruned bases */
+        const char *want = !strncmp(r->base, "prune", 5) ? "f32" : r->base;
+        char pat[32];
+        snprintf(pat, sizeof pat, " %s x", want);
+        const char *ok = !r->wtypes[0] ? "not recorded" : strstr(r->wtypes, pat) && !strchr(r->wtypes, ',')
+                       ? "yes" : strstr(r->wtypes, pat) ? "partly (fallback on some rows)" : "**no: fallback**";
+        const char *mb = strrchr(r->model, '/') ? strrchr(r->model, '/') + 1 : r->model;
+        fprintf(f, "| %s | `%s` | %s | %s |\n", r->base, mb, r->wtypes[0] ? r->wtypes : "—", ok);
     }
 
     /* ---- contrasts ---- */
@@ -615,9 +689,10 @@ int et_study_report(const char *out_dir, const et_study_task *tasks, int n_tasks
             "every task.  F2 and F5 claim the absence of a gain: a significant gain contradicts "
             "them, otherwise they are reported as not contradicted (\"no significant gain\").  F3 "
             "and F4 claim a gain: supported only by a significant one.  Significance: Holm-adjusted "
-            "p < 0.05.  With m users the smallest attainable sign-flip p is 2/2^m, so a profile "
-            "with few users per cell (quick: 3) exercises the machinery but cannot reach "
-            "significance after Holm; the full profile (24 users) can.\n\n");
+            "p < 0.05.  With m users the smallest attainable sign-flip p is 2/2^m (users whose "
+            "difference is exactly 0 add nothing), so after Holm over the %d contrasts a contrast "
+            "needs 2/2^m x %d < 0.05, m >= %d; this report's cells have %d users.\n\n", nc, nc,
+            (int)ceil(log2(2.0 * (nc > 0 ? nc : 1) / 0.05)), C ? C->nu : 0);
     fprintf(f, "### What our data suggests\n\n");
     for (int t = 0; t < n_tasks; t++) {
         int best = -1;
@@ -641,25 +716,36 @@ int et_study_report(const char *out_dir, const et_study_task *tasks, int n_tasks
 
     /* ---- projection ---- */
     fprintf(f, "\n## Projecting a cell's time to another device (roofline)\n\n"
-            "Every learning cell records its FLOPs and bytes moved per user (the ops' own counts, "
-            "`learn_flops_per_user`, `learn_bytes_per_user` in results.jsonl).  On a device with "
-            "measured peak P (FLOP/s) and memory bandwidth B (bytes/s) a step cannot run faster "
+            "Every cell records the FLOPs and bytes moved of its work, by the ops' own counts "
+            "(engine/cost.h summed over the nodes of each graph): learning per user "
+            "(`learn_flops_per_user`, `learn_bytes_per_user`) and inference per query "
+            "(`infer_flops_per_query`, `infer_bytes_per_query`) in results.jsonl.  On a device with "
+            "measured peak P (FLOP/s) and memory bandwidth B (bytes/s) the work cannot run faster "
             "than its roofline bound, so the projected time is\n\n"
             "    t_device = max(FLOPs / P, bytes / B)\n\n"
-            "Measure P and B on the phone with `edgetune bench` (its probe lines), then apply the "
-            "formula per cell; `edgetune study --report --phone-gflops P --phone-gbps B` adds the "
-            "column below.  The bound is optimistic by the kernels' achieved fraction of the "
-            "limits, which `edgetune bench` reports per kernel on both machines.\n\n");
+            "Measure P and B on the phone with `edgetune bench kernels` (its probe lines), then apply "
+            "the formula per cell; `edgetune study --report --phone-gflops P --phone-gbps B` adds the "
+            "table below.  The bound is optimistic by the kernels' achieved fraction of the limits, "
+            "which `edgetune bench kernels` reports per kernel on both machines; the same bound for "
+            "this machine's measured P and B, next to the measured time, shows that fraction here.\n\n");
     if (o && o->phone_gflops > 0 && o->phone_gbps > 0) {
-        fprintf(f, "| configuration | FLOPs/user | bytes/user | here s/user | projected s/user (P %.0f GFLOP/s, B %.1f GB/s) |\n|---|---|---|---|---|\n",
-                o->phone_gflops, o->phone_gbps);
+        fprintf(f, "Phone: P %.0f GFLOP/s, B %.1f GB/s.\n\n", o->phone_gflops, o->phone_gbps);
+        fprintf(f, "| configuration | learn FLOPs/user | learn bytes/user | here s/user | projected s/user | "
+                "infer FLOPs/query | infer bytes/query | here ms/query | projected ms/query |\n"
+                "|---|---|---|---|---|---|---|---|---|\n");
+        double P = o->phone_gflops * 1e9, B = o->phone_gbps * 1e9;
         for (int g = 0; g < R.ng; g++) {
             const et__row *r = &R.r[R.g[g].first];
-            if (!(r->flops > 0)) continue;
-            char lab[300];
+            if (!(r->flops > 0) && !(r->iflops > 0)) continue;
+            char lab[300], l1[32] = "—", l2[32] = "—", l3[32] = "—", l4[32] = "—";
             et__cfg_label(&R, g, lab, sizeof lab);
-            double tp = fmax(r->flops / (o->phone_gflops * 1e9), r->bytes / (o->phone_gbps * 1e9));
-            fprintf(f, "| %s | %.3g | %.3g | %.1f | %.1f |\n", lab, r->flops, r->bytes, R.g[g].learn_s, tp);
+            if (r->flops > 0) {
+                snprintf(l1, sizeof l1, "%.3g", r->flops), snprintf(l2, sizeof l2, "%.3g", r->bytes);
+                snprintf(l3, sizeof l3, "%.1f", R.g[g].learn_s);
+                snprintf(l4, sizeof l4, "%.2f", fmax(r->flops / P, r->bytes / B));
+            }
+            fprintf(f, "| %s | %s | %s | %s | %s | %.3g | %.3g | %.1f | %.2f |\n", lab, l1, l2, l3, l4, r->iflops,
+                    r->ibytes, R.g[g].latency, 1e3 * fmax(r->iflops / P, r->ibytes / B));
         }
     }
     rc = 0;

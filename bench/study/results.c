@@ -181,21 +181,28 @@ int et_results_merge(const char *out, const char *const *in, int n_in, char *err
 
 /* ---- calibration ------------------------------------------------------------------------ */
 
-typedef struct { const char *model, *method, *base; int rank; double v; int found; } et__cal;
+typedef struct { const et_calib_key *k; double v; int found; } et__cal;
+
+static int et__str_is(const cJSON *j, const char *name, const char *want) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, name);
+    return cJSON_IsString(v) && !strcmp(v->valuestring, want);
+}
+static int et__int_is(const cJSON *j, const char *name, int want) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, name);
+    return cJSON_IsNumber(v) && v->valueint == want;
+}
 
 static int et__cal_line(const char *line, void *ctx) {
     et__cal *c = ctx;
     cJSON *j = cJSON_Parse(line);
     if (!j) return 0;
-    const cJSON *mo = cJSON_GetObjectItemCaseSensitive(j, "model"),
-                *me = cJSON_GetObjectItemCaseSensitive(j, "method"),
-                *ba = cJSON_GetObjectItemCaseSensitive(j, "base"),
-                *ra = cJSON_GetObjectItemCaseSensitive(j, "rank"),
-                *v = cJSON_GetObjectItemCaseSensitive(j, "sec_per_step");
-    if (cJSON_IsString(mo) && cJSON_IsString(me) && cJSON_IsString(ba) && cJSON_IsNumber(ra) &&
-        cJSON_IsNumber(v) && !strcmp(mo->valuestring, c->model) &&
-        !strcmp(me->valuestring, c->method) && !strcmp(ba->valuestring, c->base) &&
-        ra->valueint == c->rank && v->valuedouble > 0 && !c->found) {
+    const et_calib_key *k = c->k;
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, "sec_per_step");
+    /* lines of an older format (no task / cap / threads) never match: they are re-measured */
+    if (!c->found && cJSON_IsNumber(v) && v->valuedouble > 0 && et__str_is(j, "model", k->model) &&
+        et__str_is(j, "method", k->method) && et__str_is(j, "base", k->base) && et__str_is(j, "task", k->task) &&
+        et__int_is(j, "rank", k->rank) && et__int_is(j, "profile_cap", k->profile_cap) &&
+        et__int_is(j, "n_threads", k->n_threads)) {
         c->v = v->valuedouble;                       /* the first measurement is the one */
         c->found = 1;
     }
@@ -203,27 +210,28 @@ static int et__cal_line(const char *line, void *ctx) {
     return 0;
 }
 
-int et_calib_get(const char *dir, const char *model, const char *method, const char *base,
-                 int rank, double *sec_per_step) {
+int et_calib_get(const char *dir, const et_calib_key *k, double *sec_per_step) {
     char path[1100], err[256];
     snprintf(path, sizeof path, "%s/calibration.jsonl", dir);
-    et__cal c = { model, method, base, rank, 0, 0 };
+    et__cal c = { k, 0, 0 };
     if (et__each_line(path, et__cal_line, &c, err, sizeof err) || !c.found) return -1;
     *sec_per_step = c.v;
     return 0;
 }
 
-int et_calib_put(const char *dir, const char *model, const char *method, const char *base,
-                 int rank, double sec_per_step, char *err, size_t errlen) {
+int et_calib_put(const char *dir, const et_calib_key *k, double sec_per_step, char *err, size_t errlen) {
     char path[1100];
     snprintf(path, sizeof path, "%s/calibration.jsonl", dir);
     cJSON *j = cJSON_CreateObject();
     cJSON_AddStringToObject(j, "format", "edgetune-study-calibration");
-    cJSON_AddNumberToObject(j, "version", 1);
-    cJSON_AddStringToObject(j, "model", model);
-    cJSON_AddStringToObject(j, "method", method);
-    cJSON_AddStringToObject(j, "base", base);
-    cJSON_AddNumberToObject(j, "rank", rank);
+    cJSON_AddNumberToObject(j, "version", 2);
+    cJSON_AddStringToObject(j, "model", k->model);
+    cJSON_AddStringToObject(j, "method", k->method);
+    cJSON_AddStringToObject(j, "base", k->base);
+    cJSON_AddStringToObject(j, "task", k->task);
+    cJSON_AddNumberToObject(j, "rank", k->rank);
+    cJSON_AddNumberToObject(j, "profile_cap", k->profile_cap);
+    cJSON_AddNumberToObject(j, "n_threads", k->n_threads);
     cJSON_AddNumberToObject(j, "sec_per_step", sec_per_step);
     char *s = cJSON_PrintUnformatted(j);
     cJSON_Delete(j);

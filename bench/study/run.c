@@ -4,9 +4,13 @@
  * with BM25 and put the top k in front of each query (within the prompt budget); for
  * parameter learning train one adapter on prompts made from those items (prompts.c), with the
  * step count that the time budget buys on this machine (one calibration run per model x
- * method x base x rank, kept in calibration.jsonl so reruns use the same steps); then score
- * every allowed label by likelihood (rating, classification, attribution) or generate
- * (generation), and compute the metrics per user and over the cell.
+ * method x base x rank x task x profile cap x threads, kept in calibration.jsonl so reruns
+ * use the same steps); then score every allowed label by likelihood (rating,
+ * classification, attribution) or generate (generation), and compute the metrics per user
+ * and over the cell.  Learning and inference both record their FLOPs and bytes moved (the
+ * op table's counts: models/lm_cost.h, the trainer's), and the cell records the weight
+ * types the base really ran on (a Q4_K request on rows that are not whole 256-blocks runs
+ * on IQ4_NL).
  *
  * The et_lm calls are compiled only when the build has the model implementation
  * (tools/study.mk defines ET_STUDY_HAVE_LM when models/lm.c defines every function used
@@ -27,7 +31,9 @@
 #include "rag.h"
 
 #ifdef ET_STUDY_HAVE_LM
+#include <unistd.h>
 #include "lm.h"
+#include "lm_cost.h"
 #endif
 
 int et_study_have_models(void) {
@@ -37,6 +43,9 @@ int et_study_have_models(void) {
     return 0;
 #endif
 }
+
+static const char *et__device;   /* et_study_set_device: et_lm_opts.device of later loads */
+void et_study_set_device(const char *device) { et__device = device; }
 
 #ifndef ET_STUDY_HAVE_LM
 
@@ -49,10 +58,15 @@ int et_study_run_cell(const et_cell *c, const et_study_task *t, const char *out_
     return -1;
 }
 
+double et_study_measure_infer(const char *model, const et_study_task *t, int n_threads) {
+    (void)model, (void)t, (void)n_threads;
+    return 0;
+}
+
 #else
 
 #define ET__PROMPT_TOKENS 384   /* RAG context budget: fits every built-in model's context */
-#define ET__GEN_TOKENS    32    /* synopsis / headline length cap */
+#define ET__GEN_TOKENS    ET_STUDY_GEN_TOKENS   /* synopsis / headline length cap */
 
 static double et__now(void) {
     struct timespec ts;
@@ -84,12 +98,13 @@ static char   et__lm_key[400];
 
 static et_lm *et__load(const et_cell *c, int n_threads, char *err, size_t errlen) {
     char key[400];
-    snprintf(key, sizeof key, "%s|%s|%d", c->model, c->base, n_threads);
+    snprintf(key, sizeof key, "%s|%s|%d|%s", c->model, c->base, n_threads, et__device ? et__device : "cpu");
     if (et__lm && !strcmp(key, et__lm_key)) return et__lm;
     et_lm_free(et__lm);
     et__lm = NULL;
     et_lm_opts o = { 0 };
     o.n_threads = n_threads;
+    o.device = et__device;
     if (!strcmp(c->base, "prune50")) o.prune = "50%";
     else if (!strcmp(c->base, "prune2:4")) o.prune = "2:4";
     else o.base_type = c->base;
@@ -150,13 +165,15 @@ static et_finetune_cfg et__ft_cfg(const et_cell *c, int steps, uint64_t seed) {
     return f;
 }
 
-/* seconds per step for this cell's (model, method, base, rank): stored, else measured now
- * with a short run on the given pairs */
-static int et__steps(const et_cell *c, const char *out_dir, et__pairs *p, int *steps, char *err,
-                     size_t errlen) {
+/* seconds per step for this cell's calibration key (see et_calib_key): stored, else measured
+ * now with a short run on the given pairs (the cell's first user's) */
+static int et__steps(const et_cell *c, const char *task, int n_threads, const char *out_dir, et__pairs *p,
+                     int *steps, double *sec_per_step, char *err, size_t errlen) {
     double sps;
-    int rank = strcmp(c->method, "lora") && strcmp(c->method, "rag+lora") ? 0 : c->rank;
-    if (et_calib_get(out_dir, c->model, c->method, c->base, rank, &sps)) {
+    et_calib_key k = { c->model, c->method, c->base, task,
+                       strcmp(c->method, "lora") && strcmp(c->method, "rag+lora") ? 0 : c->rank, c->profile_cap,
+                       n_threads > 0 ? n_threads : (int)sysconf(_SC_NPROCESSORS_ONLN) };
+    if (et_calib_get(out_dir, &k, &sps)) {
         enum { CAL_STEPS = 4 };
         et_finetune_cfg f = et__ft_cfg(c, CAL_STEPS, 12345);
         et_finetune_stats st;
@@ -167,11 +184,58 @@ static int et__steps(const et_cell *c, const char *out_dir, et__pairs *p, int *s
         et_lm_reset_adapter(et__lm);
         sps = st.seconds / CAL_STEPS;
         if (!(sps > 0)) sps = 1e-3;
-        if (et_calib_put(out_dir, c->model, c->method, c->base, rank, sps, err, errlen)) return -1;
+        if (et_calib_put(out_dir, &k, sps, err, errlen)) return -1;
     }
+    *sec_per_step = sps;
     *steps = (int)floor(c->budget_s / sps);
     if (*steps < 1) *steps = 1;
     return 0;
+}
+
+/* the fastest of up to 16 calls of one query within ~2 s, after a warm-up (contention on a
+ * shared machine comes in bursts); *units: the call's candidate-token-parameters */
+static double et__time_query(const char *model, const et_study_task *t, int n_threads, double *units) {
+    struct stat sb;
+    et_lm_opts o = { 0 };
+    o.n_threads = n_threads, o.base_type = "f32";
+    et_lm *lm = NULL;
+    char err[256], out[4096];
+    if (stat(model, &sb) != 0 || et_lm_load(model, &o, &lm, err, sizeof err)) return 0;
+    /* the task's longest query of its first users: a call long enough to time */
+    const char *q = t->users[0].test[0].input;
+    for (int u = 0; u < t->n_users && u < 8; u++)
+        for (int i = 0; i < t->users[u].n_test; i++)
+            if (strlen(t->users[u].test[i].input) > strlen(q)) q = t->users[u].test[i].input;
+    double *lp = calloc((size_t)t->n_labels + 1, sizeof *lp), best = 0;
+    int ntok = et_lm_count_tokens(lm, q);
+    double t_start = et__now();
+    for (int r = 0; lp && ntok > 0 && r < 17 && (r < 3 || et__now() - t_start < 2.0); r++) {
+        double t0 = et__now();
+        int rc = t->kind == ET_TASK_GENERATION
+               ? et_lm_generate(lm, q, ET__GEN_TOKENS, out, sizeof out, err, sizeof err)
+               : et_lm_score(lm, q, (const char *const *)t->labels, t->n_labels, lp, err, sizeof err);
+        double dt = et__now() - t0;
+        if (rc) { best = 0; break; }
+        if (r > 0 && (best == 0 || dt < best)) best = dt;
+        if (t->kind == ET_TASK_GENERATION) *units = (ntok + et_lm_count_tokens(lm, out) + 1.0) * (double)sb.st_size / 4;
+        else *units = (ntok + 2.0) * t->n_labels * (double)sb.st_size / 4;
+    }
+    free(lp);
+    et_lm_free(lm);
+    return best;
+}
+
+double et_study_measure_infer(const char *model, const et_study_task *t, int n_threads) {
+    if (!t->n_users || !t->users[0].n_test) return 0;
+    /* with the run's threads, and with one: on a machine shared with other jobs a
+     * multi-threaded call mostly measures its threads waiting at barriers for a descheduled
+     * peer (the process's CPU time is no better: OpenMP threads spin meanwhile), while one
+     * thread's fastest call stays the machine's speed.  The smaller of the two is never
+     * faster than what was measured: the threads' own speed-up where it showed, none where
+     * the machine hid it */
+    double u1 = 0, un = 0, t1 = et__time_query(model, t, 1, &u1), tn = et__time_query(model, t, n_threads, &un);
+    double s1 = t1 > 0 && u1 > 0 ? t1 / u1 : 0, sn = tn > 0 && un > 0 ? tn / un : 0;
+    return s1 > 0 && sn > 0 ? fmin(s1, sn) : s1 > 0 ? s1 : sn;
 }
 
 static int et__argmax(const double *v, int n) {
@@ -199,7 +263,10 @@ int et_study_run_cell(const et_cell *c, const et_study_task *t, const char *out_
     double *lp = calloc((size_t)t->n_labels + 1, sizeof *lp);
     cJSON *gens = cJSON_CreateArray();
     int nq = 0, rc = -1, steps_used = 0;
-    double learn_s = 0, tok_s = 0, flops = 0, bytes = 0, loss0 = 0, loss1 = 0, infer_s = 0;
+    double learn_s = 0, tok_s = 0, flops = 0, bytes = 0, loss0 = 0, loss1 = 0, infer_s = 0, sec_per_step = 0;
+    double infer_flops = 0, infer_bytes = 0;
+    char wtypes[160];
+    et_lm_weight_types(et__lm, wtypes, sizeof wtypes);
     size_t planned_peak = 0, rss_peak_train = 0;
     long infer_tokens = 0;
     int n_trained = 0;
@@ -232,7 +299,11 @@ int et_study_run_cell(const et_cell *c, const et_study_task *t, const char *out_
                 goto done;
             }
             int steps;
-            if (et__steps(c, out_dir, &p, &steps, err, errlen)) { et__pairs_free(&p); et_bm25_free(bm); goto done; }
+            if (et__steps(c, t->name, n_threads, out_dir, &p, &steps, &sec_per_step, err, errlen)) {
+                et__pairs_free(&p);
+                et_bm25_free(bm);
+                goto done;
+            }
             et_finetune_cfg f = et__ft_cfg(c, steps, (uint64_t)c->seed * 1000003u + (uint64_t)ui);
             et_finetune_stats st;
             memset(&st, 0, sizeof st);
@@ -268,6 +339,17 @@ int et_study_run_cell(const et_cell *c, const et_study_task *t, const char *out_
                 src = et_lm_score(et__lm, prompt, (const char *const *)t->labels, t->n_labels, lp, err, errlen);
             }
             infer_s += et__now() - t0;
+            /* what that call cost: the same graphs counted, not run */
+            et_lm_cost cost = { 0, 0 };
+            if (!src && t->kind == ET_TASK_GENERATION) {
+                int n_steps = et_lm_count_tokens(et__lm, out_text) + 1;   /* + the step drawing the stop */
+                src = et_lm_generate_cost(et__lm, prompt, ET__GEN_TOKENS,
+                                          n_steps < 1 ? 1 : n_steps > ET__GEN_TOKENS ? ET__GEN_TOKENS : n_steps,
+                                          &cost, err, errlen);
+            } else if (!src) {
+                src = et_lm_score_cost(et__lm, prompt, (const char *const *)t->labels, t->n_labels, &cost, err, errlen);
+            }
+            infer_flops += cost.flops, infer_bytes += cost.bytes;
             free(prompt);
             if (src) { et_bm25_free(bm); goto done; }
             if (t->kind == ET_TASK_GENERATION) {
@@ -315,6 +397,7 @@ int et_study_run_cell(const et_cell *c, const et_study_task *t, const char *out_
     cJSON_AddStringToObject(cfg, "model", c->model);
     struct stat sb;
     cJSON_AddNumberToObject(cfg, "model_bytes", stat(c->model, &sb) == 0 ? (double)sb.st_size : 0);
+    cJSON_AddStringToObject(cfg, "weight_types", wtypes);   /* what `base` really ran on */
     cJSON_AddNumberToObject(cfg, "profile_cap", c->profile_cap);
     cJSON_AddNumberToObject(cfg, "budget_s", c->budget_s);
     cJSON_AddNumberToObject(cfg, "rank", c->rank);
@@ -367,6 +450,9 @@ int et_study_run_cell(const et_cell *c, const et_study_task *t, const char *out_
     cJSON_AddNumberToObject(j, "final_loss", n_trained ? loss1 / n_trained : 0);
     cJSON_AddNumberToObject(j, "learn_flops_per_user", n_trained ? flops / n_trained : 0);
     cJSON_AddNumberToObject(j, "learn_bytes_per_user", n_trained ? bytes / n_trained : 0);
+    cJSON_AddNumberToObject(j, "calibration_sec_per_step", sec_per_step);
+    cJSON_AddNumberToObject(j, "infer_flops_per_query", nq ? infer_flops / nq : 0);
+    cJSON_AddNumberToObject(j, "infer_bytes_per_query", nq ? infer_bytes / nq : 0);
     cJSON_AddNumberToObject(j, "planned_peak_bytes", (double)planned_peak);
     size_t rss = et__peak_rss();
     cJSON_AddNumberToObject(j, "measured_peak_rss", (double)(rss > rss_peak_train ? rss : rss_peak_train));

@@ -1,6 +1,11 @@
 /* The driver behind `edgetune study`: tasks -> plan -> (shard) -> skip finished cells ->
- * run the rest with progress and ETA -> report.  `--plan` prints the cells and their
- * estimated cost instead of running; `--report` only re-renders the report.
+ * probe the device (once per output directory) -> run the rest with progress and ETA ->
+ * report.  `--plan` prints the cells and their estimated cost instead of running;
+ * `--report` only re-renders the report (from the device file the run measured).
+ *
+ * Models: the built-in base models (the .gguf files in build/models, smallest first: the first is the
+ * centre) followed by every --model file, so a GGUF given on the command line joins the
+ * model-size axis; --no-builtin-models keeps only the given files.
  *
  * The ETA scales the remaining cells' estimates by how long the finished ones took against
  * their own estimates, so it self-corrects after the first few cells.
@@ -18,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench/bench_kernels.h"
 #include "kernels.h"
 
 static const char *const et__builtin[] = {"rating", "section", "attribution", "synopsis"};
@@ -53,6 +59,26 @@ static double et__measure_gflops(void) {
     }
     free(a); free(b); free(c);
     return best > 0 ? 2.0 * N * N * N / best / 1e9 : 0;
+}
+
+int et_study_probe_device(const char *out_dir, char *err, size_t errlen) {
+    char path[1100], tmp[1120];
+    snprintf(path, sizeof path, "%s/device.jsonl", out_dir);
+    if (access(path, R_OK) == 0) return 0;
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f) { snprintf(err, errlen, "study: %s: cannot create: %s", tmp, strerror(errno)); return -1; }
+    fprintf(stderr, "study: measuring this machine's bandwidth and peak FLOP/s for the report (once, into %s)\n", path);
+    et_bench_kernels_opts bo = { .json = true, .quick = true, .only = "f32", .out = f };
+    int rc = et_bench_kernels(&bo);
+    /* rc 1: some kernel figure above its measured limit: the probe lines are still the
+     * machine's measurement (bench kernels says which figure on stderr) */
+    if (fclose(f) || rc == 2 || rename(tmp, path)) {
+        snprintf(err, errlen, "study: the device probe failed (bench kernels status %d) writing %s", rc, path);
+        unlink(tmp);
+        return -1;
+    }
+    return 0;
 }
 
 static double et__file_bytes(const char *p) {
@@ -107,23 +133,29 @@ int et_study_main(const et_study_opts *o, char *err, size_t errlen) {
         goto done;
     }
 
-    /* models: --model files, else the built-in base models build/models/ (*.gguf, smallest first) */
-    const char *const *models = o->models;
-    int n_models = o->n_models;
+    /* models: the built-in base models (smallest first), then the --model files */
+    const char **models = calloc((size_t)o->n_models + 64, sizeof *models);
+    int n_models = 0;
+    if (!models) { snprintf(err, errlen, "study: out of memory"); goto done; }
+    if (!o->no_builtin && glob("build/models/*.gguf", 0, NULL, &g) == 0 && g.gl_pathc > 0) {
+        qsort(g.gl_pathv, g.gl_pathc, sizeof *g.gl_pathv, et__cmp_size);
+        for (size_t i = 0; i < g.gl_pathc && n_models < 64; i++) models[n_models++] = g.gl_pathv[i];
+    }
+    for (int m = 0; m < o->n_models; m++) {
+        bool dup = false;
+        for (int k = 0; k < n_models; k++) dup |= !strcmp(models[k], o->models[m]);
+        if (!dup) models[n_models++] = o->models[m];
+    }
     if (n_models == 0) {
-        if (glob("build/models/*.gguf", 0, NULL, &g) == 0 && g.gl_pathc > 0) {
-            qsort(g.gl_pathv, g.gl_pathc, sizeof *g.gl_pathv, et__cmp_size);
-            models = (const char *const *)g.gl_pathv;
-            n_models = (int)g.gl_pathc;
-        } else {
-            snprintf(err, errlen, "study: no models: give --model M.gguf (repeatable) or build "
-                     "the base models into build/models/");
-            goto done;
-        }
+        snprintf(err, errlen, "study: no models: build the base models into build/models/ (`make models`) "
+                 "or give --model M.gguf (repeatable)");
+        free(models);
+        goto done;
     }
     for (int m = 0; m < n_models; m++)
         if (access(models[m], R_OK)) {
             snprintf(err, errlen, "study: --model %s: cannot read the file", models[m]);
+            free(models);
             goto done;
         }
     const char *tnames[8];
@@ -131,21 +163,41 @@ int et_study_main(const et_study_opts *o, char *err, size_t errlen) {
     et_study_profile ovr = { 0 };
     ovr.n_users = o->n_users, ovr.n_budgets = o->n_budgets;
     for (int i = 0; i < o->n_budgets && i < 4; i++) ovr.budgets[i] = o->budgets[i];
-    if (et_study_plan_build_with(&plan, profile, o->grid, tnames, n_tasks, models, n_models, &ovr,
-                                 err, errlen))
-        goto done;
+    int prc = et_study_plan_build_with(&plan, profile, o->grid, tnames, n_tasks, models, n_models, &ovr, err, errlen);
+    free(models);   /* the cells copied the paths */
+    if (prc) goto done;
     int total_cells = plan.n;
     et_study_plan_shard(&plan, o->shard_k, o->shard_n);
 
-    double gflops = et__measure_gflops();
+    /* the estimate's inputs: per task its shape, per kind (scored / generated) the speed of
+     * one real call on the centre model, measured here */
+    double gflops = et__measure_gflops(), spu = 0, spu_gen = 0;
+    et_cell_cost_in task_in[8];
+    for (int k = 0; k < n_tasks; k++) {
+        const et_study_task *t = &tasks[k];
+        double qb = 0, ib = 0;
+        int nq = 0, ni = 0;
+        for (int u = 0; u < t->n_users; u++) {
+            for (int i = 0; i < t->users[u].n_test; i++) qb += strlen(t->users[u].test[i].input), nq++;
+            for (int i = 0; i < t->users[u].n_profile; i++)
+                ib += strlen(t->users[u].profile[i].text) + 16, ni++;   /* + the label and layout */
+        }
+        /* ~4 bytes per token of English text under a few-thousand-token BPE */
+        task_in[k] = (et_cell_cost_in){ 0, nq ? qb / nq / 4 : 100, ni ? ib / ni / 4 : 30,
+                                        t->kind == ET_TASK_GENERATION ? 0 : t->n_labels,
+                                        t->n_users ? (double)nq / t->n_users : 4, 0, 0, gflops };
+        double *slot = t->kind == ET_TASK_GENERATION ? &spu_gen : &spu;
+        if (*slot == 0 && plan.n > 0) *slot = et_study_measure_infer(plan.cells[0].model, t, o->n_threads);
+    }
     double *est = calloc((size_t)plan.n + 1, sizeof *est), est_total = 0;
     if (!est) { snprintf(err, errlen, "study: out of memory"); goto done; }
     for (int i = 0; i < plan.n; i++) {
-        const et_study_task *t = NULL;
-        for (int k = 0; k < n_tasks; k++) if (!strcmp(tasks[k].name, plan.cells[i].task)) t = &tasks[k];
-        double qbytes = t && t->n_users && t->users[0].n_test ? strlen(t->users[0].test[0].input) : 400;
-        est[i] = et_cell_estimate_s(&plan.cells[i], gflops, et__file_bytes(plan.cells[i].model) / 4,
-                                    qbytes / 4);
+        int k = 0;
+        while (k < n_tasks - 1 && strcmp(tasks[k].name, plan.cells[i].task)) k++;
+        et_cell_cost_in in = task_in[k];
+        in.model_params = et__file_bytes(plan.cells[i].model) / 4;
+        in.sec_per_unit = spu, in.sec_per_gen_unit = spu_gen;
+        est[i] = et_cell_estimate_s(&plan.cells[i], &in);
         est_total += est[i];
     }
     int threads = o->n_threads > 0 ? o->n_threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
@@ -153,9 +205,14 @@ int et_study_main(const et_study_opts *o, char *err, size_t errlen) {
     if (o->plan_only) {
         printf("# edgetune study plan: profile %s%s, %d of %d cells (shard %d/%d)\n", profile,
                o->grid ? " (full factorial grid)" : "", plan.n, total_cells, o->shard_k, o->shard_n);
-        printf("# estimate: learning budgets x users + inference FLOPs (2 x params x tokens; params ~ "
-               "model file bytes / 4) at %.1f GFLOP/s measured here (f32 GEMM, %d threads)\n",
-               gflops, threads);
+        printf("# estimate: learning budgets x users + inference as candidates x tokens x params (params ~ "
+               "model file bytes / 4) at the speed of one real call on %s measured here (%s); %d threads\n",
+               plan.n ? plan.cells[0].model : "-",
+               spu > 0 || spu_gen > 0 ? "scored and generated queries" : "none could run: 2 FLOPs per unit at "
+               "the f32 GEMM's measured rate instead, optimistic", threads);
+        if (!(spu > 0 || spu_gen > 0)) printf("# f32 GEMM: %.1f GFLOP/s\n", gflops);
+        else printf("# measured: %.3g s per scored candidate-token-parameter, %.3g s per generated "
+                    "token-parameter (the fastest of repeated calls: a busy machine inflates both)\n", spu, spu_gen);
         for (int i = 0; i < plan.n; i++) {
             char key[600];
             et_cell_key(&plan.cells[i], key, sizeof key);
@@ -168,6 +225,7 @@ int et_study_main(const et_study_opts *o, char *err, size_t errlen) {
         goto done;
     }
 
+    if (et_study_probe_device(out_dir, err, errlen)) { free(est); goto done; }
     char results[1100];
     snprintf(results, sizeof results, "%s/results.jsonl", out_dir);
     n_keys = et_results_keys(results, &keys, err, errlen);
@@ -198,6 +256,7 @@ int et_study_main(const et_study_opts *o, char *err, size_t errlen) {
         est_pending -= est[i];
         double t0 = et__now();
         char *line = NULL, cerr[512];
+        et_study_set_device(o->device);
         if (!t || et_study_run_cell(c, t, out_dir, o->n_threads, &line, cerr, sizeof cerr)) {
             char key[600];
             et_cell_key(c, key, sizeof key);

@@ -60,6 +60,13 @@ int  et_study_task_load(const char *data_dir, const char *name, et_study_task *t
 /* LaMP's files: DIR/dev_questions.json + DIR/dev_outputs.json (each question is a user). */
 int  et_study_task_load_lamp(const char *dir, et_study_task *t, char *err, size_t errlen);
 void et_study_task_free(et_study_task *t);
+/* Difficulty from the task itself (LaMP directories have no stats.json): label entropy of
+ * the golds, the majority-class baseline (majority of the profiles' labels, never the
+ * golds; first label when profiles have none), the profile-prior baseline (each user's own
+ * most frequent profile label, ties to the label listed first), their accuracy / macro-F1
+ * (and MAE for rating), and the median profile size.  NaN where a field does not apply.
+ * 0, or -1 out of memory. */
+int  et_study_task_baselines(et_study_task *t);
 /* Index of label s in t->labels, or -1. */
 int  et_study_task_label(const et_study_task *t, const char *s);
 
@@ -110,10 +117,24 @@ int  et_study_plan_build_with(et_study_plan *p, const char *profile, int grid,
 void et_study_plan_free(et_study_plan *p);
 /* Keep cells i with i % n == k (0-based k; a cell's index in the full plan), in place. */
 void et_study_plan_shard(et_study_plan *p, int k, int n);
-/* Estimated seconds of a cell on this machine: learning budget x users (x calibration), plus
- * inference FLOPs (2 x params x tokens) / gflops.  params from the model file size. */
-double et_cell_estimate_s(const et_cell *c, double gflops, double model_params,
-                          double query_tokens);
+/* What turns a cell into estimated seconds on this machine (--plan, the ETA).  Inference is
+ * counted in candidate-tokens x parameters (a scored query runs every label over the whole
+ * prompt; a generated one its prompt plus ET_STUDY_GEN_TOKENS steps) and converted with a
+ * speed measured here on a real call (et_study_measure_infer), or, where no model could be
+ * run, with 2 FLOPs per unit at the f32 GEMM's measured GFLOP/s (optimistic: small models'
+ * matrices run far below the GEMM's rate). */
+#define ET_STUDY_GEN_TOKENS 32
+typedef struct et_cell_cost_in {
+    double model_params;       /* the cell's model: file bytes / 4 */
+    double query_tokens;       /* mean tokens of a query's own prompt */
+    double item_tokens;        /* mean tokens one retrieved profile item adds */
+    int    n_cands;            /* labels scored per query; 0 for generation */
+    double queries_per_user;
+    double sec_per_unit;       /* measured seconds per candidate-token-parameter (0: unknown) */
+    double sec_per_gen_unit;   /* the same for generation (prefill + decode tokens) */
+    double gflops;             /* fallback */
+} et_cell_cost_in;
+double et_cell_estimate_s(const et_cell *c, const et_cell_cost_in *in);
 
 /* ---- results ------------------------------------------------------------------------------ */
 
@@ -129,12 +150,17 @@ int  et_results_has(char *const *keys, int n, const char *key);
 /* Join result files into out: each cell once (first occurrence wins), in input order. */
 int  et_results_merge(const char *out, const char *const *in, int n_in, char *err, size_t errlen);
 
-/* Calibration: seconds per optimizer step for (model, method, base), stored as JSON lines
- * in DIR/calibration.jsonl so reruns turn budgets into the same step counts. */
-int  et_calib_get(const char *dir, const char *model, const char *method, const char *base,
-                  int rank, double *sec_per_step);
-int  et_calib_put(const char *dir, const char *model, const char *method, const char *base,
-                  int rank, double sec_per_step, char *err, size_t errlen);
+/* Calibration: seconds per optimizer step, stored as JSON lines in DIR/calibration.jsonl so
+ * reruns turn budgets into the same step counts.  Keyed by everything that changes a step's
+ * time: the model, method, base and LoRA rank (the graph), the task and profile cap (the
+ * training prompts' lengths: rating's short prompts step several times faster than
+ * section's long ones) and the thread count. */
+typedef struct et_calib_key {
+    const char *model, *method, *base, *task;
+    int rank, profile_cap, n_threads;
+} et_calib_key;
+int  et_calib_get(const char *dir, const et_calib_key *k, double *sec_per_step);
+int  et_calib_put(const char *dir, const et_calib_key *k, double sec_per_step, char *err, size_t errlen);
 
 /* ---- prompts ----------------------------------------------------------------------------- */
 
@@ -158,10 +184,12 @@ typedef struct et_study_opts {
     int         grid, plan_only, report_only;
     const char *lamp_dir;        /* NULL: built-in tasks from data_dir */
     const char *data_dir;        /* default build/data */
-    const char *const *models; int n_models;
+    const char *const *models; int n_models;   /* --model files: added to the built-in ones */
+    int         no_builtin;      /* only the --model files, not the built-in build/models ones */
     const char *out_dir;         /* default build/study */
     int         shard_k, shard_n;
     int         n_threads;
+    const char *device;          /* NULL/"cpu", "vulkan[:N]": where cells score and train (et_lm_opts) */
     double      phone_gflops, phone_gbps;   /* 0: not given */
     const char *tasks;           /* NULL: all; else comma-separated task names */
     int         n_users;         /* > 0: users per cell instead of the profile's */
@@ -175,6 +203,18 @@ int et_study_main(const et_study_opts *o, char *err, size_t errlen);
 int et_study_run_cell(const et_cell *c, const et_study_task *t, const char *out_dir,
                       int n_threads, char **line, char *err, size_t errlen);
 int et_study_have_models(void);
+/* Times one real inference call of task t's first query on `model` at f32 (scoring its
+ * labels, or generating for a generation task; after one warm-up) and returns seconds per
+ * candidate-token-parameter as et_cell_cost_in counts them; 0 when the model cannot be run
+ * (no model implementation, an unreadable file). */
+double et_study_measure_infer(const char *model, const et_study_task *t, int n_threads);
+/* The device later cells' models load on (et_study_main sets it from et_study_opts.device). */
+void et_study_set_device(const char *device);
+
+/* The machine's limits the report's header and roofline need, measured once per output
+ * directory into out_dir/device.jsonl (edgetune bench kernels' probe lines: read bandwidth,
+ * f32 FMA / bf16 / int8 peaks, with --quick --types f32, ~25 s) unless the file exists. */
+int et_study_probe_device(const char *out_dir, char *err, size_t errlen);
 
 /* report.md and figures in out_dir from out_dir/results.jsonl and the tasks' difficulty. */
 int et_study_report(const char *out_dir, const et_study_task *tasks, int n_tasks,

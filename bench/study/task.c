@@ -11,6 +11,9 @@
  *
  * A profile item becomes (text, label): text is the first of description / text / abstract /
  * title, label the first of score / tag / category / title when title is not the text.
+ * LaMP directories carry no stats.json: their difficulty (label entropy, majority-class and
+ * profile-prior baselines, profile sizes) is computed here (et_study_task_baselines) the way
+ * tools/data/tasks.py computes the built-in tasks'.
  * Every malformed input ends in an error naming the file, the field and the bad value.
  */
 #include "study.h"
@@ -20,6 +23,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "metrics.h"
 
 static const char *const et__kind_names[ET_TASK_KIND_COUNT] = {
     "rating", "classification", "attribution", "generation",
@@ -404,6 +409,7 @@ int et_study_task_load_lamp(const char *dir, et_study_task *t, char *err, size_t
     if (t->n_users == 0) { snprintf(err, errlen, "%s: no questions", qpath); goto fail; }
     if (t->kind == ET_TASK_CLASSIFICATION)
         qsort(t->labels, (size_t)t->n_labels, sizeof *t->labels, et__cmp_label);
+    if (et_study_task_baselines(t)) goto oom;
     err[0] = 0;
     cJSON_Delete(qs); cJSON_Delete(outs);
     return 0;
@@ -413,6 +419,81 @@ fail:
     cJSON_Delete(qs); cJSON_Delete(outs);
     et_study_task_free(t);
     return -1;
+}
+
+/* the most frequent label among counts[], ties to the one listed first; -1 if all are 0 */
+static int et__mode(const int *counts, int n) {
+    int best = -1;
+    for (int l = 0; l < n; l++)
+        if (counts[l] > 0 && (best < 0 || counts[l] > counts[best])) best = l;
+    return best;
+}
+
+static int et__cmp_int(const void *a, const void *b) {
+    return (*(const int *)a > *(const int *)b) - (*(const int *)a < *(const int *)b);
+}
+
+int et_study_task_baselines(et_study_task *t) {
+    et__no_stats(t);
+    int *sizes = malloc(sizeof *sizes * (size_t)(t->n_users + 1));
+    if (!sizes) return -1;
+    for (int u = 0; u < t->n_users; u++) sizes[u] = t->users[u].n_profile;
+    qsort(sizes, (size_t)t->n_users, sizeof *sizes, et__cmp_int);
+    if (t->n_users)
+        t->profile_median = t->n_users % 2 ? sizes[t->n_users / 2]
+                                           : 0.5 * (sizes[t->n_users / 2 - 1] + sizes[t->n_users / 2]);
+    free(sizes);
+    if (t->kind == ET_TASK_GENERATION || t->n_labels < 1) return 0;
+    int nq = 0;
+    for (int u = 0; u < t->n_users; u++) nq += t->users[u].n_test;
+    int *gold = malloc(sizeof *gold * (size_t)(nq + 1)), *pm = malloc(sizeof *pm * (size_t)(nq + 1)),
+        *pp = malloc(sizeof *pp * (size_t)(nq + 1)), *all = calloc((size_t)t->n_labels, sizeof *all),
+        *mine = calloc((size_t)t->n_labels, sizeof *mine), *gc = calloc((size_t)t->n_labels, sizeof *gc);
+    double *gv = malloc(sizeof *gv * (size_t)(nq + 1)), *vm = malloc(sizeof *vm * (size_t)(nq + 1)),
+           *vp = malloc(sizeof *vp * (size_t)(nq + 1));
+    int rc = -1;
+    if (!gold || !pm || !pp || !all || !mine || !gc || !gv || !vm || !vp) goto out;
+    /* the majority label from what a learner may see: every user's profile labels (never the
+     * test golds); a task whose profiles carry no labels (attribution) takes its first label */
+    for (int u = 0; u < t->n_users; u++)
+        for (int i = 0; i < t->users[u].n_profile; i++) {
+            int l = t->users[u].profile[i].label ? et_study_task_label(t, t->users[u].profile[i].label) : -1;
+            if (l >= 0) all[l]++;
+        }
+    int maj = et__mode(all, t->n_labels);
+    if (maj < 0) maj = 0;
+    int q = 0;
+    for (int u = 0; u < t->n_users; u++) {
+        const et_study_user *us = &t->users[u];
+        memset(mine, 0, sizeof *mine * (size_t)t->n_labels);
+        for (int i = 0; i < us->n_profile; i++) {
+            int l = us->profile[i].label ? et_study_task_label(t, us->profile[i].label) : -1;
+            if (l >= 0) mine[l]++;
+        }
+        int prior = et__mode(mine, t->n_labels);   /* the user's own most frequent label */
+        for (int i = 0; i < us->n_test; i++, q++) {
+            gold[q] = et_study_task_label(t, us->test[i].output);
+            if (gold[q] >= 0) gc[gold[q]]++;
+            pm[q] = maj, pp[q] = prior >= 0 ? prior : maj;
+            gv[q] = atof(us->test[i].output), vm[q] = atof(t->labels[maj]), vp[q] = atof(t->labels[pp[q]]);
+        }
+    }
+    t->entropy_bits = 0;
+    for (int l = 0; l < t->n_labels; l++)
+        if (gc[l] > 0) t->entropy_bits -= (double)gc[l] / nq * log2((double)gc[l] / nq);
+    t->majority_acc = et_metric_accuracy(pm, gold, nq);
+    t->majority_f1 = et_metric_macro_f1(pm, gold, nq, t->n_labels);
+    t->prior_acc = et_metric_accuracy(pp, gold, nq);
+    t->prior_f1 = et_metric_macro_f1(pp, gold, nq, t->n_labels);
+    if (t->kind == ET_TASK_RATING) {
+        t->majority_mae = et_metric_mae(vm, gv, nq);
+        t->prior_mae = et_metric_mae(vp, gv, nq);
+    }
+    if (t->kind == ET_TASK_ATTRIBUTION) t->prior_acc = t->prior_f1 = NAN;   /* no labels in profiles */
+    rc = 0;
+out:
+    free(gold); free(pm); free(pp); free(all); free(mine); free(gc); free(gv); free(vm); free(vp);
+    return rc;
 }
 
 int et_study_sample_users(const et_study_task *t, int n, int *idx) {
