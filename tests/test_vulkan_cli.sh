@@ -13,12 +13,15 @@
 #    rounding on near-zero components, hence the margin.  A stale device copy of a trained
 #    tensor (AdamW updating one copy, the matmul reading another) moves the loss by > 1e-2 from
 #    the second step on.
+#  - a q4_k base (its rows of 64 fall back to iq4_nl) trains on the device as on the CPU;
 #  - checkpoints from a device run are exact: 3 steps, then --resume to 6, writes the same
 #    adapter bytes as 6 steps in one run (the shaders' reductions have a fixed order).
 #  - EDGETUNE_VK_LIMITS=mobile (no subgroups, 1 MiB bindings) trains LoRA the same way.
 #  - a bad device index or name fails with a message naming it (exit 2 for bad syntax).
-#  - --profile on the device reports GPU times per node; demo prints the CPU's losses to the
-#    printed digits; profile and bench train run there.
+#  - --profile on the device reports GPU times per node; demo and pretrain (2 steps of the
+#    tiny preset on a 300-token vocabulary) print the CPU's losses (and held-out perplexity:
+#    the weights come back from the device) to the printed digits; profile and bench train
+#    run there.
 # Needs $ET (tests/run.sh sets it) and the model tests/test_lm.c writes.
 # EDGETUNE_NO_VULKAN_TESTS=1 skips only the lavapipe part.
 set -u
@@ -112,6 +115,12 @@ PY
         check "finetune_${meth}_vulkan_adapter_matches_cpu" $?
     done
 
+    # a q4_k base: rows of 64 fall back to iq4_nl (the compressor's choice), which the shaders
+    # dequantize too; same losses as the CPU's reference kernels
+    EDGETUNE_ISA=ref "$ET" $FT --base q4_k --steps 6 > "$D/q4k.cpu" 2>&1 &&
+        "$ET" $FT --base q4_k --steps 6 --device vulkan > "$D/q4k.vk" 2>&1 && same_losses "$D/q4k.cpu" "$D/q4k.vk"
+    check "finetune_q4k_iq4nl_base_vulkan_losses_match_cpu" $?
+
     "$ET" $FT --steps 3 --device vulkan --ckpt "$D/ck" > /dev/null 2>&1 &&
         "$ET" $FT --steps 6 --device vulkan --ckpt "$D/ck" --resume --out "$D/resumed.gguf" > "$D/res" 2>&1 &&
         grep -q 'resumed from' "$D/res" && cmp -s "$D/resumed.gguf" "$D/lora.vk.gguf"
@@ -129,11 +138,22 @@ PY
             grep -q '"variant":"matmul_f32\(_sg\)\?\(_h\)\?".*"count":2'
     check "finetune_profile_vulkan_gpu_times_per_node" $?
 
-    # demo: the same losses on the device (the CPU on its reference kernels)
+    # demo and pretrain: the same losses on the device (the CPU on its reference kernels)
     EDGETUNE_ISA=ref "$ET" demo --steps 3 > "$D/demo.cpu" 2>&1 &&
         "$ET" demo --steps 3 --device vulkan > "$D/demo.vk" 2>&1 && grep -q '^device: vulkan' "$D/demo.vk" &&
         [ "$(grep '^step' "$D/demo.cpu")" = "$(grep '^step' "$D/demo.vk")" ]
     check "demo_vulkan_losses_match_cpu" $?
+    awk 'BEGIN { srand(1); split("the cat sat on a mat dog log red blue one two three and of to in is it", w, " ");
+                 for (d = 0; d < 6; d++) { for (i = 0; i < 200; i++) printf "%s ", w[int(rand() * 19) + 1];
+                                           printf "\n\036\n" } }' > "$D/train.txt"
+    mkdir -p "$D/corpus" && head -c 6000 "$D/train.txt" > "$D/corpus/train.txt" && tail -c 2000 "$D/train.txt" > "$D/corpus/heldout.txt"
+    PT="pretrain --tokenizer $D/tok.bin --preset tiny --corpus $D/corpus --steps 2 --long-steps 0 --seq-len 32"
+    "$ET" tokenizer train --text "$D/corpus/train.txt" --vocab-size 300 --out "$D/tok.bin" --quiet > /dev/null 2>&1 &&
+        EDGETUNE_ISA=ref "$ET" $PT --out "$D/pt.cpu.gguf" > "$D/pt.cpu" 2>&1 &&
+        "$ET" $PT --out "$D/pt.vk.gguf" --device vulkan > "$D/pt.vk" 2>&1 && grep -q '^device: vulkan' "$D/pt.vk" &&
+        [ "$(grep '^step' "$D/pt.cpu" | cut -d' ' -f1-4)" = "$(grep '^step' "$D/pt.vk" | cut -d' ' -f1-4)" ] &&
+        [ "$(grep -o 'perplexity [0-9.]*' "$D/pt.cpu")" = "$(grep -o 'perplexity [0-9.]*' "$D/pt.vk")" ]
+    check "pretrain_vulkan_losses_and_heldout_match_cpu" $?
 
     # profile and bench train on the device
     "$ET" profile --config tiny --steps 1 --device vulkan --out "$D/p2" > "$D/p2.log" 2>&1 &&
