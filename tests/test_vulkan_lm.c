@@ -7,6 +7,8 @@
  *    rounding, same draws);
  *  - perplexity (full mode, two windows) within 1e-4 relative of the CPU (f32 reductions in a
  *    different order over two layers; measured ~1e-6);
+ *  - et_lm_finetune (LoRA) on the device, then scoring with the adapter it trained: the CPU's
+ *    losses and candidate log-probabilities (tolerances at the test);
  *  - a graph the device cannot hold (EDGETUNE_VK_LIMITS=mobile:1024: the prompt's 1280 bytes
  *    of embeddings, and the 8 KiB KV cache, exceed one binding) fails with a message naming
  *    the backend, the op, the tensor and the limit: nothing silently runs on the CPU.  (Every weight type now has a shader; the
@@ -111,6 +113,39 @@ static void test_perplexity(void) {
     printf("#   perplexity cpu %.6f vulkan %.6f\n", exp(a / ca), exp(b / cb));
 }
 
+/* et_lm_finetune on the model's device (what the study's cells call with --device): LoRA for
+ * 6 steps through the trainer on Vulkan, then scoring with the trained adapter (downloaded at
+ * the end of training, uploaded again by the next graph) — against the same on the CPU.
+ * Tolerances: losses 1e-3 absolute (float sums in different orders through 6 AdamW steps;
+ * the finetune CLI test measures agreement to 4 decimals), candidate log-probabilities 1e-3
+ * relative; and the adapter must have changed the scores (a stale base-only score fails). */
+static void test_finetune_then_score(void) {
+    if (!cpu || !vk) return;
+    char err[256];
+    const char *prompts[4] = { "the cat sat on", "the dog sat on", "one two three", "four five" };
+    const char *answers[4] = { " the mat.", " the log.", " four five", " six." };
+    const char *cands[2] = { " the mat.", " the log." };
+    double before[2], lc[2], lv[2];
+    CHECK(et_lm_score(vk, "the cat sat on", cands, 2, before, err, sizeof err) == 0, "%s", err);
+    et_finetune_cfg fc = { .method = ET_METHOD_LORA, .rank = 4, .alpha = 8.0f, .targets = "all", .lr = 1e-2f,
+                           .steps = 6, .batch = 2, .seed = 3 };
+    et_finetune_stats sc, sv;
+    CHECK(et_lm_finetune(cpu, &fc, prompts, answers, 4, &sc, err, sizeof err) == 0, "cpu: %s", err);
+    CHECK(et_lm_finetune(vk, &fc, prompts, answers, 4, &sv, err, sizeof err) == 0, "vulkan: %s", err);
+    CHECK(fabs(sc.first_loss - sv.first_loss) <= 1e-3 && fabs(sc.final_loss - sv.final_loss) <= 1e-3,
+          "losses: cpu %.5f -> %.5f, vulkan %.5f -> %.5f", sc.first_loss, sc.final_loss, sv.first_loss, sv.final_loss);
+    CHECK(et_lm_score(cpu, "the cat sat on", cands, 2, lc, err, sizeof err) == 0, "%s", err);
+    CHECK(et_lm_score(vk, "the cat sat on", cands, 2, lv, err, sizeof err) == 0, "%s", err);
+    for (int i = 0; i < 2; i++)
+        CHECK_CLOSE(lv[i], lc[i], 1e-3, 0, "log p(candidate) after finetuning, vulkan vs cpu");
+    CHECK(fabs(lv[0] - before[0]) > 1e-2, "scoring on the device ignores the trained adapter (%.4f before, %.4f after)",
+          before[0], lv[0]);
+    printf("#   finetune: cpu %.4f -> %.4f, vulkan %.4f -> %.4f; log p(' the mat.') %.4f -> %.4f (cpu %.4f)\n",
+           sc.first_loss, sc.final_loss, sv.first_loss, sv.final_loss, before[0], lv[0], lc[0]);
+    et_lm_reset_adapter(cpu);
+    et_lm_reset_adapter(vk);
+}
+
 static void test_unsupported_type(void) {
     char err[256];
     et_lm *q = NULL;
@@ -151,6 +186,7 @@ int main(void) {
     RUN(test_greedy_tokens);
     RUN(test_sampled_tokens);
     RUN(test_perplexity);
+    RUN(test_finetune_then_score);
     RUN(test_unsupported_type);
     et_lm_free(cpu);
     et_lm_free(vk);
