@@ -254,6 +254,7 @@ static void et__device(FILE *f, const char *out_dir) {
     snprintf(src, sizeof src, "%s/device.jsonl", out_dir);
     FILE *k = fopen(src, "r");
     if (!k) snprintf(src, sizeof src, "build/bench/kernels.jsonl"), k = fopen(src, "r");
+    /* the figures at the largest thread count probed: the count the study ran with */
     double bw = 0, peak[3] = {0, 0, 0};
     int threads = 0;
     static const char *const pk[3] = {"fma_peak", "bf16_peak", "int8_peak"};
@@ -263,15 +264,16 @@ static void et__device(FILE *f, const char *out_dir) {
             cJSON *j = cJSON_Parse(line);
             if (!j) continue;
             const cJSON *w = cJSON_GetObjectItem(j, "what"), *th = cJSON_GetObjectItem(j, "threads");
-            if (cJSON_IsString(w)) {
+            int n = cJSON_IsNumber(th) ? th->valueint : 0;
+            if (cJSON_IsString(w) && n >= threads) {
                 const cJSON *gb = cJSON_GetObjectItem(j, "gbps"), *gf = cJSON_GetObjectItem(j, "gflops");
-                if (!strcmp(w->valuestring, "read_bw") && cJSON_IsNumber(gb) && gb->valuedouble > bw) {
-                    bw = gb->valuedouble;
-                    if (cJSON_IsNumber(th)) threads = th->valueint;
-                }
+                int is_bw = !strcmp(w->valuestring, "read_bw") && cJSON_IsNumber(gb);
+                int pi = -1;
                 for (int i = 0; i < 3; i++)
-                    if (!strcmp(w->valuestring, pk[i]) && cJSON_IsNumber(gf) && gf->valuedouble > peak[i])
-                        peak[i] = gf->valuedouble;
+                    if (!strcmp(w->valuestring, pk[i]) && cJSON_IsNumber(gf)) pi = i;
+                if ((is_bw || pi >= 0) && n > threads) threads = n, bw = 0, peak[0] = peak[1] = peak[2] = 0;
+                if (is_bw) bw = fmax(bw, gb->valuedouble);   /* a re-probe's line: the larger */
+                if (pi >= 0) peak[pi] = fmax(peak[pi], gf->valuedouble);
             }
             cJSON_Delete(j);
         }

@@ -23,6 +23,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <omp.h>
+
 #include "bench/bench_kernels.h"
 #include "kernels.h"
 
@@ -61,7 +63,7 @@ static double et__measure_gflops(void) {
     return best > 0 ? 2.0 * N * N * N / best / 1e9 : 0;
 }
 
-int et_study_probe_device(const char *out_dir, char *err, size_t errlen) {
+int et_study_probe_device(const char *out_dir, int n_threads, char *err, size_t errlen) {
     char path[1100], tmp[1120];
     snprintf(path, sizeof path, "%s/device.jsonl", out_dir);
     if (access(path, R_OK) == 0) return 0;
@@ -69,7 +71,7 @@ int et_study_probe_device(const char *out_dir, char *err, size_t errlen) {
     FILE *f = fopen(tmp, "w");
     if (!f) { snprintf(err, errlen, "study: %s: cannot create: %s", tmp, strerror(errno)); return -1; }
     fprintf(stderr, "study: measuring this machine's bandwidth and peak FLOP/s for the report (once, into %s)\n", path);
-    et_bench_kernels_opts bo = { .json = true, .quick = true, .only = "f32", .out = f };
+    et_bench_kernels_opts bo = { .json = true, .quick = true, .only = "f32", .threads = n_threads, .out = f };
     int rc = et_bench_kernels(&bo);
     /* rc 1: some kernel figure above its measured limit: the probe lines are still the
      * machine's measurement (bench kernels says which figure on stderr) */
@@ -95,6 +97,9 @@ int et_study_main(const et_study_opts *o, char *err, size_t errlen) {
     const char *data_dir = o->data_dir ? o->data_dir : "build/data";
     const char *out_dir = o->out_dir ? o->out_dir : "build/study";
     const char *profile = o->profile ? o->profile : "quick";
+    /* the thread count, fixed once: every graph run sets OpenMP's count process-wide, so a
+     * later "0 = all" would mean whatever the last call (e.g. a 1-thread timing) left */
+    int threads = o->n_threads > 0 ? o->n_threads : omp_get_max_threads();
     et_study_task tasks[8];
     int n_tasks = 0, rc = -1;
     et_study_plan plan = {0};
@@ -187,7 +192,7 @@ int et_study_main(const et_study_opts *o, char *err, size_t errlen) {
                                         t->kind == ET_TASK_GENERATION ? 0 : t->n_labels,
                                         t->n_users ? (double)nq / t->n_users : 4, 0, 0, gflops };
         double *slot = t->kind == ET_TASK_GENERATION ? &spu_gen : &spu;
-        if (*slot == 0 && plan.n > 0) *slot = et_study_measure_infer(plan.cells[0].model, t, o->n_threads);
+        if (*slot == 0 && plan.n > 0) *slot = et_study_measure_infer(plan.cells[0].model, t, threads);
     }
     double *est = calloc((size_t)plan.n + 1, sizeof *est), est_total = 0;
     if (!est) { snprintf(err, errlen, "study: out of memory"); goto done; }
@@ -200,7 +205,6 @@ int et_study_main(const et_study_opts *o, char *err, size_t errlen) {
         est[i] = et_cell_estimate_s(&plan.cells[i], &in);
         est_total += est[i];
     }
-    int threads = o->n_threads > 0 ? o->n_threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
 
     if (o->plan_only) {
         printf("# edgetune study plan: profile %s%s, %d of %d cells (shard %d/%d)\n", profile,
@@ -225,7 +229,7 @@ int et_study_main(const et_study_opts *o, char *err, size_t errlen) {
         goto done;
     }
 
-    if (et_study_probe_device(out_dir, err, errlen)) { free(est); goto done; }
+    if (et_study_probe_device(out_dir, threads, err, errlen)) { free(est); goto done; }
     char results[1100];
     snprintf(results, sizeof results, "%s/results.jsonl", out_dir);
     n_keys = et_results_keys(results, &keys, err, errlen);
@@ -257,7 +261,7 @@ int et_study_main(const et_study_opts *o, char *err, size_t errlen) {
         double t0 = et__now();
         char *line = NULL, cerr[512];
         et_study_set_device(o->device);
-        if (!t || et_study_run_cell(c, t, out_dir, o->n_threads, &line, cerr, sizeof cerr)) {
+        if (!t || et_study_run_cell(c, t, out_dir, threads, &line, cerr, sizeof cerr)) {
             char key[600];
             et_cell_key(c, key, sizeof key);
             fprintf(stderr, "study: cell %s failed: %s\n", key, t ? cerr : "unknown task");

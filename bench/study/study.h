@@ -188,7 +188,7 @@ typedef struct et_study_opts {
     int         no_builtin;      /* only the --model files, not the built-in build/models ones */
     const char *out_dir;         /* default build/study */
     int         shard_k, shard_n;
-    int         n_threads;
+    int         n_threads;       /* 0: OpenMP's count when the study starts */
     const char *device;          /* NULL/"cpu", "vulkan[:N]": where cells score and train (et_lm_opts) */
     double      phone_gflops, phone_gbps;   /* 0: not given */
     const char *tasks;           /* NULL: all; else comma-separated task names */
@@ -214,7 +214,7 @@ void et_study_set_device(const char *device);
 /* The machine's limits the report's header and roofline need, measured once per output
  * directory into out_dir/device.jsonl (edgetune bench kernels' probe lines: read bandwidth,
  * f32 FMA / bf16 / int8 peaks, with --quick --types f32, ~25 s) unless the file exists. */
-int et_study_probe_device(const char *out_dir, char *err, size_t errlen);
+int et_study_probe_device(const char *out_dir, int n_threads, char *err, size_t errlen);
 
 /* report.md and figures in out_dir from out_dir/results.jsonl and the tasks' difficulty. */
 int et_study_report(const char *out_dir, const et_study_task *tasks, int n_tasks,
