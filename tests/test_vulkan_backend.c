@@ -296,16 +296,19 @@ static void ce_case(const char *limits, int64_t P, int64_t VV, bool dw) {
     et_t_fill(dlp->data, P, 53, 1.0f);
     et_tensor *loss = et_cross_entropy(ctx, h, wq, tg);
     et_tensor *lpos = et_cross_entropy_none(ctx, h, wf, tg);
+    et_tensor *lmf = et_cross_entropy(ctx, h, wf, tg);   /* the forward dW (mean) reads */
     et_tensor *outs[5] = { loss, lpos, NULL, NULL, NULL };
-    /* backward nodes as et__bwd_cross_entropy makes them: params[0] reduction, [1] which */
-    const struct { et_tensor *w, *dl; int per_pos, dw; } bk[3] = {
-        { wq, dl, 0, 0 }, { wf, dlp, 1, 0 }, { wf, dl, 0, 1 } };
+    /* backward nodes as et__bwd_cross_entropy makes them: params[0] reduction, [1] which,
+     * src[4] the forward node whose log-sum-exps the CPU reads */
+    const struct { et_tensor *w, *dl, *fwd; int per_pos, dw; } bk[3] = {
+        { wq, dl, loss ? loss->view_src : NULL, 0, 0 }, { wf, dlp, lpos ? lpos->view_src : NULL, 1, 0 },
+        { wf, dl, lmf ? lmf->view_src : NULL, 0, 1 } };
     const int nout = dw ? 5 : 4;
     for (int i = 0; i < nout - 2 && loss && lpos; i++) {
         int64_t ne[2] = { DD, bk[i].dw ? VV : P };
         et_tensor *d = et__new_node(ctx, ET_OP_CROSS_ENTROPY_BACK, ET_F32, 2, ne);
         if (!d) break;
-        d->src[0] = h; d->src[1] = bk[i].w; d->src[2] = tg; d->src[3] = bk[i].dl;
+        d->src[0] = h; d->src[1] = bk[i].w; d->src[2] = tg; d->src[3] = bk[i].dl; d->src[4] = bk[i].fwd;
         d->params[0] = bk[i].per_pos;
         d->params[1] = bk[i].dw;
         outs[2 + i] = d;

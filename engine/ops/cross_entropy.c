@@ -4,10 +4,14 @@
  *
  *   loss = mean over counted positions p of  logsumexp_v(h_p·W_v) − h_p·W_{target_p}
  *
- * A negative target marks a padding position: not counted.  CROSS_ENTROPY_BACK recomputes
- * the log-sum-exp (one more pass over W) and then, per chunk, g = softmax − onehot scaled by
- * dloss / count, giving dh += g·W_chunk (params[1] = 0) or dW_chunk = gᵀ·h (params[1] = 1,
- * for models whose head is trained: full fine-tuning and tied embeddings).
+ * A negative target marks a padding position: not counted.  The CROSS_ENTROPY node holds the
+ * result followed by each position's log-sum-exp ([1 + P] for the mean, [P + P] per position);
+ * et_cross_entropy(_none) return a view of the result, so the loss is still a scalar.
+ * CROSS_ENTROPY_BACK reads those log-sum-exps (src[4], the forward node) instead of making
+ * another pass over W for them — a third of its work — and per chunk forms g = softmax −
+ * onehot scaled by dloss / count, giving dh += g·W_chunk (params[1] = 0) or dW_chunk = gᵀ·h
+ * (params[1] = 1, for models whose head is trained: full fine-tuning and tied embeddings).
+ * Backends that recompute the log-sum-exp may ignore src[4].
  */
 #include <math.h>
 #include <string.h>
@@ -23,9 +27,10 @@ static int64_t et__ce_chunk(int64_t P, int64_t V) {
     return c < V ? c : V;
 }
 
-et_tensor *et_cross_entropy(et_ctx *ctx, et_tensor *h, et_tensor *w, et_tensor *targets) {
+/* The CROSS_ENTROPY node: [1 + P] (mean) or [P + P] (per position); see the file comment. */
+static et_tensor *et__ce_node(et_ctx *ctx, et_tensor *h, et_tensor *w, et_tensor *targets, bool per_pos) {
     if (!h || !w || !targets) return NULL;
-    const char *op = "cross_entropy";
+    const char *op = per_pos ? "cross_entropy_none" : "cross_entropy";
     if (!et__check_f32(ctx, op, h) || !et__check(ctx, et_is_contiguous(h) && h->ne[2] == 1 && h->ne[3] == 1,
                                                   op, h, NULL, "h must be a contiguous [D, P] matrix"))
         return NULL;
@@ -38,21 +43,29 @@ et_tensor *et_cross_entropy(et_ctx *ctx, et_tensor *h, et_tensor *w, et_tensor *
     if (!et__check(ctx, targets->type == ET_I32 && et_nelements(targets) == h->ne[1] && et_is_contiguous(targets),
                    op, targets, h, "targets must be i32 with one entry per position"))
         return NULL;
-    et_tensor *t = et__new_node(ctx, ET_OP_CROSS_ENTROPY, ET_F32, 1, (int64_t[]){1});
+    int64_t P = h->ne[1];
+    et_tensor *t = et__new_node(ctx, ET_OP_CROSS_ENTROPY, ET_F32, 1, (int64_t[]){(per_pos ? P : 1) + P});
     if (!t) return NULL;
     t->src[0] = h; t->src[1] = w; t->src[2] = targets;
-    t->flags |= ET_FLAG_LOSS;
+    t->params[0] = per_pos;
     return t;
 }
 
+et_tensor *et_cross_entropy(et_ctx *ctx, et_tensor *h, et_tensor *w, et_tensor *targets) {
+    et_tensor *t = et__ce_node(ctx, h, w, targets, false);
+    et_tensor *loss = t ? et_view(ctx, t, 1, (int64_t[]){1}, (size_t[]){4}, 0) : NULL;
+    if (loss) {
+        loss->flags |= ET_FLAG_LOSS;
+        et_set_name(loss, "cross_entropy(%s)", w->name);
+    }
+    return loss;
+}
+
 et_tensor *et_cross_entropy_none(et_ctx *ctx, et_tensor *h, et_tensor *w, et_tensor *targets) {
-    et_tensor *t = et_cross_entropy(ctx, h, w, targets);
-    if (!t) return NULL;
-    t->ne[0] = h->ne[1];           /* one value per position */
-    t->nb[1] = t->nb[2] = t->nb[3] = (size_t)t->ne[0] * 4;
-    t->params[0] = 1;
-    t->flags &= ~ET_FLAG_LOSS;
-    return t;
+    et_tensor *t = et__ce_node(ctx, h, w, targets, true);
+    et_tensor *nll = t ? et_view(ctx, t, 1, (int64_t[]){h->ne[1]}, (size_t[]){4}, 0) : NULL;
+    if (nll) et_set_name(nll, "nll(%s)", w->name);
+    return nll;
 }
 
 static size_t et__ce_work(const et_tensor *h, const et_tensor *w) {
@@ -116,8 +129,11 @@ void et__fwd_cross_entropy(et_tensor *t, et_exec *ex) {
     et__ce_carve(ex, h, w, &logits, &m, &s, &zt, &kwork);
     int64_t counted = et__ce_lse(h, w, tgt, m, s, zt, logits, kwork, ex);
     if (counted < 0) return;
+    const int64_t P = h->ne[1];
+    float *lse = (float *)t->data + (t->params[0] == 1 ? P : 1);   /* for the backward */
+    for (int64_t p = 0; p < P; p++) lse[p] = (float)(m[p] + log(s[p]));
     if (t->params[0] == 1) {   /* per position */
-        for (int64_t p = 0; p < h->ne[1]; p++)
+        for (int64_t p = 0; p < P; p++)
             ((float *)t->data)[p] = tgt[p] >= 0 ? (float)(m[p] + log(s[p]) - zt[p]) : 0.0f;
         return;
     }
@@ -137,6 +153,7 @@ bool et__bwd_cross_entropy(et_ctx *ctx, et_tensor *t) {
         et_tensor *d = et__new_node(ctx, ET_OP_CROSS_ENTROPY_BACK, ET_F32, ET_MAX_DIMS, x->ne);
         if (!d) return false;
         d->src[0] = t->src[0]; d->src[1] = t->src[1]; d->src[2] = t->src[2]; d->src[3] = t->grad;
+        d->src[4] = t;   /* its saved log-sum-exps */
         d->params[0] = t->params[0];   /* reduction: mean (0) or per position (1) */
         d->params[1] = which;
         et__acc_grad(ctx, x, d);
@@ -153,8 +170,9 @@ void et__fwd_cross_entropy_back(et_tensor *t, et_exec *ex) {
     bool dw = t->params[1] == 1;
     float *logits; double *m, *s, *zt; void *kwork;
     et__ce_carve(ex, h, w, &logits, &m, &s, &zt, &kwork);
-    int64_t counted = et__ce_lse(h, w, tgt, m, s, zt, logits, kwork, ex);
-    if (counted < 0) return;
+    const float *lse_saved = (const float *)t->src[4]->data + (per_pos ? P : 1);
+    int64_t counted = 0;
+    for (int64_t p = 0; p < P; p++) counted += tgt[p] >= 0;   /* ids were checked by the forward */
     memset(t->data, 0, et_nbytes(t));
     if (counted == 0) return;
     float gmean = per_pos ? 0.0f : dl[0] / (float)counted;
@@ -166,7 +184,7 @@ void et__fwd_cross_entropy_back(et_tensor *t, et_exec *ex) {
         for (int64_t p = 0; p < P; p++) {
             float *z = logits + p * nc;
             if (tgt[p] < 0) { memset(z, 0, (size_t)nc * 4); continue; }
-            float lse = (float)(m[p] + log(s[p]));
+            float lse = lse_saved[p];
             float gs = per_pos ? dl[p] : gmean;
             et_kern_row_exp(z, nc, 1.0f, lse, gs);
             if (tgt[p] >= c0 && tgt[p] < c0 + nc) z[tgt[p] - c0] -= gs;
@@ -181,9 +199,8 @@ void et__fwd_cross_entropy_back(et_tensor *t, et_exec *ex) {
 
 /* ---- costs (see cost.h) ----
  * Forward: the logits h·Wᵀ (2·D per logit) and the online log-sum-exp (subtract, exp, add:
- * 3 per logit).  Backward: the log-sum-exp pass again, the logits again, softmax − onehot
- * (subtract, exp, multiply: 3) and the gradient product (2·D per logit).  W is streamed once
- * per pass over the vocabulary, so backward counts its bytes twice. */
+ * 3 per logit).  Backward: the logits again, softmax − onehot (subtract, exp, multiply: 3)
+ * and the gradient product (2·D per logit); W is streamed once. */
 void et__cost_cross_entropy(const et_tensor *t, double *flops, double *bytes) {
     const et_tensor *h = t->src[0], *w = t->src[1];
     double logits = (double)h->ne[1] * (double)w->ne[1];
@@ -194,7 +211,7 @@ void et__cost_cross_entropy(const et_tensor *t, double *flops, double *bytes) {
 void et__cost_cross_entropy_back(const et_tensor *t, double *flops, double *bytes) {
     const et_tensor *h = t->src[0], *w = t->src[1];
     double logits = (double)h->ne[1] * (double)w->ne[1];
-    *flops = (6.0 * (double)h->ne[0] + 6.0) * logits;
-    *bytes = et__cost_nbytes(h) + 2.0 * et__cost_nbytes(w) + et__cost_nbytes(t->src[2]) +
-             et__cost_nbytes(t->src[3]) + et__cost_nbytes(t);
+    *flops = (4.0 * (double)h->ne[0] + 3.0) * logits;
+    *bytes = et__cost_nbytes(h) + et__cost_nbytes(w) + et__cost_nbytes(t->src[2]) +
+             et__cost_nbytes(t->src[3]) + et__cost_nbytes(t->src[4]) + et__cost_nbytes(t);
 }
