@@ -26,26 +26,23 @@
 #include "pretrain.h"
 #include "tok/tok_gguf.h"
 
-/* ---- the step budgets: PROVISIONAL, the one place to retune them ------------------------
+/* ---- the step budgets: the one place to retune them -------------------------------------
  * Sized to fill ~3 / 10 / 30 minutes (issue 7; `make models` <= 45 min with tokenizing and
- * held-out evaluation) on the 2-core development machine, quiet, before the attention and
- * cross-entropy speed-ups.  The anchor is one measurement: the previous tiny preset (4 x 64)
- * ran ~4000 tokens/s at batch 8 x 256, 85% of its step in cross-entropy and attention
- * (`edgetune profile --config pretrain-tiny`).  That splits into ~11 GFLOP/s for those two
- * ops and ~31 GFLOP/s for the matrix products (FLOPs as et_train_graph_flops counts them:
- * 6 x linear parameters, 6 x dim x vocab and 12 x head_dim x heads x T x layers per token),
- * which gives per step (2048 tokens) at T = 256 / 1024:
- *     tiny   0.62 s / 1.28 s   (3300 / 1600 tokens/s)
- *     small  1.48 s / 2.78 s   (1400 /  740 tokens/s)
- *     medium 2.97 s / 5.58 s   ( 690 /  370 tokens/s)
- * and steps = minutes x 60 / (7/8 t_256 + 1/8 t_1024).  The machine was too busy to measure
- * the new presets directly when they were set.  To retune: `edgetune pretrain --preset P
- * --steps 16 --long-steps 8` on a quiet machine prints both phases' tokens/s; scale these.
- * Whatever the machine, a preset trains exactly this many steps. */
+ * held-out evaluation).
+ * Measured on this 2-core machine, quiet (`edgetune pretrain --preset P --steps 16
+ * --long-steps 8`, after the tiled attention and the saved cross-entropy log-sum-exps),
+ * tokens/s at T = 256 / 1024:
+ *     tiny   7900 / 4600   (0.26 s / 0.44 s per 2048-token step; mean 0.28 s)
+ *     small  4400 / 2930   (0.47 s / 0.70 s; mean 0.50 s)
+ *     medium 2370 / 1480   (0.86 s / 1.39 s; mean 0.93 s)
+ * so steps = minutes x 60 / mean step: 3 / 9 / 26 minutes of training, 38 in all, leaving
+ * `make models` room for the tokenizer, the held-out evaluations and a busier machine
+ * inside its 45 minutes.  To retune, rerun that command and scale.  Whatever the machine, a
+ * preset trains exactly this many steps. */
 static const struct { const char *name; int64_t steps; } et__budget[] = {
-    { "tiny",   256 },   /* ~3 min */
-    { "small",  360 },   /* ~10 min */
-    { "medium", 544 },   /* ~30 min */
+    { "tiny",    620 },   /* ~3 min */
+    { "small",  1080 },   /* ~9 min */
+    { "medium", 1680 },   /* ~26 min */
 };
 
 bool et_pretrain_preset(const char *name, et_pretrain_cfg *c) {
