@@ -59,7 +59,7 @@ static void et__stream(void *user, const char *text, size_t len) {
 
 int et_cmd_generate(int argc, char **argv) {
     const char *model = NULL, *prompt = NULL, *prompt_file = NULL, *base = NULL, *device = NULL;
-    const char *system = NULL, *tmpl = NULL;
+    const char *system = NULL, *tmpl = NULL, *profile_dir = NULL, *profile_limits = NULL;
     const char *stops[17] = {0};
     int n_stop = 0;
     long max_new = 64, top_k = 0, threads = 0, seed = 0;
@@ -84,14 +84,19 @@ int et_cmd_generate(int argc, char **argv) {
         else if (!strcmp(a, "--temp") && has) { if (et__float_arg(a, argv[++i], 0, 100, &temp)) return 2; }
         else if (!strcmp(a, "--top-p") && has) { if (et__float_arg(a, argv[++i], 0, 1, &top_p)) return 2; }
         else if (!strcmp(a, "--stats")) stats = true;
+        else if (!strcmp(a, "--profile") && has) profile_dir = argv[++i];
+        else if (!strcmp(a, "--profile-limits") && has) profile_limits = argv[++i];
         else {
             fprintf(stderr, "usage: edgetune generate --model M.gguf (--prompt TEXT | --prompt-file F) [--max-new N]\n"
                             "         [--temp T] [--top-k K] [--top-p P] [--seed S] [--stop STR]... [--base TYPE]\n"
                             "         [--threads N] [--stats] [--device cpu|vulkan[:N]|auto]\n"
+                            "         [--profile DIR [--profile-limits KERNELS.jsonl]]\n"
                             "         [--chat [--system TEXT] [--chat-template llama2|llama3|chatml|gemma]]\n"
                             "  --chat: the prompt is one user turn in the model's chat template (special tokens\n"
                             "  parsed, BOS as the tokenizer says); decoding stops at the end-of-turn token.\n"
-                            "  Sampling: temperature, then top-k, then top-p, then a seeded draw (--temp 0: greedy).\n");
+                            "  Sampling: temperature, then top-k, then top-p, then a seeded draw (--temp 0: greedy).\n"
+                            "  --profile DIR: the prefill and one decoding step are re-run under the profiler: per-op\n"
+                            "  table (stderr), DIR/{prefill,decode}/ profile.jsonl, trace.json, roofline.png, memory.png.\n");
             return !strcmp(a, "--help") ? 0 : 2;
         }
     }
@@ -116,7 +121,8 @@ int et_cmd_generate(int argc, char **argv) {
         return 1;
     }
     et_sample_opts so = { .temperature = (float)temp, .top_k = (int)top_k, .top_p = (float)top_p, .seed = (uint64_t)seed,
-                          .stop = n_stop ? stops : NULL, .on_text = et__stream, .chat = chat };
+                          .stop = n_stop ? stops : NULL, .on_text = et__stream, .chat = chat,
+                          .profile_dir = profile_dir, .profile_limits = profile_limits };
     et_gen_stats st;
     int rc = et_lm_generate_ex(lm, prompt, (int)max_new, &so, NULL, 0, &st, err, sizeof err);
     free(turn);

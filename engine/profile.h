@@ -146,6 +146,13 @@ bool et_profile_write_trace(const et_profile *p, const char *path, char *err, si
  * `--profile DIR` on finetune / generate calls. */
 bool et_profile_write_dir(const et_profile *p, const char *dir, const char *limits_path, FILE *table, char *err,
                           size_t errlen);
+/* The same, with a second memory timeline (other, e.g. the step planned with the other
+ * activation-recomputation setting; NULL: none) beside the profiled graph's in the table and
+ * in memory.png, under the labels given. */
+struct et_mem_timeline;
+bool et_profile_write_dir2(const et_profile *p, const char *dir, const char *limits_path, FILE *table,
+                           const char *label, const struct et_mem_timeline *other, const char *other_label,
+                           char *err, size_t errlen);
 
 /* ---- pictures (profile_plot.c) ---- */
 /* Every profiled op group as a point (FLOPs/byte, GFLOP/s) under the bandwidth and f32 /

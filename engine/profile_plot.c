@@ -315,6 +315,12 @@ static int et__mkdirs(const char *path) {
 
 bool et_profile_write_dir(const et_profile *p, const char *dir, const char *limits_path, FILE *table, char *err,
                           size_t errlen) {
+    return et_profile_write_dir2(p, dir, limits_path, table, "as planned", NULL, NULL, err, errlen);
+}
+
+bool et_profile_write_dir2(const et_profile *p, const char *dir, const char *limits_path, FILE *table,
+                           const char *label, const et_mem_timeline *other, const char *other_label,
+                           char *err, size_t errlen) {
     if (et__mkdirs(dir)) {
         snprintf(err, errlen, "profile: cannot create the folder %s: %s", dir, strerror(errno));
         return false;
@@ -334,8 +340,9 @@ bool et_profile_write_dir(const et_profile *p, const char *dir, const char *limi
     ok = ok && et_profile_write_trace(p, ET__IN_DIR("trace.json"), err, errlen);
     ok = ok && et_profile_write_roofline(p, &lim, ET__IN_DIR("roofline.png"), err, errlen);
     if (ok && et_mem_timeline_compute(p->g, &tl, err, errlen)) {
-        if (table) et_mem_timeline_print(&tl, "as planned", table);
-        ok = et_mem_timeline_plot(&tl, "as planned", NULL, NULL, ET__IN_DIR("memory.png"), err, errlen);
+        if (table) et_mem_timeline_print(&tl, label, table);
+        if (table && other) et_mem_timeline_print(other, other_label, table);
+        ok = et_mem_timeline_plot(&tl, label, other, other ? other_label : NULL, ET__IN_DIR("memory.png"), err, errlen);
         et_mem_timeline_free(&tl);
     } else {
         ok = false;

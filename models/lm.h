@@ -68,6 +68,13 @@ typedef struct et_sample_opts {
      * tokens are parsed, BOS is added as the tokenizer says, and the template's end-of-turn
      * token stops decoding like EOS */
     bool        chat;
+    /* profiling (CPU): after the prefill and after the first decoding step, that step's graph
+     * is run again (`profile_runs` times, 0: 3 and 32; it rewrites the same cache entries, so
+     * the output is unchanged) under the profiler, and its reports go to profile_dir/prefill
+     * and profile_dir/decode (et_profile_write_dir; limits from profile_limits or the default
+     * build/bench/kernels.jsonl).  The timing figures of et_gen_stats exclude those runs. */
+    const char *profile_dir, *profile_limits;
+    int         profile_runs;
 } et_sample_opts;
 
 /* The set a draw picks from under so (temperature, top-k, top-p; greedy when temperature is

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 #include "lm_internal.h"
+#include "profile.h"
 #include "vulkan/vk_backend.h"
 
 static double et__now(void) {
@@ -191,6 +192,25 @@ typedef struct {
     size_t outlen;
 } et__dec_opts;
 
+/* Re-run graph g (already computed once) `runs` times under the profiler and write its
+ * reports to dir/sub; the tables go to stderr (stdout carries the generated text). */
+static bool et__profile_graph(et_lm *lm, et_graph *g, et_plan *plan, int runs, const et_sample_opts *so,
+                              const char *sub, char *err, size_t errlen) {
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s/%s", so->profile_dir, sub);
+    et_profile *p = et_profile_new(g, runs);
+    if (!p) { snprintf(err, errlen, "generate: profile: out of memory"); return false; }
+    bool ok = true;
+    for (int r = 0; r < runs && ok; r++) ok = et_graph_compute_range(g, plan, 0, g->n_nodes, lm->n_threads, p);
+    if (!ok) snprintf(err, errlen, "generate: profiled run: %s", et_ctx_error(lm->ctx));
+    else {
+        fprintf(stderr, "-- profile of the %s step (%d runs) -> %s\n", sub, runs, dir);
+        ok = et_profile_write_dir(p, dir, so->profile_limits, stderr, err, errlen);
+    }
+    et_profile_free(p);
+    return ok;
+}
+
 static int et__decode(et_lm *lm, const int32_t *pids, int32_t np, int max_new, const et__dec_opts *d, int32_t *gen,
                       int *n_out, et_gen_stats *st, char *err, size_t errlen) {
     *n_out = 0;
@@ -224,6 +244,11 @@ static int et__decode(et_lm *lm, const int32_t *pids, int32_t np, int max_new, c
     if (d->stop_at_eos && eos >= 0) stop_ids[n_stop_ids++] = eos;
     if (so && so->chat) n_stop_ids += et__eot_ids(lm->tok, stop_ids + n_stop_ids);
     if (!buf || !cands) { snprintf(err, errlen, "generate: out of memory"); goto done; }
+    if (so && so->profile_dir && lm->be) {
+        snprintf(err, errlen, "generate --profile: the CPU's profiler only (on a Vulkan device, "
+                              "`finetune --profile --device vulkan` records GPU timestamps)");
+        goto done;
+    }
     buf[0] = 0;
     if (!et_llama_cache_new(&cache, &lm->m, lm->ctx, keep + max_new)) {
         snprintf(err, errlen, "generate: %s", et_ctx_error(lm->ctx));
@@ -251,6 +276,13 @@ static int et__decode(et_lm *lm, const int32_t *pids, int32_t np, int max_new, c
         bool ok = logits && et__lm_compute(lm, &logits, 1, n_past == 0 ? lm->base_mark : inner, &g, &plan);
         if (!ok) et__graph_err(lm, "generate", err, errlen);
         int32_t tok = ok ? et__pick(logits->data, V, so, &rng, cands) : -1;
+        if (ok && so && so->profile_dir && (n_past == 0 || n_gen == 1)) {   /* prefill, first decode */
+            double p0 = et__now();
+            int runs = so->profile_runs > 0 ? so->profile_runs : n_past == 0 ? 3 : 32;
+            ok = et__profile_graph(lm, g, &plan, runs, so, n_past == 0 ? "prefill" : "decode", err, errlen);
+            t0 += et__now() - p0;   /* keep the profiled runs out of the timing figures */
+            if (!ok) { et_plan_free(&plan); et_graph_free(g); et_ctx_reset(lm->ctx, inner); goto done; }
+        }
         et_plan_free(&plan);
         et_graph_free(g);
         et_ctx_reset(lm->ctx, inner);

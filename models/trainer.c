@@ -250,8 +250,8 @@ static bool et__wire_optimizer(et__run *r, char *err, size_t errlen) {
     return true;
 }
 
-static bool et__run_build(et__run *r, et_llama *m, const et_train_cfg *cfg, int64_t max_answer, char *err,
-                          size_t errlen) {
+static bool et__run_build(et__run *r, et_llama *m, const et_train_cfg *cfg, int64_t max_answer, bool alloc,
+                          char *err, size_t errlen) {
     memset(r, 0, sizeof *r);
     r->m = m;
     r->cfg = *cfg;
@@ -277,8 +277,25 @@ static bool et__run_build(et__run *r, et_llama *m, const et_train_cfg *cfg, int6
                        "adapter and optimizer state %.1f MiB) but the limit is %.1f MiB",
                        r->planned / 1048576.0, r->plan.buffer_bytes / 1048576.0, r->plan.work_bytes / 1048576.0,
                        r->leaf_bytes / 1048576.0, cfg->mem_limit / 1048576.0);
-    if (!et_graph_alloc(r->g, &r->plan)) return ET__ERR("trainer: alloc: %s", et_ctx_error(ctx));
+    if (alloc && !et_graph_alloc(r->g, &r->plan)) return ET__ERR("trainer: alloc: %s", et_ctx_error(ctx));
     return true;
+}
+
+/* For --profile's memory picture: the same step planned with the other recomputation
+ * setting (built, planned, never allocated nor run; its tensors are dropped again). */
+static bool et__other_timeline(et_llama *m, const et_train_cfg *cfg, int64_t max_answer, et_mem_timeline *tl,
+                               char *err, size_t errlen) {
+    et_ctx_mark mark = et_ctx_get_mark(m->ctx);
+    et_train_cfg c = *cfg;
+    c.recompute = !cfg->recompute;
+    c.mem_limit = 0;
+    et__run alt;
+    bool ok = et__run_build(&alt, m, &c, max_answer, false, err, errlen) &&
+              et_mem_timeline_compute(alt.g, tl, err, errlen);
+    alt.be = NULL;   /* never opened for an unallocated plan */
+    et__run_free(&alt);
+    et_ctx_reset(m->ctx, mark);
+    return ok;
 }
 
 /* Fill the micro-batch from up to B examples (fewer: the rest count nothing). */
@@ -438,7 +455,10 @@ int et_train(et_llama *m, const et_train_cfg *cfg, const et_example *train, int6
     int rc = -1;
     if (!mb || !s.perm) { snprintf(err, errlen, "trainer: out of memory"); free(mb); free(s.perm); return -1; }
     et_profile *prof = NULL;
-    if (!et__run_build(&r, m, cfg, max_answer, err, errlen)) goto done;
+    et_mem_timeline other = {0};
+    bool have_other = cfg->profile_dir && et__other_timeline(m, cfg, max_answer, &other, err, errlen);
+    if (cfg->profile_dir && !have_other) goto done;
+    if (!et__run_build(&r, m, cfg, max_answer, true, err, errlen)) goto done;
     res->planned_peak_bytes = r.planned;
     if (cfg->profile_dir && !(prof = et_profile_new(r.g, 0))) { snprintf(err, errlen, "trainer: profile: out of memory"); goto done; }
     if (cfg->log)
@@ -578,11 +598,14 @@ int et_train(et_llama *m, const et_train_cfg *cfg, const et_example *train, int6
     res->bytes_per_step = step_bytes;
     res->peak_rss_bytes = et_train_peak_rss();
     if (steps_run == 0) res->final_loss = NAN;   /* nothing left to do (e.g. resumed at the end) */
-    if (prof && !et_profile_write_dir(prof, cfg->profile_dir, cfg->profile_limits, cfg->log ? cfg->log : stdout, err,
-                                      errlen))
+    if (prof && !et_profile_write_dir2(prof, cfg->profile_dir, cfg->profile_limits, cfg->log ? cfg->log : stdout,
+                                       cfg->recompute ? "with recomputation (as run)" : "without recomputation (as run)",
+                                       &other, cfg->recompute ? "without recomputation" : "with recomputation",
+                                       err, errlen))
         goto done;
     rc = 0;
 done:
+    if (have_other) et_mem_timeline_free(&other);
     et_profile_free(prof);
     et__run_free(&r);
     free(mb);
@@ -613,7 +636,7 @@ int et_train_calibrate(et_llama *m, const et_train_cfg *cfg, const et_example *t
     double *t = calloc((size_t)n_steps, sizeof *t);
     int rc = -1;
     if (!mb || !t) { snprintf(err, errlen, "trainer: out of memory"); goto done; }
-    if (!et__run_build(&r, m, cfg, max_answer, err, errlen) || !et__device_open(&r, err, errlen)) goto done;
+    if (!et__run_build(&r, m, cfg, max_answer, true, err, errlen) || !et__device_open(&r, err, errlen)) goto done;
     /* lr 0 leaves every weight bit-identical (p·1 − 0·u); the moments are zeroed after */
     double cpu0 = 0;
     for (int i = -1; i < n_steps; i++) {   /* step -1: warm-up, not timed */
