@@ -42,27 +42,33 @@ static void et__sgemm_strip(const et__isa_ops *io, bool transB, int64_t M, int64
     }
 }
 
-/* beta first (beta == 0 ignores C, NaNs included, as BLAS does) */
-static void et__sgemm_beta(int64_t M, int64_t N, float beta, float *C, int64_t ldc) {
-    if (beta == 1.0f) return;
-    for (int64_t i = 0; i < M; i++) {
-        float *c = C + i * ldc;
-        if (beta == 0.0f) memset(c, 0, (size_t)N * sizeof(float));
-        else for (int64_t j = 0; j < N; j++) c[j] *= beta;
+/* The common start of both entry points: beta applied to C first (beta == 0 ignores C, NaNs
+ * included, as BLAS does), the ref path run whole.  Returns the path's ops when strips remain
+ * to be done, NULL when the product is complete. */
+static const et__isa_ops *et__sgemm_begin(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha,
+                                          const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
+                                          float *C, int64_t ldc) {
+    if (M <= 0 || N <= 0) return NULL;
+    if (beta != 1.0f)
+        for (int64_t i = 0; i < M; i++) {
+            float *c = C + i * ldc;
+            if (beta == 0.0f) memset(c, 0, (size_t)N * sizeof(float));
+            else for (int64_t j = 0; j < N; j++) c[j] *= beta;
+        }
+    if (K <= 0 || alpha == 0.0f) return NULL;
+    const et__isa_ops *io = et__kern_isa_ops();
+    if (!io->sgemm) {
+        et_ref_sgemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, 1.0f, C, ldc);
+        return NULL;
     }
+    return io;
 }
 
 void et_sgemm_own(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha,
                   const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
                   float *C, int64_t ldc) {
-    if (M <= 0 || N <= 0) return;
-    et__sgemm_beta(M, N, beta, C, ldc);
-    if (K <= 0 || alpha == 0.0f) return;
-    const et__isa_ops *io = et__kern_isa_ops();
-    if (!io->sgemm) {
-        et_ref_sgemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, 1.0f, C, ldc);
-        return;
-    }
+    const et__isa_ops *io = et__sgemm_begin(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    if (!io) return;
     const size_t sat = transA ? 1 : (size_t)lda, sak = transA ? (size_t)lda : 1;
     const int64_t nstrips = (N + ET__SW - 1) / ET__SW;
     #pragma omp parallel
@@ -77,14 +83,8 @@ void et_sgemm_own(bool transA, bool transB, int64_t M, int64_t N, int64_t K, flo
 void et_sgemm_st(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha,
                  const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
                  float *C, int64_t ldc) {
-    if (M <= 0 || N <= 0) return;
-    et__sgemm_beta(M, N, beta, C, ldc);
-    if (K <= 0 || alpha == 0.0f) return;
-    const et__isa_ops *io = et__kern_isa_ops();
-    if (!io->sgemm) {
-        et_ref_sgemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, 1.0f, C, ldc);
-        return;
-    }
+    const et__isa_ops *io = et__sgemm_begin(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    if (!io) return;
     const size_t sat = transA ? 1 : (size_t)lda, sak = transA ? (size_t)lda : 1;
     float pack[ET__GKC * ET__SW] __attribute__((aligned(64)));
     for (int64_t j0 = 0; j0 < N; j0 += ET__SW)

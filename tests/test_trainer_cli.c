@@ -99,9 +99,8 @@ static int tmp_files(const char *prefix, bool remove) {
     return n;
 }
 
-/* Run $ET with args (NULL-terminated); output to log; kill after kill_ms (< 0: never).
- * Returns the exit status, or -SIGNAL when killed. */
-static int run(const char *log, int kill_ms, const char *const *args) {
+/* Start $ET with args (NULL-terminated), its output to log. */
+static pid_t spawn(const char *log, const char *const *args) {
     const char *argv[64];
     int n = 0;
     argv[n++] = et_bin;
@@ -114,6 +113,15 @@ static int run(const char *log, int kill_ms, const char *const *args) {
         execv(et_bin, (char *const *)argv);
         _exit(127);
     }
+    return pid;
+}
+
+static int status_of(int st) { return WIFEXITED(st) ? WEXITSTATUS(st) : -WTERMSIG(st); }
+
+/* Run $ET with args; kill after kill_ms (< 0: never).  Returns the exit status, or -SIGNAL
+ * when killed. */
+static int run(const char *log, int kill_ms, const char *const *args) {
+    pid_t pid = spawn(log, args);
     if (pid < 0) return -1000;
     int st;
     if (kill_ms >= 0) {
@@ -122,7 +130,7 @@ static int run(const char *log, int kill_ms, const char *const *args) {
         kill(pid, SIGKILL);
     }
     waitpid(pid, &st, 0);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -WTERMSIG(st);
+    return status_of(st);
 }
 
 /* Run $ET and SIGKILL it by its progress, not by the clock (a shared machine makes run
@@ -133,23 +141,12 @@ static int run(const char *log, int kill_ms, const char *const *args) {
  * exit status, or -SIGKILL. */
 static int run_kill_after_writes(const char *log, const char *tmp_prefix, int writes, bool inside_write,
                                  int after_us, const char *const *args) {
-    const char *argv[64];
-    int n = 0;
-    argv[n++] = et_bin;
-    for (int i = 0; args[i] && n < 63; i++) argv[n++] = args[i];
-    argv[n] = NULL;
-    pid_t pid = fork();
-    if (pid == 0) {
-        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        if (fd >= 0) { dup2(fd, 1); dup2(fd, 2); close(fd); }
-        execv(et_bin, (char *const *)argv);
-        _exit(127);
-    }
+    pid_t pid = spawn(log, args);
     if (pid < 0) return -1000;
     int st, seen = 0;
     bool was = false;
     for (;;) {
-        if (waitpid(pid, &st, WNOHANG) == pid) return WIFEXITED(st) ? WEXITSTATUS(st) : -WTERMSIG(st);
+        if (waitpid(pid, &st, WNOHANG) == pid) return status_of(st);
         bool now = tmp_files(tmp_prefix, false) > 0;
         if (now && !was) seen++;
         if (seen >= writes && (inside_write ? now : !now)) break;
@@ -159,7 +156,7 @@ static int run_kill_after_writes(const char *log, const char *tmp_prefix, int wr
     if (!inside_write && after_us > 0) nanosleep(&(struct timespec){ 0, after_us * 1000L }, NULL);
     kill(pid, SIGKILL);
     waitpid(pid, &st, 0);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -WTERMSIG(st);
+    return status_of(st);
 }
 
 static bool file_has(const char *path, const char *needle) {

@@ -124,46 +124,58 @@ static inline void et__zero_outside(float *row, int64_t L, int64_t a, int64_t e)
     if (e < L) memset(row + e, 0, (size_t)(L - e) * 4);
 }
 
+/* One query tile (batch b, kv head gh, tile qt): its geometry, Qt gathered, and P, the
+ * softmax of scale · Qt · Kᵀ over each row's visible keys (exactly 0 elsewhere), M × L at
+ * P, with each row's log-sum-exp in lse[r].  Shared by the forward and the backward's pass A. */
+typedef struct { int64_t t0, nq, M, klo, L; } et__qtile;
+
+static et__qtile et__qtile_softmax(const et_tensor *t, const et__geom *g, int64_t b, int64_t gh, int64_t qt,
+                                   float *Qt, float *P, float *lse) {
+    const et_tensor *q = t->src[0], *k = t->src[1];
+    et__qtile w;
+    w.t0 = qt * g->qb;
+    w.nq = g->T - w.t0 < g->qb ? g->T - w.t0 : g->qb;
+    w.M = g->grp * w.nq;
+    int64_t khi, lo1, hi1;
+    et__key_range(t, w.t0, &w.klo, &hi1);
+    et__key_range(t, w.t0 + w.nq - 1, &lo1, &khi);
+    w.L = khi - w.klo;
+    et__gather(q, g, gh, b, w.t0, w.nq, Qt);
+    et_sgemm_st(false, true, w.M, w.L, g->hd, et_param_f32(t, 0), Qt, g->hd, ET__AT(k, gh, w.klo, b),
+                (int64_t)(k->nb[2] / 4), 0.0f, P, w.L);
+    for (int64_t r = 0; r < w.M; r++) {
+        float *row = P + r * w.L;
+        int64_t a, e;
+        et__row_cols(t, w.t0 + r % w.nq, w.klo, w.L, &a, &e);
+        float mx = et_kern_row_max(row + a, e - a);
+        float sum = et_kern_row_exp(row + a, e - a, 1.0f, mx, 1.0f), in = 1.0f / sum;
+        for (int64_t j = a; j < e; j++) row[j] *= in;
+        et__zero_outside(row, w.L, a, e);
+        lse[r] = mx + logf(sum);
+    }
+    return w;
+}
+
 void et__fwd_attention(et_tensor *t, et_exec *ex) {
     const et_tensor *q = t->src[0], *k = t->src[1], *v = t->src[2];
     const et__geom g = et__geom_of(q, k);
-    const float scale = et_param_f32(t, 0);
     const int64_t nqt = (g.T + g.qb - 1) / g.qb;
     char *base = (char *)(((uintptr_t)ex->work + 63) & ~(uintptr_t)63);
     #pragma omp parallel num_threads(ex->nthreads)
     {
         et__carver cv = { base + (size_t)omp_get_thread_num() * et__fwd_thread_bytes(&g) };
         float *Qt = et__carve(&cv, g.M * g.hd), *Sc = et__carve(&cv, g.M * g.S);
-        float *Ot = et__carve(&cv, g.M * g.hd), *inv = et__carve(&cv, g.M);
+        float *Ot = et__carve(&cv, g.M * g.hd), *lse = et__carve(&cv, g.M);
         #pragma omp for collapse(3) schedule(dynamic, 1)
         for (int64_t b = 0; b < g.B; b++)
             for (int64_t gh = 0; gh < g.nkv; gh++)
                 for (int64_t qt = 0; qt < nqt; qt++) {
-                    const int64_t t0 = qt * g.qb, nq = g.T - t0 < g.qb ? g.T - t0 : g.qb, M = g.grp * nq;
-                    int64_t klo, khi, lo1, hi1;
-                    et__key_range(t, t0, &klo, &hi1);
-                    et__key_range(t, t0 + nq - 1, &lo1, &khi);
-                    const int64_t L = khi - klo;
-                    et__gather(q, &g, gh, b, t0, nq, Qt);
-                    /* S = scale · Qt · Kᵀ over the keys [klo, khi) */
-                    et_sgemm_st(false, true, M, L, g.hd, scale, Qt, g.hd, ET__AT(k, gh, klo, b),
-                                (int64_t)(k->nb[2] / 4), 0.0f, Sc, L);
-                    for (int64_t r = 0; r < M; r++) {
-                        float *row = Sc + r * L;
-                        int64_t a, e;
-                        et__row_cols(t, t0 + r % nq, klo, L, &a, &e);
-                        float mx = et_kern_row_max(row + a, e - a);
-                        inv[r] = 1.0f / et_kern_row_exp(row + a, e - a, 1.0f, mx, 1.0f);
-                        et__zero_outside(row, L, a, e);
-                    }
-                    /* O = P · V, rows normalized on the way out */
-                    et_sgemm_st(false, false, M, g.hd, L, 1.0f, Sc, L, ET__AT(v, gh, klo, b),
+                    et__qtile w = et__qtile_softmax(t, &g, b, gh, qt, Qt, Sc, lse);
+                    /* O = P · V */
+                    et_sgemm_st(false, false, w.M, g.hd, w.L, 1.0f, Sc, w.L, ET__AT(v, gh, w.klo, b),
                                 (int64_t)(v->nb[2] / 4), 0.0f, Ot, g.hd);
-                    for (int64_t r = 0; r < M; r++) {
-                        float *o = ET__AT(t, gh * g.grp + r / nq, t0 + r % nq, b);
-                        const float *src = Ot + r * g.hd;
-                        for (int64_t i = 0; i < g.hd; i++) o[i] = src[i] * inv[r];
-                    }
+                    for (int64_t r = 0; r < w.M; r++)
+                        memcpy(ET__AT(t, gh * g.grp + r / w.nq, w.t0 + r % w.nq, b), Ot + r * g.hd, (size_t)g.hd * 4);
                 }
     }
 }
@@ -189,7 +201,7 @@ bool et__bwd_attention(et_ctx *ctx, et_tensor *t) {
 
 /* Per-thread bytes of the backward: the larger of the two passes' tiles. */
 static size_t et__bwd_thread_bytes(const et__geom *g) {
-    size_t a = et__carve_size(g->M * g->hd) * 3 + et__carve_size(g->M * g->S) * 2 + et__carve_size(g->M);
+    size_t a = et__carve_size(g->M * g->hd) * 3 + et__carve_size(g->M * g->S) * 2 + et__carve_size(g->M) * 2;
     size_t b = et__carve_size(g->M * g->hd) * 2 + et__carve_size(g->M * ET__AK) * 2 +
                et__carve_size(ET__AK * g->hd) * 2 + et__carve_size(g->M) * 2;
     return a > b ? a : b;
@@ -230,29 +242,17 @@ void et__fwd_attention_back(et_tensor *t, et_exec *ex) {
             et__carver cv = { mine };
             float *Qt = et__carve(&cv, g.M * g.hd), *dOt = et__carve(&cv, g.M * g.hd);
             float *dQt = et__carve(&cv, g.M * g.hd), *P = et__carve(&cv, g.M * g.S);
-            float *dP = et__carve(&cv, g.M * g.S), *D = et__carve(&cv, g.M);
+            float *dP = et__carve(&cv, g.M * g.S), *D = et__carve(&cv, g.M), *Lr = et__carve(&cv, g.M);
             #pragma omp for collapse(3) schedule(dynamic, 1)
             for (int64_t b = 0; b < g.B; b++)
                 for (int64_t gh = 0; gh < g.nkv; gh++)
                     for (int64_t qt = 0; qt < nqt; qt++) {
-                        const int64_t t0 = qt * g.qb, nq = g.T - t0 < g.qb ? g.T - t0 : g.qb, M = g.grp * nq;
-                        int64_t klo, khi, lo1, hi1;
-                        et__key_range(t, t0, &klo, &hi1);
-                        et__key_range(t, t0 + nq - 1, &lo1, &khi);
-                        const int64_t L = khi - klo;
-                        et__gather(q, &g, gh, b, t0, nq, Qt);
+                        et__qtile w = et__qtile_softmax(t, &g, b, gh, qt, Qt, P, Lr);
+                        const int64_t t0 = w.t0, nq = w.nq, M = w.M, klo = w.klo, L = w.L;
                         et__gather(dO, &g, gh, b, t0, nq, dOt);
-                        et_sgemm_st(false, true, M, L, g.hd, scale, Qt, g.hd, ET__AT(k, gh, klo, b), ldk, 0.0f, P, L);
                         for (int64_t r = 0; r < M; r++) {
                             const int64_t h = gh * g.grp + r / nq, tq = t0 + r % nq;
-                            float *row = P + r * L;
-                            int64_t a, e;
-                            et__row_cols(t, tq, klo, L, &a, &e);
-                            float mx = et_kern_row_max(row + a, e - a);
-                            float sum = et_kern_row_exp(row + a, e - a, 1.0f, mx, 1.0f), in = 1.0f / sum;
-                            for (int64_t j = a; j < e; j++) row[j] *= in;
-                            et__zero_outside(row, L, a, e);
-                            lse[ET__ROW(b, h, tq)] = mx + logf(sum);
+                            lse[ET__ROW(b, h, tq)] = Lr[r];
                             const float *dor = dOt + r * g.hd, *orow = ET__AT(o, h, tq, b);
                             float Dr = 0;
                             for (int64_t i = 0; i < g.hd; i++) Dr += dor[i] * orow[i];
