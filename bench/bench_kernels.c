@@ -178,9 +178,20 @@ static void et__fill_weights(et_type t, uint8_t *w, int64_t N, int64_t K, uint64
 typedef struct {
     const et_bench_kernels_opts *o;
     int over;            /* lines with frac_limit > 1 */
-    int threads;
+    int threads;         /* all the benchmark may use */
+    int run_threads;     /* the kernels' thread count in the pass under way (1, then all) */
     int reprobes;        /* bandwidth re-measurements so far (at most 2 a run) */
+    /* OpenBLAS's figure on the same shape in this pass, for "vs_openblas" (0: none yet) */
+    struct { const char *bench; int64_t T; double gflops; } blas[16];
+    int n_blas, below_blas;
 } et__ctx;
+
+/* OpenBLAS's GFLOP/s for (bench, T) in this pass, 0 if not measured. */
+static double et__blas_fig(const et__ctx *c, const char *bench, int64_t T) {
+    for (int i = 0; i < c->n_blas; i++)
+        if (c->blas[i].T == T && !strcmp(c->blas[i].bench, bench)) return c->blas[i].gflops;
+    return 0;
+}
 
 static void et__line(et__ctx *c, const char *bench, const char *type, int64_t M, int64_t K,
                      int64_t N, const char *isa, int threads, et__stats st, double gbps,
@@ -188,17 +199,28 @@ static void et__line(et__ctx *c, const char *bench, const char *type, int64_t M,
     double fig = limit && !strcmp(limit, "read_bw") ? gbps : gflops;
     double frac = limit_val > 0 ? fig / limit_val : 0.0;
     if (frac > 1.0) c->over++;
+    /* the products against OpenBLAS f32 on the same shape, measured just before in this pass */
+    bool is_blas = strstr(type, "openblas") != NULL, product = strcmp(bench, "matvec") != 0;
+    if (is_blas && product && c->n_blas < 16)
+        c->blas[c->n_blas++] = (typeof(c->blas[0])){ bench, M, gflops };
+    double bf = !is_blas && product ? et__blas_fig(c, bench, M) : 0, vs = bf > 0 ? gflops / bf : 0;
+    if (vs > 0 && vs < 1.0) c->below_blas++;
+    char vsj[48] = "", vst[48] = "";
+    if (vs > 0) {
+        snprintf(vsj, sizeof vsj, ",\"vs_openblas\":%.3f", vs);
+        snprintf(vst, sizeof vst, "  %.2fx OpenBLAS%s", vs, vs < 1.0 ? " (below)" : "");
+    }
     FILE *f = c->o->out;
     if (c->o->json)
         fprintf(f, "{\"bench\":\"%s\",\"type\":\"%s\",\"M\":%ld,\"K\":%ld,\"N\":%ld,\"isa\":\"%s\","
                    "\"threads\":%d,\"median_s\":%.6e,\"min_s\":%.6e,\"max_s\":%.6e,\"gbps\":%.3f,"
-                   "\"gflops\":%.3f,\"limit\":\"%s\",\"limit_value\":%.3f,\"frac_limit\":%.4f}\n",
+                   "\"gflops\":%.3f,\"limit\":\"%s\",\"limit_value\":%.3f,\"frac_limit\":%.4f%s}\n",
                 bench, type, (long)M, (long)K, (long)N, isa, threads, st.median, st.min, st.max,
-                gbps, gflops, limit, limit_val, frac);
+                gbps, gflops, limit, limit_val, frac, vsj);
     else
-        fprintf(f, "%-7s %-13s %5ld %6ld %6ld %-11s %2d %10.3f %8.3f %8.3f %8.1f  %-10s %5.1f%%%s\n",
+        fprintf(f, "%-7s %-13s %5ld %6ld %6ld %-11s %2d %10.3f %8.3f %8.3f %8.1f  %-10s %5.1f%%%s%s\n",
                 bench, type, (long)M, (long)K, (long)N, isa, threads, st.median * 1e3,
-                st.min * 1e3, gbps, gflops, limit, 100.0 * frac, frac > 1.0 ? "  > LIMIT!" : "");
+                st.min * 1e3, gbps, gflops, limit, 100.0 * frac, frac > 1.0 ? "  > LIMIT!" : "", vst);
     fflush(f);
 }
 
@@ -489,7 +511,7 @@ static void et__run_matvec(void *arg, int rep) {
     et__run_job(arg, rep);
 }
 
-static const char *const et__bench_types[] = { "f32", "f16", "bf16", "q8_0", "q4_0", "q4_1",
+static const char *const et__bench_types[] = { "f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "q5_0", "q5_1",
                                                "iq4_nl", "q4_k", "q6_k", "nf4" };
 
 static bool et__wanted(const char *only, const char *name) {
@@ -531,9 +553,12 @@ static int et__bench_type(et__ctx *c, et_type t, et__limits *L) {
     const size_t wbytes = et_type_nbytes(t, K, N);
     const int mv_reps = quick ? 5 : 30, mm_reps = quick ? 2 : 3;
 
-    for (int blas = 0; blas <= (t == ET_F32 ? 1 : 0); blas++) {
+    /* f32: OpenBLAS first, so every product after it (this type's and the others') carries
+     * its ratio to OpenBLAS on the same shape */
+    for (int pass = 0; pass <= (t == ET_F32 ? 1 : 0); pass++) {
+        int blas = t == ET_F32 ? 1 - pass : 0;
 #ifndef ET_HAVE_BLAS
-        if (blas) break;
+        if (blas) continue;
 #endif
         j.blas = blas;
         const char *ty = blas ? "f32-openblas" : name;
@@ -548,10 +573,10 @@ static int et__bench_type(et__ctx *c, et_type t, et__limits *L) {
             c->reprobes++;
             fprintf(stderr, "edgetune bench: %s matvec read %.1f GB/s, above the probe's %.1f "
                             "GB/s; measuring the bandwidth again\n", ty, mv_gbps, L->bw);
-            double bw = et__probe_bw(c, c->threads);
+            double bw = et__probe_bw(c, c->run_threads);
             if (bw > L->bw) L->bw = bw;
         }
-        et__line(c, "matvec", ty, 1, K, N, is, c->threads, st, (double)wbytes / st.median / 1e9,
+        et__line(c, "matvec", ty, 1, K, N, is, c->run_threads, st, (double)wbytes / st.median / 1e9,
                  2.0 * K * N / st.median / 1e9, "read_bw", L->bw);
         for (int i = 0; i < nT; i++) {
             j.T = Ts[i];
@@ -559,7 +584,7 @@ static int et__bench_type(et__ctx *c, et_type t, et__limits *L) {
             et_peak_kind pk = blas ? ET_PEAK_F32_FMA : et_kern_matmul_peak_kind(t);
             static const char *const lim[3] = { "fma_peak", "bf16_peak", "int8_peak" };
             double g = 2.0 * (double)j.T * K * N / st.median / 1e9;
-            et__line(c, "matmul", ty, j.T, K, N, is, c->threads, st, 0, g, lim[pk],
+            et__line(c, "matmul", ty, j.T, K, N, is, c->run_threads, st, 0, g, lim[pk],
                      blas ? L->blas_peak : L->peak[pk]);
         }
         j.which = 1;
@@ -567,7 +592,7 @@ static int et__bench_type(et__ctx *c, et_type t, et__limits *L) {
             j.T = Ts[i];
             st = et__time_calls(mm_reps, et__run_job, &j);
             double g = 2.0 * (double)j.T * K * N / st.median / 1e9;
-            et__line(c, "dx", ty, j.T, K, N, is, c->threads, st, 0, g, "fma_peak",
+            et__line(c, "dx", ty, j.T, K, N, is, c->run_threads, st, 0, g, "fma_peak",
                      blas ? L->blas_peak : L->peak[ET_PEAK_F32_FMA]);
         }
     }
@@ -587,33 +612,51 @@ int et_bench_kernels(const et_bench_kernels_opts *o) {
         fprintf(o->out, "%-7s %-13s %5s %6s %6s %-11s %2s %10s %8s %8s %8s  %-10s %6s\n", "bench",
                 "type", "M", "K", "N", "isa", "th", "median_ms", "min_ms", "GB/s", "GFLOP/s",
                 "limit", "frac");
-    et__limits L = { 0 };
+    /* limits for 1 thread (L1) and for all (L): each pass of kernels is judged by its own */
+    et__limits L = { 0 }, L1 = { 0 };
     for (int i = 0; i < (c.threads > 1 ? 2 : 1); i++) {
         int th = i == 0 && c.threads > 1 ? 1 : c.threads;
         double bw = et__probe_bw(&c, th);
         double pk[3];
         for (int k = 0; k < 3; k++) pk[k] = et__probe_peak(&c, (et_peak_kind)k, th);
+        if (th == 1) { L1.bw = bw; memcpy(L1.peak, pk, sizeof pk); }
         if (th == c.threads) { L.bw = bw; memcpy(L.peak, pk, sizeof pk); }
     }
-    if (L.bw <= 0) {
+    if (L.bw <= 0 || L1.bw <= 0) {
         fprintf(stderr, "edgetune bench: could not allocate the bandwidth probe's buffer\n");
         return 2;
     }
     /* OpenBLAS may use wider FMAs than the path in use: its limit is the CPU's best FMA */
     L.blas_peak = L.peak[ET_PEAK_F32_FMA];
+    L1.blas_peak = L1.peak[ET_PEAK_F32_FMA];
     et_isa cur = et_kern_isa();
     if (cur != et_kern_isa_best() && et_kern_set_isa(et_kern_isa_best())) {
         L.blas_peak = et__probe_peak(&c, ET_PEAK_F32_FMA, c.threads);
+        L1.blas_peak = c.threads > 1 ? et__probe_peak(&c, ET_PEAK_F32_FMA, 1) : L.blas_peak;
         et_kern_set_isa(cur);
     }
     int rc = 0;
-    for (size_t i = 0; i < sizeof et__bench_types / sizeof et__bench_types[0]; i++) {
-        if (!et__wanted(o->only, et__bench_types[i])) continue;
-        et_type t = et_type_from_name(et__bench_types[i]);
-        if (t == ET_TYPE_COUNT || !et_kern_matmul_supports(t)) continue;
-        int r = et__bench_type(&c, t, &L);
-        if (r) rc = r;
+    /* every kernel on 1 thread and on all (--quick: all only, a smoke test) */
+    const int npass = c.threads > 1 && !o->quick ? 2 : 1;
+    for (int pass = 0; pass < npass; pass++) {
+        c.run_threads = npass == 2 && pass == 0 ? 1 : c.threads;
+        c.n_blas = 0;
+        omp_set_num_threads(c.run_threads);
+#ifdef ET_HAVE_BLAS
+        openblas_set_num_threads(c.run_threads);
+#endif
+        for (size_t i = 0; i < sizeof et__bench_types / sizeof et__bench_types[0]; i++) {
+            if (!et__wanted(o->only, et__bench_types[i])) continue;
+            et_type t = et_type_from_name(et__bench_types[i]);
+            if (t == ET_TYPE_COUNT || !et_kern_matmul_supports(t)) continue;
+            int r = et__bench_type(&c, t, c.run_threads == 1 && c.threads > 1 ? &L1 : &L);
+            if (r) rc = r;
+        }
     }
+    omp_set_num_threads(c.threads);
+    if (c.below_blas)
+        fprintf(stderr, "edgetune bench: %d product figure(s) below OpenBLAS f32 on the same shape "
+                        "(vs_openblas < 1)\n", c.below_blas);
     if (c.over) {
         fprintf(stderr, "edgetune bench: %d figure(s) above their measured limit: the probe or "
                         "the kernel is wrong\n", c.over);
