@@ -28,3 +28,10 @@ $(LCPP_VENV)/.done:
 	CMAKE_BUILD_PARALLEL_LEVEL=2 CMAKE_ARGS="-DGGML_NATIVE=ON -DLLAMA_CURL=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TESTS=OFF" \
 	    nice $(LCPP_VENV)/bin/pip install -q --no-input -c tools/constraints.txt llama-cpp-python==$(LCPP_VERSION) gguf==0.17.1
 	@touch $@
+
+# make check-real-models: edgetune's built-in base models (`make models`) load in llama.cpp,
+# tokenize as edgetune does, give edgetune's logits and generate (tools/check_models_llamacpp.py)
+.PHONY: check-real-models
+check-real: check-real-models
+check-real-models: models $(BUILD)/tools/real_logits
+	@$(LCPP_PY) tools/check_models_llamacpp.py $(BUILD)/tools/real_logits build/models build/corpus $(BUILD)/check-real/models
