@@ -1,7 +1,7 @@
-/* et_lm: a model as the study and the command line use it (see lm.h) — load a GGUF model
- * with its tokenizer, optionally compress the base, score candidate answers by likelihood
- * (all candidates in one batch, the head only at their tokens) and generate greedily with a
- * KV cache.  Every call builds its graph after a context mark and resets to it, so a model
+/* et_lm: a model as the study and the command line use it (see lm.h) — load a GGUF model or
+ * a Hugging Face checkpoint directory (models/llama_hf.h) with its tokenizer, optionally
+ * compress the base, score candidate answers by likelihood (all candidates in one batch, the
+ * head only at their tokens) and generate greedily with a KV cache.  Every call builds its graph after a context mark and resets to it, so a model
  * serves any number of calls without growing. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,15 +17,18 @@ int et_lm_load(const char *path, const et_lm_opts *opts, et_lm **out, char *err,
     if (!lm) { snprintf(err, errlen, "%s: out of memory", path); return -1; }
     et_lm_opts o = opts ? *opts : (et_lm_opts){0};
     lm->n_threads = o.n_threads;
-    if (et_gguf_open(path, &lm->gguf, err, errlen)) goto fail;
-    lm->tok = et_tok_from_gguf(lm->gguf, err, errlen);
+    bool hf = et_hf_is_dir(path);   /* a directory: config.json + safetensors + tokenizer.json */
+    if (!hf && et_gguf_open(path, &lm->gguf, err, errlen)) goto fail;
+    lm->tok = hf ? et_tok_from_hf_dir(path, err, errlen) : et_tok_from_gguf(lm->gguf, err, errlen);
     if (!lm->tok) goto fail;
     lm->ctx = et_ctx_new(1 << 17);
     if (!lm->ctx) { snprintf(err, errlen, "%s: out of memory", path); goto fail; }
-    if (et_llama_from_gguf(&lm->m, lm->ctx, lm->gguf, err, errlen)) goto fail;
+    if (hf ? et_llama_from_hf_dir(&lm->m, lm->ctx, path, &lm->hf, err, errlen)
+           : et_llama_from_gguf(&lm->m, lm->ctx, lm->gguf, err, errlen))
+        goto fail;
     if (et_tok_n_vocab(lm->tok) > lm->m.cfg.vocab) {
-        snprintf(err, errlen, "%s: the tokenizer has %d tokens but token_embd.weight only %d rows", path,
-                 et_tok_n_vocab(lm->tok), lm->m.cfg.vocab);
+        snprintf(err, errlen, "%s: the tokenizer has %d tokens but %s only %d rows", path, et_tok_n_vocab(lm->tok),
+                 hf ? "model.embed_tokens.weight (config.json's vocab_size)" : "token_embd.weight", lm->m.cfg.vocab);
         goto fail;
     }
     lm->n_ctx = o.n_ctx > 0 && o.n_ctx < lm->m.cfg.max_seq ? o.n_ctx : lm->m.cfg.max_seq;
@@ -65,6 +68,7 @@ void et_lm_free(et_lm *lm) {
     et_ctx_free(lm->ctx);
     et_tok_free(lm->tok);
     et_gguf_close(lm->gguf);
+    et_hf_files_close(lm->hf);
     free(lm);
 }
 

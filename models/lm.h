@@ -33,7 +33,10 @@ typedef struct et_lm_opts {
                                with the op and node it lacks, it never falls back to the CPU */
 } et_lm_opts;
 
-int  et_lm_load(const char *gguf_path, const et_lm_opts *opts, et_lm **out, char *err, size_t errlen);
+/* path: a GGUF model file, or a Hugging Face checkpoint directory (config.json,
+ * model.safetensors or shards with model.safetensors.index.json, tokenizer.json) of a llama,
+ * mistral or qwen2 model (models/llama_hf.h). */
+int  et_lm_load(const char *path, const et_lm_opts *opts, et_lm **out, char *err, size_t errlen);
 void et_lm_free(et_lm *lm);
 
 /* Number of tokens of text (prompt budgeting for retrieval). */

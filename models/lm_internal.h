@@ -5,12 +5,14 @@
 
 #include "io/gguf.h"
 #include "llama.h"
+#include "llama_hf.h"
 #include "lm.h"
 #include "tok/tokenizer.h"
 #include "backend.h"
 
 struct et_lm {
-    et_gguf    *gguf;
+    et_gguf    *gguf;           /* a GGUF model file, or NULL for ... */
+    et_hf_files *hf;            /* ... a Hugging Face checkpoint directory (models/llama_hf.h) */
     et_tok     *tok;
     et_ctx     *ctx;
     et_llama    m;
