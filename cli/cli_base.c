@@ -3,13 +3,15 @@
 #include <string.h>
 #include "cli_base.h"
 #include "llama_gguf.h"
+#include "llama_hf.h"
 
 int et_cli_open_base(const char *cmd, const char *path, et_cli_base *b) {
     char err[1024];
     memset(b, 0, sizeof *b);
     et_llama_config c;
     et_gguf_str s;
-    if (et_gguf_open(path, &b->g, err, sizeof err) || et_llama_config_from_gguf(b->g, &c, err, sizeof err)) {
+    if (et_llama_gguf_open(path, &b->g, err, sizeof err) ||   /* GGUF, or an HF checkpoint directory */
+        et_llama_config_from_gguf(b->g, &c, err, sizeof err)) {
         fprintf(stderr, "edgetune %s: %s\n", cmd, err);
         return -1;
     }

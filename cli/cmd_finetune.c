@@ -21,6 +21,7 @@
 #include "cli.h"
 #include "io/gguf.h"
 #include "llama_gguf.h"
+#include "llama_hf.h"
 #include "tok/tok_gguf.h"
 #include "trainer.h"
 #include "vulkan/vk_backend.h"
@@ -347,7 +348,8 @@ int et_cmd_finetune(int argc, char **argv) {
     et__data train = {0}, ev = {0};
     et_llama m;
     if (!ctx) goto done;
-    if (et_gguf_open(model_path, &g, err, sizeof err) || et_llama_from_gguf(&m, ctx, g, err, sizeof err)) {
+    /* a GGUF file, or an HF checkpoint directory converted to GGUF (models/llama_hf.h) */
+    if (et_llama_gguf_open(model_path, &g, err, sizeof err) || et_llama_from_gguf(&m, ctx, g, err, sizeof err)) {
         fprintf(stderr, "edgetune finetune: %s\n", err);
         goto done;
     }

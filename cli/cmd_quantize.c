@@ -9,6 +9,8 @@
 static const char *et__qusage =
     "usage: edgetune quantize IN.gguf OUT.gguf --type T [--embeddings T] [--strict] [--quiet]\n"
     "  T: q8_0 q4_0 q4_1 q5_0 q5_1 q4_k q6_k iq4_nl nf4 f16 bf16 f32\n"
+    "  IN may be a Hugging Face checkpoint directory (config.json, safetensors, tokenizer.json):\n"
+    "  it is read by the model loader and written as llama.cpp's GGUF layout first (models/llama_hf.h).\n"
     "  quantizes the linear layers' 2-D weights (blk.*.weight); --embeddings also converts\n"
     "  token_embd.weight and output.weight; all metadata (tokenizer too) and other tensors are copied.\n"
     "  rows that are not a multiple of q4_k's / q6_k's 256-blocks get iq4_nl / q8_0 (as llama.cpp does)\n"

@@ -6,6 +6,7 @@
 #include <time.h>
 #include "cli.h"
 #include "io/gguf.h"
+#include "llama_hf.h"
 #include "tok/bpe_train.h"
 #include "tok/tok_gguf.h"
 #include "tok/tokenizer.h"
@@ -137,6 +138,7 @@ static et_tok *et__open_tok(const char *tokpath, const char *model) {
     char err[512];
     et_tok *t = NULL;
     if (tokpath) t = et_tok_load(tokpath, err, sizeof err);
+    else if (et_hf_is_dir(model)) t = et_tok_from_hf_dir(model, err, sizeof err);   /* HF checkpoint */
     else {
         et_gguf *g;
         if (et_gguf_open(model, &g, err, sizeof err) == 0) {

@@ -11,6 +11,7 @@
 #include "compress.h"
 #include "io/gguf.h"
 #include "kernels.h"
+#include "llama_hf.h"
 #include "ref/quant_ref.h"
 
 double et_prune_parse(const char *spec, char *err, size_t errlen) {
@@ -133,7 +134,7 @@ int et_gguf_compress(const char *in, const char *out, const et_compress_opts *o,
     }
     if (o->prune && et_prune_parse(o->prune, err, errlen) < 0) return -1;
     et_gguf *g;
-    if (et_gguf_open(in, &g, err, errlen)) return -1;
+    if (et_llama_gguf_open(in, &g, err, errlen)) return -1;   /* a GGUF file or an HF checkpoint directory */
     int64_t nt = et_gguf_n_tensors(g);
     et__job *jobs = calloc((size_t)nt + 1, sizeof *jobs);
     et_gguf_writer *w = et_gguf_writer_new();
@@ -183,7 +184,7 @@ int et_gguf_compress(const char *in, const char *out, const et_compress_opts *o,
         et_gguf_writer_add_tensor_fill(w, t->name, to, t->n_dims, t->ne, et__fill, j);
     }
     if (et_gguf_writer_write(w, out, err, errlen)) goto done;
-    r->file_in = et__file_size(in);
+    r->file_in = et_hf_is_dir(in) ? et_hf_dir_bytes(in) : et__file_size(in);
     r->file_out = et__file_size(out);
     for (int64_t i = 0; i < nt; i++) {
         if (jobs[i].prune) { r->pruned_n += jobs[i].st.n; r->pruned_zeros += jobs[i].st.zeros; }
