@@ -328,7 +328,8 @@ bool et_llama_cache_new(et_llama_cache *c, et_llama *m, et_ctx *ctx, int32_t n_c
     return true;
 }
 
-et_tensor *et_llama_decode(et_llama *m, et_llama_cache *c, et_tensor *ids, et_tensor *pos, int n_past) {
+static et_tensor *et__decode(et_llama *m, et_llama_cache *c, et_tensor *ids, et_tensor *pos, int n_past,
+                             bool all) {
     et_ctx *ctx = m->ctx;
     const et_llama_config *cf = &m->cfg;
     if (!ids || !pos) return NULL;
@@ -337,9 +338,22 @@ et_tensor *et_llama_decode(et_llama *m, et_llama_cache *c, et_tensor *ids, et_te
     for (int l = 0; l < cf->n_layers && x; l++) x = et__block(m, l, x, pos, c, n_past);
     x = et_mul(ctx, et_rmsnorm(ctx, x, cf->rms_eps), m->out_norm);
     if (!x) return NULL;
-    size_t nb[4] = {4, x->nb[1], x->nb[1], x->nb[1]};
-    et_tensor *last = et_view(ctx, x, 2, (int64_t[]){cf->dim, 1}, nb, (size_t)(T - 1) * x->nb[1]);
-    et_tensor *logits = et_matmul(ctx, m->output, et_cont(ctx, last));
+    et_tensor *h;
+    if (all) {
+        h = et_reshape_2d(ctx, x, cf->dim, T);
+    } else {
+        size_t nb[4] = {4, x->nb[1], x->nb[1], x->nb[1]};
+        h = et_cont(ctx, et_view(ctx, x, 2, (int64_t[]){cf->dim, 1}, nb, (size_t)(T - 1) * x->nb[1]));
+    }
+    et_tensor *logits = et_matmul(ctx, m->output, h);
     if (logits) { et_set_name(logits, "logits"); logits->flags |= ET_FLAG_OUTPUT; }
     return logits;
+}
+
+et_tensor *et_llama_decode(et_llama *m, et_llama_cache *c, et_tensor *ids, et_tensor *pos, int n_past) {
+    return et__decode(m, c, ids, pos, n_past, false);
+}
+
+et_tensor *et_llama_decode_all(et_llama *m, et_llama_cache *c, et_tensor *ids, et_tensor *pos, int n_past) {
+    return et__decode(m, c, ids, pos, n_past, true);
 }

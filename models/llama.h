@@ -143,5 +143,7 @@ bool et_llama_cache_new(et_llama_cache *c, et_llama *m, et_ctx *ctx, int32_t n_c
  * filled by the caller), writes their keys/values into the cache, and returns the logits of
  * the last new token [vocab]. */
 et_tensor *et_llama_decode(et_llama *m, et_llama_cache *c, et_tensor *ids, et_tensor *pos, int n_past);
+/* The same step returning the logits of every new token, [vocab, T] (scoring a continuation). */
+et_tensor *et_llama_decode_all(et_llama *m, et_llama_cache *c, et_tensor *ids, et_tensor *pos, int n_past);
 
 #endif

@@ -3,6 +3,7 @@
  * compress the base, score candidate answers by likelihood (all candidates in one batch, the
  * head only at their tokens) and generate greedily with a KV cache.  Every call builds its graph after a context mark and resets to it, so a model
  * serves any number of calls without growing. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -117,6 +118,65 @@ static bool et__lm_run(et_lm *lm, et_tensor *out, float *dst, size_t n, char *er
     return ok;
 }
 
+/* log p(target) under logits lg[V] (a log-softmax entry, in double). */
+static double et__logprob(const float *lg, int32_t V, int32_t target) {
+    float mx = lg[0];
+    for (int32_t v = 1; v < V; v++) mx = lg[v] > mx ? lg[v] : mx;
+    double s = 0;
+    for (int32_t v = 0; v < V; v++) s += exp((double)lg[v] - mx);
+    return (double)lg[target] - mx - log(s);
+}
+
+/* Scoring with the prompt computed once: a KV-cache prefill of the prompt gives every
+ * candidate's first-token distribution, then each candidate's remaining tokens are one small
+ * decoding step over that cache (the positions after the prompt are rewritten per candidate).
+ * The batched path below runs the whole prompt once per candidate: 12 labels cost 12
+ * prompts.  Not for prompt tuning (its soft tokens have no KV-cache path). */
+static int et__score_cached(et_lm *lm, const int32_t *prompt, int32_t keep, int32_t *const *cids, const int32_t *nc,
+                            int n_cands, int32_t maxc, double *logprob, char *err, size_t errlen) {
+    const int32_t V = lm->m.cfg.vocab;
+    et_ctx_mark outer = et_ctx_get_mark(lm->ctx);
+    et_llama_cache cache;
+    float *first = malloc((size_t)V * sizeof *first);
+    int rc = -1;
+    if (!first) { snprintf(err, errlen, "score: out of memory"); goto done; }
+    if (!et_llama_cache_new(&cache, &lm->m, lm->ctx, keep + maxc)) {
+        snprintf(err, errlen, "score: %s", et_ctx_error(lm->ctx));
+        goto done;
+    }
+    et_ctx_mark inner = et_ctx_get_mark(lm->ctx);
+    for (int j = -1; j < n_cands; j++) {   /* j = -1: the prompt */
+        int32_t n = j < 0 ? keep : nc[j] - 1, n_past = j < 0 ? 0 : keep;
+        if (n < 1) { logprob[j] = et__logprob(first, V, cids[j][0]); continue; }
+        et_tensor *ids = et_new_1d(lm->ctx, ET_I32, n, ET_FLAG_INPUT, "ids");
+        et_tensor *pos = et_new_1d(lm->ctx, ET_I32, n, ET_FLAG_INPUT, "pos");
+        if (!ids || !pos) { snprintf(err, errlen, "score: %s", et_ctx_error(lm->ctx)); goto done; }
+        memcpy(ids->data, j < 0 ? prompt : cids[j], (size_t)n * sizeof(int32_t));
+        for (int32_t i = 0; i < n; i++) ((int32_t *)pos->data)[i] = n_past + i;
+        et_tensor *lg = j < 0 ? et_llama_decode(&lm->m, &cache, ids, pos, 0)
+                              : et_llama_decode_all(&lm->m, &cache, ids, pos, n_past);
+        et_graph *g = NULL;
+        et_plan plan;
+        bool ok = lg && et__lm_compute(lm, &lg, 1, j < 0 ? lm->base_mark : inner, &g, &plan);
+        if (ok && j < 0) memcpy(first, lg->data, (size_t)V * sizeof *first);
+        if (ok && j >= 0) {   /* token i+1 of the candidate follows logits column i */
+            double s = et__logprob(first, V, cids[j][0]);
+            for (int32_t i = 0; i < n; i++) s += et__logprob((const float *)lg->data + (size_t)i * V, V, cids[j][i + 1]);
+            logprob[j] = s;
+        }
+        if (!ok) snprintf(err, errlen, "score: %s", et_ctx_failed(lm->ctx) ? et_ctx_error(lm->ctx) : "out of memory");
+        et_plan_free(&plan);
+        et_graph_free(g);
+        et_ctx_reset(lm->ctx, inner);
+        if (!ok) goto done;
+    }
+    rc = 0;
+done:
+    et_ctx_reset(lm->ctx, outer);
+    free(first);
+    return rc;
+}
+
 int et_lm_score(et_lm *lm, const char *prompt, const char *const *cands, int n_cands, double *logprob, char *err,
                 size_t errlen) {
     if (n_cands < 1 || n_cands > 4096) { snprintf(err, errlen, "score: %d candidates (1..4096)", n_cands); return -1; }
@@ -136,6 +196,10 @@ int et_lm_score(et_lm *lm, const char *prompt, const char *const *cands, int n_c
     int32_t room = lm->n_ctx - extra - maxc;
     if (room < 1) { snprintf(err, errlen, "score: candidates of %d tokens do not fit the context of %d", maxc, lm->n_ctx); goto done; }
     int32_t keep = np < room ? np : room, skip = np - keep;   /* truncate the prompt from the left */
+    if (lm->m.ad.kind != ET_ADAPTER_PROMPT && !getenv("EDGETUNE_SCORE_BATCHED")) {
+        rc = et__score_cached(lm, pids + skip, keep, cids, nc, n_cands, maxc, logprob, err, errlen);
+        goto done;
+    }
     int32_t T = keep + maxc;
     et_ctx_mark mark = et_ctx_get_mark(lm->ctx);
     et_llama_batch b;

@@ -80,6 +80,37 @@ static void test_batch_equals_single(void) {
     }
 }
 
+/* The prompt-once (KV cache) scoring path equals the batched one (EDGETUNE_SCORE_BATCHED:
+ * every candidate a full sequence through the training graph) within f32 reassociation:
+ * 1e-4 nats; with a LoRA adapter too (it also acts in the decode graph). */
+static void check_cached_equals_batched(const char *what) {
+    char err[256];
+    const char *prompt = "her favourite colour is blue and her cat is";
+    const char *c[5] = {" red", " a big cat", " green and a cat", " blue.", " one two three four"};
+    double fast[5], slow[5];
+    CHECK(et_lm_score(lm, prompt, c, 5, fast, err, sizeof err) == 0, "score: %s", err);
+    setenv("EDGETUNE_SCORE_BATCHED", "1", 1);
+    CHECK(et_lm_score(lm, prompt, c, 5, slow, err, sizeof err) == 0, "score: %s", err);
+    unsetenv("EDGETUNE_SCORE_BATCHED");
+    double worst = 0;
+    for (int i = 0; i < 5; i++) worst = fmax(worst, fabs(fast[i] - slow[i]));
+    printf("  %s: cached vs batched scoring, worst difference %.2e nats\n", what, worst);
+    CHECK(worst < 1e-4, "%s: cached and batched scores differ by %g nats", what, worst);
+}
+
+static void test_cached_scoring(void) {
+    if (!lm) return;
+    check_cached_equals_batched("base");
+    char err[256];
+    const char *prompts[1] = {"her favourite colour is"}, *answers[1] = {" red"};
+    et_finetune_cfg fc = { .method = ET_METHOD_LORA, .rank = 4, .alpha = 8, .targets = "all", .lr = 1e-2f,
+                           .steps = 5, .batch = 1, .seed = 3 };
+    et_finetune_stats st;
+    CHECK(et_lm_finetune(lm, &fc, prompts, answers, 1, &st, err, sizeof err) == 0, "lora: %s", err);
+    check_cached_equals_batched("lora");
+    et_lm_reset_adapter(lm);
+}
+
 /* log p(token | prompt) through the KV-cache decode graph */
 static double decode_logprob(const char *prompt, int32_t token) {
     int32_t n = 0, *ids = et__lm_tokenize(lm, prompt, true, &n);
@@ -212,6 +243,7 @@ int main(void) {
     RUN(test_load);
     RUN(test_batch_equals_single);
     RUN(test_decode_matches_score);
+    RUN(test_cached_scoring);
     RUN(test_generate);
     RUN(test_compressed_base);
     RUN(test_finetune_methods);
