@@ -16,14 +16,15 @@
  *     element (an f32 activation next to a bf16 rounding boundary may round the other way
  *     than the float64 one) -- test_llama_parity's rule.  Elsewhere BF16 runs the f32 family
  *     and the F32 bound applies against the exact logits.
- * Also checked: the sharded checkpoint gives bit-identical logits to the single file; the
- * weights are used in place (the context owns exactly the converted norms and biases); the
+ * Also checked: the sharded checkpoint gives bit-identical logits to the single file, and so
+ * does one whose data section is misaligned (every tensor copied); the weights are used in place (the context owns exactly the converted norms and biases); the
  * tokenizer gives tokenizers' ids; the KV-cache decode picks the reference's argmax; the
  * checkpoint converted to GGUF (et_llama_hf_to_gguf: q/k permuted, "llama" rope) gives the
  * same logits; and each malformed directory fails with a message naming the file, the tensor
  * or field and the value (build/golden/hf/malformed.tsv).
  * Missing goldens fail (run tests/py/gen_hf.py, or tests/run.sh which does).
  */
+#include <sys/stat.h>
 #include <unistd.h>
 #include "harness.h"
 #include "io/safetensors.h"
@@ -235,6 +236,63 @@ static void test_llama_sharded(void) {
     et_st_close(r.st);
 }
 
+/* A model.safetensors whose data section starts 1 byte off (one more space of header padding,
+ * which the format allows): every tensor is misaligned for its element size, so the loader
+ * copies each one; the logits stay bit-identical to the aligned file's. */
+static void check_misaligned(const char *name) {
+    ref r;
+    if (!ref_open(name, &r)) { et_st_close(r.st); return; }
+    const char *td = getenv("TMPDIR");
+    char dir[1024], src[1400], dst[1400];
+    snprintf(dir, sizeof dir, "%s/et_hf_misaligned_%d_%s", td && *td ? td : "/tmp", (int)getpid(), name);
+    CHECK(mkdir(dir, 0755) == 0, "mkdir %.300s", dir);
+    const char *links[2] = {"config.json", "tokenizer.json"};
+    for (int i = 0; i < 2; i++) {
+        snprintf(src, sizeof src, "%s/%s", hf_dir(name), links[i]);
+        snprintf(dst, sizeof dst, "%s/%s", dir, links[i]);
+        char *abs = realpath(src, NULL);
+        CHECK(abs && symlink(abs, dst) == 0, "symlink %.300s", dst);
+        free(abs);
+    }
+    snprintf(src, sizeof src, "%s/model.safetensors", hf_dir(name));
+    snprintf(dst, sizeof dst, "%s/model.safetensors", dir);
+    FILE *in = fopen(src, "rb"), *out = fopen(dst, "wb");
+    CHECK(in && out, "open %.200s / %.200s", src, dst);
+    uint64_t hl = 0;
+    if (in && out && fread(&hl, 8, 1, in) == 1) {
+        uint64_t nl = hl + 1;
+        fwrite(&nl, 8, 1, out);
+        char buf[1 << 16];
+        size_t n, left = (size_t)hl;
+        while (left && (n = fread(buf, 1, left < sizeof buf ? left : sizeof buf, in)) > 0) { fwrite(buf, 1, n, out); left -= n; }
+        fputc(' ', out);
+        while ((n = fread(buf, 1, sizeof buf, in)) > 0) fwrite(buf, 1, n, out);
+    }
+    if (in) fclose(in);
+    if (out) fclose(out);
+    et_lm *a = load(hf_dir(name)), *b = load(dir);
+    if (a && b) {
+        CHECK((uintptr_t)b->m.layers[0].wq->data % 4 == 0 && b->m.layers[0].wq->type == a->m.layers[0].wq->type,
+              "copied weight not aligned or of another type");
+        CHECK(et_ctx_leaf_bytes(b->ctx) >= et_nbytes(b->m.tok_emb) + et_nbytes(b->m.output),
+              "misaligned weights were not copied (%zu leaf bytes)", et_ctx_leaf_bytes(b->ctx));
+        float *x = lm_logits(a, r.ids, r.T), *y = lm_logits(b, r.ids, r.T);
+        CHECK(x && y && !memcmp(x, y, (size_t)r.T * (size_t)r.V * sizeof *x), "%s: logits differ from the aligned file's", name);
+        free(x);
+        free(y);
+    }
+    et_lm_free(a);
+    et_lm_free(b);
+    const char *names[3] = {"config.json", "tokenizer.json", "model.safetensors"};
+    for (int i = 0; i < 3; i++) { snprintf(dst, sizeof dst, "%s/%s", dir, names[i]); unlink(dst); }
+    rmdir(dir);
+    et_st_close(r.st);
+}
+static void test_misaligned(void) {
+    check_misaligned("llama");     /* F32: copied */
+    check_misaligned("mistral");   /* F16: weights copied, norms realigned then converted */
+}
+
 /* et_llama_hf_to_gguf: llama.cpp's layout (q/k rows permuted, "llama" rope for llama and
  * mistral) read back by the GGUF loader gives the same logits; et_llama_gguf_open leaves no
  * file behind. */
@@ -315,6 +373,7 @@ int main(void) {
     RUN(test_llama_sharded);
     RUN(test_mistral_f16_window);
     RUN(test_qwen2_bf16_bias_tied);
+    RUN(test_misaligned);
     RUN(test_to_gguf);
     RUN(test_malformed);
     return DONE();
