@@ -29,8 +29,8 @@ and build/golden/hf/<name>.ref.safetensors:
   logits_bf16  F64         qwen2 only: the same with every linear layer's input (and the
                            head's) rounded to bf16, as edgetune's bf16 kernel family does
   tok_ids I32 [n]          tokenizers' ids of the metadata's "text" (special tokens added)
-Malformed directories (build/golden/hf/bad_*/, each a copy of llama or llama_sharded with one
-defect) are listed in build/golden/hf/malformed.tsv:  name TAB substring TAB substring ...  --
+Malformed directories (build/golden/hf/bad_*/, each a copy of llama, llama_sharded or qwen2
+with one defect) are listed in build/golden/hf/malformed.tsv:  name TAB substring TAB substring ...  --
 et_lm_load must fail with a message containing every substring (the file, the tensor or
 field, the value), "{dir}" standing for the directory's path.
 Everything is seeded; the files are reproducible.
@@ -410,6 +410,14 @@ def gen_malformed():
     d = bad_copy("bad_vocab")   # config says fewer rows than the tokenizer has
     edit_config(d, vocab_size=300)
     rows.append((d, [d + "/model.safetensors", "model.embed_tokens.weight", "vocab_size 300"]))
+
+    d = bad_copy("bad_attention_bias")
+    edit_config(d, attention_bias=True)
+    rows.append((d, [d + "/config.json", "attention_bias", "o_proj"]))
+
+    d = bad_copy("bad_qwen2_window", "qwen2")   # transformers: layers >= max_window_layers slide
+    edit_config(d, use_sliding_window=True, sliding_window=4, max_window_layers=1)
+    rows.append((d, [d + "/config.json", "max_window_layers", "1 of 2 layers"]))
 
     # sharded: an index entry pointing at the wrong shard, a shard the index does not know,
     # a shard that does not exist
