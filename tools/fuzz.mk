@@ -29,7 +29,7 @@ FUZZ_SRC_IO  := engine/io/gguf.c engine/io/gguf_util.c engine/io/gguf_write.c \
                 kernels/dtype.c $(wildcard kernels/ref/*.c)
 FUZZ_SRC_tokenizer := $(FUZZ_SRC_IO) $(wildcard engine/tok/*.c)
 FUZZ_SRC_tok_gguf  := $(FUZZ_SRC_tokenizer)
-FUZZ_SRC_task      := bench/study/task.c bench/study/results.c
+FUZZ_SRC_task      := bench/study/task.c bench/study/results.c engine/metrics.c
 fuzz_src = $(or $(FUZZ_SRC_$(1)),$(FUZZ_SRC_IO))
 FUZZ_RUN_OPTS := -timeout=10 -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1
 
