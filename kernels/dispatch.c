@@ -12,6 +12,14 @@
 #include "kern_priv.h"
 #include "ref/ref.h"
 
+#if defined(__aarch64__)
+/* kernels/arm/gemm_neon.c: the smmla kernel and its peak loop (the other aarch64 primitives
+ * are declared in kern_priv.h). */
+void et__qgemm_i8mm(const et__qstrip *, const et__qact *, int64_t, int64_t, float *, size_t,
+                    int, bool);
+double et__peak_smmla(int64_t n);
+#endif
+
 static const char *const et__isa_names[ET_ISA_COUNT] = {
     [ET_ISA_REF] = "ref", [ET_ISA_AVX2] = "avx2", [ET_ISA_AVX512] = "avx512",
     [ET_ISA_AVX512VNNI] = "avx512vnni", [ET_ISA_AVX512BF16] = "avx512bf16",
@@ -110,7 +118,11 @@ static void et__tabs_init(void) {
     et__isa_tab[ET_ISA_NEON_DOTPROD] = et__isa_tab[ET_ISA_NEON];
     et__isa_tab[ET_ISA_NEON_DOTPROD].qgemm = et__qgemm_sdot;
     et__isa_tab[ET_ISA_NEON_DOTPROD].peak[ET_PEAK_INT8_DOT] = et__peak_sdot;
-    et__isa_tab[ET_ISA_NEON_I8MM] = et__isa_tab[ET_ISA_NEON_DOTPROD];   /* no smmla kernel yet */
+    /* smmla: 32 rows x 2 tokens per tile (an odd last token runs sdot) */
+    et__isa_tab[ET_ISA_NEON_I8MM] = et__isa_tab[ET_ISA_NEON_DOTPROD];
+    et__isa_tab[ET_ISA_NEON_I8MM].qgemm = et__qgemm_i8mm;
+    et__isa_tab[ET_ISA_NEON_I8MM].qgemm_tile_t = 2;
+    et__isa_tab[ET_ISA_NEON_I8MM].peak[ET_PEAK_INT8_DOT] = et__peak_smmla;
 #endif
     for (int t = 0; t < ET_TYPE_COUNT; t++) {
         et__type_ops *o = &et__type_tab[t];
