@@ -11,6 +11,9 @@
 # The baseline is x86-64-v3 (AVX2+FMA+F16C): the binary runs on any AVX2 machine and picks
 # AVX-512 / VNNI / BF16 kernels at start-up from CPUID (kernels/dispatch.c).
 # Cross build for aarch64:  make ARCH=aarch64   (gcc-aarch64-linux-gnu, runs under qemu-aarch64)
+# The arm64 cJSON the edgetune program links comes from Debian's arm64 packages unpacked into
+# ARM_SYSROOT (default build/aarch64-sysroot) by `make deps-test` (tools/deps.sh); run it with
+#   qemu-aarch64 -L /usr/aarch64-linux-gnu -E LD_LIBRARY_PATH=<ARM_SYSROOT>/usr/lib/aarch64-linux-gnu ...
 
 ARCH    ?= $(shell uname -m)
 BUILD   ?= build
@@ -34,6 +37,12 @@ CFLAGS_BASE := -std=gnu11 -O2 -g $(MARCH) -fopenmp -Wall -Wextra -Wno-unused-par
 CFLAGS  ?=
 CFLAGS  += $(CFLAGS_BASE) $(EXTRA_CFLAGS)
 LDLIBS  := -fopenmp -lm -ldl -lcjson -lpthread
+# Debian's cross compiler finds the arm64 cJSON in the sysroot (the Android build brings its own)
+ifeq ($(ARCH)$(CC),aarch64aarch64-linux-gnu-gcc)
+  ARM_SYSROOT ?= build/aarch64-sysroot
+  CFLAGS      += -I$(ARM_SYSROOT)/usr/include
+  LDLIBS      := -L$(ARM_SYSROOT)/usr/lib/aarch64-linux-gnu $(LDLIBS)
+endif
 
 ifeq ($(BLAS),1)
   BLAS_DIR := /usr/lib/x86_64-linux-gnu/openblas-openmp
