@@ -1,14 +1,15 @@
 #!/bin/bash
 # aarch64: cross-build the engine library with aarch64-linux-gnu-gcc (make ARCH=aarch64, into
-# build/aarch64) and run the kernel test binary under qemu-aarch64 twice: -cpu cortex-a53
-# (plain NEON: paths ref, neon) and -cpu max (dotprod + i8mm: ref, neon, neon-dotprod,
-# neon-i8mm).  test_kernels compares every path it can run with the scalar references, with the
-# tolerances it states (ET_KERNELS_SMALL=1: without its two largest shapes, as qemu is slow);
-# its PASS/FAIL lines are passed through, prefixed by the CPU model.
-# The test binary is linked here rather than by the Makefile's test rule because the arm64
-# cJSON library (libcjson-dev:arm64) is not installed; the kernels do not need it.
+# $BUILD_ARM, default build/aarch64) and run the kernel test binary under qemu-aarch64 twice:
+# -cpu cortex-a53 (plain NEON: paths ref, neon) and -cpu max (dotprod + i8mm: ref, neon,
+# neon-dotprod, neon-i8mm — the last the smmla kernel).  test_kernels compares every path it
+# can run with the scalar references, with the tolerances it states (ET_KERNELS_SMALL=1:
+# without its two largest shapes, as qemu is slow); its PASS/FAIL lines are passed through,
+# prefixed by the CPU model.  tests/test_arm_cli.sh runs the whole program the same way.
+# The test binary is linked here rather than by the Makefile's test rule so that the kernels
+# are tested without the arm64 cJSON sysroot the program needs (they do not use it).
 set -u
-BUILD_ARM=build/aarch64
+BUILD_ARM=${BUILD_ARM:-build/aarch64}
 QEMU=qemu-aarch64
 SYSROOT=/usr/aarch64-linux-gnu
 CC=aarch64-linux-gnu-gcc
@@ -20,7 +21,7 @@ for tool in "$CC" "$QEMU"; do
 done
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
-if nice make -s ARCH=aarch64 -j2 "$BUILD_ARM/libedgetune.a" >"$log" 2>&1; then
+if nice make -s ARCH=aarch64 BUILD="$BUILD_ARM" -j2 "$BUILD_ARM/libedgetune.a" >"$log" 2>&1; then
     echo "PASS arm_build_lib"
 else
     echo "FAIL arm_build_lib: make ARCH=aarch64 failed: $(grep -m3 -E 'error' "$log" | tr '\n' ' ')"
