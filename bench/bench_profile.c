@@ -55,7 +55,8 @@ static double et__median(double *v, int n) {
 
 /* The executor's loop with no profiler code in it: the "compiled out" reference. */
 static bool et__run_bare(et_graph *g, et_plan *plan, int nthreads) {
-    et_exec ex = { .work = plan->work, .work_size = plan->work_bytes, .nthreads = nthreads };
+    et_exec ex = { .work = plan->work, .work_size = plan->work_bytes, .nthreads = nthreads,
+                   .backward = g->n_forward > 0 };
     for (int32_t i = 0; i < g->n_nodes; i++) {
         et_tensor *t = g->nodes[i];
         if (t->op == ET_OP_VIEW || t->op == ET_OP_NONE) continue;

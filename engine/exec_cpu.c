@@ -13,7 +13,8 @@ bool et_graph_compute_range(et_graph *g, et_plan *plan, int32_t from, int32_t to
     int nt = nthreads > 0 ? nthreads : omp_get_max_threads();
     if (plan->nthreads > 0 && nt > plan->nthreads) nt = plan->nthreads;
     omp_set_num_threads(nt);
-    et_exec ex = { .work = plan->work, .work_size = plan->work_bytes, .nthreads = nt };
+    et_exec ex = { .work = plan->work, .work_size = plan->work_bytes, .nthreads = nt,
+                   .backward = g->n_forward > 0 && to > g->n_forward };
     for (int32_t i = from; i < to; i++) {
         et_tensor *t = g->nodes[i];
         if (t->op == ET_OP_VIEW || t->op == ET_OP_NONE) continue;

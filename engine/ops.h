@@ -15,6 +15,8 @@ typedef struct et_exec {
     void  *work;          /* scratch shared by all nodes: max of the nodes' work sizes */
     size_t work_size;
     int    nthreads;
+    bool   backward;      /* the executed range includes backward nodes (a fused forward may
+                           * then prepare its gradient: CROSS_ENTROPY) */
     int    failed;        /* set by an op that meets bad data (e.g. a token id out of range) */
     char   err[256];
 } et_exec;

@@ -180,6 +180,20 @@ static void test_costs(void) {
     et_tensor *ceb = et__new_node(ctx, ET_OP_CROSS_ENTROPY_BACK, ET_F32, 2, (int64_t[]){4, 3});
     if (ceb) { ceb->src[0] = h; ceb->src[1] = wo; ceb->src[2] = tg; ceb->src[3] = dl; ceb->src[4] = ce; }
     cost_is(ceb, 285, 208, "cross_entropy_back");
+    /* the fused form (h trained: the backward rule sets it): forward + u += e·W = 165 + 15·8 =
+     * 285 flops; the node grows to a marker and u: [1 + 3 lse, marker, pad to 16, u 12] = 28
+     * floats, so 48 + 80 + 12 + 112 = 252 bytes.  Its backward dh = gs·u: 12 flops; u 48 +
+     * dh 48 + targets 12 + dloss 16 (the node's gradient, shaped as the node was before it
+     * grew: [1 + 3]) = 124 bytes */
+    et_tensor *hce = et_new_2d(ctx, ET_F32, 4, 3, ET_FLAG_PARAM, "hce");
+    et_tensor *lossp = et_cross_entropy(ctx, hce, wo, tg);
+    et_graph *gp = et_graph_new(ctx, 64);
+    CHECK(lossp && gp && et_graph_backward(gp, lossp, NULL), "fused cross-entropy backward: %s", et_ctx_error(ctx));
+    if (lossp && hce->grad && hce->grad->op == ET_OP_CROSS_ENTROPY_BACK) {
+        cost_is(lossp->view_src, 285, 252, "cross_entropy (fused)");
+        cost_is(hce->grad, 12, 124, "cross_entropy_back (fused)");
+    } else CHECK(false, "dh is not a CROSS_ENTROPY_BACK node");
+    et_graph_free(gp);
 
     /* adamw on 12 elements: 15 each = 180; p 2·48, g 48, m 2·48, v 2·48, hp 32 -> 368;
      * clipped: + the 4-byte scale = 372 */
