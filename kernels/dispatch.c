@@ -12,14 +12,6 @@
 #include "kern_priv.h"
 #include "ref/ref.h"
 
-#if defined(__aarch64__)
-/* kernels/arm/gemm_neon.c: the smmla kernel and its peak loop (the other aarch64 primitives
- * are declared in kern_priv.h). */
-void et__qgemm_i8mm(const et__qstrip *, const et__qact *, int64_t, int64_t, float *, size_t,
-                    int, bool);
-double et__peak_smmla(int64_t n);
-#endif
-
 static const char *const et__isa_names[ET_ISA_COUNT] = {
     [ET_ISA_REF] = "ref", [ET_ISA_AVX2] = "avx2", [ET_ISA_AVX512] = "avx512",
     [ET_ISA_AVX512VNNI] = "avx512vnni", [ET_ISA_AVX512BF16] = "avx512bf16",

@@ -125,8 +125,11 @@ void et__qgemm_neon(const et__qstrip *, const et__qact *, int64_t, int64_t, floa
                     int, bool);
 void et__qgemm_sdot(const et__qstrip *, const et__qact *, int64_t, int64_t, float *, size_t,
                     int, bool);
+void et__qgemm_i8mm(const et__qstrip *, const et__qact *, int64_t, int64_t, float *, size_t,
+                    int, bool);
 double et__peak_fma_neon(int64_t n);
 double et__peak_sdot(int64_t n);
+double et__peak_smmla(int64_t n);
 #endif
 
 /* x86 primitives (kernels/x86/). */
