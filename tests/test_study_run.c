@@ -193,9 +193,14 @@ static void test_runner_with_double(void) {
     CHECK(!strcmp(g_base, "q4_0"), "base passed to et_lm_load: %s", g_base);
     CHECK(user_acc(j, "ann") == 0.5 && user_acc(j, "bob") == 0 && user_acc(j, "cat") == 1, "zero-shot per user");
     CHECK(num(j, "predicted_labels", "admin") == 4 && num(j, "predicted_labels", "libs") == 0, "ties go to the first label");
-    /* the double's cost: 1e6 FLOPs per word per label; the prompts have 9, 10, 9, 9 words */
-    CHECK(fabs(num(j, "infer_flops_per_query", NULL) - 1e6 * 3 * 37 / 4) < 1e-3, "inference FLOPs/query %g",
+    /* the double's cost: 1e6 FLOPs per word per label; the prompts have 9, 10, 9, 9 words, and
+     * each of the 3 users' content-free prompt ("Which section among [admin, devel, libs]?
+     * description: N/A") 8 */
+    CHECK(fabs(num(j, "infer_flops_per_query", NULL) - 1e6 * 3 * (37 + 3 * 8) / 4) < 1e-3, "inference FLOPs/query %g",
           num(j, "infer_flops_per_query", NULL));
+    /* calibrated: the content-free prompt quotes no label, so the scores only shift: same choices */
+    CHECK(fabs(num(j, "metrics_cal", "accuracy") - 0.5) < 1e-12 && num(j, "predicted_labels_cal", "admin") == 4,
+          "zero-shot calibrated acc %g", num(j, "metrics_cal", "accuracy"));
     cJSON_Delete(j);
 
     /* RAG k=1: the best BM25 item's label is quoted in the prompt and wins, except where
@@ -218,6 +223,11 @@ static void test_runner_with_double(void) {
     c = cell("lora", 0, 2);
     j = run(&c, &t);
     CHECK(fabs(num(j, "metrics", "accuracy") - 0.5) < 1e-12, "lora acc %g", num(j, "metrics", "accuracy"));
+    /* calibrated, the adapter's bias (+0.5 on its label, on the content-free prompt too) cancels:
+     * every query ties and goes to admin, as zero-shot */
+    CHECK(num(j, "predicted_labels_cal", "admin") == 4 && num(j, "predicted_labels", "admin") < 4,
+          "calibration removes the adapter's label bias: cal admin %g, raw admin %g",
+          num(j, "predicted_labels_cal", "admin"), num(j, "predicted_labels", "admin"));
     CHECK(user_acc(j, "ann") == 0.5 && user_acc(j, "bob") == 1 && user_acc(j, "cat") == 0, "lora per user: %g %g %g",
           user_acc(j, "ann"), user_acc(j, "bob"), user_acc(j, "cat"));
     CHECK(g_finetunes == 4 && g_bad_pairs == 0, "1 calibration + 3 users, got %d finetunes, %d bad pairs",

@@ -52,7 +52,10 @@ int et_cell_retrieves(const et_cell *c) {
 }
 
 void et_cell_key(const et_cell *c, char *buf, size_t n) {
-    snprintf(buf, n, "task=%s;method=%s;k=%d;base=%s;model=%s;cap=%d;budget=%g;rank=%d;seed=%d;users=%d",
+    /* scoring=raw+cal: labels scored both raw and calibrated against a content-free prompt
+     * (run.c); rows from builds without the calibrated metrics lack the field and are neither
+     * reused nor reported */
+    snprintf(buf, n, "task=%s;method=%s;k=%d;base=%s;model=%s;cap=%d;budget=%g;rank=%d;seed=%d;users=%d;scoring=raw+cal",
              c->task, c->method, c->rag_k, c->base, c->model, c->profile_cap, c->budget_s,
              c->rank, c->seed, c->n_users);
 }

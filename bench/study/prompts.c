@@ -8,6 +8,8 @@
  *   - RAG context: the retrieved items, best first, one line each in LaMP's style ("... is
  *     the score for ..."), in front of the query, as many as fit in the token budget.
  *   - Retrieval query text: the query's input without the task's instruction prefix.
+ *   - Content-free prompt (label calibration): the task's template with "N/A" for every
+ *     item, as "Calibrate before use" (Zhao et al., 2021) does.
  * Long item texts are cut at a UTF-8 boundary (ET__ITEM_MAX bytes) so one item cannot take
  * the whole context.
  */
@@ -69,6 +71,8 @@ static char *et__fill(const et_study_task *t, const char *item, const char *a, c
     if (o.oom) { free(o.s); return NULL; }
     return o.s;
 }
+
+char *et_study_content_free_prompt(const et_study_task *t) { return et__fill(t, "N/A", "N/A", "N/A"); }
 
 char *et_study_item_prompt(const et_study_task *t, const et_study_item *it,
                            const char *distractor, int true_pos, char **answer) {

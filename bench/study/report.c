@@ -31,6 +31,9 @@ typedef struct {
     int k, cap, rank, seed, n_users, lower_better;
     double budget, value, learn_s, steps, tok_s, planned, rss, flops, bytes, latency, model_bytes;
     double iflops, ibytes;            /* inference per query */
+    double value_cal;                 /* main metric under calibrated label scoring (NaN: none) */
+    double top_share, top_share_cal;  /* share of queries given the most chosen label */
+    char top[24], top_cal[24];        /* that label */
     int nu;
     char **users;
     double *uval;                     /* main metric per user */
@@ -46,6 +49,7 @@ typedef struct {
 
 typedef struct {
     et__row *r; int n;
+    int n_stale;                      /* rows skipped: keys from an older scoring rule */
     et__cfg *g; int ng;
     const et_study_task *tasks; int n_tasks;
 } et__rep;
@@ -66,6 +70,11 @@ static int et__load_rows(const char *path, et__rep *R, char *err, size_t errlen)
         const cJSON *key = cJSON_GetObjectItem(j, "key"), *c = cJSON_GetObjectItem(j, "config"),
                     *m = cJSON_GetObjectItem(j, "metrics"), *pu = cJSON_GetObjectItem(j, "per_user");
         if (!cJSON_IsString(key) || !cJSON_IsObject(c) || !cJSON_IsObject(m) || !cJSON_IsObject(pu)) {
+            cJSON_Delete(j);
+            continue;
+        }
+        if (!strstr(key->valuestring, ";scoring=raw+cal")) {   /* scored by an older rule (plan.c's key) */
+            R->n_stale++;
             cJSON_Delete(j);
             continue;
         }
@@ -96,6 +105,20 @@ static int et__load_rows(const char *path, et__rep *R, char *err, size_t errlen)
         r->rss = N(j, "measured_peak_rss"), r->flops = N(j, "learn_flops_per_user");
         r->bytes = N(j, "learn_bytes_per_user"), r->latency = N(j, "latency_ms_per_query");
         r->iflops = N(j, "infer_flops_per_query"), r->ibytes = N(j, "infer_bytes_per_query");
+        const cJSON *mc = cJSON_GetObjectItem(j, "metrics_cal");
+        r->value_cal = cJSON_IsObject(mc) ? N(mc, mn) : NAN;
+        for (int w = 0; w < 2; w++) {   /* the most chosen label, raw and calibrated */
+            const cJSON *pl = cJSON_GetObjectItem(j, w ? "predicted_labels_cal" : "predicted_labels"), *e;
+            double tot = 0, best = -1;
+            char *top = w ? r->top_cal : r->top;
+            top[0] = 0;
+            cJSON_ArrayForEach(e, pl) {
+                if (!cJSON_IsNumber(e)) continue;
+                tot += e->valuedouble;
+                if (e->valuedouble > best) best = e->valuedouble, snprintf(top, sizeof r->top, "%s", e->string);
+            }
+            *(w ? &r->top_share_cal : &r->top_share) = tot > 0 ? best / tot : NAN;
+        }
         const cJSON *un = cJSON_GetObjectItem(pu, "users"), *uv = cJSON_GetObjectItem(pu, mn);
         int nu = cJSON_GetArraySize(un);
         if (nu > ET__MAXU) nu = ET__MAXU;
@@ -376,7 +399,13 @@ int et_study_report(const char *out_dir, const et_study_task *tasks, int n_tasks
             "`%s`.  Scores where tasks are compared are oriented higher-is-better: accuracy, "
             "ROUGE-L, and 1 - MAE/4 for rating.  CIs: 95%%, two-level bootstrap (users, then "
             "seeds; 2,000 replicates, fixed seed).  Zero-shot and RAG cells are deterministic and "
-            "run once; learning cells run every seed.\n\n", out_dir, R.n, R.ng, cm, cb, ct);
+            "run once; learning cells run every seed.  Labels (rating, classification, "
+            "attribution) are predicted by the highest log P(label | prompt); the section "
+            "\"Label scoring\" below compares that with calibrated scoring (Zhao et al., 2021).\n\n",
+            out_dir, R.n, R.ng, cm, cb, ct);
+    if (R.n_stale)
+        fprintf(f, "%d older rows of results.jsonl (without calibrated metrics: no `scoring=raw+cal` "
+                "in their key) are not part of this report.\n\n", R.n_stale);
 
     /* ---- difficulty ---- */
     fprintf(f, "## Task difficulty (before any run)\n\n| task | kind | classes | majority | "
@@ -435,6 +464,30 @@ int et_study_report(const char *out_dir, const et_study_task *tasks, int n_tasks
         fprintf(f, "| %s | %d | %d | %s | %.3f | %.3f [%.3f, %.3f] | %.1f | %.0f | %.0f | %.1f |\n",
                 lab, G->n_seeds, r->nu, r->metric, G->raw, G->ci.mean, G->ci.lo, G->ci.hi,
                 G->learn_s, G->steps, G->rss / 1048576.0, G->latency);
+    }
+
+    /* ---- label scoring: raw likelihood against calibrated ---- */
+    fprintf(f, "\n## Label scoring\n\nThe tables above predict a label by the highest log P(label | "
+            "prompt).  Small models tend to give one high-prior label to every query; calibrated "
+            "scoring (\"Calibrate before use\", Zhao et al., 2021) subtracts each label's log "
+            "P(label | the task's prompt with the content-free input \"N/A\"), scored once per user "
+            "after learning.  Both rules on the same queries (raw metric, mean over seeds; the most "
+            "chosen label and its share of the queries):\n\n"
+            "| configuration | metric | raw scoring | most chosen | calibrated | most chosen |\n"
+            "|---|---|---|---|---|---|\n");
+    for (int g = 0; g < R.ng; g++) {
+        const et__cfg *G = &R.g[g];
+        const et__row *r = &R.r[G->first];
+        if (!strcmp(r->metric, "rougeL")) continue;
+        double vc = 0, sh = 0, shc = 0;
+        for (int s2 = 0; s2 < G->n_seeds; s2++) {
+            const et__row *x = &R.r[G->rows[s2]];
+            vc += x->value_cal / G->n_seeds, sh += x->top_share / G->n_seeds, shc += x->top_share_cal / G->n_seeds;
+        }
+        char lab[300];
+        et__cfg_label(&R, g, lab, sizeof lab);
+        fprintf(f, "| %s | %s | %.3f | %s (%.0f%%) | %.3f | %s (%.0f%%) |\n", lab, r->metric, G->raw, r->top,
+                100 * sh, vc, r->top_cal, 100 * shc);
     }
 
     /* ---- the weights each base really ran on ---- */

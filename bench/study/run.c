@@ -7,7 +7,15 @@
  * method x base x rank x task x profile cap x threads, kept in calibration.jsonl so reruns
  * use the same steps); then score every allowed label by likelihood (rating,
  * classification, attribution) or generate (generation), and compute the metrics per user
- * and over the cell.  Learning and inference both record their FLOPs and bytes moved (the
+ * and over the cell.
+ *
+ * Labels are predicted by the argmax of log P(label | query prompt) (`metrics`).  The same
+ * queries are also scored calibrated ("Calibrate before use", Zhao et al., 2021): log P(label
+ * | prompt) − log P(label | the task's prompt with the content-free input "N/A"), the second
+ * term once per user after learning (the adapter moves the prior too), as `metrics_cal` —
+ * small models tend to pick one high-prior label for every query (`predicted_labels` shows
+ * it; `predicted_labels_cal` the calibrated choice), and the report compares both rules.
+ * The content-free call's time and cost count as inference, spread over the user's queries.  Learning and inference both record their FLOPs and bytes moved (the
  * op table's counts: models/lm_cost.h, the trainer's), and the cell records the weight
  * types the base really ran on (a Q4_K request on rows that are not whole 256-blocks runs
  * on IQ4_NL).
@@ -260,7 +268,9 @@ int et_study_run_cell(const et_cell *c, const et_study_task *t, const char *out_
     int *pred = calloc((size_t)max_q + 1, sizeof *pred), *gold = calloc((size_t)max_q + 1, sizeof *gold);
     double *pv = calloc((size_t)max_q + 1, sizeof *pv), *gv = calloc((size_t)max_q + 1, sizeof *gv);
     double *u_main = calloc((size_t)nu + 1, sizeof *u_main), *u_second = calloc((size_t)nu + 1, sizeof *u_second);
-    double *lp = calloc((size_t)t->n_labels + 1, sizeof *lp);
+    double *lp = calloc((size_t)t->n_labels + 1, sizeof *lp), *lp0 = calloc((size_t)t->n_labels + 1, sizeof *lp0);
+    int *pred_cal = calloc((size_t)max_q + 1, sizeof *pred_cal);
+    double *pv_cal = calloc((size_t)max_q + 1, sizeof *pv_cal);
     cJSON *gens = cJSON_CreateArray();
     int nq = 0, rc = -1, steps_used = 0;
     double learn_s = 0, tok_s = 0, flops = 0, bytes = 0, loss0 = 0, loss1 = 0, infer_s = 0, sec_per_step = 0;
@@ -271,7 +281,7 @@ int et_study_run_cell(const et_cell *c, const et_study_task *t, const char *out_
     long infer_tokens = 0;
     int n_trained = 0;
     char *out_text = malloc(4096);
-    if (!pred || !gold || !pv || !gv || !u_main || !u_second || !lp || !out_text) {
+    if (!pred || !gold || !pv || !gv || !u_main || !u_second || !lp || !lp0 || !pred_cal || !pv_cal || !out_text) {
         snprintf(err, errlen, "study: out of memory");
         goto done;
     }
@@ -316,6 +326,18 @@ int et_study_run_cell(const et_cell *c, const et_study_task *t, const char *out_
             if (st.planned_peak_bytes > planned_peak) planned_peak = st.planned_peak_bytes;
             if (st.measured_peak_rss > rss_peak_train) rss_peak_train = st.measured_peak_rss;
         }
+        if (t->kind != ET_TASK_GENERATION) {   /* the content-free prior of each label */
+            char *cf = et_study_content_free_prompt(t);
+            if (!cf) { snprintf(err, errlen, "study: out of memory"); et_bm25_free(bm); goto done; }
+            double t0 = et__now();
+            int crc = et_lm_score(et__lm, cf, (const char *const *)t->labels, t->n_labels, lp0, err, errlen);
+            infer_s += et__now() - t0;
+            et_lm_cost cost = { 0, 0 };
+            if (!crc) crc = et_lm_score_cost(et__lm, cf, (const char *const *)t->labels, t->n_labels, &cost, err, errlen);
+            infer_flops += cost.flops, infer_bytes += cost.bytes;
+            free(cf);
+            if (crc) { et_bm25_free(bm); goto done; }
+        }
         int q0 = nq;
         for (int qi = 0; qi < u->n_test; qi++) {
             const et_study_query *q = &u->test[qi];
@@ -359,8 +381,11 @@ int et_study_run_cell(const et_cell *c, const et_study_task *t, const char *out_
                 if (cJSON_GetArraySize(gens) < 12) cJSON_AddItemToArray(gens, cJSON_CreateString(out_text));
             } else {
                 pred[nq] = et__argmax(lp, t->n_labels);
+                for (int l = 0; l < t->n_labels; l++) lp[l] -= lp0[l];
+                pred_cal[nq] = et__argmax(lp, t->n_labels);
                 gold[nq] = et_study_task_label(t, q->output);
                 pv[nq] = atof(t->labels[pred[nq]]), gv[nq] = atof(q->output);
+                pv_cal[nq] = atof(t->labels[pred_cal[nq]]);
             }
             nq++;
         }
@@ -421,6 +446,24 @@ int et_study_run_cell(const et_cell *c, const et_study_task *t, const char *out_
         cJSON_AddNumberToObject(m, "macro_f1", et_metric_macro_f1(pred, gold, nq, t->n_labels));
     }
     cJSON_AddItemToObject(j, "metrics", m);
+    if (t->kind != ET_TASK_GENERATION) {   /* the same queries scored calibrated */
+        cJSON *mr = cJSON_CreateObject();
+        if (t->kind == ET_TASK_RATING) {
+            cJSON_AddNumberToObject(mr, "mae", et_metric_mae(pv_cal, gv, nq));
+            cJSON_AddNumberToObject(mr, "rmse", et_metric_rmse(pv_cal, gv, nq));
+        } else {
+            cJSON_AddNumberToObject(mr, "macro_f1", et_metric_macro_f1(pred_cal, gold, nq, t->n_labels));
+        }
+        cJSON_AddNumberToObject(mr, "accuracy", et_metric_accuracy(pred_cal, gold, nq));
+        cJSON_AddItemToObject(j, "metrics_cal", mr);
+        cJSON *pc = cJSON_CreateObject();
+        for (int l = 0; l < t->n_labels; l++) {
+            int cnt = 0;
+            for (int i = 0; i < nq; i++) cnt += pred_cal[i] == l;
+            cJSON_AddNumberToObject(pc, t->labels[l], cnt);
+        }
+        cJSON_AddItemToObject(j, "predicted_labels_cal", pc);
+    }
     if (t->kind != ET_TASK_GENERATION) {           /* which labels the model chose: a model that
                                                     * always picks one label shows up here */
         cJSON *pc = cJSON_CreateObject();
@@ -469,7 +512,7 @@ int et_study_run_cell(const et_cell *c, const et_study_task *t, const char *out_
 done:
     cJSON_Delete(gens);
     free(uidx); free(pred); free(gold); free(pv); free(gv); free(u_main); free(u_second);
-    free(lp); free(out_text);
+    free(lp); free(lp0); free(pred_cal); free(pv_cal); free(out_text);
     if (rc && et_cell_learns(c) && et__lm) et_lm_reset_adapter(et__lm);
     return rc;
 }

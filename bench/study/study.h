@@ -167,6 +167,8 @@ int  et_calib_put(const char *dir, const et_calib_key *k, double sec_per_step, c
 /* The task's prompt for one profile item (training pairs: prompt + answer).  For attribution
  * the other quotation (distractor) and the true one's position (0 or 1) are given.  Returns
  * a malloc'ed string or NULL. */
+/* The task's template with the content-free input "N/A" (label calibration, run.c). */
+char *et_study_content_free_prompt(const et_study_task *t);
 char *et_study_item_prompt(const et_study_task *t, const et_study_item *it,
                            const char *distractor, int true_pos, char **answer);
 /* RAG context: the retrieved items, best first, formatted in front of the query's input,
