@@ -4,8 +4,10 @@
  *
  * Default configuration (issue 4): dim 512, 8 layers, 8 heads, ffn 1376, vocab 32000,
  * batch 4 × 256 tokens, LoRA rank 8 on q,k,v,o,gate,up,down, loss on every position.
- *   edgetune: LoRA over f32, QLoRA (NF4), LoRA over Q8_0 and Q4_0, and the study's
- *             workload (prompts of 200 tokens, answers of 16, loss and head on answers only);
+ *   edgetune: LoRA over f32, QLoRA (NF4), LoRA over Q8_0 and Q4_0, LoRA and QLoRA again with
+ *             activation recomputation (the memory-lean setting: "recompute": true), and the
+ *             study's workload (prompts of 200 tokens, answers of 16, loss and head on answers
+ *             only);
  *   pytorch:  f32 and bf16 autocast, each with OMP_WAIT_POLICY unset and =passive (its best is
  *             the maximum of the four), and the study's workload in f32 and bf16.
  * Each process does one warm-up step and then N timed steps (median reported).  The edgetune
@@ -55,7 +57,8 @@ static size_t et__vmrss(void) {
  * written to a temporary GGUF, then loaded from it (memory-mapped) in a fresh context, so
  * neither the f32 originals nor the set-up count in the measured run.  The peak-RSS mark is
  * reset (/proc/self/clear_refs "5") after the set-up, and the idle baseline taken there. */
-static int et__bt_one(const et__bt_cfg *b, const char *method, const char *base, const char *device, FILE *out) {
+static int et__bt_one(const et__bt_cfg *b, const char *method, const char *base, bool recompute, const char *device,
+                      FILE *out) {
     et_type bt = et_type_from_name(base);
     if (bt == ET_TYPE_COUNT) { fprintf(stderr, "bench train: unknown base type '%s'\n", base); return 1; }
     /* NF4 blocks 64 weights along a row: ffn_down's rows (ffn long) must be a multiple of 64,
@@ -113,6 +116,7 @@ static int et__bt_one(const et__bt_cfg *b, const char *method, const char *base,
     c.n_threads = b->threads;
     c.opt.lr = 1e-4f;
     c.device = device;
+    c.recompute = recompute;
     double sec = 0, cpu = 0;
     if (et_train_calibrate(&m, &c, ex, b->batch, b->steps, &sec, &cpu, err, sizeof err)) {
         fprintf(stderr, "bench train: %s\n", err);
@@ -120,12 +124,12 @@ static int et__bt_one(const et__bt_cfg *b, const char *method, const char *base,
     }
     size_t peak = et_train_peak_rss();
     fprintf(out,
-            "{\"engine\": \"edgetune\", \"method\": \"%s\", \"base\": \"%s\", \"compute\": \"f32\", "
+            "{\"engine\": \"edgetune\", \"method\": \"%s\", \"base\": \"%s\", \"compute\": \"f32\", \"recompute\": %s, "
             "\"loss_positions\": \"%s\", \"batch\": %d, \"seq\": %d, \"dim\": %d, \"ffn\": %d, "
             "\"tokens_per_s\": %.1f, \"ms_per_step\": %.2f, \"cpu_ms_per_step\": %.2f, "
             "\"steps\": %d, \"peak_rss_bytes\": %zu, \"idle_rss_bytes\": %zu, \"peak_rss_net_bytes\": %zu, "
             "\"threads\": %d, \"device\": \"%s\"}\n",
-            method, base, b->answer > 0 ? "answer" : "all", b->batch, b->seq, b->dim, ffn, b->batch * b->seq / sec,
+            method, base, recompute ? "true" : "false", b->answer > 0 ? "answer" : "all", b->batch, b->seq, b->dim, ffn, b->batch * b->seq / sec,
             sec * 1e3, cpu * 1e3, b->steps, peak, idle, peak - idle, b->threads, device);
     fflush(out);
     free(ids);
@@ -139,6 +143,7 @@ static int et__bt_one(const et__bt_cfg *b, const char *method, const char *base,
 
 typedef struct et__bt_row {
     char   engine[16], method[16], base[16], compute[8], pos[8], wait[12], device[16];
+    bool   recompute;
     double tok_s, ms, cpu_ms;
     double peak, net;
     bool   ok;
@@ -229,12 +234,15 @@ int et_cmd_bench_train(int argc, char **argv) {
     et__bt_cfg cfg = quick ? et__quick : et__full;
     if (steps) cfg.steps = steps;
     if (threads) cfg.threads = threads;
-    if (one) {   /* child: "method:base" */
-        char method[16], base[16];
-        if (sscanf(one, "%15[^:]:%15s", method, base) != 2) { fprintf(stderr, "bench train: --one '%s'\n", one); return 2; }
+    if (one) {   /* child: "method:base" or "method:base:rc" (with recomputation) */
+        char method[16], base[16], rc[8] = "";
+        if (sscanf(one, "%15[^:]:%15[^:]:%7s", method, base, rc) < 2 || (rc[0] && strcmp(rc, "rc"))) {
+            fprintf(stderr, "bench train: --one '%s'\n", one);
+            return 2;
+        }
         cfg.answer = answer;
         if (answer > 0) cfg.seq = (quick ? 24 : ET__STUDY_PROMPT) + answer;
-        return et__bt_one(&cfg, method, base, device, stdout);
+        return et__bt_one(&cfg, method, base, rc[0] != 0, device, stdout);
     }
     FILE *out = stdout;
     if (outp && !(out = fopen(outp, "w"))) { fprintf(stderr, "bench train: %s: %s\n", outp, strerror(errno)); return 1; }
@@ -264,6 +272,8 @@ int et_cmd_bench_train(int argc, char **argv) {
         { "edgetune", "lora:q8_0", NULL, false },
         { "edgetune", "lora:q4_0", NULL, false },
         { "edgetune", "lora:f32", NULL, true },
+        { "edgetune", "lora:f32:rc", NULL, false },
+        { "edgetune", "qlora:nf4:rc", NULL, false },
         { "pytorch", "f32", NULL, false },
         { "pytorch", "f32", "passive", false },
         { "pytorch", "bf16", NULL, false },
@@ -278,9 +288,9 @@ int et_cmd_bench_train(int argc, char **argv) {
         bool is_torch = !strcmp(runs[r].engine, "pytorch");
         if (is_torch && !torch) continue;
         /* --quick: one run per engine and workload, enough to check the plumbing */
-        if (quick && (r == 2 || r == 3 || r == 6 || r == 7 || r == 8 || r == 10)) continue;
+        if (quick && (r == 2 || r == 3 || r == 6 || r == 8 || r == 9 || r == 10 || r == 12)) continue;
         /* --core: no Q8_0/Q4_0 bases and no OMP_WAIT_POLICY=passive variants (a shorter run) */
-        if (core && (r == 2 || r == 3 || r == 6 || r == 8)) continue;
+        if (core && (r == 2 || r == 3 || r == 8 || r == 10)) continue;
         char line[2048];
         bool ok;
         if (!is_torch) {
@@ -311,6 +321,7 @@ int et_cmd_bench_train(int argc, char **argv) {
         et__jstr(line, "loss_positions", w->pos, sizeof w->pos);
         snprintf(w->wait, sizeof w->wait, "%s", runs[r].wait ? runs[r].wait : "default");
         et__jstr(line, "device", w->device, sizeof w->device);
+        w->recompute = strstr(line, "\"recompute\": true") != NULL;
         if (!w->device[0]) snprintf(w->device, sizeof w->device, "cpu");
         w->tok_s = et__jnum(line, "tokens_per_s");
         w->ms = et__jnum(line, "ms_per_step");
@@ -319,17 +330,21 @@ int et_cmd_bench_train(int argc, char **argv) {
         w->net = et__jnum(line, "peak_rss_net_bytes");
         w->ok = true;
         if (!json)
-            fprintf(out, "%-8s %-5s base %-4s compute %-4s loss %-6s omp %-7s on %-8s %8.0f tok/s %9.1f ms/step (cpu %9.1f "
-                    "ms)  peak %7.1f MiB (net %7.1f MiB)\n", w->engine, w->method, w->base, w->compute, w->pos, w->wait,
-                    w->device, w->tok_s, w->ms, w->cpu_ms, w->peak / 1048576.0, w->net / 1048576.0);
+            fprintf(out, "%-8s %-5s base %-4s compute %-4s loss %-6s omp %-7s on %-8s%s %8.0f tok/s %9.1f ms/step (cpu "
+                    "%9.1f ms)  peak %7.1f MiB (net %7.1f MiB)\n", w->engine, w->method, w->base, w->compute, w->pos,
+                    w->wait, w->device, w->recompute ? " recompute" : "", w->tok_s, w->ms, w->cpu_ms,
+                    w->peak / 1048576.0, w->net / 1048576.0);
     }
     /* same-run ratios */
     const et__bt_row *et_all = NULL, *et_nf4 = NULL, *et_study = NULL, *pt_f32 = NULL, *pt_best = NULL,
-                     *pt_study = NULL;
+                     *pt_study = NULL, *et_all_rc = NULL, *et_nf4_rc = NULL;
     for (int i = 0; i < n_rows; i++) {
         const et__bt_row *w = &rows[i];
         bool all = !strcmp(w->pos, "all");
-        if (!strcmp(w->engine, "edgetune")) {
+        if (!strcmp(w->engine, "edgetune") && w->recompute) {
+            if (!strcmp(w->base, "f32")) et_all_rc = w;
+            if (!strcmp(w->base, "nf4")) et_nf4_rc = w;
+        } else if (!strcmp(w->engine, "edgetune")) {
             if (all && !strcmp(w->base, "f32")) et_all = w;
             if (all && !strcmp(w->base, "nf4")) et_nf4 = w;
             if (!all) et_study = w;
@@ -353,6 +368,14 @@ int et_cmd_bench_train(int argc, char **argv) {
     if (et_nf4 && pt_f32)
         fprintf(out, "%sedgetune QLoRA-NF4 peak RSS / PyTorch f32 LoRA: %.2fx total, %.2fx net\n", pre,
                 et_nf4->peak / pt_f32->peak, et_nf4->net / pt_f32->net);
+    if (et_all_rc && pt_f32)
+        fprintf(out, "%swith recomputation: edgetune f32 LoRA / PyTorch f32: %.2fx tokens/s; peak RSS %.2fx total, "
+                "%.2fx net\n", pre, et_all_rc->tok_s / pt_f32->tok_s, et_all_rc->peak / pt_f32->peak,
+                et_all_rc->net / pt_f32->net);
+    if (et_nf4_rc && pt_f32)
+        fprintf(out, "%swith recomputation: edgetune QLoRA-NF4 / PyTorch f32 LoRA: %.2fx tokens/s; peak RSS %.2fx total, "
+                "%.2fx net\n", pre, et_nf4_rc->tok_s / pt_f32->tok_s, et_nf4_rc->peak / pt_f32->peak,
+                et_nf4_rc->net / pt_f32->net);
     if (et_study && pt_study)
         fprintf(out, "%sstudy workload (answer-only loss and head): edgetune / PyTorch best (%s): %.2fx tokens/s "
                 "(%.2fx by CPU time)\n", pre, pt_study->compute, et_study->tok_s / pt_study->tok_s,

@@ -17,7 +17,7 @@ if nice "$ET" bench train --quick --json >"$out" 2>&1; then pass "bench train --
 
 n_et=$(grep -c '^{"engine": "edgetune"' "$out")
 n_pt=$(grep -c '^{"engine": "pytorch"' "$out")
-[ "$n_et" -eq 3 ] && [ "$n_pt" -eq 2 ] && pass "3 edgetune and 2 pytorch lines" || fail "got $n_et edgetune and $n_pt pytorch lines"
+[ "$n_et" -eq 4 ] && [ "$n_pt" -eq 2 ] && pass "4 edgetune and 2 pytorch lines" || fail "got $n_et edgetune and $n_pt pytorch lines"
 
 ok=1
 while read -r line; do
@@ -32,6 +32,12 @@ done < <(grep '^{' "$out")
 [ $ok -eq 1 ] && pass "every line has the fields with positive figures" || fail "schema"
 
 grep -q '"engine": "edgetune", "method": "qlora", "base": "nf4"' "$out" && pass "QLoRA-NF4 line" || fail "no QLoRA-NF4 line"
+# the recomputation row (its memory against the plain row is the full benchmark's matter: the
+# quick config's activations are a few pages)
+grep -q '"engine": "edgetune", "method": "lora", "base": "f32", "compute": "f32", "recompute": true' "$out" \
+    && grep -q '"engine": "edgetune", "method": "lora", "base": "f32", "compute": "f32", "recompute": false, "loss_positions": "all"' "$out" \
+    && pass "LoRA rows with and without recomputation" || fail "no LoRA row with recomputation"
+grep -q '^# with recomputation: edgetune f32 LoRA / PyTorch f32' "$out" && pass "recomputation ratio line" || fail "no recomputation ratio line"
 grep -q '"engine": "edgetune".*"loss_positions": "answer"' "$out" && grep -q '"engine": "pytorch".*"loss_positions": "answer"' "$out" \
     && pass "study workload on both engines" || fail "no answer-only lines"
 grep -q '^# edgetune f32 LoRA / PyTorch f32' "$out" && grep -q '^# study workload' "$out" \
