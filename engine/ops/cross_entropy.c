@@ -99,11 +99,9 @@ size_t et__work_cross_entropy_back(const et_tensor *t, int nthreads) {
 static int64_t et__ce_head(const et_tensor *t) { return (t->params[0] == 1 ? t->src[0]->ne[1] : 1) + t->src[0]->ne[1]; }
 static int64_t et__ce_u_off(const et_tensor *t) { return ((et__ce_head(t) + 1 + 15) / 16) * 16; }
 
-/* Pass over the vocabulary: per position running max m and sum s (so lse = m + log s),
- * and the target's logit zt.  Returns the number of counted positions, or -1 on a bad id. */
-static int64_t et__ce_lse(const et_tensor *h, const et_tensor *w, const int32_t *tgt, double *m, double *s,
-                          double *zt, float *logits, void *kwork, et_exec *ex) {
-    int64_t D = h->ne[0], P = h->ne[1], V = w->ne[1], C = et__ce_chunk(P, V);
+/* Resets the running max m, sum s and target logit zt of every position and checks the
+ * targets; returns the number of counted (non-negative) targets, or -1 on an id >= V. */
+static int64_t et__ce_start(const int32_t *tgt, int64_t P, int64_t V, double *m, double *s, double *zt, et_exec *ex) {
     int64_t counted = 0;
     for (int64_t p = 0; p < P; p++) {
         m[p] = -INFINITY; s[p] = 0; zt[p] = 0;
@@ -114,6 +112,16 @@ static int64_t et__ce_lse(const et_tensor *h, const et_tensor *w, const int32_t 
         }
         counted += tgt[p] >= 0;
     }
+    return counted;
+}
+
+/* Pass over the vocabulary: per position running max m and sum s (so lse = m + log s),
+ * and the target's logit zt.  Returns the number of counted positions, or -1 on a bad id. */
+static int64_t et__ce_lse(const et_tensor *h, const et_tensor *w, const int32_t *tgt, double *m, double *s,
+                          double *zt, float *logits, void *kwork, et_exec *ex) {
+    int64_t D = h->ne[0], P = h->ne[1], V = w->ne[1], C = et__ce_chunk(P, V);
+    int64_t counted = et__ce_start(tgt, P, V, m, s, zt, ex);
+    if (counted < 0) return -1;
     for (int64_t c0 = 0; c0 < V; c0 += C) {
         int64_t nc = V - c0 < C ? V - c0 : C;
         et_kern_matmul(w->type, (const char *)w->data + (size_t)c0 * w->nb[1], w->nb[1], h->data, (size_t)D,
@@ -150,16 +158,8 @@ static void et__ce_carve(et_exec *ex, const et_tensor *h, const et_tensor *w, fl
 static int64_t et__ce_lse_grad(const et_tensor *h, const et_tensor *w, const int32_t *tgt, double *m, double *s,
                                double *zt, float *logits, float *rows, float *u, void *kwork, et_exec *ex) {
     int64_t D = h->ne[0], P = h->ne[1], V = w->ne[1], C = et__ce_chunk(P, V);
-    int64_t counted = 0;
-    for (int64_t p = 0; p < P; p++) {
-        m[p] = -INFINITY; s[p] = 0; zt[p] = 0;
-        if (tgt[p] >= V) {
-            et_exec_fail(ex, "target %d at position %lld is outside the vocabulary [0, %lld)", tgt[p],
-                         (long long)p, (long long)V);
-            return -1;
-        }
-        counted += tgt[p] >= 0;
-    }
+    int64_t counted = et__ce_start(tgt, P, V, m, s, zt, ex);
+    if (counted < 0) return -1;
     memset(u, 0, (size_t)P * (size_t)D * 4);
     for (int64_t c0 = 0; c0 < V; c0 += C) {
         int64_t nc = V - c0 < C ? V - c0 : C;
