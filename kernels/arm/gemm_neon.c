@@ -197,31 +197,19 @@ __attribute__((no_sanitize("address", "undefined"))) double et__peak_fma_neon(in
     return (double)n * 12 * 4 * 2;
 }
 
-__attribute__((target("arch=armv8.2-a+dotprod")))
-__attribute__((no_sanitize("address", "undefined"))) double et__peak_sdot(int64_t n) {
-    int32x4_t a[12];
-    int8x16_t x = vdupq_n_s8(3), w = vdupq_n_s8(-2);
-    for (int j = 0; j < 12; j++) a[j] = vdupq_n_s32(j);
-    for (int64_t i = 0; i < n; i++)
-        #pragma GCC unroll 12
-        for (int j = 0; j < 12; j++) a[j] = vdotq_s32(a[j], x, w);
-    int32x4_t s = a[0];
-    for (int j = 1; j < 12; j++) s = vaddq_s32(s, a[j]);
-    et__sink_i = vgetq_lane_s32(s, 0);
-    return (double)n * 12 * 16 * 2;
-}
-
-/* smmla: 2 × 2 × 8 = 32 multiply-adds per instruction (sdot: 16). */
-__attribute__((target("arch=armv8.2-a+i8mm")))
-__attribute__((no_sanitize("address", "undefined"))) double et__peak_smmla(int64_t n) {
-    int32x4_t a[12];
-    int8x16_t x = vdupq_n_s8(3), w = vdupq_n_s8(-2);
-    for (int j = 0; j < 12; j++) a[j] = vdupq_n_s32(j);
-    for (int64_t i = 0; i < n; i++)
-        #pragma GCC unroll 12
-        for (int j = 0; j < 12; j++) a[j] = vmmlaq_s32(a[j], x, w);
-    int32x4_t s = a[0];
-    for (int j = 1; j < 12; j++) s = vaddq_s32(s, a[j]);
-    et__sink_i = vgetq_lane_s32(s, 0);
-    return (double)n * 12 * 32 * 2;
-}
+/* An int8 peak loop: `op` (sdot: 16 multiply-adds per instruction; smmla: 2 × 2 × 8 = 32). */
+#define ET__PEAK_INT8(name, arch, op, macs)                                                  \
+    __attribute__((target(arch))) __attribute__((no_sanitize("address", "undefined")))     \
+    double name(int64_t n) {                                                              \
+        int32x4_t a[12];                                                                  \
+        int8x16_t x = vdupq_n_s8(3), w = vdupq_n_s8(-2);                                  \
+        for (int j = 0; j < 12; j++) a[j] = vdupq_n_s32(j);                               \
+        for (int64_t i = 0; i < n; i++)                                                   \
+            _Pragma("GCC unroll 12") for (int j = 0; j < 12; j++) a[j] = op(a[j], x, w);  \
+        int32x4_t s = a[0];                                                               \
+        for (int j = 1; j < 12; j++) s = vaddq_s32(s, a[j]);                              \
+        et__sink_i = vgetq_lane_s32(s, 0);                                                \
+        return (double)n * 12 * (macs) * 2;                                               \
+    }
+ET__PEAK_INT8(et__peak_sdot, "arch=armv8.2-a+dotprod", vdotq_s32, 16)
+ET__PEAK_INT8(et__peak_smmla, "arch=armv8.2-a+i8mm", vmmlaq_s32, 32)
