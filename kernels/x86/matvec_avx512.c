@@ -42,7 +42,8 @@ static inline __m256i et__nib32(const uint8_t *qs) {
 #define ET__INLINE static inline __attribute__((always_inline))
 /* Software prefetch distance (bytes ahead in the row stream).  The hardware prefetchers alone
  * left the quantized rows latency-bound on the Xeon here: Q8_0 on 2 threads 13.4 -> ~21 GB/s
- * with 2-4 KiB ahead (bench kernels; 0.5, 1 KiB helped less). */
+ * with 2-4 KiB ahead (bench kernels; 0.5, 1 KiB helped less).  Every quantized and 16-bit row
+ * loop here uses it; f32 rows, already near the probe, do not. */
 #ifndef ET__MV_PF
 #define ET__MV_PF 4096
 #endif
@@ -245,6 +246,7 @@ void et__mv_nf4_avx512(const et__wdesc *w, const float *x, const et__qact *xq, f
         const et_block_nf4 *b = (const et_block_nf4 *)((const char *)w->base + (size_t)n * w->ldw);
         __m512 acc = _mm512_setzero_ps();
         for (int64_t i = 0; i < bpr; i++) {
+            _mm_prefetch((const char *)(b + i) + ET__MV_PF, _MM_HINT_T0);   /* 33-byte blocks */
             int64_t bi = n * bpr + i;
             float gs;
             memcpy(&gs, tail + (size_t)(bi / ET_NF4_GROUP) * 4, 4);
@@ -287,6 +289,8 @@ static inline __m512 et__ld16(et_type t, const void *row, int64_t k, __mmask16 m
             __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();                          \
             int64_t k = 0;                                                                      \
             for (; k + 32 <= K16; k += 32) {                                                    \
+                if (T != ET_F32)   /* f32 streams fast enough without (measured) */            \
+                    _mm_prefetch((const char *)row + k * 2 + ET__MV_PF, _MM_HINT_T0);           \
                 a0 = _mm512_fmadd_ps(et__ld16(T, row, k, 0xFFFF), _mm512_loadu_ps(x + k), a0);  \
                 a1 = _mm512_fmadd_ps(et__ld16(T, row, k + 16, 0xFFFF),                          \
                                      _mm512_loadu_ps(x + k + 16), a1);                          \
@@ -313,6 +317,8 @@ void et__mv_q6_k_vnni(const et__wdesc *w, const float *x, const et__qact *xq, fl
         const et_block_q6_K *b = (const et_block_q6_K *)((const char *)w->base + (size_t)n * w->ldw);
         __m256 acc = _mm256_setzero_ps();
         for (int64_t i = 0; i < nb; i++) {
+            for (int l = 0; l < (int)sizeof b[i]; l += 64)   /* 210-byte blocks */
+                _mm_prefetch((const char *)(b + i) + ET__MV_PF + l, _MM_HINT_T0);
             const float d = et__h2f(b[i].d);
             for (int h = 0; h < 2; h++) {
                 __m256i A = _mm256_loadu_si256((const __m256i *)(b[i].ql + 64 * h));
