@@ -99,48 +99,6 @@ size_t et__work_cross_entropy_back(const et_tensor *t, int nthreads) {
 static int64_t et__ce_head(const et_tensor *t) { return (t->params[0] == 1 ? t->src[0]->ne[1] : 1) + t->src[0]->ne[1]; }
 static int64_t et__ce_u_off(const et_tensor *t) { return ((et__ce_head(t) + 1 + 15) / 16) * 16; }
 
-/* Resets the running max m, sum s and target logit zt of every position and checks the
- * targets; returns the number of counted (non-negative) targets, or -1 on an id >= V. */
-static int64_t et__ce_start(const int32_t *tgt, int64_t P, int64_t V, double *m, double *s, double *zt, et_exec *ex) {
-    int64_t counted = 0;
-    for (int64_t p = 0; p < P; p++) {
-        m[p] = -INFINITY; s[p] = 0; zt[p] = 0;
-        if (tgt[p] >= V) {
-            et_exec_fail(ex, "target %d at position %lld is outside the vocabulary [0, %lld)", tgt[p],
-                         (long long)p, (long long)V);
-            return -1;
-        }
-        counted += tgt[p] >= 0;
-    }
-    return counted;
-}
-
-/* Pass over the vocabulary: per position running max m and sum s (so lse = m + log s),
- * and the target's logit zt.  Returns the number of counted positions, or -1 on a bad id. */
-static int64_t et__ce_lse(const et_tensor *h, const et_tensor *w, const int32_t *tgt, double *m, double *s,
-                          double *zt, float *logits, void *kwork, et_exec *ex) {
-    int64_t D = h->ne[0], P = h->ne[1], V = w->ne[1], C = et__ce_chunk(P, V);
-    int64_t counted = et__ce_start(tgt, P, V, m, s, zt, ex);
-    if (counted < 0) return -1;
-    for (int64_t c0 = 0; c0 < V; c0 += C) {
-        int64_t nc = V - c0 < C ? V - c0 : C;
-        et_kern_matmul(w->type, (const char *)w->data + (size_t)c0 * w->nb[1], w->nb[1], h->data, (size_t)D,
-                       logits, (size_t)nc, P, D, nc, false, kwork);
-        #pragma omp parallel for schedule(static)
-        for (int64_t p = 0; p < P; p++) {
-            const float *z = logits + p * nc;
-            float mx = et_kern_row_max(z, nc);
-            double mnew = mx > m[p] ? mx : m[p];
-            double acc = s[p] * exp(m[p] - mnew);
-            /* float exponentials (vectorized), summed in float per chunk then in double */
-            acc += et_kern_row_expsum(z, nc, (float)mnew);
-            m[p] = mnew; s[p] = acc;
-            if (tgt[p] >= c0 && tgt[p] < c0 + nc) zt[p] = z[tgt[p] - c0];
-        }
-    }
-    return counted;
-}
-
 static void et__ce_carve(et_exec *ex, const et_tensor *h, const et_tensor *w, float **logits, double **m,
                          double **s, double **zt, float **rows, void **kwork) {
     int64_t P = h->ne[1], C = et__ce_chunk(P, w->ne[1]);
@@ -153,40 +111,66 @@ static void et__ce_carve(et_exec *ex, const et_tensor *h, const et_tensor *w, fl
     *kwork = base + ((used + 63) / 64) * 64;
 }
 
-/* The fused pass (see the file comment): m, s, zt as et__ce_lse, and u [P, D] = ∂nll_p/∂h_p
- * for counted positions, 0 for padding. */
-static int64_t et__ce_lse_grad(const et_tensor *h, const et_tensor *w, const int32_t *tgt, double *m, double *s,
-                               double *zt, float *logits, float *rows, float *u, void *kwork, et_exec *ex) {
+/* Logits of vocabulary rows c0 .. c0+nc of W for every position: logits[P, nc] = h·W_chunkᵀ.
+ * Returns the chunk's first row of W. */
+static const char *et__ce_chunk_logits(const et_tensor *h, const et_tensor *w, int64_t c0, int64_t nc,
+                                       float *logits, void *kwork) {
+    const char *wc = (const char *)w->data + (size_t)c0 * w->nb[1];
+    et_kern_matmul(w->type, wc, w->nb[1], h->data, (size_t)h->ne[0], logits, (size_t)nc, h->ne[1], h->ne[0], nc,
+                   false, kwork);
+    return wc;
+}
+
+/* Pass over the vocabulary: per position running max m and sum s (so lse = m + log s),
+ * and the target's logit zt.  With u (the fused form, see the file comment) the same pass
+ * also leaves u [P, D] = ∂nll_p/∂h_p for counted positions, 0 for padding; rows is then D
+ * floats of scratch per thread.  Returns the number of counted positions, or -1 on a bad id. */
+static int64_t et__ce_lse(const et_tensor *h, const et_tensor *w, const int32_t *tgt, double *m, double *s,
+                          double *zt, float *logits, float *u, float *rows, void *kwork, et_exec *ex) {
     int64_t D = h->ne[0], P = h->ne[1], V = w->ne[1], C = et__ce_chunk(P, V);
-    int64_t counted = et__ce_start(tgt, P, V, m, s, zt, ex);
-    if (counted < 0) return -1;
-    memset(u, 0, (size_t)P * (size_t)D * 4);
+    int64_t counted = 0;
+    for (int64_t p = 0; p < P; p++) {
+        m[p] = -INFINITY; s[p] = 0; zt[p] = 0;
+        if (tgt[p] >= V) {
+            et_exec_fail(ex, "target %d at position %lld is outside the vocabulary [0, %lld)", tgt[p],
+                         (long long)p, (long long)V);
+            return -1;
+        }
+        counted += tgt[p] >= 0;
+    }
+    if (u) memset(u, 0, (size_t)P * (size_t)D * 4);
     for (int64_t c0 = 0; c0 < V; c0 += C) {
         int64_t nc = V - c0 < C ? V - c0 : C;
-        const char *wc = (const char *)w->data + (size_t)c0 * w->nb[1];
-        et_kern_matmul(w->type, wc, w->nb[1], h->data, (size_t)D, logits, (size_t)nc, P, D, nc, false, kwork);
+        const char *wc = et__ce_chunk_logits(h, w, c0, nc, logits, kwork);
         #pragma omp parallel for schedule(static)
         for (int64_t p = 0; p < P; p++) {
             float *z = logits + p * nc;
             if (tgt[p] >= c0 && tgt[p] < c0 + nc) zt[p] = z[tgt[p] - c0];
             float mx = et_kern_row_max(z, nc);
             double mnew = mx > m[p] ? mx : m[p];
-            double r = exp(m[p] - mnew);   /* 0 on the first chunk (m = −inf, u = 0) */
-            if (r != 1.0 && s[p] > 0) {
-                float rf = (float)r, *up = u + p * D;
-                for (int64_t k = 0; k < D; k++) up[k] *= rf;
+            double r = exp(m[p] - mnew);   /* 0 on the first chunk (m = −inf) */
+            /* float exponentials (vectorized), summed in float per chunk then in double */
+            double e;
+            if (!u) {
+                e = et_kern_row_expsum(z, nc, (float)mnew);
+            } else {
+                if (r != 1.0 && s[p] > 0) {   /* u_p so far was weighted by exp(· − m_old) */
+                    float rf = (float)r, *up = u + p * D;
+                    for (int64_t k = 0; k < D; k++) up[k] *= rf;
+                }
+                /* z = exp(z − mnew) in place: the weights of this chunk's rows of W in u_p */
+                e = et_kern_row_exp(z, nc, 1.0f, (float)mnew, 1.0f);
+                if (tgt[p] < 0) memset(z, 0, (size_t)nc * 4);
             }
-            /* z = exp(z − mnew) in place: the weights of this chunk's rows of W in u_p */
-            double e = et_kern_row_exp(z, nc, 1.0f, (float)mnew, 1.0f);
             s[p] = s[p] * r + e;
             m[p] = mnew;
-            if (tgt[p] < 0) memset(z, 0, (size_t)nc * 4);
         }
-        et_kern_matmul_dx(w->type, wc, w->nb[1], logits, (size_t)nc, u, (size_t)D, P, D, nc, true, kwork);
+        if (u) et_kern_matmul_dx(w->type, wc, w->nb[1], logits, (size_t)nc, u, (size_t)D, P, D, nc, true, kwork);
     }
+    if (!u) return counted;
     const et_type_traits *tr = et_type_get(w->type);
     #pragma omp parallel for schedule(static)
-    for (int64_t p = 0; p < P; p++) {
+    for (int64_t p = 0; p < P; p++) {   /* u_p / s_p − W_target */
         float *up = u + p * D;
         if (tgt[p] < 0) { memset(up, 0, (size_t)D * 4); continue; }
         float *wt = rows + (size_t)omp_get_thread_num() * (size_t)D;
@@ -205,9 +189,8 @@ void et__fwd_cross_entropy(et_tensor *t, et_exec *ex) {
     bool fused = t->params[2] == 1 && ex->backward;
     float *marker = t->params[2] == 1 ? (float *)t->data + et__ce_head(t) : NULL;
     if (marker) *marker = 0.0f;
-    int64_t counted = fused ? et__ce_lse_grad(h, w, tgt, m, s, zt, logits, rows, (float *)t->data + et__ce_u_off(t),
-                                              kwork, ex)
-                            : et__ce_lse(h, w, tgt, m, s, zt, logits, kwork, ex);
+    int64_t counted = et__ce_lse(h, w, tgt, m, s, zt, logits, fused ? (float *)t->data + et__ce_u_off(t) : NULL, rows,
+                                 kwork, ex);
     if (counted < 0) return;
     if (fused) *marker = 1.0f;
     const int64_t P = h->ne[1];
@@ -275,8 +258,7 @@ void et__fwd_cross_entropy_back(et_tensor *t, et_exec *ex) {
     if (counted == 0) return;
     for (int64_t c0 = 0; c0 < V; c0 += C) {
         int64_t nc = V - c0 < C ? V - c0 : C;
-        const char *wc = (const char *)w->data + (size_t)c0 * w->nb[1];
-        et_kern_matmul(w->type, wc, w->nb[1], h->data, (size_t)D, logits, (size_t)nc, P, D, nc, false, kwork);
+        const char *wc = et__ce_chunk_logits(h, w, c0, nc, logits, kwork);
         #pragma omp parallel for schedule(static)
         for (int64_t p = 0; p < P; p++) {
             float *z = logits + p * nc;
