@@ -44,6 +44,8 @@ typedef struct {
     int n_seeds, rows[16];
     et_ci ci;                         /* of the oriented score */
     double raw;                       /* mean of the raw metric */
+    double raw_cal;                   /* ... under calibrated label scoring */
+    double top_share, top_share_cal;  /* mean share of the most chosen label, raw / calibrated */
     double learn_s, steps, rss, latency;
 } et__cfg;
 
@@ -174,6 +176,7 @@ static void et__group(et__rep *R) {
         int nu = r0->nu;
         double *x = malloc(sizeof *x * (size_t)(g->n_seeds * nu + 1));
         g->raw = g->learn_s = g->steps = g->rss = g->latency = 0;
+        g->raw_cal = g->top_share = g->top_share_cal = 0;
         for (int s = 0; s < g->n_seeds; s++) {
             const et__row *r = &R->r[g->rows[s]];
             for (int u = 0; u < nu; u++) {   /* align users by name with the first seed's */
@@ -184,6 +187,8 @@ static void et__group(et__rep *R) {
             }
             g->raw += r->value / g->n_seeds, g->learn_s += r->learn_s / g->n_seeds;
             g->steps += r->steps / g->n_seeds, g->latency += r->latency / g->n_seeds;
+            g->raw_cal += r->value_cal / g->n_seeds, g->top_share += r->top_share / g->n_seeds;
+            g->top_share_cal += r->top_share_cal / g->n_seeds;
             if (r->rss > g->rss) g->rss = r->rss;
         }
         if (et_stats_boot_ci(x, g->n_seeds, nu, 2000, ET_STATS_SEED, &g->ci))
@@ -479,15 +484,10 @@ int et_study_report(const char *out_dir, const et_study_task *tasks, int n_tasks
         const et__cfg *G = &R.g[g];
         const et__row *r = &R.r[G->first];
         if (!strcmp(r->metric, "rougeL")) continue;
-        double vc = 0, sh = 0, shc = 0;
-        for (int s2 = 0; s2 < G->n_seeds; s2++) {
-            const et__row *x = &R.r[G->rows[s2]];
-            vc += x->value_cal / G->n_seeds, sh += x->top_share / G->n_seeds, shc += x->top_share_cal / G->n_seeds;
-        }
         char lab[300];
         et__cfg_label(&R, g, lab, sizeof lab);
         fprintf(f, "| %s | %s | %.3f | %s (%.0f%%) | %.3f | %s (%.0f%%) |\n", lab, r->metric, G->raw, r->top,
-                100 * sh, vc, r->top_cal, 100 * shc);
+                100 * G->top_share, G->raw_cal, r->top_cal, 100 * G->top_share_cal);
     }
 
     /* ---- the weights each base really ran on ---- */
