@@ -252,6 +252,30 @@ static int et__argmax(const double *v, int n) {
     return b;
 }
 
+/* A label task's metrics over nq queries: MAE, RMSE and accuracy (rating; pv/gv are the
+ * predicted and gold values) or accuracy and macro-F1 (classification, attribution). */
+static void et__label_metrics(cJSON *m, const et_study_task *t, const int *pred, const double *pv, const int *gold,
+                              const double *gv, int nq) {
+    if (t->kind == ET_TASK_RATING) {
+        cJSON_AddNumberToObject(m, "mae", et_metric_mae(pv, gv, nq));
+        cJSON_AddNumberToObject(m, "rmse", et_metric_rmse(pv, gv, nq));
+    } else {
+        cJSON_AddNumberToObject(m, "macro_f1", et_metric_macro_f1(pred, gold, nq, t->n_labels));
+    }
+    cJSON_AddNumberToObject(m, "accuracy", et_metric_accuracy(pred, gold, nq));
+}
+
+/* How many of the nq queries got each label: {"label": count, ...}. */
+static cJSON *et__label_counts(const et_study_task *t, const int *pred, int nq) {
+    cJSON *pc = cJSON_CreateObject();
+    for (int l = 0; l < t->n_labels; l++) {
+        int cnt = 0;
+        for (int i = 0; i < nq; i++) cnt += pred[i] == l;
+        cJSON_AddNumberToObject(pc, t->labels[l], cnt);
+    }
+    return pc;
+}
+
 int et_study_run_cell(const et_cell *c, const et_study_task *t, const char *out_dir,
                       int n_threads, char **line, char *err, size_t errlen) {
     *line = NULL;
@@ -437,42 +461,18 @@ int et_study_run_cell(const et_cell *c, const et_study_task *t, const char *out_
         for (int i = 0; i < nq; i++) a += pv[i], b += gv[i];
         cJSON_AddNumberToObject(m, "rouge1", nq ? a / nq : 0);
         cJSON_AddNumberToObject(m, "rougeL", nq ? b / nq : 0);
-    } else if (t->kind == ET_TASK_RATING) {
-        cJSON_AddNumberToObject(m, "mae", et_metric_mae(pv, gv, nq));
-        cJSON_AddNumberToObject(m, "rmse", et_metric_rmse(pv, gv, nq));
-        cJSON_AddNumberToObject(m, "accuracy", et_metric_accuracy(pred, gold, nq));
     } else {
-        cJSON_AddNumberToObject(m, "accuracy", et_metric_accuracy(pred, gold, nq));
-        cJSON_AddNumberToObject(m, "macro_f1", et_metric_macro_f1(pred, gold, nq, t->n_labels));
+        et__label_metrics(m, t, pred, pv, gold, gv, nq);
     }
     cJSON_AddItemToObject(j, "metrics", m);
-    if (t->kind != ET_TASK_GENERATION) {   /* the same queries scored calibrated */
-        cJSON *mr = cJSON_CreateObject();
-        if (t->kind == ET_TASK_RATING) {
-            cJSON_AddNumberToObject(mr, "mae", et_metric_mae(pv_cal, gv, nq));
-            cJSON_AddNumberToObject(mr, "rmse", et_metric_rmse(pv_cal, gv, nq));
-        } else {
-            cJSON_AddNumberToObject(mr, "macro_f1", et_metric_macro_f1(pred_cal, gold, nq, t->n_labels));
-        }
-        cJSON_AddNumberToObject(mr, "accuracy", et_metric_accuracy(pred_cal, gold, nq));
-        cJSON_AddItemToObject(j, "metrics_cal", mr);
-        cJSON *pc = cJSON_CreateObject();
-        for (int l = 0; l < t->n_labels; l++) {
-            int cnt = 0;
-            for (int i = 0; i < nq; i++) cnt += pred_cal[i] == l;
-            cJSON_AddNumberToObject(pc, t->labels[l], cnt);
-        }
-        cJSON_AddItemToObject(j, "predicted_labels_cal", pc);
-    }
-    if (t->kind != ET_TASK_GENERATION) {           /* which labels the model chose: a model that
-                                                    * always picks one label shows up here */
-        cJSON *pc = cJSON_CreateObject();
-        for (int l = 0; l < t->n_labels; l++) {
-            int cnt = 0;
-            for (int i = 0; i < nq; i++) cnt += pred[i] == l;
-            cJSON_AddNumberToObject(pc, t->labels[l], cnt);
-        }
-        cJSON_AddItemToObject(j, "predicted_labels", pc);
+    if (t->kind != ET_TASK_GENERATION) {
+        /* which labels the model chose (a model that always picks one label shows up here),
+         * and the same queries scored calibrated */
+        cJSON_AddItemToObject(j, "predicted_labels", et__label_counts(t, pred, nq));
+        cJSON *mc = cJSON_CreateObject();
+        et__label_metrics(mc, t, pred_cal, pv_cal, gold, gv, nq);
+        cJSON_AddItemToObject(j, "metrics_cal", mc);
+        cJSON_AddItemToObject(j, "predicted_labels_cal", et__label_counts(t, pred_cal, nq));
     }
     cJSON *names = cJSON_CreateArray(), *a1 = cJSON_CreateArray(), *a2 = cJSON_CreateArray();
     for (int i = 0; i < nu; i++) {
