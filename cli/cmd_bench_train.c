@@ -266,31 +266,29 @@ int et_cmd_bench_train(int argc, char **argv) {
     char s_studyseq[16];
     snprintf(s_studyseq, sizeof s_studyseq, "%d", (quick ? 24 : ET__STUDY_PROMPT) + (quick ? 8 : ET__STUDY_ANSWER));
 
-    struct { const char *engine, *spec, *wait; bool study; } runs[] = {
-        { "edgetune", "lora:f32", NULL, false },
-        { "edgetune", "qlora:nf4", NULL, false },
-        { "edgetune", "lora:q8_0", NULL, false },
-        { "edgetune", "lora:q4_0", NULL, false },
-        { "edgetune", "lora:f32", NULL, true },
-        { "edgetune", "lora:f32:rc", NULL, false },
-        { "edgetune", "qlora:nf4:rc", NULL, false },
-        { "pytorch", "f32", NULL, false },
-        { "pytorch", "f32", "passive", false },
-        { "pytorch", "bf16", NULL, false },
-        { "pytorch", "bf16", "passive", false },
-        { "pytorch", "f32", NULL, true },
-        { "pytorch", "bf16", NULL, true },
+    /* quick: one run per engine and workload for `make test` (the plumbing; LoRA with
+     * recomputation included); core: no Q8_0/Q4_0 bases, no OMP_WAIT_POLICY=passive variants */
+    struct { const char *engine, *spec, *wait; bool study, quick, core; } runs[] = {
+        { "edgetune", "lora:f32", NULL, false, true, true },
+        { "edgetune", "qlora:nf4", NULL, false, true, true },
+        { "edgetune", "lora:q8_0", NULL, false, false, false },
+        { "edgetune", "lora:q4_0", NULL, false, false, false },
+        { "edgetune", "lora:f32", NULL, true, true, true },
+        { "edgetune", "lora:f32:rc", NULL, false, true, true },
+        { "edgetune", "qlora:nf4:rc", NULL, false, false, true },
+        { "pytorch", "f32", NULL, false, true, true },
+        { "pytorch", "f32", "passive", false, false, false },
+        { "pytorch", "bf16", NULL, false, false, true },
+        { "pytorch", "bf16", "passive", false, false, false },
+        { "pytorch", "f32", NULL, true, true, true },
+        { "pytorch", "bf16", NULL, true, false, true },
     };
     int n_runs = (int)(sizeof runs / sizeof runs[0]);
-    et__bt_row rows[16];
+    et__bt_row rows[sizeof runs / sizeof runs[0]];
     int n_rows = 0, failures = 0;
     for (int r = 0; r < n_runs; r++) {
         bool is_torch = !strcmp(runs[r].engine, "pytorch");
-        if (is_torch && !torch) continue;
-        /* --quick: one run per engine and workload, enough to check the plumbing */
-        if (quick && (r == 2 || r == 3 || r == 6 || r == 8 || r == 9 || r == 10 || r == 12)) continue;
-        /* --core: no Q8_0/Q4_0 bases and no OMP_WAIT_POLICY=passive variants (a shorter run) */
-        if (core && (r == 2 || r == 3 || r == 8 || r == 10)) continue;
+        if ((is_torch && !torch) || (quick && !runs[r].quick) || (core && !runs[r].core)) continue;
         char line[2048];
         bool ok;
         if (!is_torch) {
