@@ -59,6 +59,13 @@ typedef struct et__qact {
     int8_t  *q;               /* T * K */
     float   *d, *ds;          /* T * ngroups */
     float   *xf;              /* f32 matvec kernels: K floats of scratch the driver prepares */
+    /* int8 matvec kernels for the 32-element 4/5-bit formats (T == 1), prepared by the driver
+     * over K rounded up to 128 (4 blocks; zero past K): q4 = the activations of each 4 blocks
+     * as [elements 0-15 of blocks 0..3 | elements 16-31 of blocks 0..3] (the order the low and
+     * high nibbles of 4 blocks' quants fall in), and per block 4 lanes of x4 = d and
+     * c4 = off · ds / 4 (the offset formats: Q4_0 −8, IQ4_NL −128, Q5_0 −16) or ds / 4. */
+    int8_t  *q4;
+    float   *x4, *c4;
 } et__qact;
 
 /* ---- per-ISA primitives ------------------------------------------------------------------ */

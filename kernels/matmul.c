@@ -101,12 +101,19 @@ static et__kind et__eff_kind(const et__type_ops *to, const et__isa_ops *io) {
     return to->kind;
 }
 
+/* The matvec scratch after the shared activations: K floats (NF4's split x), or the int8
+ * kernels' permuted activations and lane scales over K rounded up to 4 blocks. */
+static size_t et__xf_bytes(int64_t K) {
+    size_t k4 = (size_t)(K + 127) / 128 * 128, a = et__al(k4) + 2 * et__al(k4 / 8 * 4);
+    return a > et__al((size_t)K * 4) ? a : et__al((size_t)K * 4);
+}
+
 size_t et_kern_matmul_work(et_type wtype, int64_t T, int64_t K, int64_t N) {
     const et__type_ops *to = et__kern_type_ops(wtype);
     const et__isa_ops *io = et__kern_isa_ops();
     if (!to || !io->sgemm || T <= 0 || K <= 0 || N <= 0) return 0;
     et__kind kind = et__eff_kind(to, io);
-    return et__shared_bytes(kind, T, K) + et__al((size_t)K * 4) +
+    return et__shared_bytes(kind, T, K) + et__xf_bytes(K) +
            (size_t)et__threads() * et__strip_bytes(kind, to->G, K) + ET__ALIGN;
 }
 
@@ -184,6 +191,38 @@ static void et__build_fstrip(const et__wdesc *w, const et__type_ops *to, int64_t
     }
 }
 
+/* The constant an offset format subtracts from its unsigned quants: its kernel folds
+ * off · d · Σx̂ per block into c4; the formats with a min term scale c4 = ds / 4 by the min. */
+static float et__mv_offset(et_type t) {
+    switch (t) {
+    case ET_Q4_0:   return -8.0f;
+    case ET_Q5_0:   return -16.0f;
+    case ET_IQ4_NL: return -128.0f;
+    default:        return 1.0f;
+    }
+}
+
+/* et__qact.q4 / x4 / c4 (see kern_priv.h) from the quantized activations, in scratch `p`. */
+static void et__prep_q4(et__qact *a, et_type wtype, char *p) {
+    const int64_t K = a->K, k4 = (K + 127) / 128 * 128, nb = K / 32;
+    a->q4 = (int8_t *)p;
+    a->x4 = (float *)(p + et__al((size_t)k4));
+    a->c4 = (float *)((char *)a->x4 + et__al((size_t)k4 / 8 * 4));
+    const float off = et__mv_offset(wtype);
+    for (int64_t b = 0; b < k4 / 32; b++) {
+        int8_t *g = a->q4 + b / 4 * 128 + b % 4 * 16;
+        const bool in = b < nb;
+        for (int c = 0; c < 16; c++) {
+            g[c]      = in ? a->q[b * 32 + c] : 0;
+            g[64 + c] = in ? a->q[b * 32 + 16 + c] : 0;
+        }
+        for (int l = 0; l < 4; l++) {
+            a->x4[b * 4 + l] = in ? a->d[b] : 0.0f;
+            a->c4[b * 4 + l] = in ? off * a->ds[b] * 0.25f : 0.0f;
+        }
+    }
+}
+
 /* ---- forward ----------------------------------------------------------------------------------- */
 
 void et_kern_matmul(et_type wtype, const void *w, size_t ldw, const float *x, size_t ldx,
@@ -204,11 +243,14 @@ void et_kern_matmul(et_type wtype, const void *w, size_t ldw, const float *x, si
 
     if (T == 1 && io->matvec[wtype]) {
         et__matvec_fn mv = io->matvec[wtype];
-        et__qact xq = { 1, K, K / ET__QG, (int8_t *)base, NULL, NULL, NULL };
+        et__qact xq = { 1, K, K / ET__QG, (int8_t *)base, NULL, NULL, NULL, NULL, NULL, NULL };
         if (kind == ET__KIND_I8) {
             xq.d = (float *)(base + et__al((size_t)K));
             xq.ds = (float *)((char *)xq.d + et__al((size_t)(K / ET__QG) * 4));
             et__quant_act_c(x, ldx, 1, K, &xq, false);
+            if (wtype == ET_Q4_0 || wtype == ET_Q4_1 || wtype == ET_IQ4_NL || wtype == ET_Q5_0 ||
+                wtype == ET_Q5_1)
+                et__prep_q4(&xq, wtype, (char *)base + et__shared_bytes(kind, 1, K));
         }
         if (wtype == ET_NF4) {   /* x split into even and odd elements (NF4's nibble order) */
             xq.xf = (float *)(base + et__shared_bytes(kind, 1, K));
@@ -229,16 +271,16 @@ void et_kern_matmul(et_type wtype, const void *w, size_t ldw, const float *x, si
     }
 
     const size_t per_thread = et__strip_bytes(kind, to->G, K);
-    char *tbase = base + et__shared_bytes(kind, T, K) + et__al((size_t)K * 4);
+    char *tbase = base + et__shared_bytes(kind, T, K) + et__xf_bytes(K);
     if (kind == ET__KIND_I8) {
         const int64_t ng = K / ET__QG;
-        et__qact xq = { T, K, ng, (int8_t *)base, NULL, NULL, NULL };
+        et__qact xq = { T, K, ng, (int8_t *)base, NULL, NULL, NULL, NULL, NULL, NULL };
         xq.d = (float *)(base + et__al((size_t)(T * K)));
         xq.ds = (float *)((char *)xq.d + et__al((size_t)(T * ng) * 4));
         /* quantize in parallel over tokens (rows are independent) */
         #pragma omp parallel for num_threads(nth) schedule(static)
         for (int64_t t = 0; t < T; t++) {
-            et__qact one = { 1, K, ng, xq.q + t * K, xq.d + t * ng, xq.ds + t * ng, NULL };
+            et__qact one = { 1, K, ng, xq.q + t * K, xq.d + t * ng, xq.ds + t * ng, NULL, NULL, NULL, NULL };
             et__quant_act_c(x + (size_t)t * ldx, ldx, 1, K, &one, io->act_unsigned);
         }
         const int G = to->G;

@@ -221,6 +221,12 @@ static void test_matmul_odd_k(void) {
         check_forward(ET_IQ4_NL, 1, 96, 40, true, 41);
         check_forward(ET_Q5_0, 1, 96, 40, false, 42);     /* Q5 matvec's odd last block */
         check_forward(ET_Q5_1, 1, 96, 40, true, 43);
+        /* matvec rows of 13 blocks (two 4-block steps, then a 5-block padded tail) and 1 */
+        for (int v = 0; v < 5; v++) {
+            static const et_type q4x[5] = { ET_Q4_0, ET_Q4_1, ET_IQ4_NL, ET_Q5_0, ET_Q5_1 };
+            check_forward(q4x[v], 1, 13 * 32, 37, v & 1, 44 + v);
+            check_forward(q4x[v], 1, 32, 9, false, 49 + v);
+        }
         check_forward(ET_F16, 1, 101, 31, false, 36);
         check_forward(ET_BF16, 1, 77, 64, false, 37);
     }
