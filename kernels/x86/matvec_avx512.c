@@ -206,41 +206,53 @@ void et__mv_q5_1_vnni(const et__wdesc *w, const float *x, const et__qact *xq, fl
     et__mv_q4x_rows(w, xq, y, n0, n1, 4, accumulate);
 }
 
+/* Q4_K, one super-block (256 elements, 144 bytes) per step with its scale work in vectors:
+ * the 12 bytes of 6-bit scales/mins unpacked in two 32-bit words each (scales 0-3 | 4-7,
+ * mins 0-3 | 4-7), then d·scale·d_x for the 8 sub-blocks in one ymm, expanded per pair of
+ * sub-blocks by vpermps; mins·ds_x by one FMA.  Each 32 bytes of qs are broadcast to both
+ * halves of a zmm and shifted by 0 / 4 per half: sub-blocks 2j and 2j+1 against 64
+ * contiguous activation bytes.  (With per-sub-block scalar scale decoding this loop ran at
+ * 7 GB/s on one Zen 4 thread.) */
 void et__mv_q4_k_vnni(const et__wdesc *w, const float *x, const et__qact *xq, float *y,
-                        int64_t n0, int64_t n1, bool accumulate) {
+                      int64_t n0, int64_t n1, bool accumulate) {
     const int64_t nb = w->K / ET_QK_K;
+    const __m512i m4 = _mm512_set1_epi8(0xF);
+    const __m512i sh = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(4), 1);
+    __m512i pidx[4];
+    for (int j = 0; j < 4; j++)
+        pidx[j] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi32(2 * j)),
+                                     _mm256_set1_epi32(2 * j + 1), 1);
     for (int64_t n = n0; n < n1; n++) {
         const et_block_q4_K *b = (const et_block_q4_K *)((const char *)w->base + (size_t)n * w->ldw);
-        __m256 acc = _mm256_setzero_ps();
-        float mins = 0.0f;
+        __m512 acc0 = _mm512_setzero_ps(), acc1 = acc0;
+        __m256 accm = _mm256_setzero_ps();
         for (int64_t i = 0; i < nb; i++) {
             for (int l = 0; l < (int)sizeof b[i]; l += 64)   /* 144-byte blocks */
                 _mm_prefetch((const char *)(b + i) + ET__MV_PF + l, _MM_HINT_T0);
-            const uint8_t *s = b[i].scales;
-            const float d = et__h2f(b[i].d), dmin = et__h2f(b[i].dmin);
+            uint32_t u[3], sc[2], mn[2];
+            memcpy(u, b[i].scales, 12);
+            sc[0] = u[0] & 0x3F3F3F3Fu;
+            mn[0] = u[1] & 0x3F3F3F3Fu;
+            sc[1] = (u[2] & 0x0F0F0F0Fu) | ((u[0] >> 6 & 0x03030303u) << 4);
+            mn[1] = (u[2] >> 4 & 0x0F0F0F0Fu) | ((u[1] >> 6 & 0x03030303u) << 4);
+            const __m128i s8 = _mm_set_epi32((int)mn[1], (int)mn[0], (int)sc[1], (int)sc[0]);
+            const __m256 scf = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(s8));
+            const __m256 mnf = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_unpackhi_epi64(s8, s8)));
+            const __m256 xd = _mm256_loadu_ps(xq->d + i * 8), xds = _mm256_loadu_ps(xq->ds + i * 8);
+            const __m512 s16 = _mm512_castps256_ps512(
+                _mm256_mul_ps(_mm256_mul_ps(scf, xd), _mm256_set1_ps(et__h2f(b[i].d))));
+            accm = _mm256_fmadd_ps(_mm256_mul_ps(mnf, xds), _mm256_set1_ps(et__h2f(b[i].dmin)), accm);
             const int8_t *xs = xq->q + i * ET_QK_K;
-            const float *xd = xq->d + i * 8, *xds = xq->ds + i * 8;
             for (int j = 0; j < 4; j++) {
-                /* sub-blocks 2j (low nibbles) and 2j+1 (high) share 32 bytes of qs */
-                __m256i v = _mm256_loadu_si256((const __m256i *)(b[i].qs + 32 * j));
-                __m256i m4 = _mm256_set1_epi8(0xF);
-                __m256i lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
-                __m256i pl = _mm256_dpbusd_epi32(_mm256_setzero_si256(), lo,
-                                                 _mm256_loadu_si256((const __m256i *)(xs + 64 * j)));
-                __m256i ph = _mm256_dpbusd_epi32(_mm256_setzero_si256(), hi,
-                                                 _mm256_loadu_si256((const __m256i *)(xs + 64 * j + 32)));
-                int a = 2 * j, c = 2 * j + 1;
-                uint8_t sa, ma, sc, mc;
-                if (a < 4) { sa = s[a] & 63; ma = s[a + 4] & 63; }
-                else { sa = (s[a + 4] & 0xF) | ((s[a - 4] >> 6) << 4); ma = (s[a + 4] >> 4) | ((s[a] >> 6) << 4); }
-                if (c < 4) { sc = s[c] & 63; mc = s[c + 4] & 63; }
-                else { sc = (s[c + 4] & 0xF) | ((s[c - 4] >> 6) << 4); mc = (s[c + 4] >> 4) | ((s[c] >> 6) << 4); }
-                acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(pl), _mm256_set1_ps(d * sa * xd[a]), acc);
-                acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(ph), _mm256_set1_ps(d * sc * xd[c]), acc);
-                mins += dmin * ma * xds[a] + dmin * mc * xds[c];
+                __m512i v = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(b[i].qs + 32 * j)));
+                v = _mm512_and_si512(_mm512_srlv_epi16(v, sh), m4);
+                __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), v, _mm512_loadu_si512(xs + 64 * j));
+                __m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(p), _mm512_permutexvar_ps(pidx[j], s16));
+                if (j & 1) acc1 = _mm512_add_ps(acc1, f);
+                else acc0 = _mm512_add_ps(acc0, f);
             }
         }
-        et__put(y, n, et__hsum256(acc) - mins, accumulate);
+        et__put(y, n, _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1)) - et__hsum256(accm), accumulate);
     }
 }
 
