@@ -66,6 +66,9 @@ typedef struct et__qact {
      * c4 = off · ds / 4 (the offset formats: Q4_0 −8, IQ4_NL −128, Q5_0 −16) or ds / 4. */
     int8_t  *q4;
     float   *x4, *c4;
+    /* bf16 matvec kernels (BF16, NF4 on AVX512-BF16): x rounded to bf16, K rounded up to even
+     * (zero pad); for NF4 each 64-block as its 32 even elements, then its 32 odd ones. */
+    uint16_t *xb;
 } et__qact;
 
 /* ---- per-ISA primitives ------------------------------------------------------------------ */
@@ -153,6 +156,10 @@ void et__sgemm_avx512(int64_t, const float *, size_t, size_t, const float *, siz
                       size_t, int64_t, int, float, bool);
 void et__mv_nf4_avx512(const et__wdesc *, const float *, const et__qact *, float *, int64_t,
                        int64_t, bool);
+void et__mv_nf4_bf16(const et__wdesc *, const float *, const et__qact *, float *, int64_t,
+                     int64_t, bool);
+void et__mv_bf16_bf16(const et__wdesc *, const float *, const et__qact *, float *, int64_t,
+                      int64_t, bool);
 void et__mv_f32_avx512(const et__wdesc *, const float *, const et__qact *, float *, int64_t,
                        int64_t, bool);
 void et__mv_f16_avx512(const et__wdesc *, const float *, const et__qact *, float *, int64_t,

@@ -243,7 +243,7 @@ void et_kern_matmul(et_type wtype, const void *w, size_t ldw, const float *x, si
 
     if (T == 1 && io->matvec[wtype]) {
         et__matvec_fn mv = io->matvec[wtype];
-        et__qact xq = { 1, K, K / ET__QG, (int8_t *)base, NULL, NULL, NULL, NULL, NULL, NULL };
+        et__qact xq = { 1, K, K / ET__QG, (int8_t *)base, NULL, NULL, NULL, NULL, NULL, NULL, NULL };
         if (kind == ET__KIND_I8) {
             xq.d = (float *)(base + et__al((size_t)K));
             xq.ds = (float *)((char *)xq.d + et__al((size_t)(K / ET__QG) * 4));
@@ -252,7 +252,15 @@ void et_kern_matmul(et_type wtype, const void *w, size_t ldw, const float *x, si
                 wtype == ET_Q5_1)
                 et__prep_q4(&xq, wtype, (char *)base + et__shared_bytes(kind, 1, K));
         }
-        if (wtype == ET_NF4) {   /* x split into even and odd elements (NF4's nibble order) */
+        if (kind == ET__KIND_BF16) {   /* x in bf16 (the shared region: Kp halves) */
+            xq.xb = (uint16_t *)base;
+            for (int64_t k = 0; k < K; k++) {
+                int64_t at = k;
+                if (wtype == ET_NF4) at = k / 64 * 64 + (k & 1) * 32 + (k % 64) / 2;
+                xq.xb[at] = et_fp32_to_bf16(x[k]);
+            }
+            if (K & 1) xq.xb[K] = 0;
+        } else if (wtype == ET_NF4) {   /* x split into even and odd elements (NF4's nibble order) */
             xq.xf = (float *)(base + et__shared_bytes(kind, 1, K));
             for (int64_t k = 0; k < K / 2; k++) {
                 xq.xf[k] = x[2 * k];
@@ -274,13 +282,13 @@ void et_kern_matmul(et_type wtype, const void *w, size_t ldw, const float *x, si
     char *tbase = base + et__shared_bytes(kind, T, K) + et__xf_bytes(K);
     if (kind == ET__KIND_I8) {
         const int64_t ng = K / ET__QG;
-        et__qact xq = { T, K, ng, (int8_t *)base, NULL, NULL, NULL, NULL, NULL, NULL };
+        et__qact xq = { T, K, ng, (int8_t *)base, NULL, NULL, NULL, NULL, NULL, NULL, NULL };
         xq.d = (float *)(base + et__al((size_t)(T * K)));
         xq.ds = (float *)((char *)xq.d + et__al((size_t)(T * ng) * 4));
         /* quantize in parallel over tokens (rows are independent) */
         #pragma omp parallel for num_threads(nth) schedule(static)
         for (int64_t t = 0; t < T; t++) {
-            et__qact one = { 1, K, ng, xq.q + t * K, xq.d + t * ng, xq.ds + t * ng, NULL, NULL, NULL, NULL };
+            et__qact one = { 1, K, ng, xq.q + t * K, xq.d + t * ng, xq.ds + t * ng, NULL, NULL, NULL, NULL, NULL };
             et__quant_act_c(x + (size_t)t * ldx, ldx, 1, K, &one, io->act_unsigned);
         }
         const int G = to->G;

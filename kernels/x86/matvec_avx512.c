@@ -292,6 +292,70 @@ void et__mv_nf4_avx512(const et__wdesc *w, const float *x, const et__qact *xq, f
     }
 }
 
+/* NF4 on AVX512-BF16: a block's 32 bytes widened to 32 words, high and low nibbles looked up
+ * by vpermw in the codebook rounded to bf16 (elements 2j and 2j+1 of the block), two
+ * vdpbf16ps against x's even and odd elements in bf16, then one FMA by the block's absmax in
+ * f32.  Half the vector work of the f32 loop above; error within bf16 rounding of x and the
+ * codes, like NF4's matmul on this path. */
+void et__mv_nf4_bf16(const et__wdesc *w, const float *x, const et__qact *xq, float *y,
+                     int64_t n0, int64_t n1, bool accumulate) {
+    const int64_t bpr = w->K / ET_QKNF4, nblocks = bpr * w->N;
+    const uint8_t *tail = (const uint8_t *)w->base + (size_t)nblocks * sizeof(et_block_nf4);
+    float off;
+    memcpy(&off, tail + (size_t)((nblocks + ET_NF4_GROUP - 1) / ET_NF4_GROUP) * 4, 4);
+    uint16_t cbh[32] = { 0 };
+    for (int c = 0; c < 16; c++) cbh[c] = et_fp32_to_bf16(et__nf4_code[c]);
+    const __m512i cb = _mm512_loadu_si512(cbh), m4 = _mm512_set1_epi16(0xF);
+    for (int64_t n = n0; n < n1; n++) {
+        const et_block_nf4 *b = (const et_block_nf4 *)((const char *)w->base + (size_t)n * w->ldw);
+        __m512 acc0 = _mm512_setzero_ps(), acc1 = acc0;
+        for (int64_t i = 0; i < bpr; i++) {
+            _mm_prefetch((const char *)(b + i) + ET__MV_PF, _MM_HINT_T0);   /* 33-byte blocks */
+            int64_t bi = n * bpr + i;
+            float gs;
+            memcpy(&gs, tail + (size_t)(bi / ET_NF4_GROUP) * 4, 4);
+            const float amax = et_nf4_dynamic_map[b[i].absmax_q] * gs + off;
+            __m512i v = _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i *)b[i].qs));
+            __m512i ce = _mm512_permutexvar_epi16(_mm512_srli_epi16(v, 4), cb);
+            __m512i co = _mm512_permutexvar_epi16(_mm512_and_si512(v, m4), cb);
+            const uint16_t *xb = xq->xb + i * 64;
+            __m512 blk = _mm512_dpbf16_ps(_mm512_setzero_ps(), (__m512bh)ce,
+                                          (__m512bh)_mm512_loadu_si512(xb));
+            blk = _mm512_dpbf16_ps(blk, (__m512bh)co, (__m512bh)_mm512_loadu_si512(xb + 32));
+            if (i & 1) acc1 = _mm512_fmadd_ps(blk, _mm512_set1_ps(amax), acc1);
+            else acc0 = _mm512_fmadd_ps(blk, _mm512_set1_ps(amax), acc0);
+        }
+        et__put(y, n, _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1)), accumulate);
+    }
+}
+
+/* BF16 rows on AVX512-BF16: vdpbf16ps of 32 weights at a time against x in bf16 (the pair
+ * past an odd K is zero on both sides, masked). */
+void et__mv_bf16_bf16(const et__wdesc *w, const float *x, const et__qact *xq, float *y,
+                      int64_t n0, int64_t n1, bool accumulate) {
+    const int64_t K = w->K, Kp = (K + 1) & ~(int64_t)1;
+    for (int64_t n = n0; n < n1; n++) {
+        const uint16_t *row = (const uint16_t *)((const char *)w->base + (size_t)n * w->ldw);
+        __m512 a0 = _mm512_setzero_ps(), a1 = a0;
+        int64_t k = 0;
+        for (; k + 64 <= K; k += 64) {
+            _mm_prefetch((const char *)(row + k) + ET__MV_PF, _MM_HINT_T0);
+            _mm_prefetch((const char *)(row + k) + ET__MV_PF + 64, _MM_HINT_T0);
+            a0 = _mm512_dpbf16_ps(a0, (__m512bh)_mm512_loadu_si512(row + k),
+                                  (__m512bh)_mm512_loadu_si512(xq->xb + k));
+            a1 = _mm512_dpbf16_ps(a1, (__m512bh)_mm512_loadu_si512(row + k + 32),
+                                  (__m512bh)_mm512_loadu_si512(xq->xb + k + 32));
+        }
+        for (; k < Kp; k += 32) {
+            const int64_t left = K - k;   /* weights there; x is zero up to Kp */
+            const __mmask32 m = left >= 32 ? ~(__mmask32)0 : ((__mmask32)1 << left) - 1;
+            a0 = _mm512_dpbf16_ps(a0, (__m512bh)_mm512_maskz_loadu_epi16(m, row + k),
+                                  (__m512bh)_mm512_maskz_loadu_epi16(m, xq->xb + k));
+        }
+        et__put(y, n, _mm512_reduce_add_ps(_mm512_add_ps(a0, a1)), accumulate);
+    }
+}
+
 /* F32 / F16 / BF16 rows: convert 16 elements at a time (vcvtph2ps, a 16-bit shift for bf16)
  * and FMA against x in f32; the last partial vector masked.  Exact up to f32 summation order. */
 static inline __m512 et__ld16(et_type t, const void *row, int64_t k, __mmask16 m) {
