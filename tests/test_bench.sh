@@ -1,7 +1,8 @@
 #!/bin/bash
 # Smoke test of `edgetune bench kernels --quick --json` and `edgetune bench compare`.
 # Checks the JSON lines' schema (provenance first; probe lines with what + figure; kernel lines
-# with every required key, a positive median and min ≤ median ≤ max, frac_limit ≤ 1), that each
+# with every required key, a positive median and min ≤ median ≤ max, frac_limit ≤ 1; matvec lines
+# with the read loop's figure measured beside them and their fraction of it), that each
 # probe kind appears, and that compare flags a doctored 2× slowdown but not an identical run.
 # Timings are not judged here (the machine is shared): only that they exist and are sane.
 set -u
@@ -42,6 +43,9 @@ for l in kern:
     if miss: err.append("missing %s in %s" % (miss, l)); continue
     if not (0 < l["min_s"] <= l["median_s"] <= l["max_s"]): err.append("bad times %s" % l)
     if not (0 < l["frac_limit"] <= 1.0): err.append("frac_limit out of (0,1]: %s" % l)
+    if l["bench"] == "matvec" and not (l.get("read_gbps_paired", 0) > 0 and
+            abs(l.get("frac_paired", 0) - l["gbps"] / l["read_gbps_paired"]) < 2e-3 * l.get("frac_paired", 1)):
+        err.append("matvec without its paired read figure: %s" % l)
 for b in ("matvec", "matmul", "dx"):
     for t in ("f32", "q8_0", "q4_0", "q4_k", "nf4"):
         if not any(l["bench"] == b and l["type"] == t for l in kern): err.append("no %s %s" % (b, t))
