@@ -178,6 +178,7 @@ static void et__fill_weights(et_type t, uint8_t *w, int64_t N, int64_t K, uint64
 typedef struct {
     const et_bench_kernels_opts *o;
     int over;            /* lines with frac_limit > 1 */
+    int reprobes;        /* peak re-measurements so far (at most 6 a run) */
     int threads;         /* all the benchmark may use */
     int run_threads;     /* the kernels' thread count in the pass under way (1, then all) */
     /* OpenBLAS's figure on the same shape in this pass, for "vs_openblas" (0: none yet) */
@@ -554,6 +555,25 @@ static bool et__wanted(const char *only, const char *name) {
     return false;
 }
 
+/* A product faster than its peak means the probe ran while the cores were not all ours (on
+ * this shared host the hypervisor can run both vCPUs on one core for seconds: the 2-thread
+ * FMA probe once read 119 GFLOP/s, the 1-thread one 117, and OpenBLAS then ran at 181).
+ * Measure that peak again, keep the better figure, then judge. */
+static double et__peak_for(et__ctx *c, et__limits *L, et_peak_kind pk, bool blas, double fig) {
+    double *lim = blas ? &L->blas_peak : &L->peak[pk];
+    if (fig > *lim && c->reprobes < 6) {
+        c->reprobes++;
+        fprintf(stderr, "edgetune bench: %.1f GFLOP/s is above the %.1f GFLOP/s probe; "
+                        "measuring that peak again\n", fig, *lim);
+        et_isa cur = et_kern_isa();
+        bool swap = blas && cur != et_kern_isa_best() && et_kern_set_isa(et_kern_isa_best());
+        double again = et__probe_peak(c, pk, c->run_threads);
+        if (swap) et_kern_set_isa(cur);
+        if (again > *lim) *lim = again;
+    }
+    return *lim;
+}
+
 static int et__bench_type(et__ctx *c, et_type t, et__limits *L) {
     const bool quick = c->o->quick;
     const int64_t K = quick ? 1024 : 4096, N = quick ? 2048 : 14336;
@@ -622,7 +642,7 @@ static int et__bench_type(et__ctx *c, et_type t, et__limits *L) {
             static const char *const lim[3] = { "fma_peak", "bf16_peak", "int8_peak" };
             double g = 2.0 * (double)j.T * K * N / st.median / 1e9;
             et__line(c, "matmul", ty, j.T, K, N, is, c->run_threads, st, 0, g, lim[pk],
-                     blas ? L->blas_peak : L->peak[pk], NULL, NULL);
+                     et__peak_for(c, L, pk, blas, g), NULL, NULL);
         }
         j.which = 1;
         for (int i = 0; i < nT; i++) {
@@ -630,7 +650,7 @@ static int et__bench_type(et__ctx *c, et_type t, et__limits *L) {
             st = et__time_calls(mm_reps, et__run_job, &j);
             double g = 2.0 * (double)j.T * K * N / st.median / 1e9;
             et__line(c, "dx", ty, j.T, K, N, is, c->run_threads, st, 0, g, "fma_peak",
-                     blas ? L->blas_peak : L->peak[ET_PEAK_F32_FMA], NULL, NULL);
+                     et__peak_for(c, L, ET_PEAK_F32_FMA, blas, g), NULL, NULL);
         }
     }
     free(j.w); free(j.x); free(j.y); free(j.work);
