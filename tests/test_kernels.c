@@ -164,9 +164,7 @@ static void check_dx(et_type t, int64_t T, int64_t K, int64_t N, bool acc, uint6
         for (int64_t k = 0; k < K && bad < 3; k++) {
             double s = 0;
             for (int64_t n = 0; n < N; n++) s += fabs((double)dy[i * lddy + n] * wd[n * K + k]);
-            /* BF16 / NF4 on AVX512-BF16: bf16 products (dY and W rounded), f32 sums */
-            const bool b16 = g_isa == ET_ISA_AVX512BF16 && (t == ET_BF16 || t == ET_NF4);
-            double b = (g_isa == ET_ISA_REF ? 1e-6 : b16 ? 2.0 / 512 + 1e-5 : 2e-5) * s + 1e-6;
+            double b = (g_isa == ET_ISA_REF ? 1e-6 : 2e-5) * s + 1e-6;
             double e = fabs((double)dx[i * lddx + k] - dxr[i * lddx + k]);
             if (!(e <= b)) {
                 bad++;
@@ -216,8 +214,6 @@ static void test_matmul_odd_k(void) {
         check_forward(ET_F16, 3, 101, 31, false, 32);
         check_forward(ET_BF16, 10, 77, 64, true, 33);
         check_dx(ET_BF16, 4, 37, 45, false, 34);
-        check_dx(ET_BF16, 3, 130, 1031, true, 55);   /* bf16 dX: 3 row chunks, odd N, a 2-column range */
-        check_dx(ET_NF4, 2, 192, 517, false, 56);
         check_forward(ET_F32, 1, 37, 45, true, 35);      /* matvec with a masked tail */
         check_forward(ET_Q4_0, 1, 96, 40, false, 38);    /* an odd number of blocks */
         check_forward(ET_Q8_0, 1, 96, 40, true, 39);
