@@ -256,16 +256,32 @@ void et__mv_q4_k_vnni(const et__wdesc *w, const float *x, const et__qact *xq, fl
     }
 }
 
+/* NF4's double-quantized block absmax, dyn[absmax_q] · group_scale + offset, from the tensor's
+ * tail (group scales, then the offset): the offset read once per call and the rest inline per
+ * block (et__nf4_absmax, out of line, is the decoders' form of the same). */
+typedef struct { const uint8_t *tail; float off; int64_t bpr; } et__nf4_scales;
+
+static inline et__nf4_scales et__nf4_scales_of(const et__wdesc *w) {
+    et__nf4_scales s = { NULL, 0.0f, w->K / ET_QKNF4 };
+    const int64_t nblocks = s.bpr * w->N;
+    s.tail = (const uint8_t *)w->base + (size_t)nblocks * sizeof(et_block_nf4);
+    memcpy(&s.off, s.tail + (size_t)((nblocks + ET_NF4_GROUP - 1) / ET_NF4_GROUP) * 4, 4);
+    return s;
+}
+
+static inline float et__nf4_amax_at(const et__nf4_scales *s, int64_t n, int64_t i, uint8_t q) {
+    float gs;
+    memcpy(&gs, s->tail + (size_t)((n * s->bpr + i) / ET_NF4_GROUP) * 4, 4);
+    return et_nf4_dynamic_map[q] * gs + s->off;
+}
+
 /* NF4: nibbles → f32 codes with vpermps over the 16-entry codebook (one zmm), against x split
  * into its even and odd elements (xq->xf: K/2 even, then K/2 odd; the driver prepares it once
- * per call) since a byte holds element 2j in its high nibble and 2j+1 in its low one.  The
- * block absmax (double-quantized) is dyn[absmax_q] · group_scale + offset, read inline. */
+ * per call) since a byte holds element 2j in its high nibble and 2j+1 in its low one. */
 void et__mv_nf4_avx512(const et__wdesc *w, const float *x, const et__qact *xq, float *y,
                        int64_t n0, int64_t n1, bool accumulate) {
-    const int64_t bpr = w->K / ET_QKNF4, nblocks = bpr * w->N, K2 = w->K / 2;
-    const uint8_t *tail = (const uint8_t *)w->base + (size_t)nblocks * sizeof(et_block_nf4);
-    float off;
-    memcpy(&off, tail + (size_t)((nblocks + ET_NF4_GROUP - 1) / ET_NF4_GROUP) * 4, 4);
+    const et__nf4_scales sc = et__nf4_scales_of(w);
+    const int64_t bpr = sc.bpr, K2 = w->K / 2;
     const __m512 cb = _mm512_loadu_ps(et__nf4_code);
     const __m512i m4 = _mm512_set1_epi32(0xF);
     const float *xe = xq->xf, *xo = xq->xf + K2;
@@ -274,10 +290,7 @@ void et__mv_nf4_avx512(const et__wdesc *w, const float *x, const et__qact *xq, f
         __m512 acc = _mm512_setzero_ps();
         for (int64_t i = 0; i < bpr; i++) {
             _mm_prefetch((const char *)(b + i) + ET__MV_PF, _MM_HINT_T0);   /* 33-byte blocks */
-            int64_t bi = n * bpr + i;
-            float gs;
-            memcpy(&gs, tail + (size_t)(bi / ET_NF4_GROUP) * 4, 4);
-            const float amax = et_nf4_dynamic_map[b[i].absmax_q] * gs + off;
+            const float amax = et__nf4_amax_at(&sc, n, i, b[i].absmax_q);
             __m512 blk = _mm512_setzero_ps();
             for (int h = 0; h < 2; h++) {    /* 16 bytes = elements 32h .. 32h+31 */
                 __m512i v = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(b[i].qs + 16 * h)));
@@ -299,10 +312,8 @@ void et__mv_nf4_avx512(const et__wdesc *w, const float *x, const et__qact *xq, f
  * codes, like NF4's matmul on this path. */
 void et__mv_nf4_bf16(const et__wdesc *w, const float *x, const et__qact *xq, float *y,
                      int64_t n0, int64_t n1, bool accumulate) {
-    const int64_t bpr = w->K / ET_QKNF4, nblocks = bpr * w->N;
-    const uint8_t *tail = (const uint8_t *)w->base + (size_t)nblocks * sizeof(et_block_nf4);
-    float off;
-    memcpy(&off, tail + (size_t)((nblocks + ET_NF4_GROUP - 1) / ET_NF4_GROUP) * 4, 4);
+    const et__nf4_scales sc = et__nf4_scales_of(w);
+    const int64_t bpr = sc.bpr;
     uint16_t cbh[32] = { 0 };
     for (int c = 0; c < 16; c++) cbh[c] = et_fp32_to_bf16(et__nf4_code[c]);
     const __m512i cb = _mm512_loadu_si512(cbh), m4 = _mm512_set1_epi16(0xF);
@@ -311,10 +322,7 @@ void et__mv_nf4_bf16(const et__wdesc *w, const float *x, const et__qact *xq, flo
         __m512 acc0 = _mm512_setzero_ps(), acc1 = acc0;
         for (int64_t i = 0; i < bpr; i++) {
             _mm_prefetch((const char *)(b + i) + ET__MV_PF, _MM_HINT_T0);   /* 33-byte blocks */
-            int64_t bi = n * bpr + i;
-            float gs;
-            memcpy(&gs, tail + (size_t)(bi / ET_NF4_GROUP) * 4, 4);
-            const float amax = et_nf4_dynamic_map[b[i].absmax_q] * gs + off;
+            const float amax = et__nf4_amax_at(&sc, n, i, b[i].absmax_q);
             __m512i v = _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i *)b[i].qs));
             __m512i ce = _mm512_permutexvar_epi16(_mm512_srli_epi16(v, 4), cb);
             __m512i co = _mm512_permutexvar_epi16(_mm512_and_si512(v, m4), cb);
