@@ -524,19 +524,12 @@ static et__stats et__time_matvec_paired(et__job *j, int reps, et__stats *rd) {
     if (reps > 64) reps = 64;
     et__run_matvec(j, -1);                         /* warm-up: every copy once */
     const int nt = omp_get_max_threads();
-    const size_t per = j->bytes / (size_t)nt / 256 * 256;       /* bytes per thread */
-    const double scale = (double)j->bytes / (double)(per * (size_t)nt);   /* to all bytes */
+    const int pat = et_kern_read_loop(j->w, 256) > 0 ? 4 : 1;   /* widest loads, else seq8 */
     for (int r = 0; r < reps; r++) {
         const uint8_t *other = j->w + (size_t)((r + j->ncopies / 2) % j->ncopies) * j->bytes;
+        double tc;
+        tr[r] = et__read_pass((const float *)other, (int64_t)(j->bytes / 4), nt, pat, &tc);
         double t0 = et__now();
-        #pragma omp parallel num_threads(nt)
-        {
-            const uint8_t *mine = other + (size_t)omp_get_thread_num() * per;
-            if (et_kern_read_loop(mine, per) == 0)
-                et__sink = et__read_range((const float *)mine, (int64_t)(per / 4), 8);
-        }
-        tr[r] = (et__now() - t0) * scale;
-        t0 = et__now();
         et__run_job(j, r);
         tk[r] = et__now() - t0;
     }
