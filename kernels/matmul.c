@@ -191,24 +191,25 @@ static void et__build_fstrip(const et__wdesc *w, const et__type_ops *to, int64_t
     }
 }
 
-/* The constant an offset format subtracts from its unsigned quants: its kernel folds
- * off · d · Σx̂ per block into c4; the formats with a min term scale c4 = ds / 4 by the min. */
-static float et__mv_offset(et_type t) {
+/* Whether t is one of the 32-element 4/5-bit formats whose matvec wants et__qact.q4/x4/c4,
+ * and the constant it folds into c4: what an offset format subtracts from its unsigned quants
+ * (off · d · Σx̂ per block), 1 for the formats with a min term (c4 = ds / 4, scaled by the min). */
+static bool et__q4x_offset(et_type t, float *off) {
     switch (t) {
-    case ET_Q4_0:   return -8.0f;
-    case ET_Q5_0:   return -16.0f;
-    case ET_IQ4_NL: return -128.0f;
-    default:        return 1.0f;
+    case ET_Q4_0:   *off = -8.0f;   return true;
+    case ET_Q5_0:   *off = -16.0f;  return true;
+    case ET_IQ4_NL: *off = -128.0f; return true;
+    case ET_Q4_1: case ET_Q5_1: *off = 1.0f; return true;
+    default:        return false;
     }
 }
 
 /* et__qact.q4 / x4 / c4 (see kern_priv.h) from the quantized activations, in scratch `p`. */
-static void et__prep_q4(et__qact *a, et_type wtype, char *p) {
+static void et__prep_q4(et__qact *a, float off, char *p) {
     const int64_t K = a->K, k4 = (K + 127) / 128 * 128, nb = K / 32;
     a->q4 = (int8_t *)p;
     a->x4 = (float *)(p + et__al((size_t)k4));
     a->c4 = (float *)((char *)a->x4 + et__al((size_t)k4 / 8 * 4));
-    const float off = et__mv_offset(wtype);
     for (int64_t b = 0; b < k4 / 32; b++) {
         int8_t *g = a->q4 + b / 4 * 128 + b % 4 * 16;
         const bool in = b < nb;
@@ -243,14 +244,14 @@ void et_kern_matmul(et_type wtype, const void *w, size_t ldw, const float *x, si
 
     if (T == 1 && io->matvec[wtype]) {
         et__matvec_fn mv = io->matvec[wtype];
-        et__qact xq = { 1, K, K / ET__QG, (int8_t *)base, NULL, NULL, NULL, NULL, NULL, NULL, NULL };
+        et__qact xq = { .T = 1, .K = K, .ngroups = K / ET__QG, .q = (int8_t *)base };
         if (kind == ET__KIND_I8) {
             xq.d = (float *)(base + et__al((size_t)K));
             xq.ds = (float *)((char *)xq.d + et__al((size_t)(K / ET__QG) * 4));
             et__quant_act_c(x, ldx, 1, K, &xq, false);
-            if (wtype == ET_Q4_0 || wtype == ET_Q4_1 || wtype == ET_IQ4_NL || wtype == ET_Q5_0 ||
-                wtype == ET_Q5_1)
-                et__prep_q4(&xq, wtype, (char *)base + et__shared_bytes(kind, 1, K));
+            float off;
+            if (et__q4x_offset(wtype, &off))
+                et__prep_q4(&xq, off, (char *)base + et__shared_bytes(kind, 1, K));
         }
         if (kind == ET__KIND_BF16) {   /* x in bf16 (the shared region: Kp halves) */
             xq.xb = (uint16_t *)base;
@@ -282,13 +283,14 @@ void et_kern_matmul(et_type wtype, const void *w, size_t ldw, const float *x, si
     char *tbase = base + et__shared_bytes(kind, T, K) + et__xf_bytes(K);
     if (kind == ET__KIND_I8) {
         const int64_t ng = K / ET__QG;
-        et__qact xq = { T, K, ng, (int8_t *)base, NULL, NULL, NULL, NULL, NULL, NULL, NULL };
+        et__qact xq = { .T = T, .K = K, .ngroups = ng, .q = (int8_t *)base };
         xq.d = (float *)(base + et__al((size_t)(T * K)));
         xq.ds = (float *)((char *)xq.d + et__al((size_t)(T * ng) * 4));
         /* quantize in parallel over tokens (rows are independent) */
         #pragma omp parallel for num_threads(nth) schedule(static)
         for (int64_t t = 0; t < T; t++) {
-            et__qact one = { 1, K, ng, xq.q + t * K, xq.d + t * ng, xq.ds + t * ng, NULL, NULL, NULL, NULL, NULL };
+            et__qact one = { .T = 1, .K = K, .ngroups = ng, .q = xq.q + t * K, .d = xq.d + t * ng,
+                              .ds = xq.ds + t * ng };
             et__quant_act_c(x + (size_t)t * ldx, ldx, 1, K, &one, io->act_unsigned);
         }
         const int G = to->G;
