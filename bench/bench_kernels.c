@@ -10,7 +10,8 @@
  *     ≥ 256 MiB (nothing is re-read from cache), as GB/s of weights and fraction of the read
  *     bandwidth; matmul at T = 64, 256, 512 tokens as GFLOP/s (2·T·K·N) and fraction of the
  *     peak of the instruction that type's kernel uses on this path; dX = dY·W likewise
- *     (f32 FMA); OpenBLAS sgemv/sgemm on the same shapes as the in-run reference.
+ *     (bf16 dot for BF16/NF4 where the path has it, else f32 FMA); OpenBLAS sgemv/sgemm on
+ *     the same shapes as the in-run reference.
  * Every figure is the median of repeated runs after a warm-up, with min and max.  A fraction
  * above 1.0 means the probe or the kernel is wrong, and fails the run.
  * Weights are random bytes with valid (finite, small) scales: speed does not depend on values.
@@ -642,8 +643,10 @@ static int et__bench_type(et__ctx *c, et_type t, et__limits *L) {
             j.T = Ts[i];
             st = et__time_calls(mm_reps, et__run_job, &j);
             double g = 2.0 * (double)j.T * K * N / st.median / 1e9;
-            et__line(c, "dx", ty, j.T, K, N, is, c->run_threads, st, 0, g, "fma_peak",
-                     et__peak_for(c, L, ET_PEAK_F32_FMA, blas, g), NULL, NULL);
+            const et_peak_kind pk = blas ? ET_PEAK_F32_FMA : et_kern_matmul_dx_peak_kind(t);
+            static const char *const lim[3] = { "fma_peak", "bf16_peak", "int8_peak" };
+            et__line(c, "dx", ty, j.T, K, N, is, c->run_threads, st, 0, g, lim[pk],
+                     et__peak_for(c, L, pk, blas, g), NULL, NULL);
         }
     }
     free(j.w); free(j.x); free(j.y); free(j.work);

@@ -4,7 +4,9 @@
  *
  * Default configuration (issue 4): dim 512, 8 layers, 8 heads, ffn 1376, vocab 32000,
  * batch 4 × 256 tokens, LoRA rank 8 on q,k,v,o,gate,up,down, loss on every position.
- *   edgetune: LoRA over f32, QLoRA (NF4), LoRA over Q8_0 and Q4_0, LoRA and QLoRA again with
+ *   edgetune: LoRA over f32, QLoRA (NF4), LoRA over Q8_0 and Q4_0, LoRA over a bf16 base (the
+ *             bf16-compute setting where the path has vdpbf16ps: bf16 products in the trunk's
+ *             matmul and dX, f32 sums, adapters and optimizer), LoRA and QLoRA again with
  *             activation recomputation (the memory-lean setting: "recompute": true), and the
  *             study's workload (prompts of 200 tokens, answers of 16, loss and head on answers
  *             only);
@@ -273,6 +275,7 @@ int et_cmd_bench_train(int argc, char **argv) {
         { "edgetune", "qlora:nf4", NULL, false, true, true },
         { "edgetune", "lora:q8_0", NULL, false, false, false },
         { "edgetune", "lora:q4_0", NULL, false, false, false },
+        { "edgetune", "lora:bf16", NULL, false, false, true },
         { "edgetune", "lora:f32", NULL, true, true, true },
         { "edgetune", "lora:f32:rc", NULL, false, true, true },
         { "edgetune", "qlora:nf4:rc", NULL, false, false, true },
@@ -335,7 +338,8 @@ int et_cmd_bench_train(int argc, char **argv) {
     }
     /* same-run ratios */
     const et__bt_row *et_all = NULL, *et_nf4 = NULL, *et_study = NULL, *pt_f32 = NULL, *pt_best = NULL,
-                     *pt_study = NULL, *et_all_rc = NULL, *et_nf4_rc = NULL;
+                     *pt_study = NULL, *et_all_rc = NULL, *et_nf4_rc = NULL, *et_bf16 = NULL,
+                     *pt_bf16 = NULL;
     for (int i = 0; i < n_rows; i++) {
         const et__bt_row *w = &rows[i];
         bool all = !strcmp(w->pos, "all");
@@ -345,10 +349,12 @@ int et_cmd_bench_train(int argc, char **argv) {
         } else if (!strcmp(w->engine, "edgetune")) {
             if (all && !strcmp(w->base, "f32")) et_all = w;
             if (all && !strcmp(w->base, "nf4")) et_nf4 = w;
+            if (all && !strcmp(w->base, "bf16")) et_bf16 = w;
             if (!all) et_study = w;
         } else {
             if (all && !strcmp(w->compute, "f32") && (!pt_f32 || w->tok_s > pt_f32->tok_s)) pt_f32 = w;
             if (all && (!pt_best || w->tok_s > pt_best->tok_s)) pt_best = w;
+            if (all && !strcmp(w->compute, "bf16") && (!pt_bf16 || w->tok_s > pt_bf16->tok_s)) pt_bf16 = w;
             if (!all && (!pt_study || w->tok_s > pt_study->tok_s)) pt_study = w;
         }
     }
@@ -363,6 +369,11 @@ int et_cmd_bench_train(int argc, char **argv) {
     if (et_all && pt_best)
         fprintf(out, "%sedgetune f32 LoRA / PyTorch best (%s, %s): %.2fx tokens/s (%.2fx by CPU time)\n", pre,
                 pt_best->compute, pt_best->wait, et_all->tok_s / pt_best->tok_s, pt_best->cpu_ms / et_all->cpu_ms);
+    if (et_bf16 && pt_bf16)
+        fprintf(out, "%sedgetune LoRA over a bf16 base (bf16 products in the trunk's matmul and dX, f32 sums, "
+                "adapters, head and attention) / PyTorch bf16 autocast (best wait policy): %.2fx tokens/s; "
+                "/ edgetune f32 LoRA: %.2fx\n", pre, et_bf16->tok_s / pt_bf16->tok_s,
+                et_all ? et_bf16->tok_s / et_all->tok_s : 0.0);
     if (et_nf4 && pt_f32)
         fprintf(out, "%sedgetune QLoRA-NF4 peak RSS / PyTorch f32 LoRA: %.2fx total, %.2fx net\n", pre,
                 et_nf4->peak / pt_f32->peak, et_nf4->net / pt_f32->net);

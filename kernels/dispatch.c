@@ -160,6 +160,11 @@ et_peak_kind et_kern_matmul_peak_kind(et_type t) {
                                                                        : ET_PEAK_F32_FMA;
 }
 
+et_peak_kind et_kern_matmul_dx_peak_kind(et_type t) {
+    /* dX runs bf16 products for the bf16 family, f32 FMA for every other type */
+    return !strcmp(et_kern_matmul_family(t), "bf16") ? ET_PEAK_BF16_DOT : ET_PEAK_F32_FMA;
+}
+
 double et_kern_peak_loop(et_peak_kind kind, int64_t n) {
     const et__isa_ops *io = et__kern_isa_ops();
     if ((unsigned)kind > ET_PEAK_INT8_DOT || !io->peak[kind]) return 0.0;

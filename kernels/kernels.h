@@ -90,6 +90,7 @@ void   et_kern_matmul_dx(et_type wtype, const void *w, size_t ldw, const float *
 typedef enum { ET_PEAK_F32_FMA = 0, ET_PEAK_BF16_DOT, ET_PEAK_INT8_DOT } et_peak_kind;
 const char  *et_kern_matmul_family(et_type wtype);
 et_peak_kind et_kern_matmul_peak_kind(et_type wtype);
+et_peak_kind et_kern_matmul_dx_peak_kind(et_type wtype);   /* the same for et_kern_matmul_dx */
 /* Runs n iterations of a latency-hiding loop of the instruction the current path uses for
  * `kind` (vfmadd ps, vdpbf16ps, vpdpbusd or maddubs+madd); returns the flops / int8 ops it
  * performed (a multiply-add counts 2), or 0 if the path has no such instruction.  The caller

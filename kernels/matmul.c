@@ -14,6 +14,8 @@
  *
  * dX: each thread owns 256-column ranges of dx; it decodes NC-row panels of W restricted to
  * its columns into f32 and runs the f32 micro-kernel with the panel as a k-major B operand.
+ * BF16 and NF4 weights on AVX512-BF16 instead: strips of Wᵀ in bf16 n-pairs through the
+ * forward's bf16 micro-kernel, dY rounded to bf16 once (bf16 products, f32 sums).
  */
 #include <math.h>
 #include <omp.h>
@@ -117,8 +119,19 @@ size_t et_kern_matmul_work(et_type wtype, int64_t T, int64_t K, int64_t N) {
            (size_t)et__threads() * et__strip_bytes(kind, to->G, K) + ET__ALIGN;
 }
 
+/* bf16 dX (BF16 and NF4 weights where the path has vdpbf16ps): dY rounded to bf16 once, then
+ * per thread two strips of Wᵀ (64 columns of W as n-pairs × 32 × 2 bf16) over ET__DXB_NC rows
+ * at a time, and one decoded row segment. */
+#define ET__DXB_NC 512
+static size_t et__dxb_shared(int64_t T, int64_t N) { return et__al((size_t)(T * ((N + 1) & ~(int64_t)1)) * 2); }
+static size_t et__dxb_thread(void) { return 2 * et__al((size_t)ET__DXB_NC * 32 * 2) + et__al(64 * 4); }
+
 size_t et_kern_matmul_dx_work(et_type wtype, int64_t T, int64_t K, int64_t N) {
-    if (!et__kern_type_ops(wtype) || !et__kern_isa_ops()->sgemm) return 0;
+    const et__type_ops *to = et__kern_type_ops(wtype);
+    const et__isa_ops *io = et__kern_isa_ops();
+    if (!to || !io->sgemm) return 0;
+    if (et__eff_kind(to, io) == ET__KIND_BF16)
+        return et__dxb_shared(T, N) + (size_t)et__threads() * et__dxb_thread() + ET__ALIGN;
     return (size_t)et__threads() * (et__al(((size_t)ET__DX_NC * ET__DX_KB + ET__DX_KB) * 4) +
                                     et__al((size_t)((T + 7) / 8 * 8 * ET__DX_NC) * 4)) +
            ET__ALIGN;
@@ -370,6 +383,64 @@ void et_kern_matmul(et_type wtype, const void *w, size_t ldw, const float *x, si
 
 /* ---- backward: dX = dY · W ------------------------------------------------------------------------ */
 
+/* dX with bf16 products and f32 accumulation: dx[t, k0..k0+64) over n in chunks of
+ * ET__DXB_NC rows, each chunk's Wᵀ strips fed to the forward's bf16 micro-kernel (whose
+ * reduction runs over n-pairs here).  Each thread owns 64-column ranges of dx: deterministic
+ * for a fixed thread count.  Error within bf16 rounding of dY and W. */
+/* et_fp32_to_bf16, inlined for the strip loops (round to nearest even, NaN kept quiet). */
+static inline uint16_t et__bf16_rne(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 64);
+    return (uint16_t)((u + (0x7fffu + ((u >> 16) & 1u))) >> 16);
+}
+
+static void et__matmul_dx_bf16(const et__wdesc *wd, const et__type_ops *to, const et__isa_ops *io,
+                               const float *dy, size_t lddy, float *dx, size_t lddx, int64_t T,
+                               bool accumulate, char *base, int nth) {
+    const int64_t K = wd->K, N = wd->N, Np = (N + 1) & ~(int64_t)1;
+    uint16_t *dyb = (uint16_t *)base;
+    char *tbase = base + et__dxb_shared(T, N);
+    #pragma omp parallel for num_threads(nth) schedule(static)
+    for (int64_t t = 0; t < T; t++) {
+        for (int64_t n = 0; n < N; n++) dyb[t * Np + n] = et__bf16_rne(dy[(size_t)t * lddy + n]);
+        if (N & 1) dyb[t * Np + N] = 0;
+    }
+    const int64_t nranges = (K + 63) / 64;
+    #pragma omp parallel num_threads(nth)
+    {
+        char *p = tbase + (size_t)omp_get_thread_num() * et__dxb_thread();
+        uint16_t *st[2] = { (uint16_t *)p, (uint16_t *)(p + et__al((size_t)ET__DXB_NC * 32 * 2)) };
+        float *row = (float *)(p + 2 * et__al((size_t)ET__DXB_NC * 32 * 2));
+        #pragma omp for schedule(static)
+        for (int64_t i = 0; i < nranges; i++) {
+            const int64_t k0 = i * 64, kw = K - k0 < 64 ? K - k0 : 64;
+            const int ns = kw > 32 ? 2 : 1;
+            for (int64_t n0 = 0; n0 < N; n0 += ET__DXB_NC) {
+                const int64_t nc = N - n0 < ET__DXB_NC ? N - n0 : ET__DXB_NC, kp = (nc + 1) / 2;
+                for (int64_t r = 0; r < 2 * kp; r++) {
+                    uint16_t h[64];
+                    if (r < nc && wd->type == ET_BF16) {   /* already bf16: copied */
+                        memcpy(h, (const char *)wd->base + (size_t)(n0 + r) * wd->ldw + (size_t)k0 * 2,
+                               (size_t)kw * 2);
+                    } else if (r < nc) {
+                        to->dec_f32(wd, n0 + r, k0, kw, row);
+                        for (int64_t c = 0; c < kw; c++) h[c] = et__bf16_rne(row[c]);
+                    }
+                    for (int64_t c = r < nc ? kw : 0; c < 64; c++) h[c] = 0;
+                    for (int s = 0; s < ns; s++)
+                        for (int c = 0; c < 32; c++) st[s][(r / 2) * 64 + 2 * c + (r & 1)] = h[32 * s + c];
+                }
+                for (int s = 0; s < ns; s++) {
+                    const int nr = (int)(kw - 32 * s < 32 ? kw - 32 * s : 32);
+                    io->bgemm(st[s], kp, dyb + n0, (size_t)Np, T, dx + k0 + 32 * s, lddx, nr,
+                              accumulate || n0 > 0);
+                }
+            }
+        }
+    }
+}
+
 void et_kern_matmul_dx(et_type wtype, const void *w, size_t ldw, const float *dy, size_t lddy,
                        float *dx, size_t lddx, int64_t T, int64_t K, int64_t N,
                        bool accumulate, void *work) {
@@ -387,6 +458,10 @@ void et_kern_matmul_dx(et_type wtype, const void *w, size_t ldw, const float *dy
     }
     et__wdesc wd = { wtype, w, ldw, K, N };
     const int nth = et__threads();
+    if (et__eff_kind(to, io) == ET__KIND_BF16) {
+        et__matmul_dx_bf16(&wd, to, io, dy, lddy, dx, lddx, T, accumulate, et__align_ptr(work), nth);
+        return;
+    }
     const int64_t nranges = (K + ET__DX_KB - 1) / ET__DX_KB;
     const int64_t ntile = (T + 7) / 8;
     const size_t per_thread = et__al(((size_t)ET__DX_NC * ET__DX_KB + ET__DX_KB) * 4) +

@@ -159,6 +159,20 @@ static void check_dx(et_type t, int64_t T, int64_t K, int64_t N, bool acc, uint6
     et_ref_matmul_dx(t, w, ldw, dy, lddy, dxr, lddx, T, K, N, acc);
     void *work = malloc(et_kern_matmul_dx_work(t, T, K, N) + 1);
     et_kern_matmul_dx(t, w, ldw, dy, lddy, dx, lddx, T, K, N, acc, work);
+    /* BF16 / NF4 on AVX512-BF16: bf16 products, f32 sums.  Held to an emulation (dY and W
+     * rounded to bf16 as the kernel rounds them, products summed in double) within the f32
+     * bound: against the exact reference, bf16 rounding's own 2^-8 would hide a wrong
+     * rounding or a misplaced element of similar size. */
+    const bool b16 = g_isa == ET_ISA_AVX512BF16 && (t == ET_BF16 || t == ET_NF4);
+    if (b16)
+        for (int64_t i = 0; i < T; i++)
+            for (int64_t k = 0; k < K; k++) {
+                double s = acc ? (double)((float)((i * lddx + k) % 5) - 2.0f) : 0.0;
+                for (int64_t n = 0; n < N; n++)
+                    s += (double)et_bf16_to_fp32(et_fp32_to_bf16(dy[i * lddy + n])) *
+                         et_bf16_to_fp32(et_fp32_to_bf16(wd[n * K + k]));
+                dxr[i * lddx + k] = (float)s;
+            }
     int bad = 0;
     for (int64_t i = 0; i < T && bad < 3; i++)
         for (int64_t k = 0; k < K && bad < 3; k++) {
@@ -214,6 +228,11 @@ static void test_matmul_odd_k(void) {
         check_forward(ET_F16, 3, 101, 31, false, 32);
         check_forward(ET_BF16, 10, 77, 64, true, 33);
         check_dx(ET_BF16, 4, 37, 45, false, 34);
+        check_dx(ET_BF16, 3, 130, 1031, true, 55);   /* bf16 dX: 3 row chunks, odd N, a 2-column range */
+        check_dx(ET_NF4, 2, 192, 517, false, 56);
+        check_dx(ET_NF4, 28, 64, 32, false, 57);      /* a tiny Llama's k, up and down shapes */
+        check_dx(ET_NF4, 28, 64, 128, false, 58);
+        check_dx(ET_NF4, 28, 128, 64, false, 59);
         check_forward(ET_F32, 1, 37, 45, true, 35);      /* matvec with a masked tail */
         check_forward(ET_Q4_0, 1, 96, 40, false, 38);    /* an odd number of blocks */
         check_forward(ET_Q8_0, 1, 96, 40, true, 39);

@@ -47,12 +47,27 @@
  *                groups of 32 as Q8_0 does (up to 1/254 of the group's max) -- the logits
  *                move by ~0.7% of their range, too much for an exact-reference bound that
  *                still catches bugs.  So the reference also emulates the path's roundings
- *                (torch_llama.py base_emu; dX from unrounded W as the engine does), and NLL,
- *                loss, gradients and step are held to the emulation with 5x the f32 bounds
- *                (NLL 1e-4, gradients 1e-3·|g_i| + 1e-4·max|g|): a different f32 accumulation
- *                order can flip a rounding of an element near a tie.  Decoding's logits are
- *                held to the exact reference within the f32 bound plus 3x the emulation's own
- *                distance from it at that position.  Each quantized case runs again on a path
+ *                (torch_llama.py base_emu: the int8 family's dX from unrounded W and dY as
+ *                its kernel computes it in f32; the bf16 family's dX rounds dY and W to bf16
+ *                as its kernel does), and NLL, loss, gradients and step are held to the
+ *                emulation.  int8: 5x the f32 bounds (NLL 1e-4, gradients 1e-3·|g_i| +
+ *                1e-4·max|g|): a different f32 accumulation order can flip a rounding of an
+ *                element near a tie.  bf16: such a flip moves a product by a whole bf16 step
+ *                (2^-8 of it), and in the backward every dY is rounded, so a flip in a large
+ *                dY element moves gradients upstream by up to ~2^-8 of their largest term
+ *                (the emulation with f32-sized noise, 1e-7·max|dY|, added before each dY
+ *                rounding moves its own gradients by 1.5-4x the int8 bound): gradients
+ *                1e-2·|g_i| + 4e-3·max|g|, NLL 2e-3 + 1e-3·|want| (measured over seeds
+ *                15-21 of the case: at most 0.54 and 0.31 of these; the emulation's own
+ *                distance from the exact reference is ~4% of max|g| and up to 2.5e-2 in NLL).
+ *                That noise is as large as dX's own rounding (the engine is 1-3e-3 from the
+ *                emulation in 2-norm, rounding dY or not moves the emulation by 3e-3), so
+ *                this test cannot tell whether dX rounds: test_kernels holds the bf16 dX
+ *                kernel to the same emulation within the f32 bound instead.
+ *                Decoding's logits are held to the exact reference within the f32 bound
+ *                plus 2x the emulation's own largest distance from it over the sequence
+ *                (one-token decoding runs the matvec kernels, which round differently
+ *                again).  Each quantized case runs again on a path
  *                that computes the type in f32 (AVX-512 for NF4) or the double-accumulating
  *                reference kernels, against the exact reference with the f32 bounds.
  * Missing goldens fail (run tests/py/gen_llama_parity.py, or tests/run.sh which does).
@@ -76,6 +91,8 @@ typedef struct tol {
 static const tol TOL_F32 = {"", 2e-5, 2e-5, 2e-5, 2e-4, 2e-5, 4};
 /* against the emulation of a fast path (bf16 / int8); prefix set to the family's at run time */
 static const tol TOL_EMU = {"", 1e-4, 1e-4, 0, 1e-3, 1e-4, 4};
+/* ... and for the bf16 family, whose dX rounds dY to bf16 too (see the header) */
+static const tol TOL_EMU_BF16 = {"", 2e-3, 1e-3, 0, 1e-2, 4e-3, 4};
 
 /* ---------------------------------------------------------------- golden access */
 
@@ -279,11 +296,14 @@ static void check_nll(parity_case *pc, const tol *tl) {
 static void check_decode(parity_case *pc, const tol *tl) {
     et_llama *m = &pc->m;
     int64_t T = pc->T, V = m->cfg.vocab;
-    /* always against the exact forward; on the bf16 path the bound is widened by 3x the
-     * bf16 emulation's own distance from it at that position (see the header) */
+    /* always against the exact forward; on a rounding path the bound is widened by 2x the
+     * emulation's own largest distance from it over the sequence (see the header) */
     const et_gguf_tensor *want = golden("", "logits0", ET_F32, T * V);
     const et_gguf_tensor *emu = tl->prefix[0] ? golden_ref(tl->prefix, "", "logits0", ET_F32, T * V) : NULL;
     if (!want || (tl->prefix[0] && !emu)) return;
+    double dev = 0;   /* the emulation's largest distance from the exact logits, any position */
+    for (int64_t i = 0; emu && i < T * V; i++)
+        dev = fmax(dev, fabs((double)((const float *)emu->data)[i] - ((const float *)want->data)[i]));
     et_llama_cache cache;
     if (!et_llama_cache_new(&cache, m, pc->ctx, (int32_t)T)) { CHECK(0, "cache: %s", et_ctx_error(pc->ctx)); return; }
     double worst = 0;
@@ -305,13 +325,7 @@ static void check_decode(parity_case *pc, const tol *tl) {
         if (ok) {
             int64_t at = n_past + n_new - 1;
             const float *w = (const float *)want->data + at * V;
-            double bound = TOL_F32.logit_rel * max_abs(w, V);
-            if (emu) {
-                const float *e = (const float *)emu->data + at * V;
-                double dev = 0;
-                for (int64_t v = 0; v < V; v++) dev = fmax(dev, fabs((double)e[v] - w[v]));
-                bound += 3 * dev;
-            }
+            double bound = TOL_F32.logit_rel * max_abs(w, V) + 2 * dev;
             char what[64];
             snprintf(what, sizeof what, "decode logits at position %lld", (long long)at);
             worst = fmax(worst, cmp(what, logits->data, w, V, 0, bound));
@@ -507,7 +521,7 @@ static void run_quant_case(const char *name, et_type type) {
     const char *fam = et_kern_matmul_family(type);
     printf("  path %s, %s matmul family: %s\n", et_isa_name(et_kern_isa()), et_type_get(type)->name, fam);
     if (!strcmp(fam, "bf16") || !strcmp(fam, "int8")) {
-        tol t = TOL_EMU;
+        tol t = !strcmp(fam, "bf16") ? TOL_EMU_BF16 : TOL_EMU;
         snprintf(prefix, sizeof prefix, "%s.", fam);
         t.prefix = prefix;
         run_case(name, &t);

@@ -36,8 +36,9 @@ base_emu emulates edgetune's fast paths for a quantized base (weights already de
   "int8"  (Q8_0, Q4_0, Q4_K, ... on every SIMD path) activations quantized per group of 32 as
           Q8_0 rounds them in float32: d = amax/127, q = rint(x * (1/d)) clamped to +-127,
           x' = q * d; the weights exact.
-Products are accumulated exactly; the input gradient dX = dY·W uses the unrounded weights and
-dY, as the engine's dX kernel does in f32.
+Products are accumulated exactly.  The input gradient dX = dY·W: "bf16" rounds dY and W to
+bf16 as the engine's bf16 dX kernel does; "int8" uses the unrounded weights and dY, as the
+engine's dX kernel for that family does in f32.
 
 Weights are numpy arrays in GGUF's numpy shapes ((out, in) for a linear layer, (vocab, dim)
 for embeddings), which are also PyTorch's nn.Linear shapes.  Everything runs in float64 so
@@ -104,6 +105,7 @@ class EmuLinear(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, w, mode):
         ctx.save_for_backward(w)
+        ctx.mode = mode
         if mode == "bf16":
             return bf16(x) @ bf16(w).T
         return int8_act(x) @ w.T
@@ -111,6 +113,8 @@ class EmuLinear(torch.autograd.Function):
     @staticmethod
     def backward(ctx, dy):
         (w,) = ctx.saved_tensors
+        if ctx.mode == "bf16":
+            return bf16(dy) @ bf16(w), None, None
         return dy @ w, None, None
 
 
