@@ -176,6 +176,14 @@ int et_profile_run(const et_profile_run_opts *o, et_profile_run_result *res, cha
     FILE *out = o->out ? o->out : stdout;
     if (strcmp(method, "lora") && strcmp(method, "qlora") && strcmp(method, "full"))
         return ET__ERR("profile: --method '%s' (lora, qlora or full)", method);
+    et_type base = !strcmp(method, "qlora") ? ET_NF4 : ET_F32;
+    if (o->base) {
+        base = et_type_from_name(o->base);
+        if (strcmp(method, "lora")) return ET__ERR("profile: --base is for --method lora (qlora's base is nf4)");
+        if (base == ET_TYPE_COUNT || base == ET_I32 || base == ET_Q8_K)
+            return ET__ERR("profile: --base '%s' is not a weight type (f32, f16, bf16, q8_0, q4_0, q4_k, nf4, ...)",
+                           o->base);
+    }
     if (steps > 1000) return ET__ERR("profile: --steps %d (1..1000)", steps);
     if (o->threads < 0 || o->threads > 1024) return ET__ERR("profile: --threads %d (0..1024)", o->threads);
     et_llama_config cfg;
@@ -198,9 +206,11 @@ int et_profile_run(const et_profile_run_opts *o, et_profile_run_result *res, cha
     } else {
         return ET__ERR("profile: --config '%s' (bench, tiny or pretrain-tiny|small|medium)", config);
     }
-    if (!strcmp(method, "qlora") && cfg.ffn % 64) {   /* NF4 blocks are 64 wide: as bench train does */
-        int ffn = (cfg.ffn + 63) / 64 * 64;
-        fprintf(out, "note: qlora: ffn %d rounded up to %d, a multiple of NF4's 64-element block\n", cfg.ffn, ffn);
+    const int blk = et_type_get(base)->blck_size == 256 ? 32 : et_type_get(base)->blck_size;
+    if (cfg.ffn % blk) {   /* as bench train does; a 256-block type falls back to a 32-block one */
+        int ffn = (cfg.ffn + blk - 1) / blk * blk;
+        fprintf(out, "note: %s: ffn %d rounded up to %d, a multiple of %s's %d-element block\n", method, cfg.ffn, ffn,
+                et_type_get(base)->name, blk);
         cfg.ffn = ffn;
     }
     if (et__mkdirs(dir)) return ET__ERR("profile: cannot create the output folder %s: %s", dir, strerror(errno));
@@ -219,7 +229,8 @@ int et_profile_run(const et_profile_run_opts *o, et_profile_run_result *res, cha
     if (!ctx || !t_kind[0] || !t_kind[1] || !t_kind[2]) { ET__ERR("profile: out of memory"); goto done; }
     bool full = !strcmp(method, "full");
     if (!et_llama_init(&m, ctx, &cfg, 42, full ? ET_FLAG_PARAM : 0) ||
-        (!strcmp(method, "qlora") && !et_llama_compress(&m, ET_NF4, NULL, NULL)) ||
+        (base != ET_F32 && !et_llama_compress(&m, base, NULL, NULL)) ||
+        (base == ET_BF16 && !et_llama_compress_head(&m, ET_BF16)) ||   /* bf16: the head too */
         (!full && !et_llama_add_lora(&m, 8, 16.0f, 0.0f, "all", 7))) {
         ET__ERR("profile: model: %s", et_ctx_error(ctx));
         goto done;
@@ -242,9 +253,9 @@ int et_profile_run(const et_profile_run_opts *o, et_profile_run_result *res, cha
     if (!prof) { ET__ERR("profile: out of memory"); goto done; }
     for (int32_t i = 0; i < st.g->n_nodes; i++) res->step_flops += prof->flops[i];
 
-    fprintf(out, "profile: llama %s config (dim %d, %d layers, %d heads, ffn %d, vocab %d), %s, batch %lld x %lld, "
+    fprintf(out, "profile: llama %s config (dim %d, %d layers, %d heads, ffn %d, vocab %d), %s over %s, batch %lld x %lld, "
                  "%d threads%s\n",
-            config, cfg.dim, cfg.n_layers, cfg.n_heads, cfg.ffn, cfg.vocab, method, (long long)B, (long long)T,
+            config, cfg.dim, cfg.n_layers, cfg.n_heads, cfg.ffn, cfg.vocab, method, et_type_get(base)->name, (long long)B, (long long)T,
             nthreads, o->recompute ? ", recomputation" : "");
     fprintf(out, "graph: %d nodes (%d forward); %.4g GFLOP per step by the op table's cost functions\n",
             st.g->n_nodes, st.g->n_forward, res->step_flops * 1e-9);

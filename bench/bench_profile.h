@@ -14,6 +14,7 @@
 
 typedef struct et_profile_run_opts {
     const char *method;       /* "lora" (default), "qlora" (NF4 base + LoRA), "full" */
+    const char *base;         /* lora: the base's type (NULL: f32), e.g. "bf16", "q8_0" */
     const char *config;       /* "bench" (default: dim 512, 8 layers, batch 4 x 256) or "tiny" */
     int         steps;        /* timed steps of each kind (default 3), after one warm-up step */
     bool        recompute;    /* activation recomputation in the profiled step */

@@ -4,9 +4,9 @@
  *
  * Default configuration (issue 4): dim 512, 8 layers, 8 heads, ffn 1376, vocab 32000,
  * batch 4 × 256 tokens, LoRA rank 8 on q,k,v,o,gate,up,down, loss on every position.
- *   edgetune: LoRA over f32, QLoRA (NF4), LoRA over Q8_0 and Q4_0, LoRA over a bf16 base (the
- *             bf16-compute setting where the path has vdpbf16ps: bf16 products in the trunk's
- *             matmul and dX, f32 sums, adapters and optimizer), LoRA and QLoRA again with
+ *   edgetune: LoRA over f32, QLoRA (NF4), LoRA over Q8_0 and Q4_0, LoRA over a bf16 base and
+ *             head (the bf16-compute setting where the path has vdpbf16ps: bf16 products in the
+ *             trunk's and the head's matmul and dX, f32 sums, adapters and optimizer), LoRA and QLoRA again with
  *             activation recomputation (the memory-lean setting: "recompute": true), and the
  *             study's workload (prompts of 200 tokens, answers of 16, loss and head on answers
  *             only);
@@ -77,7 +77,8 @@ static int et__bt_one(const et__bt_cfg *b, const char *method, const char *base,
     {
         et_ctx *c0 = et_ctx_new(1 << 12);
         et_llama m0;
-        bool ok = c0 && et_llama_init(&m0, c0, &cfg, 1, 0) && (bt == ET_F32 || et_llama_compress(&m0, bt, NULL, NULL));
+        bool ok = c0 && et_llama_init(&m0, c0, &cfg, 1, 0) && (bt == ET_F32 || et_llama_compress(&m0, bt, NULL, NULL)) &&
+                  (bt != ET_BF16 || et_llama_compress_head(&m0, ET_BF16));   /* bf16: the head too */
         et_gguf_writer *w = ok ? et_gguf_writer_new() : NULL;
         if (w) et_llama_to_gguf(&m0, w, "bench");
         int rc = w ? et_gguf_writer_write(w, path, err, sizeof err) : -1;
@@ -370,8 +371,8 @@ int et_cmd_bench_train(int argc, char **argv) {
         fprintf(out, "%sedgetune f32 LoRA / PyTorch best (%s, %s): %.2fx tokens/s (%.2fx by CPU time)\n", pre,
                 pt_best->compute, pt_best->wait, et_all->tok_s / pt_best->tok_s, pt_best->cpu_ms / et_all->cpu_ms);
     if (et_bf16 && pt_bf16)
-        fprintf(out, "%sedgetune LoRA over a bf16 base (bf16 products in the trunk's matmul and dX, f32 sums, "
-                "adapters, head and attention) / PyTorch bf16 autocast (best wait policy): %.2fx tokens/s; "
+        fprintf(out, "%sedgetune LoRA over a bf16 base and head (bf16 products in their matmul and dX; f32 sums, "
+                "adapters and attention) / PyTorch bf16 autocast (best wait policy): %.2fx tokens/s; "
                 "/ edgetune f32 LoRA: %.2fx\n", pre, et_bf16->tok_s / pt_bf16->tok_s,
                 et_all ? et_bf16->tok_s / et_all->tok_s : 0.0);
     if (et_nf4 && pt_f32)

@@ -32,7 +32,9 @@ static const char *et__usage =
     "  --targets q,k,v,o,gate,up,down|all    LoRA target modules (default all)\n"
     "  --rank R --alpha A --dropout P        LoRA (default 8, 16, 0)\n"
     "  --prompt-tokens N                     prompt tuning: virtual tokens (default 8)\n"
-    "  --base f32|f16|q8_0|q4_0|q4_k|nf4     recompress the base's linear layers (default: as stored)\n"
+    "  --base f32|f16|bf16|q8_0|q4_0|q4_k|nf4  recompress the base's linear layers (default: as stored);\n"
+    "                                        bf16 is the bf16-compute setting: the head too, and the\n"
+    "                                        trunk's and head's products in bf16 where the CPU has them\n"
     "  --steps N | --epochs N | --time-budget 60s   budget (default --epochs 1)\n"
     "  --lr X --weight-decay X --clip X --schedule constant|cosine --warmup N\n"
     "  --batch N --accum N --seq-len N --seed N --threads N\n"
@@ -371,7 +373,8 @@ int et_cmd_finetune(int argc, char **argv) {
     }
     if (base && base_type != ET_F32) {
         double sp = 0;
-        if (!et_llama_compress(&m, base_type, NULL, &sp)) {
+        if (!et_llama_compress(&m, base_type, NULL, &sp) ||
+            (base_type == ET_BF16 && strcmp(method, "full") && !et_llama_compress_head(&m, ET_BF16))) {
             fprintf(stderr, "edgetune finetune: --base %s: %s\n", base, et_ctx_error(ctx));
             goto done;
         }

@@ -7,10 +7,12 @@
 #include "cli.h"
 
 static int et__usage(FILE *f, int rc) {
-    fprintf(f, "usage: edgetune profile [--method lora|qlora|full] [--config bench|tiny|pretrain-tiny|pretrain-small|pretrain-medium] [--steps N] [--recompute]\n"
+    fprintf(f, "usage: edgetune profile [--method lora|qlora|full] [--base TYPE] [--config bench|tiny|pretrain-tiny|pretrain-small|pretrain-medium] [--steps N] [--recompute]\n"
                "                        [--out DIR] [--threads N] [--top N] [--limits FILE] [--device cpu|vulkan[:N]|auto]\n"
                "  Profiles N training steps (default 3, after a warm-up) of a Llama with random weights and writes\n"
                "  DIR/profile.jsonl, trace.json, roofline.png and memory.png (DIR default build/profile).\n"
+               "  --base: LoRA over a base of that type (f32 default; bf16, q8_0, q4_0, q4_k, nf4, ...);\n"
+               "  bf16 is the bf16-compute setting: the head in bf16 too.\n"
                "  --limits: `edgetune bench kernels --json` results for the roofline (default\n"
                "  build/bench/kernels.jsonl, written by `make bench`).\n"
                "  --device: run the steps on a Vulkan device; node times are then its GPU timestamps.\n");
@@ -37,6 +39,7 @@ int et_cmd_profile(int argc, char **argv) {
         if (!v) return et__usage(stderr, 2);
         i++;
         if (!strcmp(a, "--method")) o.method = v;
+        else if (!strcmp(a, "--base")) o.base = v;
         else if (!strcmp(a, "--config")) o.config = v;
         else if (!strcmp(a, "--out")) o.out_dir = v;
         else if (!strcmp(a, "--limits")) o.limits_path = v;

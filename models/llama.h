@@ -104,6 +104,11 @@ bool et_llama_merge_adapter(et_llama *m);
  * along the input dimension).  Embeddings, norms and the output matrix keep their type.
  * Reports the achieved sparsity. */
 bool et_llama_compress(et_llama *m, et_type type, const char *prune, double *sparsity);
+/* Convert the output matrix (tied: the token embeddings with it) to `type`, for a head that
+ * is not trained.  bf16 is the bf16-compute setting's head: the loss's logits and its dX
+ * then run bf16 products with f32 sums, as the trunk does over a bf16 base.  NF4 is refused
+ * (its double quantization spans rows: no vocabulary chunk of it can be read alone). */
+bool et_llama_compress_head(et_llama *m, et_type type);
 
 /* Validate a config; on failure writes a message naming the field and value. */
 bool et_llama_config_check(const et_llama_config *c, char *err, size_t errlen);

@@ -294,3 +294,39 @@ bool et_llama_compress(et_llama *m, et_type type, const char *prune, double *spa
     if (sparsity) *sparsity = total ? (double)zeros / (double)total : 0;
     return true;
 }
+
+bool et_llama_compress_head(et_llama *m, et_type type) {
+    et_ctx *ctx = m->ctx;
+    et_tensor *src = m->output;
+    const bool tied = m->output == m->tok_emb;
+    if (type >= ET_TYPE_COUNT || type == ET_I32 || type == ET_Q8_K || type == ET_NF4) {
+        /* NF4's double quantization groups 256 blocks across rows: neither the loss's
+         * vocabulary chunks nor the embedding lookup can read a slice of it */
+        et_ctx_fail(ctx, "compress head: type %s cannot hold the output matrix",
+                    type < ET_TYPE_COUNT ? et_type_get(type)->name : "?");
+        return false;
+    }
+    if (src->flags & ET_FLAG_PARAM) {
+        et_ctx_fail(ctx, "compress head: '%s' is trained (full fine-tuning): it must stay f32", src->name);
+        return false;
+    }
+    if (src->type == type) return true;
+    int64_t K = src->ne[0], N = src->ne[1];
+    if (K % et_type_get(type)->blck_size) {
+        et_ctx_fail(ctx, "compress head: '%s' has rows of %lld, not a multiple of %s's block of %d", src->name,
+                    (long long)K, et_type_get(type)->name, et_type_get(type)->blck_size);
+        return false;
+    }
+    et_tensor *dst = et_new(ctx, type, 2, (int64_t[]){K, N}, src->flags, src->name);
+    float *row = dst ? malloc((size_t)K * sizeof *row) : NULL;
+    if (!row) { if (dst) et_ctx_fail(ctx, "compress head: out of memory"); return false; }
+    const et_type_traits *to = et_type_get(type);
+    for (int64_t n = 0; n < N; n++) {   /* a row at a time: no f32 copy of a vocab-sized matrix */
+        et_kern_to_f32(src->type, (const char *)src->data + (size_t)n * src->nb[1], row, K, 1, src->nb[1]);
+        to->from_f32(row, (char *)dst->data + (size_t)n * dst->nb[1], K);
+    }
+    free(row);
+    m->output = dst;
+    if (tied) m->tok_emb = dst;
+    return true;
+}

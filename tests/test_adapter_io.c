@@ -481,6 +481,60 @@ static void test_prune(void) {
     CHECK(et_prune_parse("3:4", err, sizeof err) < 0 && strstr(err, "'3:4'"), "3:4: %s", err);
 }
 
+/* The head in bf16 (the bf16-compute setting): untied and tied, values as bf16 rounds them,
+ * the loss still computed; NF4 and a trained head refused with the reason. */
+static void test_compress_head(void) {
+    for (int tied = 0; tied < 2; tied++) {
+        et_llama_config c = cfg0;
+        c.vocab = 96;
+        c.tied_embeddings = tied;
+        et_ctx *ctx = et_ctx_new(1 << 12);
+        et_llama m;
+        CHECK(et_llama_init(&m, ctx, &c, 3, 0), "init: %s", et_ctx_error(ctx));
+        const et_tensor *f32 = m.output;
+        CHECK(!et_llama_compress_head(&m, ET_NF4) && strstr(et_ctx_error(ctx), "nf4"), "nf4 head: %s",
+              et_ctx_error(ctx));
+        et_ctx_clear_error(ctx);
+        CHECK(et_llama_compress_head(&m, ET_BF16), "bf16 head: %s", et_ctx_error(ctx));
+        CHECK(m.output->type == ET_BF16 && (tied ? m.tok_emb == m.output : m.tok_emb->type == ET_F32),
+              "tied=%d: head %s, embeddings %s", tied, et_type_get(m.output->type)->name,
+              et_type_get(m.tok_emb->type)->name);
+        int64_t n = c.dim * c.vocab, bad = 0;
+        for (int64_t i = 0; i < n; i++)
+            bad += et_fp32_to_bf16(((const float *)f32->data)[i]) != ((const uint16_t *)m.output->data)[i];
+        CHECK(bad == 0, "tied=%d: %lld of %lld head values are not the f32 ones rounded to bf16", tied, (long long)bad,
+              (long long)n);
+        /* the loss through the bf16 head (and, tied, bf16 embedding rows) */
+        et_llama_batch b;
+        bool ok = et_llama_batch_new(&b, &m, 8, 1, 8);
+        for (int i = 0; ok && i < 8; i++) {
+            ((int32_t *)b.ids->data)[i] = i * 7 % 96;
+            ((int32_t *)b.pos->data)[i] = i;
+            ((int32_t *)b.sel->data)[i] = i;
+            ((int32_t *)b.targets->data)[i] = i * 5 % 96;
+        }
+        et_tensor *loss = ok ? et_llama_loss(&m, &b, false) : NULL;
+        et_graph *g = et_graph_new(ctx, 1 << 12);
+        et_plan plan = {0};
+        ok = loss && g && et_graph_add(g, loss) && et_graph_plan(g, &plan) && et_graph_alloc(g, &plan) &&
+                  et_graph_compute(g, &plan, 2);
+        CHECK(ok && isfinite(*(float *)loss->data) && fabsf(*(float *)loss->data - logf(96.0f)) < 1.0f,
+              "tied=%d: loss %g through the bf16 head: %s", tied, ok ? *(float *)loss->data : NAN, et_ctx_error(ctx));
+        et_plan_free(&plan);
+        et_graph_free(g);
+        et_ctx_free(ctx);
+    }
+    /* full fine-tuning trains the head: it must stay f32 */
+    et_llama_config c = cfg0;
+    c.vocab = 96;
+    et_ctx *ctx = et_ctx_new(1 << 12);
+    et_llama m;
+    CHECK(et_llama_init(&m, ctx, &c, 3, 0) && et_llama_train_all(&m), "init: %s", et_ctx_error(ctx));
+    CHECK(!et_llama_compress_head(&m, ET_BF16) && strstr(et_ctx_error(ctx), "output.weight") &&
+              strstr(et_ctx_error(ctx), "trained"), "trained head: %s", et_ctx_error(ctx));
+    et_ctx_free(ctx);
+}
+
 int main(void) {
     if (!write_base()) { printf("FAIL setup: cannot write the base model\n"); return 1; }
     RUN(test_native_roundtrip);
@@ -491,5 +545,6 @@ int main(void) {
     RUN(test_malformed);
     RUN(test_quantize);
     RUN(test_prune);
+    RUN(test_compress_head);
     return DONE();
 }

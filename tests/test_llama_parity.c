@@ -8,7 +8,8 @@
  * computes in float64: per-position NLL, the mean loss, every trained tensor's gradient, its
  * value after one torch.optim.AdamW step, and all logits of sequence 0.  Cases: LoRA (all
  * modules / a subset), IA3, prompt tuning, full fine-tuning, QLoRA (NF4), LoRA / IA3 over
- * Q8_0, Q4_0, Q4_K and Q5_0 bases.  For each model this test
+ * Q8_0, Q4_0, Q4_K and Q5_0 bases, LoRA over a BF16 base and head (the bf16-compute
+ * setting).  For each model this test
  *
  *   1. loads the GGUF with et_llama_from_gguf (quantized bases: compresses the linear layers
  *      with et_llama_compress and checks they dequantize to exactly the reference's values),
@@ -40,16 +41,18 @@
  *   AdamW step   derived from the gradient bound: at step 1 the update is lr·g/(|g| + eps),
  *                whose derivative in g is at most 1/(|g| + eps), so a gradient error d_i
  *                moves the parameter by at most lr·d_i/(|g_i| + eps); plus 4 ulp of |p|.
- *   quantized    A quantized base (QLoRA's NF4; LoRA/IA3 over Q8_0, Q4_0, Q4_K) is compressed
- *   bases        by et_llama_compress and must dequantize to exactly the reference's weights.
- *                The fast paths then round on purpose: NF4 on AVX512-BF16 rounds activations
+ *   quantized    A quantized base (QLoRA's NF4; LoRA/IA3 over Q8_0, Q4_0, Q4_K; the bf16-compute
+ *   bases        setting's BF16, whose head is BF16 too: et_llama_compress_head) is compressed
+ *                by et_llama_compress and must dequantize to exactly the reference's weights.
+ *                The fast paths then round on purpose: NF4 and BF16 on AVX512-BF16 round activations
  *                and weights to bf16 (2^-9 relative), the int8 family quantizes activations in
  *                groups of 32 as Q8_0 does (up to 1/254 of the group's max) -- the logits
  *                move by ~0.7% of their range, too much for an exact-reference bound that
  *                still catches bugs.  So the reference also emulates the path's roundings
  *                (torch_llama.py base_emu: the int8 family's dX from unrounded W and dY as
  *                its kernel computes it in f32; the bf16 family's dX rounds dY and W to bf16
- *                as its kernel does), and NLL, loss, gradients and step are held to the
+ *                as its kernel does; a bf16 head as the fused cross-entropy rounds it,
+ *                torch_llama.EmuHeadNLL), and NLL, loss, gradients and step are held to the
  *                emulation.  int8: 5x the f32 bounds (NLL 1e-4, gradients 1e-3·|g_i| +
  *                1e-4·max|g|): a different f32 accumulation order can flip a rounding of an
  *                element near a tie.  bf16: such a flip moves a product by a whole bf16 step
@@ -213,6 +216,23 @@ static bool setup(parity_case *pc, const char *name) {
                 free(f);
             }
         }
+    }
+
+    char head[16];
+    ref_str("parity.head", head, sizeof head);
+    if (strcmp(head, "f32")) {   /* the bf16-compute setting's head */
+        et_type ht = et_type_from_name(head);
+        if (!et_llama_compress_head(m, ht)) { CHECK(0, "compress head: %s", et_ctx_error(pc->ctx)); return false; }
+        int64_t K = m->output->ne[0], N = m->output->ne[1];
+        const et_gguf_tensor *want = golden("deq.", "output.weight", ET_F32, K * N);
+        float *f = want ? malloc((size_t)(K * N) * sizeof *f) : NULL;
+        if (!f) { CHECK(0, "deq.output.weight missing or out of memory"); return false; }
+        et_kern_to_f32(m->output->type, m->output->data, f, K, N, m->output->nb[1]);
+        int64_t diff = 0;
+        for (int64_t j = 0; j < K * N; j++) diff += f[j] != ((const float *)want->data)[j];
+        CHECK(m->output->type == ht && diff == 0, "output.weight: %lld of %lld %s values differ from the reference's",
+              (long long)diff, (long long)(K * N), head);
+        free(f);
     }
 
     bool ok;
@@ -548,6 +568,8 @@ static void run_quant_case_exact_path(const char *name, et_type type) {
     et_kern_set_isa(saved);
 }
 
+static void test_llama_bf16_lora(void) { run_quant_case("llama_bf16_lora", ET_BF16); }
+static void test_llama_bf16_lora_exact_path(void) { run_quant_case_exact_path("llama_bf16_lora", ET_BF16); }
 static void test_llama_qlora(void) { run_quant_case("llama_qlora", ET_NF4); }
 static void test_llama_qlora_exact_path(void) { run_quant_case_exact_path("llama_qlora", ET_NF4); }
 static void test_llama_q8_0_lora(void) { run_quant_case("llama_q8_0_lora", ET_Q8_0); }
@@ -627,6 +649,8 @@ int main(void) {
     RUN(test_mistral_ia3_merged);
     RUN(test_llama_big_lora_merged);
     RUN(test_llama_big_full);
+    RUN(test_llama_bf16_lora);
+    RUN(test_llama_bf16_lora_exact_path);
     RUN(test_llama_qlora);
     RUN(test_llama_qlora_exact_path);
     RUN(test_llama_q8_0_lora);

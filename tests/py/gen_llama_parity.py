@@ -134,6 +134,12 @@ CASES = {
                             head_dim=32, ffn=96, tied=True, rope_theta=1000000.0, rms_eps=1e-6,
                             sliding_window=4, swa_pattern=2, rope_local_theta=10000.0, write_swa_keys=True,
                             T=12, B=2, seed=25, base="q5_0", adapter=dict(kind="ia3")),
+    # the bf16-compute setting: linear layers and the (untied) head in bf16, LoRA on every
+    # linear layer; the loss's logits and dX run bf16 products too
+    "llama_bf16_lora": dict(arch="llama", vocab=40, dim=64, n_layers=2, n_heads=4, n_kv_heads=2,
+                            head_dim=16, ffn=96, tied=False, rope_theta=10000.0, rms_eps=1e-5,
+                            sliding_window=0, T=12, B=2, seed=26, base="bf16", head="bf16",
+                            adapter=dict(kind="lora", rank=4, alpha=8.0, targets="all")),
     # QLoRA: rows of 64 / 128 (NF4 blocks of 64), GQA 4:2, LoRA on every linear layer
     "llama_qlora": dict(arch="llama", vocab=40, dim=64, n_layers=2, n_heads=4, n_kv_heads=2,
                         head_dim=16, ffn=128, tied=False, rope_theta=10000.0, rms_eps=1e-5,
@@ -239,18 +245,22 @@ def adapter_init(c, ad, rng):
 
 
 # which fast-path emulation each base type gets (kernels/matmul.c's families)
-EMU_FAMILY = {"nf4": "bf16", "q8_0": "int8", "q4_0": "int8", "q4_k": "int8", "q5_0": "int8"}
+EMU_FAMILY = {"nf4": "bf16", "bf16": "bf16", "q8_0": "int8", "q4_0": "int8", "q4_k": "int8", "q5_0": "int8"}
 
 
-def quant_base(w, base):
+def quant_base(w, base, head=None):
     """Each linear weight quantized to `base` and dequantized, by implementations independent
-    of edgetune's C: gguf.quants (Q8_0, Q4_0, Q5_0), kquants_np's port of ggml (Q4_K) and
-    gen_quant's numpy NF4 (bitsandbytes) -- each byte-exact with kernels/ref (test_quant)."""
+    of edgetune's C: gguf.quants (BF16, Q8_0, Q4_0, Q5_0), kquants_np's port of ggml (Q4_K)
+    and gen_quant's numpy NF4 (bitsandbytes) -- each byte-exact with kernels/ref (test_quant).
+    head: the output matrix too, to that type (gguf.quants: BF16 here)."""
     from gguf import GGMLQuantizationType as Q
     from gguf import quants
     import kquants_np
     code = gen_quant.dynamic_map() if base == "nf4" else None
     deq = {}
+    if head:
+        t = {"bf16": Q.BF16}[head]
+        deq["output.weight"] = np.asarray(quants.dequantize(quants.quantize(w["output.weight"], t), t), F32)
     for name, arr in w.items():
         if not (name.startswith("blk.") and any(name.endswith(m + ".weight") for m in LIN)):
             continue
@@ -259,23 +269,34 @@ def quant_base(w, base):
         elif base == "q4_k":
             y = quants.dequantize(kquants_np.quantize_q4_k(arr.reshape(-1)), Q.Q4_K)
         else:
-            t = {"q8_0": Q.Q8_0, "q4_0": Q.Q4_0, "q5_0": Q.Q5_0}[base]
+            t = {"bf16": Q.BF16, "q8_0": Q.Q8_0, "q4_0": Q.Q4_0, "q5_0": Q.Q5_0}[base]
             y = quants.dequantize(quants.quantize(arr, t), t)
         deq[name] = np.asarray(y, F32).reshape(arr.shape)
     return deq
 
 
-def reference(c, w, ad, init, ids, sel_tt, sel_b, targets, base_emu=None):
+def sel_nll(model, ids, sel_tt, sel_b, targets, head_emu, logits=None):
+    """NLL at the selected positions: through the emulated bf16 head (torch_llama.EmuHeadNLL)
+    when the head is bf16, else torch's cross-entropy over the logits."""
+    b, t = torch.tensor(sel_b, dtype=torch.long), torch.tensor(sel_tt, dtype=torch.long)
+    tg = torch.tensor(targets, dtype=torch.long)
+    if head_emu:
+        return torch_llama.EmuHeadNLL.apply(model.hidden(torch.tensor(ids, dtype=torch.long))[b, t],
+                                            model.head_weight(), tg)
+    if logits is None:
+        logits = model.logits(torch.tensor(ids, dtype=torch.long))
+    return torch.nn.functional.cross_entropy(logits[b, t], tg, reduction="none")
+
+
+def reference(c, w, ad, init, ids, sel_tt, sel_b, targets, base_emu=None, head_emu=False):
     """Logits, NLL at the selected positions (sel_tt counts virtual tokens), their mean,
     every adapter gradient and the adapter after one AdamW step."""
     params = {k: torch.tensor(v, dtype=torch_llama.DT, requires_grad=True) for k, v in init.items()}
     if ad["kind"] == "full":          # every weight is a parameter
         w = dict(w, **params)
-    model = torch_llama.Llama(c, w, dict(ad, params=params), base_emu=base_emu)
+    model = torch_llama.Llama(c, w, dict(ad, params=params), base_emu=base_emu, head_emu=head_emu)
     logits = model.logits(torch.tensor(ids, dtype=torch.long))            # (B, np + T, V)
-    sel_logits = logits[torch.tensor(sel_b, dtype=torch.long), torch.tensor(sel_tt, dtype=torch.long)]
-    nll = torch.nn.functional.cross_entropy(sel_logits, torch.tensor(targets, dtype=torch.long),
-                                            reduction="none")
+    nll = sel_nll(model, ids, sel_tt, sel_b, targets, head_emu, logits)
     loss = nll.mean()
     loss.backward()
     grads = {k: p.grad.detach().clone() for k, p in params.items()}
@@ -286,10 +307,7 @@ def reference(c, w, ad, init, ids, sel_tt, sel_b, targets, base_emu=None):
     # a second step on the same batch: gradients at the updated parameters, the moments
     # carried over from step 1 (exp_avg, exp_avg_sq) and the parameters after it
     opt.zero_grad()
-    logits2 = model.logits(torch.tensor(ids, dtype=torch.long))
-    loss2 = torch.nn.functional.cross_entropy(
-        logits2[torch.tensor(sel_b, dtype=torch.long), torch.tensor(sel_tt, dtype=torch.long)],
-        torch.tensor(targets, dtype=torch.long))
+    loss2 = sel_nll(model, ids, sel_tt, sel_b, targets, head_emu).mean()
     loss2.backward()
     grads2 = {k: p.grad.detach().clone() for k, p in params.items()}
     opt.step()
@@ -307,7 +325,7 @@ def make_case(name, c):
     write_model(os.path.join(OUT, name + ".gguf"), c, w)
     ad = c["adapter"]
     init = dict(w) if ad["kind"] == "full" else adapter_init(c, ad, rng)
-    deq = quant_base(w, c["base"]) if c.get("base", "f32") != "f32" else {}
+    deq = quant_base(w, c["base"], c.get("head")) if c.get("base", "f32") != "f32" else {}
     T, B = c["T"], c["B"]
     ids = rng.integers(0, c["vocab"], (B, T)).astype(np.int32)
     # answer positions: the last 5 (sequence 0) and 3 (sequence 1) next-token predictions,
@@ -326,6 +344,7 @@ def make_case(name, c):
     r = gguf.GGUFWriter(os.path.join(OUT, name + ".ref.gguf"), "edgetune-parity")
     r.add_string("parity.kind", ad["kind"])
     r.add_string("parity.base", c.get("base", "f32"))
+    r.add_string("parity.head", c.get("head", "f32"))
     r.add_string("parity.targets", ad.get("targets", ""))
     r.add_uint32("parity.rank", ad.get("rank", 0))
     r.add_float32("parity.alpha", ad.get("alpha", 0.0))
@@ -344,7 +363,8 @@ def make_case(name, c):
     runs = [("", ex)]
     if deq:
         fam = EMU_FAMILY[c["base"]]
-        runs.append((fam + ".", reference(c, {**w, **deq}, ad, init, ids, sel_t + np_, sel_b, targets, base_emu=fam)))
+        runs.append((fam + ".", reference(c, {**w, **deq}, ad, init, ids, sel_t + np_, sel_b, targets, base_emu=fam,
+                                          head_emu=c.get("head") is not None)))
     for prefix, res in runs:
         r.add_tensor(prefix + "nll", f32(res["nll"]))
         r.add_tensor(prefix + "loss", f32(res["loss"].reshape(1)))

@@ -118,6 +118,31 @@ class EmuLinear(torch.autograd.Function):
         return dy @ w, None, None
 
 
+class EmuHeadNLL(torch.autograd.Function):
+    """Per-position NLL through a bf16 head as edgetune's fused cross-entropy computes it:
+    logits z = bf16(h)·bf16(W)^T, and dh = dnll · (bf16(e)·bf16(W) / s − W_target) with
+    e = exp(z − max z), s = sum e -- the exponentials rounded to bf16 before the product,
+    the target row subtracted unrounded (exact: W is bf16 already).  (When the vocabulary is
+    one chunk of the engine's online softmax, as in the parity models; with several chunks
+    the engine rounds exp(z − running max) instead.)"""
+
+    @staticmethod
+    def forward(ctx, h, w, targets):
+        wb = bf16(w)
+        z = bf16(h) @ wb.T
+        m = z.max(-1, keepdim=True).values
+        e = torch.exp(z - m)
+        s = e.sum(-1, keepdim=True)
+        ctx.save_for_backward(e, s, wb, targets)
+        return (m + torch.log(s)).squeeze(-1) - z.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+
+    @staticmethod
+    def backward(ctx, dnll):
+        e, s, wb, targets = ctx.saved_tensors
+        u = (bf16(e) @ wb) / s - wb[targets]
+        return dnll.unsqueeze(-1) * u, None, None
+
+
 class Llama:
     """cfg: dict with vocab, dim, n_layers, n_heads, n_kv_heads, head_dim, ffn, rope_theta,
     rms_eps, arch ("llama" | "mistral" | "qwen2" | "gemma3"), sliding_window, tied; gemma3
@@ -127,9 +152,10 @@ class Llama:
     adapter: None or dict(kind="lora"|"ia3"|"prompt"|"full", ...) whose tensors (torch,
     float64, requires_grad) live in self.params under edgetune's names."""
 
-    def __init__(self, cfg, w, adapter=None, base_emu=None):
+    def __init__(self, cfg, w, adapter=None, base_emu=None, head_emu=False):
         self.c = cfg
         self.base_emu = base_emu
+        self.head_emu = head_emu    # the output matrix runs the base's emulated path too
         self.w = {k: v if torch.is_tensor(v) else torch.tensor(v, dtype=DT) for k, v in w.items()}
         self.ad = adapter or {"kind": "none"}
         self.params = self.ad.get("params", {})
@@ -197,8 +223,16 @@ class Llama:
             f = rmsnorm(f, W("post_ffw_norm"), eps)
         return x + f
 
+    def head_weight(self):
+        return self.w["token_embd.weight"] if self.c["tied"] else self.w["output.weight"]
+
     def logits(self, ids):
         """ids (B, T) int64 -> logits (B, T', vocab), T' = n_prompt + T with prompt tuning."""
+        x, out = self.hidden(ids), self.head_weight()
+        return EmuLinear.apply(x, out, self.base_emu) if self.head_emu else x @ out.T
+
+    def hidden(self, ids):
+        """ids (B, T) int64 -> the head's input (B, T', dim): the last norm's output."""
         c = self.c
         emb = self.w["token_embd.weight"]
         x = emb[ids]                                                  # (B, T, dim)
@@ -210,6 +244,4 @@ class Llama:
         pos = torch.arange(x.shape[1])
         for l in range(c["n_layers"]):
             x = self.block(l, x, pos)
-        x = rmsnorm(x, self.w["output_norm.weight"], c["rms_eps"])
-        out = emb if c["tied"] else self.w["output.weight"]
-        return x @ out.T
+        return rmsnorm(x, self.w["output_norm.weight"], c["rms_eps"])
