@@ -85,6 +85,11 @@ typedef void (*et__bgemm_fn)(const uint16_t *strip, int64_t kp, const uint16_t *
 typedef void (*et__sgemm_fn)(int64_t K, const float *a, size_t sat, size_t sak, const float *b,
                              size_t ldb, float *c, size_t ldc, int64_t nt, int nr, float alpha,
                              bool accumulate);
+/* Few outputs, long reduction (f32): y[t, j] (+)= sum_{k<K} a[t*lda + k] · w[j*ldw + k] for
+ * j < nr ≤ ET__ROWDOT_MAX, t < nt.  May be NULL (the strip path serves instead). */
+#define ET__ROWDOT_MAX 16
+typedef void (*et__rowdot_fn)(const float *a, size_t lda, int64_t nt, int64_t K, const float *w,
+                              size_t ldw, int nr, float *y, size_t ldy, bool accumulate);
 /* Matvec fast path for one token: y[n] (+)= W[n,:] · x  for n in [n0, n1).  May be NULL. */
 typedef void (*et__matvec_fn)(const et__wdesc *w, const float *x, const et__qact *xq,
                               float *y, int64_t n0, int64_t n1, bool accumulate);
@@ -93,6 +98,7 @@ typedef struct et__isa_ops {
     et__qgemm_fn  qgemm;            /* NULL on the ref path */
     et__bgemm_fn  bgemm;            /* NULL without AVX512-BF16 */
     et__sgemm_fn  sgemm;            /* NULL on the ref path */
+    et__rowdot_fn rowdot;           /* NULL: skinny f32 products take the strip path */
     bool          act_unsigned;     /* qgemm wants q+128 */
     int           qgemm_tile_t;     /* tokens per register tile (scheduling hint) */
     et__matvec_fn matvec[ET_TYPE_COUNT];   /* per weight type; NULL: use the strip path */
@@ -154,6 +160,8 @@ void et__sgemm_avx2(int64_t, const float *, size_t, size_t, const float *, size_
                     size_t, int64_t, int, float, bool);
 void et__sgemm_avx512(int64_t, const float *, size_t, size_t, const float *, size_t, float *,
                       size_t, int64_t, int, float, bool);
+void et__rowdot_avx512(const float *, size_t, int64_t, int64_t, const float *, size_t, int, float *,
+                       size_t, bool);
 void et__mv_nf4_avx512(const et__wdesc *, const float *, const et__qact *, float *, int64_t,
                        int64_t, bool);
 void et__mv_nf4_bf16(const et__wdesc *, const float *, const et__qact *, float *, int64_t,

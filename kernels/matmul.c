@@ -110,6 +110,22 @@ static size_t et__xf_bytes(int64_t K) {
     return a > et__al((size_t)K * 4) ? a : et__al((size_t)K * 4);
 }
 
+/* f32 products with at most ET__ROWDOT_MAX outputs (a LoRA down-projection, its dX through
+ * the up-projection): the path's rowdot kernel, tokens split between threads. */
+static bool et__use_rowdot(et_type wtype, const et__isa_ops *io, int64_t n_out) {
+    return wtype == ET_F32 && io->rowdot && n_out <= ET__ROWDOT_MAX;
+}
+
+static void et__rowdot_tokens(const et__isa_ops *io, const float *a, size_t lda, int64_t T, int64_t R,
+                              const float *w, size_t ldw, int nr, float *y, size_t ldy, bool accumulate, int nth) {
+    const int64_t nchunk = (T + 15) / 16;   /* 16 tokens a chunk: even, so pairs never straddle */
+    #pragma omp parallel for num_threads(nth) schedule(static)
+    for (int64_t c = 0; c < nchunk; c++) {
+        int64_t t0 = c * 16, nt = T - t0 < 16 ? T - t0 : 16;
+        io->rowdot(a + (size_t)t0 * lda, lda, nt, R, w, ldw, nr, y + (size_t)t0 * ldy, ldy, accumulate);
+    }
+}
+
 size_t et_kern_matmul_work(et_type wtype, int64_t T, int64_t K, int64_t N) {
     const et__type_ops *to = et__kern_type_ops(wtype);
     const et__isa_ops *io = et__kern_isa_ops();
@@ -132,6 +148,7 @@ size_t et_kern_matmul_dx_work(et_type wtype, int64_t T, int64_t K, int64_t N) {
     if (!to || !io->sgemm) return 0;
     if (et__eff_kind(to, io) == ET__KIND_BF16)
         return et__dxb_shared(T, N) + (size_t)et__threads() * et__dxb_thread() + ET__ALIGN;
+    if (et__use_rowdot(wtype, io, K)) return et__al((size_t)(K * N) * 4) + ET__ALIGN;   /* Wᵀ */
     return (size_t)et__threads() * (et__al(((size_t)ET__DX_NC * ET__DX_KB + ET__DX_KB) * 4) +
                                     et__al((size_t)((T + 7) / 8 * 8 * ET__DX_NC) * 4)) +
            ET__ALIGN;
@@ -292,6 +309,10 @@ void et_kern_matmul(et_type wtype, const void *w, size_t ldw, const float *x, si
         return;
     }
 
+    if (et__use_rowdot(wtype, io, N)) {
+        et__rowdot_tokens(io, x, ldx, T, K, (const float *)w, ldw / 4, (int)N, y, ldy, accumulate, nth);
+        return;
+    }
     const size_t per_thread = et__strip_bytes(kind, to->G, K);
     char *tbase = base + et__shared_bytes(kind, T, K) + et__xf_bytes(K);
     if (kind == ET__KIND_I8) {
@@ -460,6 +481,13 @@ void et_kern_matmul_dx(et_type wtype, const void *w, size_t ldw, const float *dy
     const int nth = et__threads();
     if (et__eff_kind(to, io) == ET__KIND_BF16) {
         et__matmul_dx_bf16(&wd, to, io, dy, lddy, dx, lddx, T, accumulate, et__align_ptr(work), nth);
+        return;
+    }
+    if (et__use_rowdot(wtype, io, K)) {   /* dx[t, k] = dy[t, :] · Wᵀ[k, :] with Wᵀ [K, N] */
+        float *wt = (float *)et__align_ptr(work);
+        for (int64_t n = 0; n < N; n++)
+            for (int64_t k = 0; k < K; k++) wt[k * N + n] = ((const float *)((const char *)w + (size_t)n * ldw))[k];
+        et__rowdot_tokens(io, dy, lddy, T, N, wt, (size_t)N, (int)K, dx, lddx, accumulate, nth);
         return;
     }
     const int64_t nranges = (K + ET__DX_KB - 1) / ET__DX_KB;

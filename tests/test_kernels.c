@@ -234,6 +234,15 @@ static void test_matmul_odd_k(void) {
         check_dx(ET_NF4, 28, 64, 128, false, 58);
         check_dx(ET_NF4, 28, 128, 64, false, 59);
         check_forward(ET_F32, 1, 37, 45, true, 35);      /* matvec with a masked tail */
+        /* few outputs (rowdot where the path has it): LoRA's rank 8, 13 (8 + 5 rows), 16;
+         * odd token counts (an unpaired last token), chunks of 16 tokens, masked K tails */
+        check_forward(ET_F32, 37, 520, 8, false, 60);
+        check_forward(ET_F32, 19, 1376, 13, true, 61);
+        check_forward(ET_F32, 4, 9, 16, false, 62);
+        check_forward(ET_F32, 33, 64, 1, true, 63);
+        check_dx(ET_F32, 37, 8, 1376, true, 64);
+        check_dx(ET_F32, 17, 13, 517, false, 65);
+        check_dx(ET_F32, 2, 16, 9, false, 66);
         check_forward(ET_Q4_0, 1, 96, 40, false, 38);    /* an odd number of blocks */
         check_forward(ET_Q8_0, 1, 96, 40, true, 39);
         check_forward(ET_Q4_1, 1, 96, 40, false, 40);

@@ -172,3 +172,58 @@ void et__sgemm_avx512(int64_t K, const float *a, size_t sat, size_t sak, const f
     for (; t < nt; t++)
         et__stile512(K, a + t * sat, sat, sak, b, ldb, c + t * ldc, ldc, 1, nr, alpha, accumulate);
 }
+
+/* ---- few outputs, long reduction ------------------------------------------------------------
+ * y[t, j] (+)= sum_k a[t, k] · w[j, k] for j < nr ≤ 8, t < nt: a LoRA down-projection (rank
+ * outputs) or its dX, where a 32-row strip would be three quarters padding and leave one
+ * thread alone.  Two tokens share each load of the 8 weight rows (from L1: 8·K floats); 16
+ * accumulators, k in 16-lane steps with a masked tail; rows past nr alias row 0 and are not
+ * stored.  The sums then reduce per (token, row) in a fixed order: deterministic. */
+ET__INLINE float et__hsum512(__m512 v) { return _mm512_reduce_add_ps(v); }
+
+static void et__rowdot8_avx512(const float *a, size_t lda, int64_t nt, int64_t K, const float *w, size_t ldw,
+                               int nr, float *y, size_t ldy, bool accumulate) {
+    const float *wr[8];
+    for (int j = 0; j < 8; j++) wr[j] = w + (size_t)(j < nr ? j : 0) * ldw;
+    int64_t t = 0;
+    for (; t < nt; t += 2) {
+        const bool two = t + 1 < nt;
+        const float *a0 = a + (size_t)t * lda, *a1 = two ? a0 + lda : a0;
+        __m512 s0[8], s1[8];
+        for (int j = 0; j < 8; j++) s0[j] = s1[j] = _mm512_setzero_ps();
+        int64_t k = 0;
+        for (; k + 16 <= K; k += 16) {
+            __m512 x0 = _mm512_loadu_ps(a0 + k), x1 = _mm512_loadu_ps(a1 + k);
+            for (int j = 0; j < 8; j++) {
+                __m512 wv = _mm512_loadu_ps(wr[j] + k);
+                s0[j] = _mm512_fmadd_ps(x0, wv, s0[j]);
+                s1[j] = _mm512_fmadd_ps(x1, wv, s1[j]);
+            }
+        }
+        if (k < K) {
+            __mmask16 m = et__mask16((int)(K - k));
+            __m512 x0 = _mm512_maskz_loadu_ps(m, a0 + k), x1 = _mm512_maskz_loadu_ps(m, a1 + k);
+            for (int j = 0; j < 8; j++) {
+                __m512 wv = _mm512_maskz_loadu_ps(m, wr[j] + k);
+                s0[j] = _mm512_fmadd_ps(x0, wv, s0[j]);
+                s1[j] = _mm512_fmadd_ps(x1, wv, s1[j]);
+            }
+        }
+        float *y0 = y + (size_t)t * ldy, *y1 = y0 + ldy;
+        for (int j = 0; j < nr; j++) {
+            float v0 = et__hsum512(s0[j]);
+            y0[j] = accumulate ? y0[j] + v0 : v0;
+            if (two) {
+                float v1 = et__hsum512(s1[j]);
+                y1[j] = accumulate ? y1[j] + v1 : v1;
+            }
+        }
+    }
+}
+
+void et__rowdot_avx512(const float *a, size_t lda, int64_t nt, int64_t K, const float *w, size_t ldw, int nr,
+                       float *y, size_t ldy, bool accumulate) {
+    for (int j0 = 0; j0 < nr; j0 += 8)
+        et__rowdot8_avx512(a, lda, nt, K, w + (size_t)j0 * ldw, ldw, nr - j0 < 8 ? nr - j0 : 8, y + j0, ldy,
+                           accumulate);
+}
