@@ -17,6 +17,32 @@
 
 #define ET__GKC 256   /* k slice: a packed 32×256 f32 panel is 32 KiB, an L1 */
 
+/* pack[k][0..32) = op(B)[k0 + k][j0 .. j0 + nr), zero past nr, for k < kc.  Row copies for B,
+ * and for Bᵀ the path's in-register transposes, else one source row (contiguous reads)
+ * scattered down a column at a time: the
+ * per-element form, with its tests in the inner loop, cost more than the product of an
+ * attention tile (M = 32, K = 64) itself. */
+static void et__pack_strip(const et__isa_ops *io, bool transB, const float *B, int64_t ldb, int64_t j0, int nr,
+                           int64_t k0, int64_t kc, float *pack) {
+    if (!transB) {
+        for (int64_t k = 0; k < kc; k++) {
+            memcpy(pack + k * ET__SW, B + (k0 + k) * ldb + j0, (size_t)nr * sizeof(float));
+            if (nr < ET__SW) memset(pack + k * ET__SW + nr, 0, (size_t)(ET__SW - nr) * sizeof(float));
+        }
+        return;
+    }
+    if (io->pack_t) {   /* in-register transposes */
+        io->pack_t(B + j0 * ldb + k0, (size_t)ldb, nr, kc, pack);
+        return;
+    }
+    for (int j = 0; j < nr; j++) {
+        const float *src = B + (j0 + j) * ldb + k0;
+        for (int64_t k = 0; k < kc; k++) pack[k * ET__SW + j] = src[k];
+    }
+    if (nr < ET__SW)
+        for (int64_t k = 0; k < kc; k++) memset(pack + k * ET__SW + nr, 0, (size_t)(ET__SW - nr) * sizeof(float));
+}
+
 /* C[:, j0..j0+32) += alpha · op(A) · op(B)[:, j0..j0+32): one strip, every k slice. */
 static void et__sgemm_strip(const et__isa_ops *io, bool transB, int64_t M, int64_t N, int64_t K,
                             float alpha, const float *A, size_t sat, size_t sak, const float *B,
@@ -30,11 +56,7 @@ static void et__sgemm_strip(const et__isa_ops *io, bool transB, int64_t M, int64
             b = B + k0 * ldb + j0;
             ldbk = (size_t)ldb;
         } else {
-            for (int64_t k = 0; k < kc; k++)
-                for (int j = 0; j < ET__SW; j++)
-                    pack[k * ET__SW + j] = j >= nr ? 0.0f
-                                         : transB ? B[(j0 + j) * ldb + k0 + k]
-                                                  : B[(k0 + k) * ldb + j0 + j];
+            et__pack_strip(io, transB, B, ldb, j0, nr, k0, kc, pack);
             b = pack;
             ldbk = ET__SW;
         }

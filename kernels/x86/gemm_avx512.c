@@ -227,3 +227,46 @@ void et__rowdot_avx512(const float *a, size_t lda, int64_t nt, int64_t K, const 
         et__rowdot8_avx512(a, lda, nt, K, w + (size_t)j0 * ldw, ldw, nr - j0 < 8 ? nr - j0 : 8, y + j0, ldy,
                            accumulate);
 }
+
+/* ---- transposed strip packing ------------------------------------------------------------
+ * pack[k·32 + j] = B[j·ldb + k] for j < nr, k < kc; 0 for nr ≤ j < 32: blocks of 16 rows × 16
+ * k loaded (masked past kc), transposed in registers (unpack ps, unpack pd, two 128-bit lane
+ * shuffles) and stored as 16 k-rows of 16 floats.  Rows past nr read as zero. */
+ET__INLINE void et__tr16x16(__m512 r[16]) {
+    __m512 t[16];
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 16; i += 4) {
+        r[i] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[i]), _mm512_castps_pd(t[i + 2])));
+        r[i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[i]), _mm512_castps_pd(t[i + 2])));
+        r[i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[i + 1]), _mm512_castps_pd(t[i + 3])));
+        r[i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[i + 1]), _mm512_castps_pd(t[i + 3])));
+    }
+    /* r[4q + c] holds, per 128-bit lane L, the 4 elements k = 4L .. 4L+3 of column c of row
+     * group q (rows 4q .. 4q+3).  Gather lanes: out[4L + c] = lane L of r[c], r[4 + c], ... */
+    for (int c = 0; c < 4; c++) {
+        __m512 a = _mm512_shuffle_f32x4(r[c], r[4 + c], 0x88), b = _mm512_shuffle_f32x4(r[c], r[4 + c], 0xDD);
+        __m512 e = _mm512_shuffle_f32x4(r[8 + c], r[12 + c], 0x88), f = _mm512_shuffle_f32x4(r[8 + c], r[12 + c], 0xDD);
+        t[c] = _mm512_shuffle_f32x4(a, e, 0x88);        /* lane 0 */
+        t[8 + c] = _mm512_shuffle_f32x4(a, e, 0xDD);    /* lane 2 */
+        t[4 + c] = _mm512_shuffle_f32x4(b, f, 0x88);    /* lane 1 */
+        t[12 + c] = _mm512_shuffle_f32x4(b, f, 0xDD);   /* lane 3 */
+    }
+    for (int i = 0; i < 16; i++) r[i] = t[i];
+}
+
+void et__pack_t_avx512(const float *B, size_t ldb, int nr, int64_t kc, float *pack) {
+    for (int jb = 0; jb < 32; jb += 16) {
+        for (int64_t k0 = 0; k0 < kc; k0 += 16) {
+            const int kw = kc - k0 < 16 ? (int)(kc - k0) : 16;
+            const __mmask16 m = et__mask16(kw);
+            __m512 r[16];
+            for (int i = 0; i < 16; i++)
+                r[i] = jb + i < nr ? _mm512_maskz_loadu_ps(m, B + (size_t)(jb + i) * ldb + k0) : _mm512_setzero_ps();
+            et__tr16x16(r);
+            for (int i = 0; i < kw; i++) _mm512_storeu_ps(pack + (k0 + i) * 32 + jb, r[i]);
+        }
+    }
+}
