@@ -43,10 +43,11 @@ static void et__pack_strip(const et__isa_ops *io, bool transB, const float *B, i
         for (int64_t k = 0; k < kc; k++) memset(pack + k * ET__SW + nr, 0, (size_t)(ET__SW - nr) * sizeof(float));
 }
 
-/* C[:, j0..j0+32) += alpha · op(A) · op(B)[:, j0..j0+32): one strip, every k slice. */
+/* Cs[:, 0..32) += alpha · op(A) · op(B)[:, j0..j0+32), Cs the strip's first column of C: one
+ * strip, every k slice. */
 static void et__sgemm_strip(const et__isa_ops *io, bool transB, int64_t M, int64_t N, int64_t K,
                             float alpha, const float *A, size_t sat, size_t sak, const float *B,
-                            int64_t ldb, float *C, int64_t ldc, int64_t j0, float *pack) {
+                            int64_t ldb, float *Cs, int64_t ldc, int64_t j0, float *pack) {
     const int nr = (int)(N - j0 < ET__SW ? N - j0 : ET__SW);
     for (int64_t k0 = 0; k0 < K; k0 += ET__GKC) {
         const int64_t kc = K - k0 < ET__GKC ? K - k0 : ET__GKC;
@@ -60,7 +61,7 @@ static void et__sgemm_strip(const et__isa_ops *io, bool transB, int64_t M, int64
             b = pack;
             ldbk = ET__SW;
         }
-        io->sgemm(kc, A + k0 * sak, sat, sak, b, ldbk, C + j0, (size_t)ldc, M, nr, alpha, true);
+        io->sgemm(kc, A + k0 * sak, sat, sak, b, ldbk, Cs, (size_t)ldc, M, nr, alpha, true);
     }
 }
 
@@ -92,13 +93,35 @@ void et_sgemm_own(bool transA, bool transB, int64_t M, int64_t N, int64_t K, flo
     const et__isa_ops *io = et__sgemm_begin(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     if (!io) return;
     const size_t sat = transA ? 1 : (size_t)lda, sak = transA ? (size_t)lda : 1;
+    if (N <= 16 && M >= 2 * ET__SW) {
+        /* Few columns, many rows (LoRA's dW of the up-projection: [N, 8] = dYᵀ·x): one strip
+         * would be mostly padding on one thread.  Cᵀ = op(B)ᵀ·op(A)ᵀ instead, 32 rows of C a
+         * task: that strip of Cᵀ (N × 32) in registers' worth of scratch, added back
+         * transposed. */
+        const size_t sat2 = transB ? (size_t)ldb : 1, sak2 = transB ? 1 : (size_t)ldb;
+        const int64_t ntask = (M + ET__SW - 1) / ET__SW;
+        #pragma omp parallel
+        {
+            float pack[ET__GKC * ET__SW] __attribute__((aligned(64)));
+            float tmp[16 * ET__SW] __attribute__((aligned(64)));
+            #pragma omp for schedule(static)
+            for (int64_t s = 0; s < ntask; s++) {
+                const int64_t m0 = s * ET__SW, nm = M - m0 < ET__SW ? M - m0 : ET__SW;
+                memset(tmp, 0, sizeof tmp);
+                et__sgemm_strip(io, !transA, N, M, K, alpha, B, sat2, sak2, A, lda, tmp, ET__SW, m0, pack);
+                for (int64_t i = 0; i < nm; i++)
+                    for (int64_t j = 0; j < N; j++) C[(m0 + i) * ldc + j] += tmp[j * ET__SW + i];
+            }
+        }
+        return;
+    }
     const int64_t nstrips = (N + ET__SW - 1) / ET__SW;
     #pragma omp parallel
     {
         float pack[ET__GKC * ET__SW] __attribute__((aligned(64)));
         #pragma omp for schedule(static)
         for (int64_t s = 0; s < nstrips; s++)
-            et__sgemm_strip(io, transB, M, N, K, alpha, A, sat, sak, B, ldb, C, ldc, s * ET__SW, pack);
+            et__sgemm_strip(io, transB, M, N, K, alpha, A, sat, sak, B, ldb, C + s * ET__SW, ldc, s * ET__SW, pack);
     }
 }
 
@@ -110,5 +133,5 @@ void et_sgemm_st(bool transA, bool transB, int64_t M, int64_t N, int64_t K, floa
     const size_t sat = transA ? 1 : (size_t)lda, sak = transA ? (size_t)lda : 1;
     float pack[ET__GKC * ET__SW] __attribute__((aligned(64)));
     for (int64_t j0 = 0; j0 < N; j0 += ET__SW)
-        et__sgemm_strip(io, transB, M, N, K, alpha, A, sat, sak, B, ldb, C, ldc, j0, pack);
+        et__sgemm_strip(io, transB, M, N, K, alpha, A, sat, sak, B, ldb, C + j0, ldc, j0, pack);
 }

@@ -292,8 +292,14 @@ static void test_matmul_deterministic(void) {
 
 /* et_sgemm_own against et_ref_sgemm: all transposes, odd sizes, alpha/beta, beta = 0 with NaN
  * in C (must be ignored, as BLAS does).  Bound 2e-5 · sum|a b| + |beta c| rounding. */
+static void check_sgemm_own(int64_t M, int64_t N, int64_t K);
 static void test_sgemm_own(void) {
-    const int64_t M = 37, N = 45, K = 300;   /* K > one 256-deep slice */
+    check_sgemm_own(37, 45, 300);    /* K > one 256-deep slice */
+    check_sgemm_own(100, 13, 300);   /* few columns, many rows: computed as Cᵀ, 32 rows a task */
+    check_sgemm_own(64, 16, 40);
+}
+
+static void check_sgemm_own(int64_t M, int64_t N, int64_t K) {
     float *A = malloc(K * (M + 3) * 4), *B = malloc(K * (N + 3) * 4);
     float *C = malloc(M * (N + 2) * 4), *Cr = malloc(M * (N + 2) * 4);
     float *Aa = malloc(K * (M + 3) * 4), *Ba = malloc(K * (N + 3) * 4), *S = malloc(M * (N + 2) * 4);
@@ -319,8 +325,8 @@ static void test_sgemm_own(void) {
                             double b = 2e-5 * S[i * ldc + j] + 1e-6;
                             if (!(e <= b)) {
                                 bad++;
-                                CHECK(0, "%s tA=%d tB=%d beta=%g C[%ld,%ld]=%g want %g",
-                                      et_isa_name((et_isa)p), ta, tb, beta, (long)i, (long)j,
+                                CHECK(0, "%s %ldx%ldx%ld tA=%d tB=%d beta=%g C[%ld,%ld]=%g want %g",
+                                      et_isa_name((et_isa)p), (long)M, (long)N, (long)K, ta, tb, beta, (long)i, (long)j,
                                       C[i * ldc + j], Cr[i * ldc + j]);
                             }
                         }
