@@ -68,8 +68,8 @@ static size_t et__strip_bytes(et__kind kind, int G, int64_t K) {
         return et__al((size_t)K * ET__SW) + 3 * et__al(ng * ET__SW * 4)    /* q, dw mw sw */
                + et__al((size_t)K) + 2 * et__al(ng * 4);                 /* one decoded row */
     }
-    case ET__KIND_BF16:
-        return et__al((size_t)Kp * ET__SW * 2) + et__al((size_t)Kp * 4);
+    case ET__KIND_BF16:   /* the strip, one decoded row, 32 rounded rows */
+        return 2 * et__al((size_t)Kp * ET__SW * 2) + et__al((size_t)Kp * 4);
     default:
         return et__al((size_t)ET__KC * ET__SW * 4) + et__al((size_t)ET__KC * 4);
     }
@@ -197,18 +197,46 @@ static void et__build_qstrip(const et__wdesc *w, const et__type_ops *to, int64_t
 }
 
 /* Rows [n0, n0+nr) as bf16 pairs: strip[p*64 + 2r + {0,1}] = W[n0+r, 2p + {0,1}]. */
-static void et__build_bstrip(const et__wdesc *w, const et__type_ops *to, int64_t n0, int nr,
-                             uint16_t *strip, float *row) {
+/* et_fp32_to_bf16, inlined for the strip loops (round to nearest even, NaN kept quiet). */
+static inline uint16_t et__bf16_rne(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 64);
+    return (uint16_t)((u + (0x7fffu + ((u >> 16) & 1u))) >> 16);
+}
+
+/* y[0..n) = bf16 of x[0..n), the path's vector form where it has one. */
+static void et__to_bf16(const et__isa_ops *io, const float *x, uint16_t *y, int64_t n) {
+    if (io->to_bf16) { io->to_bf16(x, y, n); return; }
+    for (int64_t i = 0; i < n; i++) y[i] = et__bf16_rne(x[i]);
+}
+
+/* A bf16 strip: strip[p·64 + 2r + e] = bf16 of W[n0 + r][2p + e] — as 32-bit words, the
+ * transpose of the rows' k-pairs, so the path's pack_t does it.  BF16 rows with even K are
+ * its source as they are; other types (and odd K) are decoded and rounded a row at a time
+ * into rows[32][Kp] first. */
+static void et__build_bstrip(const et__wdesc *w, const et__type_ops *to, const et__isa_ops *io, int64_t n0,
+                             int nr, uint16_t *strip, float *row, uint16_t *rows) {
     const int64_t kp = (w->K + 1) / 2;
-    if (nr < ET__SW) memset(strip, 0, (size_t)kp * ET__SW * 2 * 2);
-    for (int r = 0; r < nr; r++) {
-        to->dec_f32(w, n0 + r, 0, w->K, row);
-        if (w->K & 1) row[w->K] = 0.0f;
-        for (int64_t p = 0; p < kp; p++) {
-            strip[p * 64 + 2 * r]     = et_fp32_to_bf16(row[2 * p]);
-            strip[p * 64 + 2 * r + 1] = et_fp32_to_bf16(row[2 * p + 1]);
+    const void *src = (const char *)w->base + (size_t)n0 * w->ldw;
+    size_t ld32 = w->ldw / 4;
+    if (w->type != ET_BF16 || (w->K & 1) || (w->ldw & 3)) {
+        for (int r = 0; r < nr; r++) {
+            to->dec_f32(w, n0 + r, 0, w->K, row);
+            if (w->K & 1) row[w->K] = 0.0f;
+            et__to_bf16(io, row, rows + (size_t)r * 2 * kp, 2 * kp);
         }
+        src = rows;
+        ld32 = (size_t)kp;
     }
+    if (io->pack_t) {
+        io->pack_t((const float *)src, ld32, nr, kp, (float *)strip);
+        return;
+    }
+    const uint32_t *s32 = (const uint32_t *)src;
+    uint32_t *d32 = (uint32_t *)strip;
+    for (int64_t p = 0; p < kp; p++)
+        for (int r = 0; r < ET__SW; r++) d32[p * ET__SW + r] = r < nr ? s32[(size_t)r * ld32 + p] : 0;
 }
 
 /* Columns [k0, k0+kc) of rows [n0, n0+nr) in f32: strip[k*32 + r]. */
@@ -355,7 +383,7 @@ void et_kern_matmul(et_type wtype, const void *w, size_t ldw, const float *x, si
         uint16_t *xb = (uint16_t *)base;
         #pragma omp parallel for num_threads(nth) schedule(static)
         for (int64_t t = 0; t < T; t++) {
-            for (int64_t k = 0; k < K; k++) xb[t * 2 * kp + k] = et_fp32_to_bf16(x[(size_t)t * ldx + k]);
+            et__to_bf16(io, x + (size_t)t * ldx, xb + t * 2 * kp, K);
             if (K & 1) xb[t * 2 * kp + K] = 0;
         }
         #pragma omp parallel num_threads(nth)
@@ -363,11 +391,12 @@ void et_kern_matmul(et_type wtype, const void *w, size_t ldw, const float *x, si
             char *p = tbase + (size_t)omp_get_thread_num() * per_thread;
             uint16_t *strip = (uint16_t *)p;
             float *row = (float *)(p + et__al((size_t)kp * 2 * ET__SW * 2));
+            uint16_t *rows = (uint16_t *)(p + et__al((size_t)kp * 2 * ET__SW * 2) + et__al((size_t)kp * 2 * 4));
             #pragma omp for schedule(static)
             for (int64_t i = 0; i < nstrips; i++) {
                 int64_t n0 = i * ET__SW;
                 int nr = (int)(N - n0 < ET__SW ? N - n0 : ET__SW);
-                et__build_bstrip(&wd, to, n0, nr, strip, row);
+                et__build_bstrip(&wd, to, io, n0, nr, strip, row, rows);
                 io->bgemm(strip, kp, xb, (size_t)(2 * kp), T, y + n0, ldy, nr, accumulate);
             }
         }
@@ -408,13 +437,6 @@ void et_kern_matmul(et_type wtype, const void *w, size_t ldw, const float *x, si
  * ET__DXB_NC rows, each chunk's Wᵀ strips fed to the forward's bf16 micro-kernel (whose
  * reduction runs over n-pairs here).  Each thread owns 64-column ranges of dx: deterministic
  * for a fixed thread count.  Error within bf16 rounding of dY and W. */
-/* et_fp32_to_bf16, inlined for the strip loops (round to nearest even, NaN kept quiet). */
-static inline uint16_t et__bf16_rne(float f) {
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 64);
-    return (uint16_t)((u + (0x7fffu + ((u >> 16) & 1u))) >> 16);
-}
 
 static void et__matmul_dx_bf16(const et__wdesc *wd, const et__type_ops *to, const et__isa_ops *io,
                                const float *dy, size_t lddy, float *dx, size_t lddx, int64_t T,
@@ -424,7 +446,7 @@ static void et__matmul_dx_bf16(const et__wdesc *wd, const et__type_ops *to, cons
     char *tbase = base + et__dxb_shared(T, N);
     #pragma omp parallel for num_threads(nth) schedule(static)
     for (int64_t t = 0; t < T; t++) {
-        for (int64_t n = 0; n < N; n++) dyb[t * Np + n] = et__bf16_rne(dy[(size_t)t * lddy + n]);
+        et__to_bf16(io, dy + (size_t)t * lddy, dyb + t * Np, N);
         if (N & 1) dyb[t * Np + N] = 0;
     }
     const int64_t nranges = (K + 63) / 64;

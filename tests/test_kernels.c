@@ -21,6 +21,7 @@
 #include <stdint.h>
 #include "harness.h"
 #include "kernels.h"
+#include "kern_priv.h"
 #include "quant.h"
 #include "ref/ref.h"
 #include "ref/quant_ref.h"
@@ -361,11 +362,45 @@ static void test_dispatch(void) {
     et_kern_set_isa(et_kern_isa_best());
 }
 
+/* The paths' vector f32 -> bf16 (activations and dY of the bf16 kernels) against
+ * et_fp32_to_bf16 bit for bit: ties both ways, NaNs with payloads, infinities, denormals,
+ * signed zeros, random values; every length 1..40 (masked tails). */
+static void test_to_bf16(void) {
+    enum { N = 40 };
+    static const uint32_t special[] = { 0x3f808000u, 0x3f818000u, 0x3f80ffffu, 0x7fc00001u, 0xffa12345u, 0x7f800001u,
+                                        0x7f800000u, 0xff800000u, 0x00000001u, 0x807fffffu, 0x00008000u, 0x80000000u,
+                                        0x7f7fffffu, 0x7f7f8000u, 0x00018000u, 0x3f7f8000u };
+    float x[N];
+    uint64_t st = 99;
+    for (int i = 0; i < N; i++) {
+        st = st * 6364136223846793005ull + 1442695040888963407ull;
+        uint32_t u = i < (int)(sizeof special / 4) ? special[i] : (uint32_t)(st >> 32);
+        memcpy(&x[i], &u, 4);
+    }
+    int paths = 0;
+    for (int p = 0; p < ET_ISA_COUNT; p++) {
+        const et__isa_ops *io = et__kern_isa_ops_for((et_isa)p);
+        if (!et_kern_isa_available((et_isa)p) || !io || !io->to_bf16) continue;
+        paths++;
+        for (int n = 1; n <= N; n++) {
+            uint16_t y[N + 1];
+            y[n] = 0xABCD;
+            io->to_bf16(x + N - n, y, n);
+            int bad = 0;
+            for (int i = 0; i < n; i++) bad += y[i] != et_fp32_to_bf16(x[N - n + i]);
+            CHECK(bad == 0 && y[n] == 0xABCD, "%s n=%d: %d values differ%s", et_isa_name((et_isa)p), n, bad,
+                  y[n] != 0xABCD ? ", wrote past n" : "");
+        }
+    }
+    printf("  to_bf16 checked on %d path(s)\n", paths);
+}
+
 int main(void) {
     const char *sm = getenv("ET_KERNELS_SMALL");
     g_small = sm && *sm == '1';
     printf("# best path: %s\n", et_isa_name(et_kern_isa_best()));
     RUN(test_dispatch);
+    RUN(test_to_bf16);
     RUN(test_sgemm_own);
     RUN(test_matmul_all_paths);
     RUN(test_matmul_odd_k);
