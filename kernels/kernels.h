@@ -68,6 +68,10 @@ float et_kern_row_max(const float *x, int64_t n);
 float et_kern_row_exp(float *x, int64_t n, float a, float b, float c);
 /* Σ_j exp(x[j] − b), x unchanged. */
 float et_kern_row_expsum(const float *x, int64_t n, float b);
+/* SiLU rows with the same exponential: z = silu(x) = x / (1 + e^−x); z = silu(x)·y (SwiGLU);
+ * z = y·silu'(x) = y·s·(1 + x·(1 − s)), s = 1 / (1 + e^−x) (the backward).  z may alias x or y. */
+typedef enum { ET_KERN_SILU, ET_KERN_SWIGLU, ET_KERN_DSILU } et_kern_act;
+void et_kern_row_silu(et_kern_act kind, const float *x, const float *y, float *z, int64_t n);
 
 /* ---- linear layers over any weight type ------------------------------------------------
  * y[t,n] = sum_k x[t,k] * W[n,k]            (accumulate: y += ... instead of y = ...)

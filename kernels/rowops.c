@@ -114,3 +114,24 @@ float et_kern_row_expsum(const float *x, int64_t n, float b) {
     for (; j < n; j++) sum += expf(x[j] - b);
     return sum;
 }
+
+/* The scalar forms: the ref path, and the vector loop's tail. */
+static inline float et__silu1(et_kern_act kind, float x, float y) {
+    float s = 1.0f / (1.0f + expf(-x));
+    return kind == ET_KERN_SILU ? x * s : kind == ET_KERN_SWIGLU ? x * s * y : y * s * (1.0f + x * (1.0f - s));
+}
+
+void et_kern_row_silu(et_kern_act kind, const float *x, const float *y, float *z, int64_t n) {
+    int64_t j = 0;
+    if (!et__ref()) {
+        const et__v8f one = et__splat(1.0f);
+        for (; j + 8 <= n; j += 8) {
+            et__v8f v = et__ld8(x + j), s = one / (one + et__vexp(-v)), r;
+            if (kind == ET_KERN_SILU) r = v * s;
+            else if (kind == ET_KERN_SWIGLU) r = v * s * et__ld8(y + j);
+            else r = et__ld8(y + j) * s * (one + v * (one - s));
+            et__st8(z + j, r);
+        }
+    }
+    for (; j < n; j++) z[j] = et__silu1(kind, x[j], y ? y[j] : 0.0f);
+}

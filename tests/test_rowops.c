@@ -99,6 +99,44 @@ static void test_row_exp_ref_path_is_expf(void) {
     et_kern_set_isa(was);
 }
 
+/* SiLU rows (forward, SwiGLU, backward) against the same formulas in double, over [-30, 30]
+ * plus the edges (±100: the exponential saturates to 0 / inf, and silu must give −0 / x
+ * rather than NaN; NaN in, NaN out), every tail length, and written in place (z = x). */
+static void test_row_silu(void) {
+    enum { N = 203 };
+    float x[N], y[N], z[N], zi[N];
+    for (int i = 0; i < N; i++) {
+        x[i] = -30.0f + 60.0f * (float)i / (N - 1);
+        y[i] = 0.5f + (float)(i % 7) * 0.25f;
+    }
+    x[0] = -100.0f; x[1] = 100.0f; x[2] = NAN; x[3] = 0.0f; x[4] = -0.0f;
+    for (int kind = 0; kind < 3; kind++) {
+        const float *yy = kind == ET_KERN_SILU ? NULL : y;
+        double worst = 0;
+        for (int n = 1; n <= N; n += (n < 20 ? 1 : 37)) {
+            et_kern_row_silu((et_kern_act)kind, x, yy, z, n);
+            memcpy(zi, x, sizeof zi);
+            et_kern_row_silu((et_kern_act)kind, zi, yy, zi, n);   /* in place */
+            for (int i = 0; i < n; i++) {
+                double s = 1.0 / (1.0 + exp(-(double)x[i])), xv = x[i], yv = yy ? y[i] : 1.0;
+                double want = kind == ET_KERN_SILU ? xv * s : kind == ET_KERN_SWIGLU ? xv * s * yv
+                                                                                      : yv * s * (1 + xv * (1 - s));
+                if (isnan(x[i])) {
+                    CHECK(isnan(z[i]), "kind %d: NaN in gave %g", kind, z[i]);
+                    continue;
+                }
+                /* relative to the terms' size: y·s·(1 + x(1 − s)) cancels near x = −1.28 */
+                double mag = fabs(yv) * s * (1 + fabs(xv)), e = fabs(z[i] - want) / (mag + 1e-30);
+                if (mag > 1e-30) worst = fmax(worst, e);
+                CHECK(isfinite(z[i]) && (e <= 1e-6 || fabs(z[i] - want) <= 1e-30), "kind %d x=%g: %g want %g", kind,
+                      x[i], z[i], want);
+                CHECK(zi[i] == z[i] || (isnan(zi[i]) && isnan(z[i])), "kind %d: in place differs at %d", kind, i);
+            }
+        }
+        printf("  silu kind %d: worst error %.2g of the terms' size\n", kind, worst);
+    }
+}
+
 static void test_sgemm_st_all_paths(void) {
     const int64_t shapes[][3] = { {1, 1, 1}, {7, 33, 5}, {32, 64, 16}, {40, 97, 130}, {3, 300, 64}, {65, 31, 257} };
     float *a = malloc(400 * 400 * 4), *b = malloc(400 * 400 * 4), *c = malloc(400 * 400 * 4), *r = malloc(400 * 400 * 4);
@@ -243,6 +281,7 @@ int main(void) {
     RUN(test_row_exp_accuracy);
     RUN(test_row_exp_edges);
     RUN(test_row_exp_ref_path_is_expf);
+    RUN(test_row_silu);
     RUN(test_sgemm_st_all_paths);
     RUN(test_attention_tiles);
     return DONE();

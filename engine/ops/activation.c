@@ -3,6 +3,7 @@
  * gelu(g)·u whose backward is composed from those (no second output needed). */
 #include <math.h>
 #include "cost.h"
+#include "kernels.h"
 #include "ops.h"
 
 static et_tensor *et__unary(et_ctx *ctx, et_op op, const char *name, et_tensor *x, et_tensor *y) {
@@ -37,13 +38,8 @@ et_tensor *et_geglu(et_ctx *ctx, et_tensor *g, et_tensor *u) {
 #define ET__GELU_C 0.7978845608028654f   /* sqrt(2/pi) */
 #define ET__GELU_A 0.044715f
 
-static inline float et__silu(float x) { return x / (1.0f + expf(-x)); }
 static inline float et__gelu(float x) {
     return 0.5f * x * (1.0f + tanhf(ET__GELU_C * (x + ET__GELU_A * x * x * x)));
-}
-static inline float et__dsilu(float x) {
-    float s = 1.0f / (1.0f + expf(-x));
-    return s * (1.0f + x * (1.0f - s));
 }
 static inline float et__dgelu(float x) {
     float u = ET__GELU_C * (x + ET__GELU_A * x * x * x), th = tanhf(u);
@@ -61,11 +57,11 @@ static void et__act_fwd(et_tensor *t, int kind) {
         const float *x = et__row(a, r), *y = b ? et__row(b, r) : NULL;
         float *z = (float *)t->data + r * n;
         switch (kind) {
-        case ET__SILU:   for (int64_t i = 0; i < n; i++) z[i] = et__silu(x[i]); break;
+        case ET__SILU:   et_kern_row_silu(ET_KERN_SILU, x, NULL, z, n); break;
         case ET__GELU:   for (int64_t i = 0; i < n; i++) z[i] = et__gelu(x[i]); break;
-        case ET__DSILU:  for (int64_t i = 0; i < n; i++) z[i] = y[i] * et__dsilu(x[i]); break;
+        case ET__DSILU:  et_kern_row_silu(ET_KERN_DSILU, x, y, z, n); break;
         case ET__DGELU:  for (int64_t i = 0; i < n; i++) z[i] = y[i] * et__dgelu(x[i]); break;
-        case ET__SWIGLU: for (int64_t i = 0; i < n; i++) z[i] = et__silu(x[i]) * y[i]; break;
+        case ET__SWIGLU: et_kern_row_silu(ET_KERN_SWIGLU, x, y, z, n); break;
         case ET__GEGLU:  for (int64_t i = 0; i < n; i++) z[i] = et__gelu(x[i]) * y[i]; break;
         }
     }
