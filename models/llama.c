@@ -189,7 +189,9 @@ int32_t et_llama_sel_index(const et_llama *m, const et_llama_batch *b, int64_t t
     return (int32_t)(np + t + (np + b->ids->ne[0]) * j);
 }
 
-/* x·Wᵀ (+ bias) (+ LoRA: scale · B·(A·dropout(x))) */
+/* x·Wᵀ (+ bias) (+ LoRA: scale · B·(A·dropout(x)), the scale applied to the rank-r
+ * activation A·x — r values a token instead of the layer's width, in the forward and in
+ * the backward) */
 static et_tensor *et__linear(et_llama *m, const et_llama_layer *L, int which, et_tensor *w, et_tensor *bias,
                              et_tensor *x, int site) {
     et_ctx *ctx = m->ctx;
@@ -199,8 +201,8 @@ static et_tensor *et__linear(et_llama *m, const et_llama_layer *L, int which, et
         et_tensor *xin = x;
         if (m->ad.dropout > 0 && m->ad.seed)
             xin = et_dropout(ctx, et_is_contiguous(x) ? x : et_cont(ctx, x), m->ad.seed, m->ad.dropout, site);
-        et_tensor *low = et_matmul(ctx, L->lora_b[which], et_matmul(ctx, L->lora_a[which], xin));
-        y = et_add(ctx, y, et_scale(ctx, low, m->ad.alpha / (float)m->ad.rank));
+        et_tensor *ax = et_scale(ctx, et_matmul(ctx, L->lora_a[which], xin), m->ad.alpha / (float)m->ad.rank);
+        y = et_add(ctx, y, et_matmul(ctx, L->lora_b[which], ax));
     }
     return y;
 }
