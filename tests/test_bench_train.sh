@@ -17,7 +17,7 @@ if nice "$ET" bench train --quick --json >"$out" 2>&1; then pass "bench train --
 
 n_et=$(grep -c '^{"engine": "edgetune"' "$out")
 n_pt=$(grep -c '^{"engine": "pytorch"' "$out")
-[ "$n_et" -eq 4 ] && [ "$n_pt" -eq 2 ] && pass "4 edgetune and 2 pytorch lines" || fail "got $n_et edgetune and $n_pt pytorch lines"
+[ "$n_et" -eq 5 ] && [ "$n_pt" -eq 3 ] && pass "5 edgetune and 3 pytorch lines" || fail "got $n_et edgetune and $n_pt pytorch lines"
 
 ok=1
 while read -r line; do
@@ -32,6 +32,11 @@ done < <(grep '^{' "$out")
 [ $ok -eq 1 ] && pass "every line has the fields with positive figures" || fail "schema"
 
 grep -q '"engine": "edgetune", "method": "qlora", "base": "nf4"' "$out" && pass "QLoRA-NF4 line" || fail "no QLoRA-NF4 line"
+# the bf16-compute setting: its row says what its products ran in (bf16 where the CPU has
+# vdpbf16ps), and its ratio to PyTorch's bf16 autocast is printed
+grep -Eq '"engine": "edgetune", "method": "lora", "base": "bf16", "compute": "(bf16|f32)"' "$out" \
+    && grep -q '^# edgetune LoRA over a bf16 base and head' "$out" \
+    && pass "bf16-compute row and its ratio line" || fail "no bf16-compute row or ratio line"
 # the recomputation row (its memory against the plain row is the full benchmark's matter: the
 # quick config's activations are a few pages)
 grep -q '"engine": "edgetune", "method": "lora", "base": "f32", "compute": "f32", "recompute": true' "$out" \
