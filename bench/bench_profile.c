@@ -86,7 +86,7 @@ static bool et__step_build(et__step *s, et_llama *m, int64_t T, int64_t B, bool 
     memset(s, 0, sizeof *s);
     et_adamw_cfg ac = et_adamw_defaults();
     ac.lr = 1e-4f;
-    et_backward_opts bo = { .recompute = recompute };
+    et_backward_opts bo = { .recompute = recompute, .recompute_cheap = true };   /* the trainer's default */
     s->g = et_graph_new(m->ctx, 1 << 16);
     return s->g && et_llama_batch_new(&s->b, m, T, B, (T - 1) * B) && (s->loss = et_llama_loss(m, &s->b, recompute)) &&
            et_graph_backward(s->g, s->loss, &bo) && et_optim_adamw_init(&s->o, s->g, &ac) &&

@@ -40,6 +40,8 @@ static const char *et__usage =
     "  --batch N --accum N --seq-len N --seed N --threads N\n"
     "  --eval FILE.jsonl | --eval-every N (holds out 10%% when no --eval) --early-stop N\n"
     "  --recompute --mem-limit 512M --ckpt FILE [--ckpt-every N] [--resume] --out ADAPTER.gguf\n"
+    "  --keep-activations                    keep the elementwise ops' outputs for backward (default:\n"
+    "                                        recompute them, a quarter less activation memory)\n"
     "  --profile DIR [--profile-limits KERNELS.jsonl]   per-op table, profile.jsonl, trace.json, roofline.png, memory.png\n"
     "  --device cpu|vulkan[:N]|auto          where the steps run (default cpu; EDGETUNE_VK_DEVICE=N picks\n"
     "                                        the device plain 'vulkan' opens; with --profile: GPU times)\n";
@@ -275,6 +277,7 @@ int et_cmd_finetune(int argc, char **argv) {
         }
         else if (!strcmp(a, "--resume")) c.resume = true;
         else if (!strcmp(a, "--recompute")) c.recompute = true;
+        else if (!strcmp(a, "--keep-activations")) c.keep_activations = true;
         else if (ARG("--rank")) { if (!et__int(a, val, 1, 4096, &rank)) return 2; }
         else if (ARG("--prompt-tokens")) { if (!et__int(a, val, 1, 4096, &n_prompt)) return 2; }
         else if (ARG("--alpha")) { if (!et__float(a, val, 1e-6, 1e6, &alpha)) return 2; }

@@ -30,6 +30,10 @@ bool      et_graph_add(et_graph *g, et_tensor *t);
 typedef struct et_backward_opts {
     bool recompute;   /* activation checkpointing: keep only CHECKPOINT-flagged activations
                          (and leaves) from the forward pass; recompute the rest in backward */
+    bool recompute_cheap;   /* keep every activation except the outputs of elementwise ops
+                               (SwiGLU/GeGLU products, RMSNorm and MUL, SCALE), which backward
+                               recomputes from the kept inputs: a few cheap passes for the
+                               MLP's widest activation and the norms' outputs */
 } et_backward_opts;
 
 /* Reverse-mode autodiff from a scalar loss.  Gradients are created only for PARAM leaves

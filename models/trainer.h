@@ -46,6 +46,9 @@ typedef struct et_train_cfg {
     int32_t   eval_every;      /* 0: no evaluation */
     int32_t   early_stop;      /* stop after this many evaluations without improvement; 0 = off */
     bool      recompute;       /* activation checkpointing */
+    bool      keep_activations;   /* false (default): backward recomputes the elementwise ops'
+                                     outputs (SwiGLU, norms, scales) from kept inputs
+                                     (et_backward_opts.recompute_cheap); true: keep them all */
     size_t    mem_limit;       /* bytes; 0 = none */
     int       n_threads;       /* 0 = all */
     const char *ckpt_path;     /* NULL: no checkpoints */
