@@ -10,7 +10,7 @@
  *     ≥ 256 MiB (nothing is re-read from cache), as GB/s of weights and fraction of the read
  *     bandwidth; matmul at T = 64, 256, 512 tokens as GFLOP/s (2·T·K·N) and fraction of the
  *     peak of the instruction that type's kernel uses on this path; dX = dY·W likewise
- *     (bf16 dot for BF16/NF4 where the path has it, else f32 FMA); OpenBLAS sgemv/sgemm on
+ *     (bf16 dot for every type but f32 where the path has it, else f32 FMA); OpenBLAS sgemv/sgemm on
  *     the same shapes as the in-run reference.
  * Every figure is the median of repeated runs after a warm-up, with min and max.  A fraction
  * above 1.0 means the probe or the kernel is wrong, and fails the run.

@@ -163,9 +163,15 @@ et_peak_kind et_kern_matmul_peak_kind(et_type t) {
                                                                        : ET_PEAK_F32_FMA;
 }
 
+const char *et_kern_matmul_dx_family(et_type t) {
+    const et__type_ops *to = et__kern_type_ops(t);
+    const et__isa_ops *io = et__kern_isa_ops();
+    if (!to || !io->sgemm) return "ref";
+    return et__dx_bf16(t, io) ? "bf16" : "f32";
+}
+
 et_peak_kind et_kern_matmul_dx_peak_kind(et_type t) {
-    /* dX runs bf16 products for the bf16 family, f32 FMA for every other type */
-    return !strcmp(et_kern_matmul_family(t), "bf16") ? ET_PEAK_BF16_DOT : ET_PEAK_F32_FMA;
+    return !strcmp(et_kern_matmul_dx_family(t), "bf16") ? ET_PEAK_BF16_DOT : ET_PEAK_F32_FMA;
 }
 
 double et_kern_peak_loop(et_peak_kind kind, int64_t n) {

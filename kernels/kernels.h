@@ -93,6 +93,9 @@ void   et_kern_matmul_dx(et_type wtype, const void *w, size_t ldw, const float *
  * ("int8", "bf16", "f32", "ref"), and the matching peak probe (edgetune bench kernels). */
 typedef enum { ET_PEAK_F32_FMA = 0, ET_PEAK_BF16_DOT, ET_PEAK_INT8_DOT } et_peak_kind;
 const char  *et_kern_matmul_family(et_type wtype);
+/* dX's products through a weight of that type: "bf16" (every type but f32 where the path has
+ * vdpbf16ps: dY and W rounded to bf16, f32 sums), "f32", or "ref". */
+const char  *et_kern_matmul_dx_family(et_type wtype);
 et_peak_kind et_kern_matmul_peak_kind(et_type wtype);
 et_peak_kind et_kern_matmul_dx_peak_kind(et_type wtype);   /* the same for et_kern_matmul_dx */
 /* Runs n iterations of a latency-hiding loop of the instruction the current path uses for

@@ -14,7 +14,7 @@
  *
  * dX: each thread owns 256-column ranges of dx; it decodes NC-row panels of W restricted to
  * its columns into f32 and runs the f32 micro-kernel with the panel as a k-major B operand.
- * BF16 and NF4 weights on AVX512-BF16 instead: strips of Wᵀ in bf16 n-pairs through the
+ * Every type but f32 on AVX512-BF16 instead: strips of Wᵀ in bf16 n-pairs through the
  * forward's bf16 micro-kernel, dY rounded to bf16 once (bf16 products, f32 sums).
  */
 #include <math.h>
@@ -135,19 +135,27 @@ size_t et_kern_matmul_work(et_type wtype, int64_t T, int64_t K, int64_t N) {
            (size_t)et__threads() * et__strip_bytes(kind, to->G, K) + ET__ALIGN;
 }
 
-/* bf16 dX (BF16 and NF4 weights where the path has vdpbf16ps): dY rounded to bf16 once, then
- * per thread two strips of Wᵀ (64 columns of W as n-pairs × 32 × 2 bf16) over ET__DXB_NC rows
- * at a time, and one decoded row segment. */
+/* bf16 dX (every type but f32 where the path has vdpbf16ps): dY rounded to bf16 once, then
+ * per thread the strips of Wᵀ for one column range (a range is 64 columns, or one block of
+ * a type whose blocks are longer: K-quants' 256, since a block decodes whole), as n-pairs ×
+ * 32 × 2 bf16 over ET__DXB_NC rows at a time, and one decoded row segment. */
 #define ET__DXB_NC 512
+#define ET__DXB_MAXS 8   /* strips of the widest range: 256 columns */
+static int64_t et__dxb_range(et_type t) {
+    int64_t b = et_type_get(t)->blck_size;
+    return b > 64 ? b : 64;
+}
 static size_t et__dxb_shared(int64_t T, int64_t N) { return et__al((size_t)(T * ((N + 1) & ~(int64_t)1)) * 2); }
-static size_t et__dxb_thread(void) { return 2 * et__al((size_t)ET__DXB_NC * 32 * 2) + et__al(64 * 4); }
+static size_t et__dxb_thread(int64_t rw) {
+    return (size_t)(rw / 32) * et__al((size_t)ET__DXB_NC * 32 * 2) + et__al((size_t)rw * 4);
+}
 
 size_t et_kern_matmul_dx_work(et_type wtype, int64_t T, int64_t K, int64_t N) {
     const et__type_ops *to = et__kern_type_ops(wtype);
     const et__isa_ops *io = et__kern_isa_ops();
     if (!to || !io->sgemm) return 0;
-    if (et__eff_kind(to, io) == ET__KIND_BF16)
-        return et__dxb_shared(T, N) + (size_t)et__threads() * et__dxb_thread() + ET__ALIGN;
+    if (et__dx_bf16(wtype, io))
+        return et__dxb_shared(T, N) + (size_t)et__threads() * et__dxb_thread(et__dxb_range(wtype)) + ET__ALIGN;
     if (et__use_rowdot(wtype, io, K)) return et__al((size_t)(K * N) * 4) + ET__ALIGN;   /* Wᵀ */
     return (size_t)et__threads() * (et__al(((size_t)ET__DX_NC * ET__DX_KB + ET__DX_KB) * 4) +
                                     et__al((size_t)((T + 7) / 8 * 8 * ET__DX_NC) * 4)) +
@@ -449,28 +457,29 @@ static void et__matmul_dx_bf16(const et__wdesc *wd, const et__type_ops *to, cons
         et__to_bf16(io, dy + (size_t)t * lddy, dyb + t * Np, N);
         if (N & 1) dyb[t * Np + N] = 0;
     }
-    const int64_t nranges = (K + 63) / 64;
+    const int64_t rw = et__dxb_range(wd->type), nranges = (K + rw - 1) / rw;
     #pragma omp parallel num_threads(nth)
     {
-        char *p = tbase + (size_t)omp_get_thread_num() * et__dxb_thread();
-        uint16_t *st[2] = { (uint16_t *)p, (uint16_t *)(p + et__al((size_t)ET__DXB_NC * 32 * 2)) };
-        float *row = (float *)(p + 2 * et__al((size_t)ET__DXB_NC * 32 * 2));
+        char *p = tbase + (size_t)omp_get_thread_num() * et__dxb_thread(rw);
+        uint16_t *st[ET__DXB_MAXS];
+        for (int s = 0; s < rw / 32; s++) st[s] = (uint16_t *)(p + (size_t)s * et__al((size_t)ET__DXB_NC * 32 * 2));
+        float *row = (float *)(p + (size_t)(rw / 32) * et__al((size_t)ET__DXB_NC * 32 * 2));
         #pragma omp for schedule(static)
         for (int64_t i = 0; i < nranges; i++) {
-            const int64_t k0 = i * 64, kw = K - k0 < 64 ? K - k0 : 64;
-            const int ns = kw > 32 ? 2 : 1;
+            const int64_t k0 = i * rw, kw = K - k0 < rw ? K - k0 : rw;
+            const int ns = (int)((kw + 31) / 32);
             for (int64_t n0 = 0; n0 < N; n0 += ET__DXB_NC) {
                 const int64_t nc = N - n0 < ET__DXB_NC ? N - n0 : ET__DXB_NC, kp = (nc + 1) / 2;
                 for (int64_t r = 0; r < 2 * kp; r++) {
-                    uint16_t h[64];
+                    uint16_t h[ET__DXB_MAXS * 32];
                     if (r < nc && wd->type == ET_BF16) {   /* already bf16: copied */
                         memcpy(h, (const char *)wd->base + (size_t)(n0 + r) * wd->ldw + (size_t)k0 * 2,
                                (size_t)kw * 2);
                     } else if (r < nc) {
                         to->dec_f32(wd, n0 + r, k0, kw, row);
-                        for (int64_t c = 0; c < kw; c++) h[c] = et__bf16_rne(row[c]);
+                        et__to_bf16(io, row, h, kw);
                     }
-                    for (int64_t c = r < nc ? kw : 0; c < 64; c++) h[c] = 0;
+                    for (int64_t c = r < nc ? kw : 0; c < ns * 32; c++) h[c] = 0;
                     for (int s = 0; s < ns; s++)
                         for (int c = 0; c < 32; c++) st[s][(r / 2) * 64 + 2 * c + (r & 1)] = h[32 * s + c];
                 }
@@ -501,7 +510,7 @@ void et_kern_matmul_dx(et_type wtype, const void *w, size_t ldw, const float *dy
     }
     et__wdesc wd = { wtype, w, ldw, K, N };
     const int nth = et__threads();
-    if (et__eff_kind(to, io) == ET__KIND_BF16) {
+    if (et__dx_bf16(wtype, io)) {
         et__matmul_dx_bf16(&wd, to, io, dy, lddy, dx, lddx, T, accumulate, et__align_ptr(work), nth);
         return;
     }

@@ -160,11 +160,13 @@ static void check_dx(et_type t, int64_t T, int64_t K, int64_t N, bool acc, uint6
     et_ref_matmul_dx(t, w, ldw, dy, lddy, dxr, lddx, T, K, N, acc);
     void *work = malloc(et_kern_matmul_dx_work(t, T, K, N) + 1);
     et_kern_matmul_dx(t, w, ldw, dy, lddy, dx, lddx, T, K, N, acc, work);
-    /* BF16 / NF4 on AVX512-BF16: bf16 products, f32 sums.  Held to an emulation (dY and W
-     * rounded to bf16 as the kernel rounds them, products summed in double) within the f32
-     * bound: against the exact reference, bf16 rounding's own 2^-8 would hide a wrong
+    /* Every type but f32 on AVX512-BF16: bf16 products, f32 sums.  Held to an emulation (dY
+     * and W rounded to bf16 as the kernel rounds them, products summed in double) within the
+     * f32 bound: against the exact reference, bf16 rounding's own 2^-8 would hide a wrong
      * rounding or a misplaced element of similar size. */
-    const bool b16 = g_isa == ET_ISA_AVX512BF16 && (t == ET_BF16 || t == ET_NF4);
+    const bool b16 = !strcmp(et_kern_matmul_dx_family(t), "bf16");
+    CHECK(b16 == (g_isa == ET_ISA_AVX512BF16 && t != ET_F32), "%s %s: dX family %s", et_isa_name(g_isa),
+          et_type_get(t)->name, et_kern_matmul_dx_family(t));
     if (b16)
         for (int64_t i = 0; i < T; i++)
             for (int64_t k = 0; k < K; k++) {

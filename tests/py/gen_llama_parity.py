@@ -358,13 +358,15 @@ def make_case(name, c):
     f32 = lambda t: np.ascontiguousarray(t.detach().numpy().astype(F32))  # noqa: E731
     for k in init:
         r.add_tensor("init." + k, init[k])
-    # the exact reference; for a quantized base also the emulation of the engine's fast path
-    # for it (prefix "bf16." or "int8.", the kernel family's name)
+    # the exact reference; for a quantized base also the emulation of the engine's fast paths
+    # for it (prefix "bf16." or "int8.", the kernel family's name; the int8 family also as
+    # "int8b.", its forward with the bf16 dX of AVX512-BF16 machines)
     runs = [("", ex)]
     if deq:
         fam = EMU_FAMILY[c["base"]]
-        runs.append((fam + ".", reference(c, {**w, **deq}, ad, init, ids, sel_t + np_, sel_b, targets, base_emu=fam,
-                                          head_emu=c.get("head") is not None)))
+        for emu in ([fam, "int8b"] if fam == "int8" else [fam]):
+            runs.append((emu + ".", reference(c, {**w, **deq}, ad, init, ids, sel_t + np_, sel_b, targets,
+                                              base_emu=emu, head_emu=c.get("head") is not None)))
     for prefix, res in runs:
         r.add_tensor(prefix + "nll", f32(res["nll"]))
         r.add_tensor(prefix + "loss", f32(res["loss"].reshape(1)))

@@ -36,9 +36,10 @@ base_emu emulates edgetune's fast paths for a quantized base (weights already de
   "int8"  (Q8_0, Q4_0, Q4_K, ... on every SIMD path) activations quantized per group of 32 as
           Q8_0 rounds them in float32: d = amax/127, q = rint(x * (1/d)) clamped to +-127,
           x' = q * d; the weights exact.
-Products are accumulated exactly.  The input gradient dX = dY·W: "bf16" rounds dY and W to
-bf16 as the engine's bf16 dX kernel does; "int8" uses the unrounded weights and dY, as the
-engine's dX kernel for that family does in f32.
+  "int8b" the int8 forward with the bf16 dX below (the int8 family on AVX512-BF16).
+Products are accumulated exactly.  The input gradient dX = dY·W: "bf16" and "int8b" round dY
+and W to bf16 as the engine's bf16 dX kernel does (every type but f32 where the CPU has
+vdpbf16ps); "int8" uses the unrounded weights and dY, as the f32 dX kernel does.
 
 Weights are numpy arrays in GGUF's numpy shapes ((out, in) for a linear layer, (vocab, dim)
 for embeddings), which are also PyTorch's nn.Linear shapes.  Everything runs in float64 so
@@ -113,7 +114,7 @@ class EmuLinear(torch.autograd.Function):
     @staticmethod
     def backward(ctx, dy):
         (w,) = ctx.saved_tensors
-        if ctx.mode == "bf16":
+        if ctx.mode in ("bf16", "int8b"):
             return bf16(dy) @ bf16(w), None, None
         return dy @ w, None, None
 
