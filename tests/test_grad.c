@@ -279,7 +279,11 @@ static void test_ce_fused_vs_two_pass(void) {
             }
             CHECK(fabsf(l1 - l2) <= 1e-6f * fabsf(l2), "%s: the loss differs between the fused and the plain forward: %.9g vs %.9g",
                   q ? "q8_0" : "f32", l1, l2);
-            CHECK(amax > 1e-4 && err <= 2e-5 * amax, "%s: fused dh differs from the two-pass dh by %.3g (max |dh| %.3g)",
+            /* a head whose dX runs bf16 products (q8_0 on AVX512-BF16) rounds each form's
+             * weights to bf16 — the fused form exp(z − running max), the two-pass form the
+             * scaled softmax − onehot — so they agree to bf16's step, not f32's */
+            const double rel = !strcmp(et_kern_matmul_dx_family(w->type), "bf16") ? 4e-3 : 2e-5;
+            CHECK(amax > 1e-4 && err <= rel * amax, "%s: fused dh differs from the two-pass dh by %.3g (max |dh| %.3g)",
                   q ? "q8_0" : "f32", err, amax);
             CHECK(pad == 0, "%s: padding position got a gradient (sum |dh| %.3g)", q ? "q8_0" : "f32", pad);
             printf("# ce fused vs two-pass (%s head): max |diff| %.3g of max |dh| %.3g\n", q ? "q8_0" : "f32", err, amax);
