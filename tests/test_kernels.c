@@ -303,13 +303,15 @@ static void test_sgemm_own(void) {
 }
 
 static void check_sgemm_own(int64_t M, int64_t N, int64_t K) {
-    float *A = malloc(K * (M + 3) * 4), *B = malloc(K * (N + 3) * 4);
+    /* Room for either layout: op(A) is M×K with 3 spare columns whichever way it is stored. */
+    const int64_t na = (M + 3) * (K + 3), nb = (N + 3) * (K + 3);
+    float *A = malloc(na * 4), *B = malloc(nb * 4);
     float *C = malloc(M * (N + 2) * 4), *Cr = malloc(M * (N + 2) * 4);
-    float *Aa = malloc(K * (M + 3) * 4), *Ba = malloc(K * (N + 3) * 4), *S = malloc(M * (N + 2) * 4);
-    et_t_fill(A, K * (M + 3), 1, 1.0f);
-    et_t_fill(B, K * (N + 3), 2, 1.0f);
-    for (int64_t i = 0; i < K * (M + 3); i++) Aa[i] = fabsf(A[i]);
-    for (int64_t i = 0; i < K * (N + 3); i++) Ba[i] = fabsf(B[i]);
+    float *Aa = malloc(na * 4), *Ba = malloc(nb * 4), *S = malloc(M * (N + 2) * 4);
+    et_t_fill(A, na, 1, 1.0f);
+    et_t_fill(B, nb, 2, 1.0f);
+    for (int64_t i = 0; i < na; i++) Aa[i] = fabsf(A[i]);
+    for (int64_t i = 0; i < nb; i++) Ba[i] = fabsf(B[i]);
     for (int p = 0; p < ET_ISA_COUNT; p++) {
         if (!et_kern_set_isa((et_isa)p)) continue;
         for (int ta = 0; ta < 2; ta++)
