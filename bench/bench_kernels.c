@@ -327,7 +327,8 @@ ET__PROBE_FN static float et__read_streams4(const float *b, int64_t per) {
 /* One timed pass of pattern `pat` over buf (n floats) on `threads` threads.  Two clocks: the
  * kernels' (returned), and each thread's own CPU clock, whose summed rates (*cpu_time: the
  * equivalent time) do not drop when a thread is descheduled on a shared machine — but run
- * high when the threads did not overlap.  The limit takes the faster: an upper bound. */
+ * high when the threads did not overlap.  The probe takes the faster where the two agree
+ * within 25%. */
 static double et__read_pass(const float *buf, int64_t n, int threads, int pat, double *cpu_time) {
     float total = 0;
     double rate = 0;
@@ -380,7 +381,10 @@ static double et__probe_bw(et__ctx *c, int threads) {
         et__read_pass(buf, bytes / 4, threads, pat, &tc);    /* warm-up */
         for (int r = 0; r < reps; r++) {
             t[r] = et__read_pass(buf, bytes / 4, threads, pat, &tc);
-            if (tc < t[r]) t[r] = tc;
+            /* the CPU clocks' figure only where the threads overlapped: a pass whose threads
+             * ran one after the other (wall ≈ their sum) adds two solo rates, and the
+             * "limit" then read 56 GB/s on this 37 GB/s host */
+            if (tc < t[r] && tc > 0.75 * t[r]) t[r] = tc;
         }
         et__stats st = et__stats_of(t, reps);
         /* the limit is what the machine can sustain: the best run of the best pattern (the
@@ -614,14 +618,15 @@ static int et__bench_type(et__ctx *c, et_type t, et__limits *L) {
         et__stats rd;
         et__stats st = et__time_matvec_paired(&j, mv_reps, &rd);
         double mv_gbps = (double)wbytes / st.median / 1e9;
-        /* The limit is the best read this run has seen: the probe's, or the read loop's beside
-         * these calls when the bus was faster then (the probe may have run while another job
-         * on this shared machine held it). */
-        const double rd_best = (double)bytes / rd.min / 1e9;
-        if (rd_best > L->bw) L->bw = rd_best;
         /* beside the probe's figure (the run's best moment), the same-moment read: the read
          * loop over another copy of these weights just before each kernel call */
         const double rd_gbps = (double)bytes / rd.median / 1e9;
+        /* The limit is the best sustained read this run has seen: the probe's, or the median
+         * of the read loop's beside these calls when the bus was faster then (the probe may
+         * have run while another job on this shared machine held it).  Not the fastest single
+         * read: one pass of 33 MB now and then reads at 53-60 GB/s on this 37 GB/s host (part
+         * of it still in the last-level cache), which made every 4-bit matvec look like 50%. */
+        if (rd_gbps > L->bw) L->bw = rd_gbps;
         char xj[128], xt[64];
         snprintf(xj, sizeof xj, ",\"read_gbps_paired\":%.3f,\"frac_paired\":%.4f", rd_gbps,
                  mv_gbps / rd_gbps);

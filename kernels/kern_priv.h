@@ -66,6 +66,14 @@ typedef struct et__qact {
      * c4 = off · ds / 4 (the offset formats: Q4_0 −8, IQ4_NL −128, Q5_0 −16) or ds / 4. */
     int8_t  *q4;
     float   *x4, *c4;
+    /* The Q4_K matvec on VNNI (T == 1): x quantized per 256-element super-block, one scale
+     * each (llama.cpp's Q8_K: the weight's 6-bit sub-block scales then apply in int32 and one
+     * float multiply serves the whole super-block).  qk holds each super-block's 8 sub-blocks
+     * in the order [0 2 1 3 4 6 5 7] (how 64 bytes of Q4_K quants fall when split into low and
+     * high nibbles), dk its scale, bk per sub-block (natural order) the sum of its quants. */
+    int8_t  *qk;
+    float   *dk;
+    int16_t *bk;
     /* bf16 matvec kernels (BF16, NF4 on AVX512-BF16): x rounded to bf16, K rounded up to even
      * (zero pad); for NF4 each 64-block as its 32 even elements, then its 32 odd ones. */
     uint16_t *xb;

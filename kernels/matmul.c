@@ -34,22 +34,69 @@
 static size_t et__al(size_t n) { return (n + ET__ALIGN - 1) & ~(size_t)(ET__ALIGN - 1); }
 
 /* ---- activation quantization (Q8_0's rounding: d = amax/127, q = round(x/d)) ------------------ */
+
+/* The largest |x| of 32 floats (NaNs skipped, as `v > m ? v : m` skips them). */
+static inline float et__amax32(const float *p);
+/* q[j] = round-half-even(p[j]·id) clamped to ±127 (xor 0x80 when unsigned); returns Σ q. */
+static inline int et__q8_32(const float *p, float id, int8_t *q, bool uns);
+
+#if defined(__AVX2__)
+#include <immintrin.h>
+/* AVX2 (every x86 path but ref): the scalar loops below were 2.7 ns an element -- 11 µs of a
+ * 4096-wide decode matvec's setup, more than the 256 rows after it.  Same results bit for bit:
+ * vcvtps2dq rounds half-even like rintf, and max/min keep the scalar NaN handling. */
+static inline float et__amax32(const float *p) {
+    const __m256 ab = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
+    __m256 m = _mm256_setzero_ps();
+    for (int j = 0; j < 32; j += 8) m = _mm256_max_ps(_mm256_and_ps(_mm256_loadu_ps(p + j), ab), m);
+    __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+    h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_max_ss(h, _mm_movehdup_ps(h));
+    return _mm_cvtss_f32(h);
+}
+
+static inline int et__q8_32(const float *p, float id, int8_t *q, bool uns) {
+    const __m256 vid = _mm256_set1_ps(id), hi = _mm256_set1_ps(127.0f), lo = _mm256_set1_ps(-127.0f);
+    __m256i v[4];
+    for (int j = 0; j < 4; j++)
+        v[j] = _mm256_cvtps_epi32(_mm256_min_ps(_mm256_max_ps(_mm256_mul_ps(_mm256_loadu_ps(p + 8 * j), vid), lo), hi));
+    const __m256i s = _mm256_add_epi32(_mm256_add_epi32(v[0], v[1]), _mm256_add_epi32(v[2], v[3]));
+    __m256i b = _mm256_packs_epi16(_mm256_packs_epi32(v[0], v[1]), _mm256_packs_epi32(v[2], v[3]));
+    b = _mm256_permutevar8x32_epi32(b, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    if (uns) b = _mm256_xor_si256(b, _mm256_set1_epi8((char)0x80));
+    _mm256_storeu_si256((__m256i *)q, b);
+    __m128i t = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+    t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0x4E));
+    t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0xB1));
+    return _mm_cvtsi128_si32(t);
+}
+#else
+static inline float et__amax32(const float *p) {
+    float m = 0.0f;
+    for (int j = 0; j < 32; j++) { float v = fabsf(p[j]); m = v > m ? v : m; }
+    return m;
+}
+
+static inline int et__q8_32(const float *p, float id, int8_t *q, bool uns) {
+    int sum = 0;
+    for (int j = 0; j < 32; j++) {
+        float v = __builtin_rintf(p[j] * id);   /* inline (frintx), where lrintf was a call */
+        int iv = (int)(v > 127.0f ? 127.0f : v < -127.0f ? -127.0f : v);
+        sum += iv;
+        q[j] = (int8_t)(uns ? (iv ^ 0x80) : iv);
+    }
+    return sum;
+}
+#endif
+
 void et__quant_act_c(const float *x, size_t ldx, int64_t T, int64_t K, et__qact *a,
                      bool act_unsigned) {
     for (int64_t t = 0; t < T; t++) {
         const float *xr = x + (size_t)t * ldx;
         int8_t *q = a->q + (size_t)t * (size_t)K;
         for (int64_t g = 0; g < a->ngroups; g++) {
-            float amax = 0.0f;
-            for (int j = 0; j < ET__QG; j++) amax = fmaxf(amax, fabsf(xr[g * ET__QG + j]));
-            float d = amax / 127.0f, id = d > 0.0f ? 1.0f / d : 0.0f;
-            int sum = 0;
-            for (int j = 0; j < ET__QG; j++) {
-                int v = (int)lrintf(xr[g * ET__QG + j] * id);
-                v = v > 127 ? 127 : v < -127 ? -127 : v;
-                sum += v;
-                q[g * ET__QG + j] = (int8_t)(act_unsigned ? (v ^ 0x80) : v);
-            }
+            const float d = et__amax32(xr + g * ET__QG) / 127.0f, id = d > 0.0f ? 1.0f / d : 0.0f;
+            const int sum = et__q8_32(xr + g * ET__QG, id, q + g * ET__QG, act_unsigned);
             a->d[t * a->ngroups + g] = d;
             a->ds[t * a->ngroups + g] = d * (float)sum;
         }
@@ -105,9 +152,35 @@ static et__kind et__eff_kind(const et__type_ops *to, const et__isa_ops *io) {
 
 /* The matvec scratch after the shared activations: K floats (NF4's split x), or the int8
  * kernels' permuted activations and lane scales over K rounded up to 4 blocks. */
+static size_t et__qk_bytes(int64_t K) {
+    return et__al((size_t)K) + et__al((size_t)(K / 256) * 4) + et__al((size_t)(K / 32) * 2);
+}
+
 static size_t et__xf_bytes(int64_t K) {
     size_t k4 = (size_t)(K + 127) / 128 * 128, a = et__al(k4) + 2 * et__al(k4 / 8 * 4);
-    return a > et__al((size_t)K * 4) ? a : et__al((size_t)K * 4);
+    if (a < et__al((size_t)K * 4)) a = et__al((size_t)K * 4);
+    return a > et__qk_bytes(K) ? a : et__qk_bytes(K);
+}
+
+/* et__qact.qk / dk / bk (see kern_priv.h): x quantized per super-block of 256, in scratch p. */
+static void et__prep_qk(et__qact *a, const float *x, char *p) {
+    static const int ord[8] = { 0, 2, 1, 3, 4, 6, 5, 7 };
+    const int64_t nsb = a->K / 256;
+    a->qk = (int8_t *)p;
+    a->dk = (float *)(p + et__al((size_t)a->K));
+    a->bk = (int16_t *)((char *)a->dk + et__al((size_t)nsb * 4));
+    for (int64_t i = 0; i < nsb; i++) {
+        const float *xs = x + i * 256;
+        float amax = 0.0f;
+        for (int j = 0; j < 8; j++) {
+            float m = et__amax32(xs + 32 * j);
+            amax = m > amax ? m : amax;
+        }
+        const float d = amax / 127.0f, id = d > 0.0f ? 1.0f / d : 0.0f;
+        a->dk[i] = d;
+        for (int j = 0; j < 8; j++)
+            a->bk[i * 8 + ord[j]] = (int16_t)et__q8_32(xs + ord[j] * 32, id, a->qk + i * 256 + j * 32, false);
+    }
 }
 
 /* f32 products with at most ET__ROWDOT_MAX outputs (a LoRA down-projection, its dX through
@@ -311,7 +384,9 @@ void et_kern_matmul(et_type wtype, const void *w, size_t ldw, const float *x, si
     if (T == 1 && io->matvec[wtype]) {
         et__matvec_fn mv = io->matvec[wtype];
         et__qact xq = { .T = 1, .K = K, .ngroups = K / ET__QG, .q = (int8_t *)base };
-        if (kind == ET__KIND_I8) {
+        if (wtype == ET_Q4_K && kind == ET__KIND_I8) {   /* only VNNI paths have this matvec */
+            et__prep_qk(&xq, x, (char *)base + et__shared_bytes(kind, 1, K));
+        } else if (kind == ET__KIND_I8) {
             xq.d = (float *)(base + et__al((size_t)K));
             xq.ds = (float *)((char *)xq.d + et__al((size_t)(K / ET__QG) * 4));
             et__quant_act_c(x, ldx, 1, K, &xq, false);
