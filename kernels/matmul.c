@@ -352,13 +352,17 @@ static void et__prep_q4(et__qact *a, float off, char *p) {
     for (int64_t b = 0; b < k4 / 32; b++) {
         int8_t *g = a->q4 + b / 4 * 128 + b % 4 * 16;
         const bool in = b < nb;
-        for (int c = 0; c < 16; c++) {
-            g[c]      = in ? a->q[b * 32 + c] : 0;
-            g[64 + c] = in ? a->q[b * 32 + 16 + c] : 0;
+        if (in) {
+            memcpy(g, a->q + b * 32, 16);
+            memcpy(g + 64, a->q + b * 32 + 16, 16);
+        } else {
+            memset(g, 0, 16);
+            memset(g + 64, 0, 16);
         }
+        const float d = in ? a->d[b] : 0.0f, c = in ? off * a->ds[b] * 0.25f : 0.0f;
         for (int l = 0; l < 4; l++) {
-            a->x4[b * 4 + l] = in ? a->d[b] : 0.0f;
-            a->c4[b * 4 + l] = in ? off * a->ds[b] * 0.25f : 0.0f;
+            a->x4[b * 4 + l] = d;
+            a->c4[b * 4 + l] = c;
         }
     }
 }
