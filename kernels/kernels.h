@@ -96,6 +96,10 @@ const char  *et_kern_matmul_family(et_type wtype);
 /* dX's products through a weight of that type: "bf16" (every type but f32 where the path has
  * vdpbf16ps: dY and W rounded to bf16, f32 sums), "f32", or "ref". */
 const char  *et_kern_matmul_dx_family(et_type wtype);
+/* How many activations share one int8 scale in the forward product over T tokens: 32, or 256
+ * where the path's matvec quantizes x per super-block (Q4_K on VNNI: llama.cpp's Q8_K);
+ * 0 where x stays in floating point. */
+int          et_kern_matmul_act_group(et_type wtype, int64_t T);
 et_peak_kind et_kern_matmul_peak_kind(et_type wtype);
 et_peak_kind et_kern_matmul_dx_peak_kind(et_type wtype);   /* the same for et_kern_matmul_dx */
 /* Runs n iterations of a latency-hiding loop of the instruction the current path uses for

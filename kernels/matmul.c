@@ -43,8 +43,8 @@ static inline int et__q8_32(const float *p, float id, int8_t *q, bool uns);
 #if defined(__AVX2__)
 #include <immintrin.h>
 /* AVX2 (every x86 path but ref): the scalar loops below were 2.7 ns an element -- 11 µs of a
- * 4096-wide decode matvec's setup, more than the 256 rows after it.  Same results bit for bit:
- * vcvtps2dq rounds half-even like rintf, and max/min keep the scalar NaN handling. */
+ * 4096-wide decode matvec's setup, more than the 256 rows after it.  Same results bit for bit
+ * on finite input: vcvtps2dq rounds half-even like rintf; amax skips NaNs as the scalar does. */
 static inline float et__amax32(const float *p) {
     const __m256 ab = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
     __m256 m = _mm256_setzero_ps();
@@ -152,17 +152,14 @@ static et__kind et__eff_kind(const et__type_ops *to, const et__isa_ops *io) {
 
 /* The matvec scratch after the shared activations: K floats (NF4's split x), or the int8
  * kernels' permuted activations and lane scales over K rounded up to 4 blocks. */
-static size_t et__qk_bytes(int64_t K) {
-    return et__al((size_t)K) + et__al((size_t)(K / 256) * 4) + et__al((size_t)(K / 32) * 2);
-}
-
 static size_t et__xf_bytes(int64_t K) {
     size_t k4 = (size_t)(K + 127) / 128 * 128, a = et__al(k4) + 2 * et__al(k4 / 8 * 4);
-    if (a < et__al((size_t)K * 4)) a = et__al((size_t)K * 4);
-    return a > et__qk_bytes(K) ? a : et__qk_bytes(K);
+    return a > et__al((size_t)K * 4) ? a : et__al((size_t)K * 4);
 }
 
-/* et__qact.qk / dk / bk (see kern_priv.h): x quantized per super-block of 256, in scratch p. */
+/* et__qact.qk / dk / bk (see kern_priv.h): x quantized per super-block of 256, in p -- the
+ * shared activation region, which holds it (K bytes, then K/256 scales and K/32 sums fit in
+ * the space of the K/32 scales and sums of 32-groups) and is otherwise unused by this path. */
 static void et__prep_qk(et__qact *a, const float *x, char *p) {
     static const int ord[8] = { 0, 2, 1, 3, 4, 6, 5, 7 };
     const int64_t nsb = a->K / 256;
@@ -181,6 +178,21 @@ static void et__prep_qk(et__qact *a, const float *x, char *p) {
         for (int j = 0; j < 8; j++)
             a->bk[i * 8 + ord[j]] = (int16_t)et__q8_32(xs + ord[j] * 32, id, a->qk + i * 256 + j * 32, false);
     }
+}
+
+/* Whether the matvec of wtype takes et__qact.qk (x per super-block): Q4_K's, which only the
+ * VNNI paths have. */
+static bool et__uses_qk(et_type wtype, et__kind kind, const et__isa_ops *io) {
+    return wtype == ET_Q4_K && kind == ET__KIND_I8 && io->matvec[wtype];
+}
+
+int et_kern_matmul_act_group(et_type wtype, int64_t T) {
+    const et__type_ops *to = et__kern_type_ops(wtype);
+    const et__isa_ops *io = et__kern_isa_ops();
+    if (!to || !io->sgemm) return 0;   /* the reference path: f32 throughout */
+    const et__kind kind = et__eff_kind(to, io);
+    if (kind != ET__KIND_I8) return 0;
+    return T == 1 && et__uses_qk(wtype, kind, io) ? 256 : ET__QG;
 }
 
 /* f32 products with at most ET__ROWDOT_MAX outputs (a LoRA down-projection, its dX through
@@ -388,8 +400,8 @@ void et_kern_matmul(et_type wtype, const void *w, size_t ldw, const float *x, si
     if (T == 1 && io->matvec[wtype]) {
         et__matvec_fn mv = io->matvec[wtype];
         et__qact xq = { .T = 1, .K = K, .ngroups = K / ET__QG, .q = (int8_t *)base };
-        if (wtype == ET_Q4_K && kind == ET__KIND_I8) {   /* only VNNI paths have this matvec */
-            et__prep_qk(&xq, x, (char *)base + et__shared_bytes(kind, 1, K));
+        if (et__uses_qk(wtype, kind, io)) {
+            et__prep_qk(&xq, x, base);
         } else if (kind == ET__KIND_I8) {
             xq.d = (float *)(base + et__al((size_t)K));
             xq.ds = (float *)((char *)xq.d + et__al((size_t)(K / ET__QG) * 4));

@@ -91,12 +91,6 @@ static tol_kind fwd_tol(et_isa isa, et_type t) {
     return TOL_INT8;
 }
 
-/* The activation quantization group of an int8 path: 32, but 256 for Q4_K's VNNI matvec
- * (x quantized per super-block, as llama.cpp's Q8_K). */
-static int act_group(et_isa isa, et_type t, int64_t T) {
-    return t == ET_Q4_K && T == 1 && (isa == ET_ISA_AVX512VNNI || isa == ET_ISA_AVX512BF16) ? 256 : 32;
-}
-
 static double bound(tol_kind tk, const float *x, const float *wr, int64_t K, int qg) {
     double swx = 0, qerr = 0;
     for (int64_t k = 0; k < K; k++) swx += fabs((double)x[k] * wr[k]);
@@ -130,10 +124,11 @@ static void check_forward(et_type t, int64_t T, int64_t K, int64_t N, bool acc, 
     void *work = malloc(et_kern_matmul_work(t, T, K, N) + 1);
     et_kern_matmul(t, w, ldw, x, ldx, y, ldy, T, K, N, acc, work);
     tol_kind tk = fwd_tol(g_isa, t);
+    const int ag = et_kern_matmul_act_group(t, T), qg = ag > 0 ? ag : 32;   /* x's int8 groups */
     int bad = 0;
     for (int64_t i = 0; i < T && bad < 3; i++) {
         for (int64_t n = 0; n < N && bad < 3; n++) {
-            double b = bound(tk, x + i * ldx, wd + n * K, K, act_group(g_isa, t, T)) + (acc ? 1e-6 * 4 : 0);
+            double b = bound(tk, x + i * ldx, wd + n * K, K, qg) + (acc ? 1e-6 * 4 : 0);
             double e = fabs((double)y[i * ldy + n] - yr[i * ldy + n]);
             if (!(e <= b)) {
                 bad++;
