@@ -91,6 +91,7 @@ static void et__tabs_init(void) {
         et__isa_tab[i].rowdot = et__rowdot_avx512;
         et__isa_tab[i].pack_t = et__pack_t_avx512;
         et__isa_tab[i].to_bf16 = et__to_bf16_avx512;
+        et__isa_tab[i].bf16_pairs = et__bf16_pairs_avx512;
         et__isa_tab[i].read = et__read_avx512;
         et__isa_tab[i].peak[ET_PEAK_INT8_DOT] = i == ET_ISA_AVX512 ? et__peak_int8_avx2
                                                                     : et__peak_vnni512;

@@ -111,6 +111,9 @@ typedef struct et__isa_ops {
     void (*pack_t)(const float *B, size_t ldb, int nr, int64_t kc, float *pack);
     /* y[i] = et_fp32_to_bf16(x[i]), i < n, bit for bit; NULL: the scalar conversion */
     void (*to_bf16)(const float *x, uint16_t *y, int64_t n);
+    /* y[2i] = bf16(a[i]), y[2i+1] = bf16(b[i]) (0 for b NULL), i < n, bit for bit as
+     * et_fp32_to_bf16; NULL: the scalar conversion */
+    void (*bf16_pairs)(const float *a, const float *b, uint16_t *y, int64_t n);
     bool          act_unsigned;     /* qgemm wants q+128 */
     int           qgemm_tile_t;     /* tokens per register tile (scheduling hint) */
     et__matvec_fn matvec[ET_TYPE_COUNT];   /* per weight type; NULL: use the strip path */
@@ -177,6 +180,7 @@ void et__sgemm_avx512(int64_t, const float *, size_t, size_t, const float *, siz
                       size_t, int64_t, int, float, bool);
 void et__pack_t_avx512(const float *, size_t, int, int64_t, float *);
 void et__to_bf16_avx512(const float *, uint16_t *, int64_t);
+void et__bf16_pairs_avx512(const float *, const float *, uint16_t *, int64_t);
 void et__rowdot_avx512(const float *, size_t, int64_t, int64_t, const float *, size_t, int, float *,
                        size_t, bool);
 void et__mv_nf4_avx512(const et__wdesc *, const float *, const et__qact *, float *, int64_t,

@@ -118,7 +118,7 @@ static size_t et__strip_bytes(et__kind kind, int G, int64_t K) {
     case ET__KIND_BF16:   /* the strip, one decoded row, 32 rounded rows */
         return 2 * et__al((size_t)Kp * ET__SW * 2) + et__al((size_t)Kp * 4);
     default:
-        return et__al((size_t)ET__KC * ET__SW * 4) + et__al((size_t)ET__KC * 4);
+        return 2 * et__al((size_t)ET__KC * ET__SW * 4);   /* the strip, 32 decoded rows */
     }
 }
 
@@ -221,18 +221,23 @@ size_t et_kern_matmul_work(et_type wtype, int64_t T, int64_t K, int64_t N) {
 }
 
 /* bf16 dX (every type but f32 where the path has vdpbf16ps): dY rounded to bf16 once, then
- * per thread the strips of Wᵀ for one column range (a range is 64 columns, or one block of
- * a type whose blocks are longer: K-quants' 256, since a block decodes whole), as n-pairs ×
- * 32 × 2 bf16 over ET__DXB_NC rows at a time, and one decoded row segment. */
-#define ET__DXB_NC 512
+ * per thread the strips of Wᵀ for one column range (a range is 64 columns — 256 for 2-byte
+ * types, see below — or one block of a type whose blocks are longer: K-quants' 256, since a
+ * block decodes whole), as n-pairs × 32 × 2 bf16 over ET__DXB_NC rows at a time (a 128 KiB
+ * panel at 64 columns: deep enough that the micro-kernel's C tile loads and stores are
+ * amortized over 512 n-pairs), and two decoded row segments (a pair). */
+#define ET__DXB_NC 1024
 #define ET__DXB_MAXS 8   /* strips of the widest range: 256 columns */
 static int64_t et__dxb_range(et_type t) {
-    int64_t b = et_type_get(t)->blck_size;
-    return b > 64 ? b : 64;
+    /* 2-byte rows are a power of two apart (8 KiB at K = 4096): a 64-column range would read
+     * 128 bytes from each, all in the same L1 sets, so those read 256 columns at a time */
+    const et_type_traits *tr = et_type_get(t);
+    int64_t want = tr->blck_size == 1 && tr->type_size == 2 ? 256 : 64;
+    return tr->blck_size > want ? tr->blck_size : want;
 }
 static size_t et__dxb_shared(int64_t T, int64_t N) { return et__al((size_t)(T * ((N + 1) & ~(int64_t)1)) * 2); }
 static size_t et__dxb_thread(int64_t rw) {
-    return (size_t)(rw / 32) * et__al((size_t)ET__DXB_NC * 32 * 2) + et__al((size_t)rw * 4);
+    return (size_t)(rw / 32) * et__al((size_t)ET__DXB_NC * 32 * 2) + et__al((size_t)rw * 2 * 4);
 }
 
 size_t et_kern_matmul_dx_work(et_type wtype, int64_t T, int64_t K, int64_t N) {
@@ -304,6 +309,16 @@ static void et__to_bf16(const et__isa_ops *io, const float *x, uint16_t *y, int6
     for (int64_t i = 0; i < n; i++) y[i] = et__bf16_rne(x[i]);
 }
 
+/* dst[2i] = bf16(a[i]), dst[2i+1] = bf16(b[i]) (0 where b is NULL), i < n: two rows' k-pair
+ * interleave, the form a bf16 strip holds them in. */
+static void et__bf16_pairs(const et__isa_ops *io, const float *a, const float *b, uint16_t *dst, int64_t n) {
+    if (io->bf16_pairs) { io->bf16_pairs(a, b, dst, n); return; }
+    for (int64_t i = 0; i < n; i++) {
+        dst[2 * i] = et__bf16_rne(a[i]);
+        dst[2 * i + 1] = b ? et__bf16_rne(b[i]) : 0;
+    }
+}
+
 /* A bf16 strip: strip[p·64 + 2r + e] = bf16 of W[n0 + r][2p + e] — as 32-bit words, the
  * transpose of the rows' k-pairs, so the path's pack_t does it.  BF16 rows with even K are
  * its source as they are; other types (and odd K) are decoded and rounded a row at a time
@@ -332,14 +347,24 @@ static void et__build_bstrip(const et__wdesc *w, const et__type_ops *to, const e
         for (int r = 0; r < ET__SW; r++) d32[p * ET__SW + r] = r < nr ? s32[(size_t)r * ld32 + p] : 0;
 }
 
-/* Columns [k0, k0+kc) of rows [n0, n0+nr) in f32: strip[k*32 + r]. */
-static void et__build_fstrip(const et__wdesc *w, const et__type_ops *to, int64_t n0, int nr,
-                             int64_t k0, int64_t kc, float *strip, float *row) {
-    if (nr < ET__SW) memset(strip, 0, (size_t)kc * ET__SW * 4);
-    for (int r = 0; r < nr; r++) {
-        to->dec_f32(w, n0 + r, k0, kc, row);
-        for (int64_t k = 0; k < kc; k++) strip[k * ET__SW + r] = row[k];
+/* Columns [k0, k0+kc) of rows [n0, n0+nr) in f32: strip[k*32 + r].  The rows decoded into
+ * rows[32][kc] (f32 weights read in place), then transposed by the path's pack_t. */
+static void et__build_fstrip(const et__wdesc *w, const et__type_ops *to, const et__isa_ops *io, int64_t n0, int nr,
+                             int64_t k0, int64_t kc, float *strip, float *rows) {
+    const float *src = rows;
+    size_t ld = (size_t)kc;
+    if (w->type == ET_F32 && (w->ldw & 3) == 0) {
+        src = (const float *)((const char *)w->base + (size_t)n0 * w->ldw) + k0;
+        ld = w->ldw / 4;
+    } else {
+        for (int r = 0; r < nr; r++) to->dec_f32(w, n0 + r, k0, kc, rows + (size_t)r * kc);
     }
+    if (io->pack_t) {
+        io->pack_t(src, ld, nr, kc, strip);
+        return;
+    }
+    for (int64_t k = 0; k < kc; k++)
+        for (int r = 0; r < ET__SW; r++) strip[k * ET__SW + r] = r < nr ? src[(size_t)r * ld + k] : 0.0f;
 }
 
 /* Whether t is one of the 32-element 4/5-bit formats whose matvec wants et__qact.q4/x4/c4,
@@ -512,14 +537,14 @@ void et_kern_matmul(et_type wtype, const void *w, size_t ldw, const float *x, si
         for (int64_t j = 0; j < ntile; j++) et__pack_tile8(x, ldx, j * 8, T, 0, K, xp + j * K * 8);
         char *p = tbase + (size_t)omp_get_thread_num() * per_thread;
         float *strip = (float *)p;
-        float *row = (float *)(p + et__al((size_t)ET__KC * ET__SW * 4));
+        float *rows = (float *)(p + et__al((size_t)ET__KC * ET__SW * 4));
         #pragma omp for schedule(static)
         for (int64_t i = 0; i < nstrips; i++) {
             int64_t n0 = i * ET__SW;
             int nr = (int)(N - n0 < ET__SW ? N - n0 : ET__SW);
             for (int64_t k0 = 0; k0 < K; k0 += ET__KC) {
                 int64_t kc = K - k0 < ET__KC ? K - k0 : ET__KC;
-                et__build_fstrip(&wd, to, n0, nr, k0, kc, strip, row);
+                et__build_fstrip(&wd, to, io, n0, nr, k0, kc, strip, rows);
                 for (int64_t j = 0; j < ntile; j++) {
                     int64_t nt = T - j * 8 < 8 ? T - j * 8 : 8;
                     io->sgemm(kc, xp + j * K * 8 + k0 * 8, 1, 8, strip, ET__SW, y + j * 8 * ldy + n0, ldy,
@@ -532,10 +557,11 @@ void et_kern_matmul(et_type wtype, const void *w, size_t ldw, const float *x, si
 
 /* ---- backward: dX = dY · W ------------------------------------------------------------------------ */
 
-/* dX with bf16 products and f32 accumulation: dx[t, k0..k0+64) over n in chunks of
+/* dX with bf16 products and f32 accumulation: dx[t, k0..k0+rw) over n in chunks of
  * ET__DXB_NC rows, each chunk's Wᵀ strips fed to the forward's bf16 micro-kernel (whose
- * reduction runs over n-pairs here).  Each thread owns 64-column ranges of dx: deterministic
- * for a fixed thread count.  Error within bf16 rounding of dY and W. */
+ * reduction runs over n-pairs here); rows are decoded two at a time and interleaved into
+ * the strips by the path's bf16_pairs.  Each thread owns whole column ranges of dx:
+ * deterministic for a fixed thread count.  Error within bf16 rounding of dY and W. */
 
 static void et__matmul_dx_bf16(const et__wdesc *wd, const et__type_ops *to, const et__isa_ops *io,
                                const float *dy, size_t lddy, float *dx, size_t lddx, int64_t T,
@@ -554,25 +580,26 @@ static void et__matmul_dx_bf16(const et__wdesc *wd, const et__type_ops *to, cons
         char *p = tbase + (size_t)omp_get_thread_num() * et__dxb_thread(rw);
         uint16_t *st[ET__DXB_MAXS];
         for (int s = 0; s < rw / 32; s++) st[s] = (uint16_t *)(p + (size_t)s * et__al((size_t)ET__DXB_NC * 32 * 2));
-        float *row = (float *)(p + (size_t)(rw / 32) * et__al((size_t)ET__DXB_NC * 32 * 2));
+        float *rowa = (float *)(p + (size_t)(rw / 32) * et__al((size_t)ET__DXB_NC * 32 * 2));
+        float *rowb = rowa + rw;
         #pragma omp for schedule(static)
         for (int64_t i = 0; i < nranges; i++) {
             const int64_t k0 = i * rw, kw = K - k0 < rw ? K - k0 : rw;
             const int ns = (int)((kw + 31) / 32);
             for (int64_t n0 = 0; n0 < N; n0 += ET__DXB_NC) {
                 const int64_t nc = N - n0 < ET__DXB_NC ? N - n0 : ET__DXB_NC, kp = (nc + 1) / 2;
-                for (int64_t r = 0; r < 2 * kp; r++) {
-                    uint16_t h[ET__DXB_MAXS * 32];
-                    if (r < nc && wd->type == ET_BF16) {   /* already bf16: copied */
-                        memcpy(h, (const char *)wd->base + (size_t)(n0 + r) * wd->ldw + (size_t)k0 * 2,
-                               (size_t)kw * 2);
-                    } else if (r < nc) {
-                        to->dec_f32(wd, n0 + r, k0, kw, row);
-                        et__to_bf16(io, row, h, kw);
+                for (int64_t p = 0; p < kp; p++) {   /* rows 2p, 2p+1 → pair p of each strip */
+                    const int64_t r = 2 * p;
+                    to->dec_f32(wd, n0 + r, k0, kw, rowa);
+                    for (int64_t c = kw; c < ns * 32; c++) rowa[c] = 0.0f;
+                    const float *b = NULL;
+                    if (r + 1 < nc) {
+                        to->dec_f32(wd, n0 + r + 1, k0, kw, rowb);
+                        for (int64_t c = kw; c < ns * 32; c++) rowb[c] = 0.0f;
+                        b = rowb;
                     }
-                    for (int64_t c = r < nc ? kw : 0; c < ns * 32; c++) h[c] = 0;
                     for (int s = 0; s < ns; s++)
-                        for (int c = 0; c < 32; c++) st[s][(r / 2) * 64 + 2 * c + (r & 1)] = h[32 * s + c];
+                        et__bf16_pairs(io, rowa + 32 * s, b ? b + 32 * s : NULL, st[s] + p * 64, 32);
                 }
                 for (int s = 0; s < ns; s++) {
                     const int nr = (int)(kw - 32 * s < 32 ? kw - 32 * s : 32);

@@ -232,7 +232,8 @@ static void test_matmul_odd_k(void) {
         check_forward(ET_F16, 3, 101, 31, false, 32);
         check_forward(ET_BF16, 10, 77, 64, true, 33);
         check_dx(ET_BF16, 4, 37, 45, false, 34);
-        check_dx(ET_BF16, 3, 130, 1031, true, 55);   /* bf16 dX: 3 row chunks, odd N, a 2-column range */
+        check_dx(ET_BF16, 3, 130, 2061, true, 55);   /* bf16 dX: 3 row chunks, odd N, a part range */
+        check_dx(ET_F16, 2, 300, 1033, false, 63);   /* a whole and a part 256-column range */
         check_dx(ET_NF4, 2, 192, 517, false, 56);
         check_dx(ET_NF4, 28, 64, 32, false, 57);      /* a tiny Llama's k, up and down shapes */
         check_dx(ET_NF4, 28, 64, 128, false, 58);
@@ -398,6 +399,26 @@ static void test_to_bf16(void) {
         }
     }
     printf("  to_bf16 checked on %d path(s)\n", paths);
+    /* the two-row interleave of the bf16 dX strips: the same rounding, pairs in order */
+    paths = 0;
+    for (int p = 0; p < ET_ISA_COUNT; p++) {
+        const et__isa_ops *io = et__kern_isa_ops_for((et_isa)p);
+        if (!et_kern_isa_available((et_isa)p) || !io || !io->bf16_pairs) continue;
+        paths++;
+        for (int n = 1; n <= N / 2; n++)
+            for (int withb = 0; withb < 2; withb++) {
+                uint16_t y[N + 1];
+                y[2 * n] = 0xABCD;
+                const float *a = x + N / 2 - n, *b = withb ? x + N - n : NULL;
+                io->bf16_pairs(a, b, y, n);
+                int bad = 0;
+                for (int i = 0; i < n; i++)
+                    bad += y[2 * i] != et_fp32_to_bf16(a[i]) || y[2 * i + 1] != (b ? et_fp32_to_bf16(b[i]) : 0);
+                CHECK(bad == 0 && y[2 * n] == 0xABCD, "%s pairs n=%d b=%d: %d pairs differ%s", et_isa_name((et_isa)p), n,
+                      withb, bad, y[2 * n] != 0xABCD ? ", wrote past 2n" : "");
+            }
+    }
+    printf("  bf16_pairs checked on %d path(s)\n", paths);
 }
 
 int main(void) {

@@ -274,17 +274,30 @@ void et__pack_t_avx512(const float *B, size_t ldb, int nr, int64_t kc, float *pa
 /* ---- f32 -> bf16 ------------------------------------------------------------------------------
  * y[i] = et_fp32_to_bf16(x[i]) bit for bit: round to nearest even on the integer bits, a NaN
  * keeps its sign and top payload with the quiet bit set (vcvtneps2bf16 would differ: it
- * flushes denormal inputs). */
-void et__to_bf16_avx512(const float *x, uint16_t *y, int64_t n) {
+ * flushes denormal inputs).  The result is in the low 16 bits of each lane. */
+static inline __m512i et__bf16_lanes(__m512i u) {
     const __m512i one = _mm512_set1_epi32(1), bias = _mm512_set1_epi32(0x7fff), absm = _mm512_set1_epi32(0x7fffffff);
     const __m512i inf = _mm512_set1_epi32(0x7f800000), quiet = _mm512_set1_epi32(64);
+    __m512i hi = _mm512_srli_epi32(u, 16);
+    __m512i r = _mm512_srli_epi32(_mm512_add_epi32(u, _mm512_add_epi32(bias, _mm512_and_si512(hi, one))), 16);
+    __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(u, absm), inf);
+    return _mm512_mask_or_epi32(r, nan, hi, quiet);
+}
+
+void et__to_bf16_avx512(const float *x, uint16_t *y, int64_t n) {
     for (int64_t i = 0; i < n; i += 16) {
         const __mmask16 m = et__mask16(n - i < 16 ? (int)(n - i) : 16);
-        __m512i u = _mm512_castps_si512(_mm512_maskz_loadu_ps(m, x + i));
-        __m512i hi = _mm512_srli_epi32(u, 16);
-        __m512i r = _mm512_srli_epi32(_mm512_add_epi32(u, _mm512_add_epi32(bias, _mm512_and_si512(hi, one))), 16);
-        __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(u, absm), inf);
-        r = _mm512_mask_or_epi32(r, nan, hi, quiet);
+        __m512i r = et__bf16_lanes(_mm512_castps_si512(_mm512_maskz_loadu_ps(m, x + i)));
         _mm256_mask_storeu_epi16(y + i, m, _mm512_cvtepi32_epi16(r));
+    }
+}
+
+/* Two rows' k-pair interleave: lane i of the result is bf16(a[i]) | bf16(b[i]) << 16. */
+void et__bf16_pairs_avx512(const float *a, const float *b, uint16_t *y, int64_t n) {
+    for (int64_t i = 0; i < n; i += 16) {
+        const __mmask16 m = et__mask16(n - i < 16 ? (int)(n - i) : 16);
+        __m512i r = et__bf16_lanes(_mm512_castps_si512(_mm512_maskz_loadu_ps(m, a + i)));
+        if (b) r = _mm512_or_si512(r, _mm512_slli_epi32(et__bf16_lanes(_mm512_castps_si512(_mm512_maskz_loadu_ps(m, b + i))), 16));
+        _mm512_mask_storeu_epi32(y + 2 * i, m, r);
     }
 }
