@@ -67,8 +67,8 @@ static const char *et__bt_compute(et_type bt) {
  * written to a temporary GGUF, then loaded from it (memory-mapped) in a fresh context, so
  * neither the f32 originals nor the set-up count in the measured run.  The peak-RSS mark is
  * reset (/proc/self/clear_refs "5") after the set-up, and the idle baseline taken there. */
-static int et__bt_one(const et__bt_cfg *b, const char *method, const char *base, bool recompute, const char *device,
-                      FILE *out) {
+static int et__bt_one(const et__bt_cfg *b, const char *method, const char *base, bool recompute, bool recompute_mlp,
+                      const char *device, FILE *out) {
     et_type bt = et_type_from_name(base);
     if (bt == ET_TYPE_COUNT) { fprintf(stderr, "bench train: unknown base type '%s'\n", base); return 1; }
     /* NF4 blocks 64 weights along a row: ffn_down's rows (ffn long) must be a multiple of 64,
@@ -86,7 +86,8 @@ static int et__bt_one(const et__bt_cfg *b, const char *method, const char *base,
         et_ctx *c0 = et_ctx_new(1 << 12);
         et_llama m0;
         bool ok = c0 && et_llama_init(&m0, c0, &cfg, 1, 0) && (bt == ET_F32 || et_llama_compress(&m0, bt, NULL, NULL)) &&
-                  (bt != ET_BF16 || et_llama_compress_head(&m0, ET_BF16));   /* bf16: the head too */
+                  /* bf16 and QLoRA's nf4: the head in bf16 too (as edgetune finetune does) */
+                  ((bt != ET_BF16 && bt != ET_NF4) || et_llama_compress_head(&m0, ET_BF16));
         et_gguf_writer *w = ok ? et_gguf_writer_new() : NULL;
         if (w) et_llama_to_gguf(&m0, w, "bench");
         int rc = w ? et_gguf_writer_write(w, path, err, sizeof err) : -1;
@@ -128,6 +129,7 @@ static int et__bt_one(const et__bt_cfg *b, const char *method, const char *base,
     c.opt.lr = 1e-4f;
     c.device = device;
     c.recompute = recompute;
+    c.recompute_mlp = recompute_mlp;
     double sec = 0, cpu = 0;
     if (et_train_calibrate(&m, &c, ex, b->batch, b->steps, &sec, &cpu, err, sizeof err)) {
         fprintf(stderr, "bench train: %s\n", err);
@@ -136,11 +138,12 @@ static int et__bt_one(const et__bt_cfg *b, const char *method, const char *base,
     size_t peak = et_train_peak_rss();
     fprintf(out,
             "{\"engine\": \"edgetune\", \"method\": \"%s\", \"base\": \"%s\", \"compute\": \"%s\", \"recompute\": %s, "
+            "\"recompute_mlp\": %s, "
             "\"loss_positions\": \"%s\", \"batch\": %d, \"seq\": %d, \"dim\": %d, \"ffn\": %d, "
             "\"tokens_per_s\": %.1f, \"ms_per_step\": %.2f, \"cpu_ms_per_step\": %.2f, "
             "\"steps\": %d, \"peak_rss_bytes\": %zu, \"idle_rss_bytes\": %zu, \"peak_rss_net_bytes\": %zu, "
             "\"threads\": %d, \"device\": \"%s\"}\n",
-            method, base, et__bt_compute(bt), recompute ? "true" : "false", b->answer > 0 ? "answer" : "all", b->batch, b->seq, b->dim, ffn, b->batch * b->seq / sec,
+            method, base, et__bt_compute(bt), recompute ? "true" : "false", recompute_mlp ? "true" : "false", b->answer > 0 ? "answer" : "all", b->batch, b->seq, b->dim, ffn, b->batch * b->seq / sec,
             sec * 1e3, cpu * 1e3, b->steps, peak, idle, peak - idle, b->threads, device);
     fflush(out);
     free(ids);
@@ -154,7 +157,7 @@ static int et__bt_one(const et__bt_cfg *b, const char *method, const char *base,
 
 typedef struct et__bt_row {
     char   engine[16], method[16], base[16], compute[8], pos[8], wait[12], device[16];
-    bool   recompute;
+    bool   recompute, recompute_mlp;
     double tok_s, ms, cpu_ms;
     double peak, net;
     bool   ok;
@@ -245,15 +248,16 @@ int et_cmd_bench_train(int argc, char **argv) {
     et__bt_cfg cfg = quick ? et__quick : et__full;
     if (steps) cfg.steps = steps;
     if (threads) cfg.threads = threads;
-    if (one) {   /* child: "method:base" or "method:base:rc" (with recomputation) */
+    if (one) {   /* child: "method:base", "method:base:rc" (checkpointing) or "method:base:mlp" (the
+                  MLP's gate and up products recomputed) */
         char method[16], base[16], rc[8] = "";
-        if (sscanf(one, "%15[^:]:%15[^:]:%7s", method, base, rc) < 2 || (rc[0] && strcmp(rc, "rc"))) {
+        if (sscanf(one, "%15[^:]:%15[^:]:%7s", method, base, rc) < 2 || (rc[0] && strcmp(rc, "rc") && strcmp(rc, "mlp"))) {
             fprintf(stderr, "bench train: --one '%s'\n", one);
             return 2;
         }
         cfg.answer = answer;
         if (answer > 0) cfg.seq = (quick ? 24 : ET__STUDY_PROMPT) + answer;
-        return et__bt_one(&cfg, method, base, rc[0] != 0, device, stdout);
+        return et__bt_one(&cfg, method, base, !strcmp(rc, "rc"), !strcmp(rc, "mlp"), device, stdout);
     }
     FILE *out = stdout;
     if (outp && !(out = fopen(outp, "w"))) { fprintf(stderr, "bench train: %s: %s\n", outp, strerror(errno)); return 1; }
@@ -278,7 +282,7 @@ int et_cmd_bench_train(int argc, char **argv) {
     snprintf(s_studyseq, sizeof s_studyseq, "%d", (quick ? 24 : ET__STUDY_PROMPT) + (quick ? 8 : ET__STUDY_ANSWER));
 
     /* quick: one run per engine and workload for `make test` (the plumbing: LoRA with
-     * recomputation, and the bf16 rows of both engines, included); core: no Q8_0/Q4_0 bases,
+     * recomputation, QLoRA with the MLP recomputed, and the bf16 rows of both engines, included); core: no Q8_0/Q4_0 bases,
      * no OMP_WAIT_POLICY=passive variants */
     struct { const char *engine, *spec, *wait; bool study, quick, core; } runs[] = {
         { "edgetune", "lora:f32", NULL, false, true, true },
@@ -290,6 +294,8 @@ int et_cmd_bench_train(int argc, char **argv) {
         { "edgetune", "lora:bf16", NULL, true, false, true },
         { "edgetune", "lora:f32:rc", NULL, false, true, true },
         { "edgetune", "qlora:nf4:rc", NULL, false, false, true },
+        { "edgetune", "lora:f32:mlp", NULL, false, false, true },
+        { "edgetune", "qlora:nf4:mlp", NULL, false, true, true },
         { "pytorch", "f32", NULL, false, true, true },
         { "pytorch", "f32", "passive", false, false, false },
         { "pytorch", "bf16", NULL, false, true, true },
@@ -334,6 +340,7 @@ int et_cmd_bench_train(int argc, char **argv) {
         snprintf(w->wait, sizeof w->wait, "%s", runs[r].wait ? runs[r].wait : "default");
         et__jstr(line, "device", w->device, sizeof w->device);
         w->recompute = strstr(line, "\"recompute\": true") != NULL;
+        w->recompute_mlp = strstr(line, "\"recompute_mlp\": true") != NULL;
         if (!w->device[0]) snprintf(w->device, sizeof w->device, "cpu");
         w->tok_s = et__jnum(line, "tokens_per_s");
         w->ms = et__jnum(line, "ms_per_step");
@@ -344,19 +351,22 @@ int et_cmd_bench_train(int argc, char **argv) {
         if (!json)
             fprintf(out, "%-8s %-5s base %-4s compute %-4s loss %-6s omp %-7s on %-8s%s %8.0f tok/s %9.1f ms/step (cpu "
                     "%9.1f ms)  peak %7.1f MiB (net %7.1f MiB)\n", w->engine, w->method, w->base, w->compute, w->pos,
-                    w->wait, w->device, w->recompute ? " recompute" : "", w->tok_s, w->ms, w->cpu_ms,
+                    w->wait, w->device, w->recompute ? " recompute" : w->recompute_mlp ? " rc-mlp" : "", w->tok_s, w->ms, w->cpu_ms,
                     w->peak / 1048576.0, w->net / 1048576.0);
     }
     /* same-run ratios */
     const et__bt_row *et_all = NULL, *et_nf4 = NULL, *et_study = NULL, *pt_f32 = NULL, *pt_best = NULL,
                      *pt_study = NULL, *et_all_rc = NULL, *et_nf4_rc = NULL, *et_bf16 = NULL,
-                     *pt_bf16 = NULL;
+                     *pt_bf16 = NULL, *et_all_mlp = NULL, *et_nf4_mlp = NULL;
     for (int i = 0; i < n_rows; i++) {
         const et__bt_row *w = &rows[i];
         bool all = !strcmp(w->pos, "all");
         if (!strcmp(w->engine, "edgetune") && w->recompute) {
             if (!strcmp(w->base, "f32")) et_all_rc = w;
             if (!strcmp(w->base, "nf4")) et_nf4_rc = w;
+        } else if (!strcmp(w->engine, "edgetune") && w->recompute_mlp) {
+            if (!strcmp(w->base, "f32")) et_all_mlp = w;
+            if (!strcmp(w->base, "nf4")) et_nf4_mlp = w;
         } else if (!strcmp(w->engine, "edgetune")) {
             if (all && !strcmp(w->base, "f32")) et_all = w;
             if (all && !strcmp(w->base, "nf4")) et_nf4 = w;
@@ -396,6 +406,14 @@ int et_cmd_bench_train(int argc, char **argv) {
         fprintf(out, "%swith recomputation: edgetune QLoRA-NF4 / PyTorch f32 LoRA: %.2fx tokens/s; peak RSS %.2fx total, "
                 "%.2fx net\n", pre, et_nf4_rc->tok_s / pt_f32->tok_s, et_nf4_rc->peak / pt_f32->peak,
                 et_nf4_rc->net / pt_f32->net);
+    if (et_all_mlp && pt_f32)
+        fprintf(out, "%swith the MLP's gate and up recomputed: edgetune f32 LoRA / PyTorch f32: %.2fx tokens/s; peak "
+                "RSS %.2fx total, %.2fx net\n", pre, et_all_mlp->tok_s / pt_f32->tok_s, et_all_mlp->peak / pt_f32->peak,
+                et_all_mlp->net / pt_f32->net);
+    if (et_nf4_mlp && pt_f32)
+        fprintf(out, "%swith the MLP's gate and up recomputed: edgetune QLoRA-NF4 / PyTorch f32 LoRA: %.2fx tokens/s; "
+                "peak RSS %.2fx total, %.2fx net\n", pre, et_nf4_mlp->tok_s / pt_f32->tok_s,
+                et_nf4_mlp->peak / pt_f32->peak, et_nf4_mlp->net / pt_f32->net);
     if (et_study && pt_study)
         fprintf(out, "%sstudy workload (answer-only loss and head): edgetune best (LoRA over %s) / PyTorch best (%s): "
                 "%.2fx tokens/s (%.2fx by CPU time)\n", pre, et_study->base, pt_study->compute,

@@ -28,13 +28,15 @@
 
 static const char *et__usage =
     "usage: edgetune finetune --model M.gguf --data FILE.jsonl [options]\n"
-    "  --method lora|qlora|ia3|prompt|full   (default lora; qlora = lora over an nf4 base)\n"
+    "  --method lora|qlora|ia3|prompt|full   (default lora; qlora = lora over an nf4 base, its head in\n"
+    "                                        bf16: QLoRA's storage and compute types)\n"
     "  --targets q,k,v,o,gate,up,down|all    LoRA target modules (default all)\n"
     "  --rank R --alpha A --dropout P        LoRA (default 8, 16, 0)\n"
     "  --prompt-tokens N                     prompt tuning: virtual tokens (default 8)\n"
     "  --base f32|f16|bf16|q8_0|q4_0|q4_k|nf4  recompress the base's linear layers (default: as stored);\n"
     "                                        bf16 is the bf16-compute setting: the head too, and the\n"
-    "                                        trunk's and head's products in bf16 where the CPU has them\n"
+    "                                        trunk's and head's products in bf16 where the CPU has them;\n"
+    "                                        nf4 also puts the head in bf16 (as --method qlora)\n"
     "  --steps N | --epochs N | --time-budget 60s   budget (default --epochs 1)\n"
     "  --lr X --weight-decay X --clip X --schedule constant|cosine --warmup N\n"
     "  --batch N --accum N --seq-len N --seed N --threads N\n"
@@ -42,6 +44,9 @@ static const char *et__usage =
     "  --recompute --mem-limit 512M --ckpt FILE [--ckpt-every N] [--resume] --out ADAPTER.gguf\n"
     "  --keep-activations                    keep the elementwise ops' outputs for backward (default:\n"
     "                                        recompute them, a quarter less activation memory)\n"
+    "  --recompute-mlp                       recompute the MLP's gate and up products in backward (two\n"
+    "                                        matmuls a layer) instead of keeping them: 2 x ffn floats a\n"
+    "                                        token a layer less\n"
     "  --profile DIR [--profile-limits KERNELS.jsonl]   per-op table, profile.jsonl, trace.json, roofline.png, memory.png\n"
     "  --device cpu|vulkan[:N]|auto          where the steps run (default cpu; EDGETUNE_VK_DEVICE=N picks\n"
     "                                        the device plain 'vulkan' opens; with --profile: GPU times)\n";
@@ -278,6 +283,7 @@ int et_cmd_finetune(int argc, char **argv) {
         else if (!strcmp(a, "--resume")) c.resume = true;
         else if (!strcmp(a, "--recompute")) c.recompute = true;
         else if (!strcmp(a, "--keep-activations")) c.keep_activations = true;
+        else if (!strcmp(a, "--recompute-mlp")) c.recompute_mlp = true;
         else if (ARG("--rank")) { if (!et__int(a, val, 1, 4096, &rank)) return 2; }
         else if (ARG("--prompt-tokens")) { if (!et__int(a, val, 1, 4096, &n_prompt)) return 2; }
         else if (ARG("--alpha")) { if (!et__float(a, val, 1e-6, 1e6, &alpha)) return 2; }
@@ -377,7 +383,8 @@ int et_cmd_finetune(int argc, char **argv) {
     if (base && base_type != ET_F32) {
         double sp = 0;
         if (!et_llama_compress(&m, base_type, NULL, &sp) ||
-            (base_type == ET_BF16 && strcmp(method, "full") && !et_llama_compress_head(&m, ET_BF16))) {
+            ((base_type == ET_BF16 || base_type == ET_NF4) && strcmp(method, "full") &&
+             !et_llama_compress_head(&m, ET_BF16))) {
             fprintf(stderr, "edgetune finetune: --base %s: %s\n", base, et_ctx_error(ctx));
             goto done;
         }

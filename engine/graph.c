@@ -111,14 +111,15 @@ static bool et__cheap_op(et_op op) {
 }
 
 /* The recomputed copy of forward node t (memoized), for activation checkpointing; with
- * cheap_only, of the elementwise ops only (every other node is kept). */
-static et_tensor *et__recomputed(et_ctx *ctx, et_tensor *t, int32_t first_bwd_id, bool cheap_only) {
+ * cheap_only, of the elementwise ops (and with marked, of RECOMPUTABLE nodes) only: every
+ * other node is kept. */
+static et_tensor *et__recomputed(et_ctx *ctx, et_tensor *t, int32_t first_bwd_id, bool cheap_only, bool marked) {
     if (!t || t->op == ET_OP_NONE || t->id >= first_bwd_id) return t;
     if (t->flags & (ET_FLAG_CHECKPOINT | ET_FLAG_PERSIST)) return t;
-    if (cheap_only && !et__cheap_op(t->op)) return t;
+    if (cheap_only && !et__cheap_op(t->op) && !(marked && (t->flags & ET_FLAG_RECOMPUTABLE))) return t;
     if (t->recomputed) return t->recomputed;
     et_tensor *srcs[ET_MAX_SRC];
-    for (int i = 0; i < ET_MAX_SRC; i++) srcs[i] = et__recomputed(ctx, t->src[i], first_bwd_id, cheap_only);
+    for (int i = 0; i < ET_MAX_SRC; i++) srcs[i] = et__recomputed(ctx, t->src[i], first_bwd_id, cheap_only, marked);
     if (et_ctx_failed(ctx)) return NULL;
     et_tensor *c = et__new_node(ctx, t->op, t->type, ET_MAX_DIMS, t->ne);
     if (!c) return NULL;
@@ -127,7 +128,7 @@ static et_tensor *et__recomputed(et_ctx *ctx, et_tensor *t, int32_t first_bwd_id
     memcpy(c->src, srcs, sizeof c->src);
     c->flags = (t->flags & ~(ET_FLAG_OUTPUT | ET_FLAG_LOSS)) | ET_FLAG_RECOMPUTE;
     if (t->view_src) {
-        c->view_src = et__recomputed(ctx, t->view_src, first_bwd_id, cheap_only);
+        c->view_src = et__recomputed(ctx, t->view_src, first_bwd_id, cheap_only, marked);
         c->view_offs = t->view_offs;
     }
     et_set_name(c, "%s (recomputed)", t->name);
@@ -190,15 +191,15 @@ bool et_graph_backward(et_graph *g, et_tensor *loss, const et_backward_opts *opt
     }
 
     /* 4. checkpointing: backward nodes read recomputed activations */
-    if (opts && (opts->recompute || opts->recompute_cheap)) {
-        const bool cheap = !opts->recompute;
+    if (opts && (opts->recompute || opts->recompute_cheap || opts->recompute_marked)) {
+        const bool cheap = !opts->recompute, marked = opts->recompute_marked;
         int32_t n_now = et_ctx_n_tensors(ctx);
         for (int32_t id = first_bwd_id; id < n_now; id++) {
             et_tensor *t = et_ctx_tensor(ctx, id);
             if (t->flags & ET_FLAG_RECOMPUTE) continue;
             for (int j = 0; j < ET_MAX_SRC; j++)
-                t->src[j] = et__recomputed(ctx, t->src[j], first_bwd_id, cheap);
-            if (t->view_src) t->view_src = et__recomputed(ctx, t->view_src, first_bwd_id, cheap);
+                t->src[j] = et__recomputed(ctx, t->src[j], first_bwd_id, cheap, marked);
+            if (t->view_src) t->view_src = et__recomputed(ctx, t->view_src, first_bwd_id, cheap, marked);
             if (et_ctx_failed(ctx)) return false;
         }
     }

@@ -34,6 +34,10 @@ typedef struct et_backward_opts {
                                (SwiGLU/GeGLU products, RMSNorm and MUL, SCALE), which backward
                                recomputes from the kept inputs: a few cheap passes for the
                                MLP's widest activation and the norms' outputs */
+    bool recompute_marked;  /* also recompute the nodes flagged ET_FLAG_RECOMPUTABLE (and, as
+                               recompute_cheap, the elementwise ops): a builder's choice of
+                               activations that are large but cheap to redo (the Llama MLP's
+                               gate and up products) */
 } et_backward_opts;
 
 /* Reverse-mode autodiff from a scalar loss.  Gradients are created only for PARAM leaves

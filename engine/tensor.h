@@ -43,6 +43,8 @@ enum et_flag {
     ET_FLAG_NEEDS_GRAD = 1u << 7,  /* set by autodiff: lies between a PARAM and the loss */
     ET_FLAG_GRAD       = 1u << 8,  /* set by autodiff: a gradient node */
     ET_FLAG_RECOMPUTE  = 1u << 9,  /* set by autodiff: a recomputed copy of a forward node */
+    ET_FLAG_RECOMPUTABLE = 1u << 10, /* set by a model builder: recomputed in backward, not kept,
+                                        when et_backward_opts.recompute_marked asks for it */
 };
 
 typedef struct et_tensor et_tensor;

@@ -207,6 +207,15 @@ static et_tensor *et__linear(et_llama *m, const et_llama_layer *L, int which, et
     return y;
 }
 
+/* Flag y and the nodes between it and x (one linear's products, its LoRA branch) as
+ * recomputable: the MLP's gate and up outputs are its largest activations (2 × ffn floats a
+ * token) and cost two matmuls to redo, against a whole layer for checkpointing. */
+static void et__mark_recomputable(et_tensor *y, const et_tensor *x) {
+    if (!y || y == x || y->op == ET_OP_NONE || y->view_src || (y->flags & ET_FLAG_RECOMPUTABLE)) return;
+    y->flags |= ET_FLAG_RECOMPUTABLE;
+    for (int i = 0; i < ET_MAX_SRC; i++) et__mark_recomputable(y->src[i], x);
+}
+
 /* One block.  Training/scoring: cache == NULL, keys are this call's tokens.  Decoding: keys
  * and values go into the cache at n_past and attention reads the cache's prefix. */
 static et_tensor *et__block(et_llama *m, int l, et_tensor *x, et_tensor *pos, et_llama_cache *cache, int n_past) {
@@ -245,6 +254,8 @@ static et_tensor *et__block(et_llama *m, int l, et_tensor *x, et_tensor *pos, et
     et_tensor *up = et__linear(m, L, ET_LIN_UP, L->w_up, NULL, h, site + ET_LIN_UP);
     if (L->ia3_ff) up = et_mul(ctx, up, L->ia3_ff);
     et_tensor *gate = et__linear(m, L, ET_LIN_GATE, L->w_gate, NULL, h, site + ET_LIN_GATE);
+    et__mark_recomputable(up, h);
+    et__mark_recomputable(gate, h);
     et_tensor *g = c->ffn_act == ET_FFN_GEGLU ? et_geglu(ctx, gate, up) : et_swiglu(ctx, gate, up);
     et_tensor *f = et__linear(m, L, ET_LIN_DOWN, L->w_down, NULL, g, site + ET_LIN_DOWN);
     if (L->post_ffn_norm) f = et_mul(ctx, et_rmsnorm(ctx, f, c->rms_eps), L->post_ffn_norm);

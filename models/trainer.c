@@ -264,7 +264,8 @@ static bool et__run_build(et__run *r, et_llama *m, const et_train_cfg *cfg, int6
     r->loss = et_llama_loss(m, &r->b, cfg->recompute);
     if (!r->loss) return ET__ERR("trainer: model: %s", et_ctx_error(ctx));
     r->g = et_graph_new(ctx, 1 << 16);
-    et_backward_opts bo = { .recompute = cfg->recompute, .recompute_cheap = !cfg->keep_activations };
+    et_backward_opts bo = { .recompute = cfg->recompute, .recompute_cheap = !cfg->keep_activations,
+                            .recompute_marked = cfg->recompute_mlp };
     if (!r->g || !et_graph_backward(r->g, r->loss, &bo))
         return ET__ERR("trainer: backward: %s", et_ctx_error(ctx));
     r->n_bwd = r->g->n_nodes;

@@ -49,6 +49,9 @@ typedef struct et_train_cfg {
     bool      keep_activations;   /* false (default): backward recomputes the elementwise ops'
                                      outputs (SwiGLU, norms, scales) from kept inputs
                                      (et_backward_opts.recompute_cheap); true: keep them all */
+    bool      recompute_mlp;   /* backward recomputes the MLP's gate and up products instead of
+                                  keeping them (et_backward_opts.recompute_marked): 2 × ffn
+                                  floats a token a layer less, for two matmuls a layer more */
     size_t    mem_limit;       /* bytes; 0 = none */
     int       n_threads;       /* 0 = all */
     const char *ckpt_path;     /* NULL: no checkpoints */

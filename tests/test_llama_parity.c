@@ -426,7 +426,7 @@ static double check_second_step(parity_case *pc, const tol *tl, et_optim *opt, e
 }
 
 /* Loss, every gradient, one AdamW step, then a second step. */
-static void check_train_step(parity_case *pc, const tol *tl, bool recompute, bool cheap) {
+static void check_train_step(parity_case *pc, const tol *tl, bool recompute, bool cheap, bool marked) {
     et_ctx *ctx = pc->ctx;
     et_ctx_mark mark = et_ctx_get_mark(ctx);
     et_adamw_cfg ac = {ref_f32("parity.lr"), ref_f32("parity.beta1"), ref_f32("parity.beta2"), ref_f32("parity.eps"),
@@ -435,7 +435,7 @@ static void check_train_step(parity_case *pc, const tol *tl, bool recompute, boo
     et_graph *g = et_graph_new(ctx, 1 << 14);
     et_optim opt = {0};
     et_plan plan = {0};
-    bool ok = loss && g && et_graph_backward(g, loss, &(et_backward_opts){.recompute = recompute, .recompute_cheap = cheap}) && et_optim_adamw_init(&opt, g, &ac) &&
+    bool ok = loss && g && et_graph_backward(g, loss, &(et_backward_opts){.recompute = recompute, .recompute_cheap = cheap, .recompute_marked = marked}) && et_optim_adamw_init(&opt, g, &ac) &&
               et_graph_plan(g, &plan) && et_graph_alloc(g, &plan);
     CHECK(ok, "train graph: %s", et_ctx_error(ctx));
     if (ok && cheap) {   /* the graph really recomputes, and only elementwise ops */
@@ -449,6 +449,20 @@ static void check_train_step(parity_case *pc, const tol *tl, bool recompute, boo
             n_other += !elementwise;
         }
         CHECK(n_re > 0 && n_other == 0, "recompute_cheap: %d elementwise and %d other nodes recomputed", n_re, n_other);
+    }
+    if (ok && marked) {   /* besides elementwise ops, only the builder's RECOMPUTABLE nodes, and some matmuls */
+        int n_mm = 0, n_stray = 0;
+        for (int32_t i = 0; i < g->n_nodes; i++) {
+            const et_tensor *t = g->nodes[i];
+            if (!(t->flags & ET_FLAG_RECOMPUTE) || t->op == ET_OP_VIEW) continue;
+            bool elementwise = t->op == ET_OP_SWIGLU || t->op == ET_OP_GEGLU || t->op == ET_OP_RMSNORM ||
+                               t->op == ET_OP_MUL || t->op == ET_OP_SCALE;
+            n_mm += t->op == ET_OP_MATMUL && (t->flags & ET_FLAG_RECOMPUTABLE);
+            n_stray += !elementwise && !(t->flags & ET_FLAG_RECOMPUTABLE);
+        }
+        CHECK(n_mm >= 2 * pc->m.cfg.n_layers && n_stray == 0,
+              "recompute_marked: %d marked matmuls recomputed (want >= %d), %d unmarked non-elementwise nodes",
+              n_mm, 2 * pc->m.cfg.n_layers, n_stray);
     }
     /* keep the starting values: the AdamW node updates the parameters in place */
     if (ok) {
@@ -504,11 +518,12 @@ static void check_train_step(parity_case *pc, const tol *tl, bool recompute, boo
     et_ctx_reset(ctx, mark);
 }
 
-typedef enum { RUN_ALL, RUN_RECOMPUTE, RUN_CHEAP, RUN_MERGED } run_mode;
+typedef enum { RUN_ALL, RUN_RECOMPUTE, RUN_CHEAP, RUN_MLP, RUN_MERGED } run_mode;
 
 /* RUN_ALL: NLL, decode, train step.  RUN_RECOMPUTE: the train step with activation
  * checkpointing (the same numbers within the same bounds); RUN_CHEAP: with only the
- * elementwise ops recomputed (recompute_cheap, the trainer's default).  RUN_MERGED: the adapter folded
+ * elementwise ops recomputed (recompute_cheap, the trainer's default); RUN_MLP: those and the MLP's
+ * gate and up products (recompute_marked, finetune --recompute-mlp).  RUN_MERGED: the adapter folded
  * into the base with et_llama_merge_adapter, then NLL and decode against the reference that
  * ran with the adapter unmerged (PEFT's merge_and_unload gives the same model). */
 static void run_case_mode(const char *name, const tol *tl, run_mode mode) {
@@ -521,12 +536,12 @@ static void run_case_mode(const char *name, const tol *tl, run_mode mode) {
                 check_nll(&pc, tl);
                 check_decode(&pc, tl);
             }
-        } else if (mode == RUN_RECOMPUTE || mode == RUN_CHEAP) {
-            check_train_step(&pc, tl, mode == RUN_RECOMPUTE, mode == RUN_CHEAP);
+        } else if (mode == RUN_RECOMPUTE || mode == RUN_CHEAP || mode == RUN_MLP) {
+            check_train_step(&pc, tl, mode == RUN_RECOMPUTE, mode == RUN_CHEAP, mode == RUN_MLP);
         } else {
             check_nll(&pc, tl);
             if (strcmp(pc.kind, "prompt")) check_decode(&pc, tl);   /* decode takes no soft prompt */
-            check_train_step(&pc, tl, false, false);
+            check_train_step(&pc, tl, false, false, false);
         }
     }
     teardown(&pc);
@@ -549,6 +564,10 @@ static void test_llama_gqa_lora_cheap(void) { run_case_mode("llama_gqa_lora", &T
 static void test_qwen2_full_cheap(void) { run_case_mode("qwen2_full", &TOL_F32, RUN_CHEAP); }
 static void test_mistral_ia3_cheap(void) { run_case_mode("mistral_swa_ia3", &TOL_F32, RUN_CHEAP); }
 static void test_gemma3_lora_cheap(void) { run_case_mode("gemma3_lora", &TOL_F32, RUN_CHEAP); }
+/* the MLP's gate and up recomputed as well: LoRA on them (their branches are redone too),
+ * IA3 (its scale on up is a kept parameter the recomputed product multiplies) */
+static void test_llama_gqa_lora_mlp(void) { run_case_mode("llama_gqa_lora", &TOL_F32, RUN_MLP); }
+static void test_mistral_ia3_mlp(void) { run_case_mode("mistral_swa_ia3", &TOL_F32, RUN_MLP); }
 static void test_mistral_ia3_merged(void) { run_case_mode("mistral_swa_ia3", &TOL_F32, RUN_MERGED); }
 /* a model file over 1 MiB: memory-mapped read-only, so merging must not write into it */
 static void test_llama_big_lora_merged(void) { run_case_mode("llama_big_lora", &TOL_F32, RUN_MERGED); }
@@ -678,6 +697,8 @@ int main(void) {
     RUN(test_qwen2_full_cheap);
     RUN(test_mistral_ia3_cheap);
     RUN(test_gemma3_lora_cheap);
+    RUN(test_llama_gqa_lora_mlp);
+    RUN(test_mistral_ia3_mlp);
     RUN(test_mistral_ia3_merged);
     RUN(test_llama_big_lora_merged);
     RUN(test_llama_big_full);

@@ -263,6 +263,40 @@ static void test_methods_cli(void) {
     }
 }
 
+/* "plan: X MiB planned peak" and "loss A -> B" of the log */
+static bool log_figures(double *planned, char *losses, size_t cap) {
+    static char buf[1 << 16];
+    FILE *f = fopen(log_path, "r");
+    size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+    if (f) fclose(f);
+    buf[n] = 0;
+    const char *p = strstr(buf, "plan: "), *l = strstr(buf, ": loss ");
+    const char *e = l ? strchr(l, '\n') : NULL;
+    if (!p || !l || !e || sscanf(p, "plan: %lf MiB planned peak", planned) != 1) return false;
+    snprintf(losses, cap, "%.*s", (int)(e - l - 2), l + 2);
+    return true;
+}
+
+/* --recompute-mlp: the same arithmetic (bit-identical losses: the recomputed gate and up
+ * products are the kept ones), a smaller plan */
+static void test_recompute_mlp_cli(void) {
+    double plain = 0, mlp = 0;
+    char lp[128] = "", lm[128] = "";
+    const char *a[] = { "finetune", "--model", model, "--data", data, "--method", "lora", "--steps", "3", "--batch",
+                        "64", "--lr", "1e-2", NULL, NULL };
+    int rc = run(log_path, -1, a);
+    bool ok = rc == 0 && log_figures(&plain, lp, sizeof lp);
+    CHECK(ok, "plain run: exit %d (see %s)", rc, log_path);
+    a[13] = "--recompute-mlp";
+    rc = run(log_path, -1, a);
+    ok = ok && rc == 0 && log_figures(&mlp, lm, sizeof lm);
+    CHECK(ok, "--recompute-mlp run: exit %d (see %s)", rc, log_path);
+    if (!ok) return;
+    printf("  planned peak %.1f MiB -> %.1f MiB with --recompute-mlp; %s\n", plain, mlp, lm);
+    CHECK(!strcmp(lp, lm), "losses differ: '%s' vs '%s'", lp, lm);
+    CHECK(mlp < plain, "--recompute-mlp plans %.1f MiB, no less than %.1f MiB", mlp, plain);
+}
+
 static uint8_t bufa[1 << 20], bufb[1 << 20];
 
 static void test_kill_resume(void) {
@@ -339,6 +373,7 @@ int main(int argc, char **argv) {
     RUN(test_finetune_lora);
     RUN(test_finetune_errors);
     RUN(test_methods_cli);
+    RUN(test_recompute_mlp_cli);
     RUN(test_kill_resume);
     int failed = DONE();
     if (!failed) {
