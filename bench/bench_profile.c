@@ -230,7 +230,8 @@ int et_profile_run(const et_profile_run_opts *o, et_profile_run_result *res, cha
     bool full = !strcmp(method, "full");
     if (!et_llama_init(&m, ctx, &cfg, 42, full ? ET_FLAG_PARAM : 0) ||
         (base != ET_F32 && !et_llama_compress(&m, base, NULL, NULL)) ||
-        (base == ET_BF16 && !et_llama_compress_head(&m, ET_BF16)) ||   /* bf16: the head too */
+        /* bf16 and QLoRA's nf4: head and embeddings in bf16 too, as finetune */
+        ((base == ET_BF16 || base == ET_NF4) && !full && !et_llama_frozen_tables_bf16(&m)) ||
         (!full && !et_llama_add_lora(&m, 8, 16.0f, 0.0f, "all", 7))) {
         ET__ERR("profile: model: %s", et_ctx_error(ctx));
         goto done;

@@ -86,8 +86,8 @@ static int et__bt_one(const et__bt_cfg *b, const char *method, const char *base,
         et_ctx *c0 = et_ctx_new(1 << 12);
         et_llama m0;
         bool ok = c0 && et_llama_init(&m0, c0, &cfg, 1, 0) && (bt == ET_F32 || et_llama_compress(&m0, bt, NULL, NULL)) &&
-                  /* bf16 and QLoRA's nf4: the head in bf16 too (as edgetune finetune does) */
-                  ((bt != ET_BF16 && bt != ET_NF4) || et_llama_compress_head(&m0, ET_BF16));
+                  /* bf16 and QLoRA's nf4: head and embeddings in bf16 too (as edgetune finetune does) */
+                  ((bt != ET_BF16 && bt != ET_NF4) || et_llama_frozen_tables_bf16(&m0));
         et_gguf_writer *w = ok ? et_gguf_writer_new() : NULL;
         if (w) et_llama_to_gguf(&m0, w, "bench");
         int rc = w ? et_gguf_writer_write(w, path, err, sizeof err) : -1;
@@ -248,16 +248,18 @@ int et_cmd_bench_train(int argc, char **argv) {
     et__bt_cfg cfg = quick ? et__quick : et__full;
     if (steps) cfg.steps = steps;
     if (threads) cfg.threads = threads;
-    if (one) {   /* child: "method:base", "method:base:rc" (checkpointing) or "method:base:mlp" (the
-                  MLP's gate and up products recomputed) */
+    if (one) {   /* child: "method:base" (the method's default: QLoRA recomputes the MLP's gate and
+                  up products, as finetune), "method:base:rc" (checkpointing), ":mlp" (the MLP
+                  recomputed) or ":keep" (not) */
         char method[16], base[16], rc[8] = "";
-        if (sscanf(one, "%15[^:]:%15[^:]:%7s", method, base, rc) < 2 || (rc[0] && strcmp(rc, "rc") && strcmp(rc, "mlp"))) {
+        if (sscanf(one, "%15[^:]:%15[^:]:%7s", method, base, rc) < 2 || (rc[0] && strcmp(rc, "rc") && strcmp(rc, "mlp") && strcmp(rc, "keep"))) {
             fprintf(stderr, "bench train: --one '%s'\n", one);
             return 2;
         }
         cfg.answer = answer;
         if (answer > 0) cfg.seq = (quick ? 24 : ET__STUDY_PROMPT) + answer;
-        return et__bt_one(&cfg, method, base, !strcmp(rc, "rc"), !strcmp(rc, "mlp"), device, stdout);
+        bool mlp = !strcmp(rc, "mlp") || (!rc[0] && !strcmp(method, "qlora"));
+        return et__bt_one(&cfg, method, base, !strcmp(rc, "rc"), mlp, device, stdout);
     }
     FILE *out = stdout;
     if (outp && !(out = fopen(outp, "w"))) { fprintf(stderr, "bench train: %s: %s\n", outp, strerror(errno)); return 1; }
@@ -282,7 +284,7 @@ int et_cmd_bench_train(int argc, char **argv) {
     snprintf(s_studyseq, sizeof s_studyseq, "%d", (quick ? 24 : ET__STUDY_PROMPT) + (quick ? 8 : ET__STUDY_ANSWER));
 
     /* quick: one run per engine and workload for `make test` (the plumbing: LoRA with
-     * recomputation, QLoRA with the MLP recomputed, and the bf16 rows of both engines, included); core: no Q8_0/Q4_0 bases,
+     * recomputation and the bf16 rows of both engines included); core: no Q8_0/Q4_0 bases,
      * no OMP_WAIT_POLICY=passive variants */
     struct { const char *engine, *spec, *wait; bool study, quick, core; } runs[] = {
         { "edgetune", "lora:f32", NULL, false, true, true },
@@ -295,7 +297,7 @@ int et_cmd_bench_train(int argc, char **argv) {
         { "edgetune", "lora:f32:rc", NULL, false, true, true },
         { "edgetune", "qlora:nf4:rc", NULL, false, false, true },
         { "edgetune", "lora:f32:mlp", NULL, false, false, true },
-        { "edgetune", "qlora:nf4:mlp", NULL, false, true, true },
+        { "edgetune", "qlora:nf4:keep", NULL, false, false, true },
         { "pytorch", "f32", NULL, false, true, true },
         { "pytorch", "f32", "passive", false, false, false },
         { "pytorch", "bf16", NULL, false, true, true },
@@ -357,19 +359,20 @@ int et_cmd_bench_train(int argc, char **argv) {
     /* same-run ratios */
     const et__bt_row *et_all = NULL, *et_nf4 = NULL, *et_study = NULL, *pt_f32 = NULL, *pt_best = NULL,
                      *pt_study = NULL, *et_all_rc = NULL, *et_nf4_rc = NULL, *et_bf16 = NULL,
-                     *pt_bf16 = NULL, *et_all_mlp = NULL, *et_nf4_mlp = NULL;
+                     *pt_bf16 = NULL, *et_all_mlp = NULL, *et_nf4_keep = NULL;
     for (int i = 0; i < n_rows; i++) {
         const et__bt_row *w = &rows[i];
         bool all = !strcmp(w->pos, "all");
         if (!strcmp(w->engine, "edgetune") && w->recompute) {
             if (!strcmp(w->base, "f32")) et_all_rc = w;
             if (!strcmp(w->base, "nf4")) et_nf4_rc = w;
+        } else if (!strcmp(w->engine, "edgetune") && !strcmp(w->base, "nf4")) {   /* QLoRA: MLP recomputed by default */
+            if (w->recompute_mlp) et_nf4 = w;
+            else et_nf4_keep = w;
         } else if (!strcmp(w->engine, "edgetune") && w->recompute_mlp) {
             if (!strcmp(w->base, "f32")) et_all_mlp = w;
-            if (!strcmp(w->base, "nf4")) et_nf4_mlp = w;
         } else if (!strcmp(w->engine, "edgetune")) {
             if (all && !strcmp(w->base, "f32")) et_all = w;
-            if (all && !strcmp(w->base, "nf4")) et_nf4 = w;
             if (all && !strcmp(w->base, "bf16")) et_bf16 = w;
             if (!all && (!et_study || w->tok_s > et_study->tok_s)) et_study = w;
         } else {
@@ -391,13 +394,18 @@ int et_cmd_bench_train(int argc, char **argv) {
         fprintf(out, "%sedgetune f32 LoRA / PyTorch best (%s, %s): %.2fx tokens/s (%.2fx by CPU time)\n", pre,
                 pt_best->compute, pt_best->wait, et_all->tok_s / pt_best->tok_s, pt_best->cpu_ms / et_all->cpu_ms);
     if (et_bf16 && pt_bf16)
-        fprintf(out, "%sedgetune LoRA over a bf16 base and head (bf16 products in their matmul and dX; f32 sums, "
+        fprintf(out, "%sedgetune LoRA over a bf16 base, head and embeddings (bf16 products in their matmul and dX; f32 sums, "
                 "adapters and attention) / PyTorch bf16 autocast (best wait policy): %.2fx tokens/s; "
                 "/ edgetune f32 LoRA: %.2fx\n", pre, et_bf16->tok_s / pt_bf16->tok_s,
                 et_all ? et_bf16->tok_s / et_all->tok_s : 0.0);
     if (et_nf4 && pt_f32)
-        fprintf(out, "%sedgetune QLoRA-NF4 peak RSS / PyTorch f32 LoRA: %.2fx total, %.2fx net\n", pre,
+        fprintf(out, "%sedgetune QLoRA-NF4 (head and embeddings bf16, the MLP's gate and up recomputed) / PyTorch f32 "
+                "LoRA: %.2fx tokens/s; peak RSS %.2fx total, %.2fx net\n", pre, et_nf4->tok_s / pt_f32->tok_s,
                 et_nf4->peak / pt_f32->peak, et_nf4->net / pt_f32->net);
+    if (et_nf4_keep && pt_f32)
+        fprintf(out, "%skeeping the MLP's gate and up: edgetune QLoRA-NF4 / PyTorch f32 LoRA: %.2fx tokens/s; peak "
+                "RSS %.2fx total, %.2fx net\n", pre, et_nf4_keep->tok_s / pt_f32->tok_s,
+                et_nf4_keep->peak / pt_f32->peak, et_nf4_keep->net / pt_f32->net);
     if (et_all_rc && pt_f32)
         fprintf(out, "%swith recomputation: edgetune f32 LoRA / PyTorch f32: %.2fx tokens/s; peak RSS %.2fx total, "
                 "%.2fx net\n", pre, et_all_rc->tok_s / pt_f32->tok_s, et_all_rc->peak / pt_f32->peak,
@@ -410,10 +418,6 @@ int et_cmd_bench_train(int argc, char **argv) {
         fprintf(out, "%swith the MLP's gate and up recomputed: edgetune f32 LoRA / PyTorch f32: %.2fx tokens/s; peak "
                 "RSS %.2fx total, %.2fx net\n", pre, et_all_mlp->tok_s / pt_f32->tok_s, et_all_mlp->peak / pt_f32->peak,
                 et_all_mlp->net / pt_f32->net);
-    if (et_nf4_mlp && pt_f32)
-        fprintf(out, "%swith the MLP's gate and up recomputed: edgetune QLoRA-NF4 / PyTorch f32 LoRA: %.2fx tokens/s; "
-                "peak RSS %.2fx total, %.2fx net\n", pre, et_nf4_mlp->tok_s / pt_f32->tok_s,
-                et_nf4_mlp->peak / pt_f32->peak, et_nf4_mlp->net / pt_f32->net);
     if (et_study && pt_study)
         fprintf(out, "%sstudy workload (answer-only loss and head): edgetune best (LoRA over %s) / PyTorch best (%s): "
                 "%.2fx tokens/s (%.2fx by CPU time)\n", pre, et_study->base, pt_study->compute,

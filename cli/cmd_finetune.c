@@ -28,22 +28,24 @@
 
 static const char *et__usage =
     "usage: edgetune finetune --model M.gguf --data FILE.jsonl [options]\n"
-    "  --method lora|qlora|ia3|prompt|full   (default lora; qlora = lora over an nf4 base, its head in\n"
-    "                                        bf16: QLoRA's storage and compute types)\n"
+    "  --method lora|qlora|ia3|prompt|full   (default lora; qlora = lora over an nf4 base, its head and\n"
+    "                                        embeddings in bf16, the MLP recomputed (--recompute-mlp): the\n"
+    "                                        QLoRA recipe's storage types and its activation savings)\n"
     "  --targets q,k,v,o,gate,up,down|all    LoRA target modules (default all)\n"
     "  --rank R --alpha A --dropout P        LoRA (default 8, 16, 0)\n"
     "  --prompt-tokens N                     prompt tuning: virtual tokens (default 8)\n"
     "  --base f32|f16|bf16|q8_0|q4_0|q4_k|nf4  recompress the base's linear layers (default: as stored);\n"
-    "                                        bf16 is the bf16-compute setting: the head too, and the\n"
-    "                                        trunk's and head's products in bf16 where the CPU has them;\n"
-    "                                        nf4 also puts the head in bf16 (as --method qlora)\n"
+    "                                        bf16 is the bf16-compute setting: head and embeddings too, and\n"
+    "                                        the trunk's and head's products in bf16 where the CPU has them;\n"
+    "                                        nf4 also puts head and embeddings in bf16 (as --method qlora)\n"
     "  --steps N | --epochs N | --time-budget 60s   budget (default --epochs 1)\n"
     "  --lr X --weight-decay X --clip X --schedule constant|cosine --warmup N\n"
     "  --batch N --accum N --seq-len N --seed N --threads N\n"
     "  --eval FILE.jsonl | --eval-every N (holds out 10%% when no --eval) --early-stop N\n"
     "  --recompute --mem-limit 512M --ckpt FILE [--ckpt-every N] [--resume] --out ADAPTER.gguf\n"
     "  --keep-activations                    keep the elementwise ops' outputs for backward (default:\n"
-    "                                        recompute them, a quarter less activation memory)\n"
+    "                                        recompute them, a quarter less activation memory), and with\n"
+    "                                        --method qlora the MLP's gate and up products\n"
     "  --recompute-mlp                       recompute the MLP's gate and up products in backward (two\n"
     "                                        matmuls a layer) instead of keeping them: 2 x ffn floats a\n"
     "                                        token a layer less\n"
@@ -327,6 +329,7 @@ int et_cmd_finetune(int argc, char **argv) {
             return 2;
         }
         base = "nf4";
+        if (!c.keep_activations) c.recompute_mlp = true;   /* QLoRA trades compute for memory */
     }
     et_type base_type = ET_TYPE_COUNT;
     if (base) {
@@ -384,7 +387,7 @@ int et_cmd_finetune(int argc, char **argv) {
         double sp = 0;
         if (!et_llama_compress(&m, base_type, NULL, &sp) ||
             ((base_type == ET_BF16 || base_type == ET_NF4) && strcmp(method, "full") &&
-             !et_llama_compress_head(&m, ET_BF16))) {
+             !et_llama_frozen_tables_bf16(&m))) {
             fprintf(stderr, "edgetune finetune: --base %s: %s\n", base, et_ctx_error(ctx));
             goto done;
         }

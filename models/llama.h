@@ -109,6 +109,13 @@ bool et_llama_compress(et_llama *m, et_type type, const char *prune, double *spa
  * then run bf16 products with f32 sums, as the trunk does over a bf16 base.  NF4 is refused
  * (its double quantization spans rows: no vocabulary chunk of it can be read alone). */
 bool et_llama_compress_head(et_llama *m, et_type type);
+/* The same for the token embeddings (tied: the head with them).  Only the rows a batch looks
+ * up are read, but a memory-mapped table is resident nearly whole after a few batches (the
+ * kernel maps 64 KiB around each faulting page): a bf16 table halves that. */
+bool et_llama_compress_embeddings(et_llama *m, et_type type);
+/* Head and token embeddings in bf16: the frozen tables of the bf16-compute setting and of
+ * QLoRA (whose recipe keeps what is not quantized in bf16). */
+bool et_llama_frozen_tables_bf16(et_llama *m);
 
 /* Validate a config; on failure writes a message naming the field and value. */
 bool et_llama_config_check(const et_llama_config *c, char *err, size_t errlen);

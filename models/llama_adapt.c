@@ -295,38 +295,57 @@ bool et_llama_compress(et_llama *m, et_type type, const char *prune, double *spa
     return true;
 }
 
-bool et_llama_compress_head(et_llama *m, et_type type) {
-    et_ctx *ctx = m->ctx;
-    et_tensor *src = m->output;
-    const bool tied = m->output == m->tok_emb;
+/* A frozen vocabulary table converted to `type` a row at a time (no f32 copy of a
+ * vocab-sized matrix); NULL with the context's error set on failure. */
+static et_tensor *et__convert_table(et_ctx *ctx, et_tensor *src, et_type type, const char *what) {
     if (type >= ET_TYPE_COUNT || type == ET_I32 || type == ET_Q8_K || type == ET_NF4) {
         /* NF4's double quantization groups 256 blocks across rows: neither the loss's
          * vocabulary chunks nor the embedding lookup can read a slice of it */
-        et_ctx_fail(ctx, "compress head: type %s cannot hold the output matrix",
-                    type < ET_TYPE_COUNT ? et_type_get(type)->name : "?");
-        return false;
+        et_ctx_fail(ctx, "compress %s: type %s cannot hold '%s'", what,
+                    type < ET_TYPE_COUNT ? et_type_get(type)->name : "?", src->name);
+        return NULL;
     }
     if (src->flags & ET_FLAG_PARAM) {
-        et_ctx_fail(ctx, "compress head: '%s' is trained (full fine-tuning): it must stay f32", src->name);
-        return false;
+        et_ctx_fail(ctx, "compress %s: '%s' is trained (full fine-tuning): it must stay f32", what, src->name);
+        return NULL;
     }
-    if (src->type == type) return true;
+    if (src->type == type) return src;
     int64_t K = src->ne[0], N = src->ne[1];
     if (K % et_type_get(type)->blck_size) {
-        et_ctx_fail(ctx, "compress head: '%s' has rows of %lld, not a multiple of %s's block of %d", src->name,
+        et_ctx_fail(ctx, "compress %s: '%s' has rows of %lld, not a multiple of %s's block of %d", what, src->name,
                     (long long)K, et_type_get(type)->name, et_type_get(type)->blck_size);
-        return false;
+        return NULL;
     }
     et_tensor *dst = et_new(ctx, type, 2, (int64_t[]){K, N}, src->flags, src->name);
     float *row = dst ? malloc((size_t)K * sizeof *row) : NULL;
-    if (!row) { if (dst) et_ctx_fail(ctx, "compress head: out of memory"); return false; }
+    if (!row) { if (dst) et_ctx_fail(ctx, "compress %s: out of memory", what); return NULL; }
     const et_type_traits *to = et_type_get(type);
-    for (int64_t n = 0; n < N; n++) {   /* a row at a time: no f32 copy of a vocab-sized matrix */
+    for (int64_t n = 0; n < N; n++) {
         et_kern_to_f32(src->type, (const char *)src->data + (size_t)n * src->nb[1], row, K, 1, src->nb[1]);
         to->from_f32(row, (char *)dst->data + (size_t)n * dst->nb[1], K);
     }
     free(row);
+    return dst;
+}
+
+bool et_llama_compress_head(et_llama *m, et_type type) {
+    const bool tied = m->output == m->tok_emb;
+    et_tensor *dst = et__convert_table(m->ctx, m->output, type, "head");
+    if (!dst) return false;
     m->output = dst;
     if (tied) m->tok_emb = dst;
     return true;
+}
+
+bool et_llama_compress_embeddings(et_llama *m, et_type type) {
+    const bool tied = m->output == m->tok_emb;
+    et_tensor *dst = et__convert_table(m->ctx, m->tok_emb, type, "embeddings");
+    if (!dst) return false;
+    m->tok_emb = dst;
+    if (tied) m->output = dst;
+    return true;
+}
+
+bool et_llama_frozen_tables_bf16(et_llama *m) {
+    return et_llama_compress_head(m, ET_BF16) && et_llama_compress_embeddings(m, ET_BF16);
 }

@@ -481,8 +481,9 @@ static void test_prune(void) {
     CHECK(et_prune_parse("3:4", err, sizeof err) < 0 && strstr(err, "'3:4'"), "3:4: %s", err);
 }
 
-/* The head in bf16 (the bf16-compute setting): untied and tied, values as bf16 rounds them,
- * the loss still computed; NF4 and a trained head refused with the reason. */
+/* The head in bf16 (the bf16-compute setting), then the embeddings (QLoRA's and that
+ * setting's frozen tables): untied and tied, values as bf16 rounds them, the loss still
+ * computed; NF4 and a trained head refused with the reason. */
 static void test_compress_head(void) {
     for (int tied = 0; tied < 2; tied++) {
         et_llama_config c = cfg0;
@@ -491,7 +492,7 @@ static void test_compress_head(void) {
         et_ctx *ctx = et_ctx_new(1 << 12);
         et_llama m;
         CHECK(et_llama_init(&m, ctx, &c, 3, 0), "init: %s", et_ctx_error(ctx));
-        const et_tensor *f32 = m.output;
+        const et_tensor *f32 = m.output, *emb32 = m.tok_emb;
         CHECK(!et_llama_compress_head(&m, ET_NF4) && strstr(et_ctx_error(ctx), "nf4"), "nf4 head: %s",
               et_ctx_error(ctx));
         et_ctx_clear_error(ctx);
@@ -504,7 +505,19 @@ static void test_compress_head(void) {
             bad += et_fp32_to_bf16(((const float *)f32->data)[i]) != ((const uint16_t *)m.output->data)[i];
         CHECK(bad == 0, "tied=%d: %lld of %lld head values are not the f32 ones rounded to bf16", tied, (long long)bad,
               (long long)n);
-        /* the loss through the bf16 head (and, tied, bf16 embedding rows) */
+        const et_tensor *head16 = m.output;
+        CHECK(!et_llama_compress_embeddings(&m, ET_NF4) && strstr(et_ctx_error(ctx), "token_embd"),
+              "nf4 embeddings: %s", et_ctx_error(ctx));
+        et_ctx_clear_error(ctx);
+        CHECK(et_llama_frozen_tables_bf16(&m) && m.output == head16 && m.tok_emb->type == ET_BF16 &&
+              (tied ? m.tok_emb == m.output : m.tok_emb != m.output), "tied=%d: bf16 tables: %s (embeddings %s)", tied,
+              et_ctx_error(ctx), et_type_get(m.tok_emb->type)->name);
+        bad = 0;
+        for (int64_t i = 0; i < n; i++)
+            bad += et_fp32_to_bf16(((const float *)emb32->data)[i]) != ((const uint16_t *)m.tok_emb->data)[i];
+        CHECK(bad == 0, "tied=%d: %lld of %lld embedding values are not the f32 ones rounded to bf16", tied,
+              (long long)bad, (long long)n);
+        /* the loss through the bf16 head and bf16 embedding rows */
         et_llama_batch b;
         bool ok = et_llama_batch_new(&b, &m, 8, 1, 8);
         for (int i = 0; ok && i < 8; i++) {
