@@ -2,12 +2,52 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include "fileio.h"
+
+/* Live mappings, for et_filemap_fd_at: a few model files at a time. */
+#define ET__MAPS_MAX 64
+static struct { const uint8_t *base; size_t size; int fd; } et__maps[ET__MAPS_MAX];
+static pthread_mutex_t et__maps_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static bool et__maps_add(const void *base, size_t size, int fd) {
+    bool ok = false;
+    pthread_mutex_lock(&et__maps_lock);
+    for (int i = 0; i < ET__MAPS_MAX && !ok; i++)
+        if (!et__maps[i].base) {
+            et__maps[i].base = base;
+            et__maps[i].size = size;
+            et__maps[i].fd = fd;
+            ok = true;
+        }
+    pthread_mutex_unlock(&et__maps_lock);
+    return ok;
+}
+
+static void et__maps_remove(const void *base) {
+    pthread_mutex_lock(&et__maps_lock);
+    for (int i = 0; i < ET__MAPS_MAX; i++)
+        if (et__maps[i].base == base) et__maps[i].base = NULL;
+    pthread_mutex_unlock(&et__maps_lock);
+}
+
+int et_filemap_fd_at(const void *p, int64_t *offset) {
+    int fd = -1;
+    const uint8_t *q = p;
+    pthread_mutex_lock(&et__maps_lock);
+    for (int i = 0; i < ET__MAPS_MAX && fd < 0; i++)
+        if (et__maps[i].base && q >= et__maps[i].base && q < et__maps[i].base + et__maps[i].size) {
+            fd = et__maps[i].fd;
+            *offset = (int64_t)(q - et__maps[i].base);
+        }
+    pthread_mutex_unlock(&et__maps_lock);
+    return fd;
+}
 
 int et_filemap_open(const char *path, et_filemap *m, char *err, size_t errlen) {
     memset(m, 0, sizeof *m);
@@ -34,6 +74,12 @@ int et_filemap_open(const char *path, et_filemap *m, char *err, size_t errlen) {
 #endif
             m->map = p;
             m->data = p;
+            /* keep the file open for et_filemap_fd_at (if the table is full, sparse readers
+             * read through the mapping) */
+            if (et__maps_add(p, size, fd)) {
+                m->has_fd = true;
+                m->fd = fd;
+            }
         }
     }
     if (!m->map) {
@@ -60,12 +106,16 @@ int et_filemap_open(const char *path, et_filemap *m, char *err, size_t errlen) {
         m->data = m->buf;
     }
     m->size = size;
-    close(fd);
+    if (!m->has_fd) close(fd);
     return 0;
 }
 
 void et_filemap_close(et_filemap *m) {
-    if (m->map) munmap(m->map, m->size);
+    if (m->map) {
+        if (m->has_fd) et__maps_remove(m->map);
+        munmap(m->map, m->size);
+    }
+    if (m->has_fd) close(m->fd);
     free(m->buf);
     memset(m, 0, sizeof *m);
 }

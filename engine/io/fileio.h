@@ -21,11 +21,20 @@ typedef struct et_filemap {
     size_t         size;
     void          *map;       /* the mapping, or NULL */
     void          *buf;       /* the read() buffer, or NULL */
+    bool           has_fd;    /* fd: a mapping's file, open until close (zeroed struct: none) */
+    int            fd;
 } et_filemap;
 
 /* 0 on success; otherwise -1 with "<path>: <why>" in err. */
 int  et_filemap_open(const char *path, et_filemap *m, char *err, size_t errlen);
 void et_filemap_close(et_filemap *m);
+
+/* For sparse reads of a mapped file (an embedding lookup): the file descriptor and file
+ * offset behind address p when p lies in a live mapping opened here, else -1.  Reading a
+ * row with pread(2) instead of through the mapping keeps it out of the process's resident
+ * set: a page fault maps the 64 KiB around it (the kernel's fault-around, which MADV_RANDOM
+ * does not stop), so a few batches of lookups made a whole vocabulary table resident. */
+int  et_filemap_fd_at(const void *p, int64_t *offset);
 
 typedef struct et_atomic_file {
     FILE *f;          /* write here (1 MiB buffered) */
