@@ -211,16 +211,27 @@ static bool et__bt_spawn(char *const *argv, const char *wait, char *line, size_t
     return WIFEXITED(st) && WEXITSTATUS(st) == 0 && line[0];
 }
 
+#define ET__BT_ROUNDS_MAX 9
+
+static double et__bt_median(double *v, int n) {   /* sorts v */
+    for (int i = 1; i < n; i++)
+        for (int j = i; j > 0 && v[j - 1] > v[j]; j--) { double t = v[j]; v[j] = v[j - 1]; v[j - 1] = t; }
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
 static void et__bt_usage(FILE *f) {
     fprintf(f, "usage: edgetune bench train [--json] [--quick | --core] [--steps N] [--threads N] [--no-torch]\n"
-               "                            [--torch-script tests/py/bench_train_torch.py] [--out FILE]\n"
-               "                            [--device cpu|vulkan[:N]|auto]   (where the edgetune steps run)\n");
+               "                            [--rounds N] [--torch-script tests/py/bench_train_torch.py] [--out FILE]\n"
+               "                            [--device cpu|vulkan[:N]|auto]   (where the edgetune steps run)\n"
+               "  --rounds N: run the whole list N times, interleaved, and take each row's median over the\n"
+               "              rounds for the ratios (default 3; 1 with --quick): on a shared machine one\n"
+               "              round's engine-to-engine ratio moved by a third between runs\n");
 }
 
 int et_cmd_bench_train(int argc, char **argv) {
     bool json = false, quick = false, torch = true, core = false;
     const char *script = "tests/py/bench_train_torch.py", *outp = NULL, *one = NULL, *device = "cpu";
-    int steps = 0, threads = 0, answer = 0;
+    int steps = 0, threads = 0, answer = 0, rounds = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--json")) json = true;
@@ -242,6 +253,12 @@ int et_cmd_bench_train(int argc, char **argv) {
         } else if (!strcmp(a, "--threads") && i + 1 < argc) {
             threads = atoi(argv[++i]);
             if (threads < 1 || threads > 1024) { fprintf(stderr, "bench train: --threads must be 1..1024\n"); return 2; }
+        } else if (!strcmp(a, "--rounds") && i + 1 < argc) {
+            rounds = atoi(argv[++i]);
+            if (rounds < 1 || rounds > ET__BT_ROUNDS_MAX) {
+                fprintf(stderr, "bench train: --rounds must be 1..%d\n", ET__BT_ROUNDS_MAX);
+                return 2;
+            }
         } else if (!strcmp(a, "--help") || !strcmp(a, "-h")) { et__bt_usage(stdout); return 0; }
         else { et__bt_usage(stderr); return 2; }
     }
@@ -306,9 +323,13 @@ int et_cmd_bench_train(int argc, char **argv) {
         { "pytorch", "bf16", NULL, true, false, true },
     };
     int n_runs = (int)(sizeof runs / sizeof runs[0]);
+    if (!rounds) rounds = quick ? 1 : 3;
+    static et__bt_row all[ET__BT_ROUNDS_MAX][sizeof runs / sizeof runs[0]];
     et__bt_row rows[sizeof runs / sizeof runs[0]];
     int n_rows = 0, failures = 0;
-    for (int r = 0; r < n_runs; r++) {
+    memset(all, 0, sizeof all);
+    for (int k = 0; k < rounds * n_runs; k++) {
+        const int r = k % n_runs, round = k / n_runs;
         bool is_torch = !strcmp(runs[r].engine, "pytorch");
         if ((is_torch && !torch) || (quick && !runs[r].quick) || (core && !runs[r].core)) continue;
         char line[2048];
@@ -331,8 +352,13 @@ int et_cmd_bench_train(int argc, char **argv) {
             failures++;
             continue;
         }
-        if (json) { fputs(line, out); fflush(out); }
-        et__bt_row *w = &rows[n_rows++];
+        if (json) {   /* the child's line, with its round */
+            char *end = strrchr(line, '}');
+            if (end && rounds > 1) fprintf(out, "%.*s, \"round\": %d}\n", (int)(end - line), line, round);
+            else fputs(line, out);
+            fflush(out);
+        }
+        et__bt_row *w = &all[round][r];
         memset(w, 0, sizeof *w);
         et__jstr(line, "engine", w->engine, sizeof w->engine);
         et__jstr(line, "method", w->method, sizeof w->method);
@@ -354,6 +380,32 @@ int et_cmd_bench_train(int argc, char **argv) {
             fprintf(out, "%-8s %-5s base %-4s compute %-4s loss %-6s omp %-7s on %-8s%s %8.0f tok/s %9.1f ms/step (cpu "
                     "%9.1f ms)  peak %7.1f MiB (net %7.1f MiB)\n", w->engine, w->method, w->base, w->compute, w->pos,
                     w->wait, w->device, w->recompute ? " recompute" : w->recompute_mlp ? " rc-mlp" : "", w->tok_s, w->ms, w->cpu_ms,
+                    w->peak / 1048576.0, w->net / 1048576.0);
+    }
+    /* each row: its median over the rounds (per figure) */
+    for (int r = 0; r < n_runs; r++) {
+        double v[5][ET__BT_ROUNDS_MAX];
+        int m = 0;
+        const et__bt_row *first = NULL;
+        for (int k = 0; k < rounds; k++) {
+            const et__bt_row *w = &all[k][r];
+            if (!w->ok) continue;
+            if (!first) first = w;
+            v[0][m] = w->tok_s, v[1][m] = w->ms, v[2][m] = w->cpu_ms, v[3][m] = w->peak, v[4][m] = w->net;
+            m++;
+        }
+        if (!m) continue;
+        et__bt_row *w = &rows[n_rows++];
+        *w = *first;
+        w->tok_s = et__bt_median(v[0], m);
+        w->ms = et__bt_median(v[1], m);
+        w->cpu_ms = et__bt_median(v[2], m);
+        w->peak = et__bt_median(v[3], m);
+        w->net = et__bt_median(v[4], m);
+        if (!json && rounds > 1)
+            fprintf(out, "median of %d: %-8s %-5s base %-4s compute %-4s loss %-6s omp %-7s%s %8.0f tok/s %9.1f "
+                    "ms/step  peak %7.1f MiB (net %7.1f MiB)\n", m, w->engine, w->method, w->base, w->compute, w->pos,
+                    w->wait, w->recompute ? " recompute" : w->recompute_mlp ? " rc-mlp" : "", w->tok_s, w->ms,
                     w->peak / 1048576.0, w->net / 1048576.0);
     }
     /* same-run ratios */
@@ -384,8 +436,8 @@ int et_cmd_bench_train(int argc, char **argv) {
     }
     const char *pre = json ? "# " : "";
     fprintf(out, "%sconfig: dim %d, %d layers, %d heads, ffn %d, vocab %d, batch %d x %d tokens, LoRA rank 8 on all "
-            "linear layers, %d threads, median of %d steps\n", pre, cfg.dim, cfg.layers, cfg.heads, cfg.ffn, cfg.vocab,
-            cfg.batch, cfg.seq, cfg.threads, cfg.steps);
+            "linear layers, %d threads, median of %d steps; each row the median of %d interleaved rounds\n", pre,
+            cfg.dim, cfg.layers, cfg.heads, cfg.ffn, cfg.vocab, cfg.batch, cfg.seq, cfg.threads, cfg.steps, rounds);
     if (et_all && pt_f32)
         fprintf(out, "%sedgetune f32 LoRA / PyTorch f32 (best wait policy): %.2fx tokens/s (%.2fx by CPU time per "
                 "step); peak RSS %.2fx total, %.2fx net\n", pre, et_all->tok_s / pt_f32->tok_s,
