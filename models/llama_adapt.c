@@ -328,22 +328,20 @@ static et_tensor *et__convert_table(et_ctx *ctx, et_tensor *src, et_type type, c
     return dst;
 }
 
-bool et_llama_compress_head(et_llama *m, et_type type) {
+/* *slot (the head or the embeddings) converted; the tied other follows it. */
+static bool et__compress_table(et_llama *m, et_tensor **slot, et_type type, const char *what) {
     const bool tied = m->output == m->tok_emb;
-    et_tensor *dst = et__convert_table(m->ctx, m->output, type, "head");
+    et_tensor *dst = et__convert_table(m->ctx, *slot, type, what);
     if (!dst) return false;
-    m->output = dst;
-    if (tied) m->tok_emb = dst;
+    *slot = dst;
+    if (tied) m->output = m->tok_emb = dst;
     return true;
 }
 
+bool et_llama_compress_head(et_llama *m, et_type type) { return et__compress_table(m, &m->output, type, "head"); }
+
 bool et_llama_compress_embeddings(et_llama *m, et_type type) {
-    const bool tied = m->output == m->tok_emb;
-    et_tensor *dst = et__convert_table(m->ctx, m->tok_emb, type, "embeddings");
-    if (!dst) return false;
-    m->tok_emb = dst;
-    if (tied) m->output = dst;
-    return true;
+    return et__compress_table(m, &m->tok_emb, type, "embeddings");
 }
 
 bool et_llama_frozen_tables_bf16(et_llama *m) {

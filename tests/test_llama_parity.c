@@ -438,31 +438,25 @@ static void check_train_step(parity_case *pc, const tol *tl, bool recompute, boo
     bool ok = loss && g && et_graph_backward(g, loss, &(et_backward_opts){.recompute = recompute, .recompute_cheap = cheap, .recompute_marked = marked}) && et_optim_adamw_init(&opt, g, &ac) &&
               et_graph_plan(g, &plan) && et_graph_alloc(g, &plan);
     CHECK(ok, "train graph: %s", et_ctx_error(ctx));
-    if (ok && cheap) {   /* the graph really recomputes, and only elementwise ops */
-        int n_re = 0, n_other = 0;
+    if (ok && (cheap || marked)) {   /* the graph really recomputes: elementwise ops, and with
+                                        marked only the builder's RECOMPUTABLE nodes besides */
+        int n_re = 0, n_mm = 0, n_stray = 0;
         for (int32_t i = 0; i < g->n_nodes; i++) {
             const et_tensor *t = g->nodes[i];
             if (!(t->flags & ET_FLAG_RECOMPUTE) || t->op == ET_OP_VIEW) continue;
             bool elementwise = t->op == ET_OP_SWIGLU || t->op == ET_OP_GEGLU || t->op == ET_OP_RMSNORM ||
                                t->op == ET_OP_MUL || t->op == ET_OP_SCALE;
             n_re += elementwise;
-            n_other += !elementwise;
-        }
-        CHECK(n_re > 0 && n_other == 0, "recompute_cheap: %d elementwise and %d other nodes recomputed", n_re, n_other);
-    }
-    if (ok && marked) {   /* besides elementwise ops, only the builder's RECOMPUTABLE nodes, and some matmuls */
-        int n_mm = 0, n_stray = 0;
-        for (int32_t i = 0; i < g->n_nodes; i++) {
-            const et_tensor *t = g->nodes[i];
-            if (!(t->flags & ET_FLAG_RECOMPUTE) || t->op == ET_OP_VIEW) continue;
-            bool elementwise = t->op == ET_OP_SWIGLU || t->op == ET_OP_GEGLU || t->op == ET_OP_RMSNORM ||
-                               t->op == ET_OP_MUL || t->op == ET_OP_SCALE;
             n_mm += t->op == ET_OP_MATMUL && (t->flags & ET_FLAG_RECOMPUTABLE);
-            n_stray += !elementwise && !(t->flags & ET_FLAG_RECOMPUTABLE);
+            n_stray += !elementwise && !(marked && (t->flags & ET_FLAG_RECOMPUTABLE));
         }
-        CHECK(n_mm >= 2 * pc->m.cfg.n_layers && n_stray == 0,
-              "recompute_marked: %d marked matmuls recomputed (want >= %d), %d unmarked non-elementwise nodes",
-              n_mm, 2 * pc->m.cfg.n_layers, n_stray);
+        if (cheap)
+            CHECK(n_re > 0 && n_stray == 0, "recompute_cheap: %d elementwise and %d other nodes recomputed", n_re,
+                  n_stray);
+        else
+            CHECK(n_mm >= 2 * pc->m.cfg.n_layers && n_stray == 0,
+                  "recompute_marked: %d marked matmuls recomputed (want >= %d), %d unmarked non-elementwise nodes",
+                  n_mm, 2 * pc->m.cfg.n_layers, n_stray);
     }
     /* keep the starting values: the AdamW node updates the parameters in place */
     if (ok) {

@@ -6,7 +6,6 @@
  * batches the whole table (62.5 of a bench model's 225 MiB of f32 weights). */
 #include <errno.h>
 #include <omp.h>
-#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include "cost.h"
@@ -30,6 +29,8 @@ et_tensor *et_get_rows(et_ctx *ctx, et_tensor *table, et_tensor *ids) {
     return t;
 }
 
+#define ET__GET_ROWS_SCRATCH 16384   /* bytes: an 8192-wide bf16/f16 row */
+
 /* Row `r` of the table (rb bytes) read from fd at `off` + r·nb1 into buf; false on a short
  * read or an error (the caller then reads through the mapping). */
 static bool et__pread_row(int fd, int64_t off, void *buf, size_t rb) {
@@ -51,9 +52,10 @@ void et__fwd_get_rows(et_tensor *t, et_exec *ex) {
     const size_t rb = et_type_row_size(tab->type, D);
     int64_t off = 0;
     int fd = et_filemap_fd_at(tab->data, &off);
-    /* f32 rows land in the output directly; others go through one row of scratch */
-    void *tmp = fd >= 0 && tab->type != ET_F32 ? malloc(rb) : NULL;
-    if (fd >= 0 && tab->type != ET_F32 && !tmp) fd = -1;
+    /* f32 rows land in the output directly; others go through one row of scratch on the
+     * stack (a row past it is read through the mapping: no allocation in the step) */
+    uint8_t tmp[ET__GET_ROWS_SCRATCH] __attribute__((aligned(64)));
+    const bool via_tmp = fd >= 0 && tab->type != ET_F32 && rb <= sizeof tmp;
     for (int64_t i = 0; i < n; i++) {
         float *dst = (float *)t->data + i * D;
         if (id[i] < 0 || id[i] >= V) {
@@ -65,10 +67,9 @@ void et__fwd_get_rows(et_tensor *t, et_exec *ex) {
         const char *row = (const char *)tab->data + (size_t)id[i] * tab->nb[1];
         int64_t roff = off + (int64_t)((size_t)id[i] * tab->nb[1]);
         if (fd >= 0 && tab->type == ET_F32 && et__pread_row(fd, roff, dst, rb)) continue;
-        if (fd >= 0 && tmp && et__pread_row(fd, roff, tmp, rb)) row = tmp;
+        if (via_tmp && et__pread_row(fd, roff, tmp, rb)) row = (const char *)tmp;
         tr->to_f32(row, dst, D);
     }
-    free(tmp);
 }
 
 bool et__bwd_get_rows(et_ctx *ctx, et_tensor *t) {
