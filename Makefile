@@ -2,14 +2,14 @@
 #
 # Sources are discovered by directory, so adding a file never means editing this page:
 #   kernels/*.c kernels/ref/*.c          portable code (ref is compiled -ffp-contract=off)
-#   kernels/x86/*_avx2.c | *_avx512.c    compiled with that ISA's flags; chosen at run time
+#   kernels/x86/*_avx2.c | *_avx512.c | *_amx.c   compiled with that ISA's flags; chosen at run time
 #   kernels/arm/*.c                      aarch64 builds only
 #   engine/*.c engine/*/*.c models/*.c bench/*.c bench/*/*.c    the library
 #   cli/*.c                              the edgetune program
 #   tests/test_*.c                       one test binary each (tests/run.sh runs them all)
 #
 # The baseline is x86-64-v3 (AVX2+FMA+F16C): the binary runs on any AVX2 machine and picks
-# AVX-512 / VNNI / BF16 kernels at start-up from CPUID (kernels/dispatch.c).
+# AVX-512 / VNNI / BF16 / AMX kernels at start-up from CPUID (kernels/dispatch.c).
 # Cross build for aarch64:  make ARCH=aarch64   (gcc-aarch64-linux-gnu, runs under qemu-aarch64)
 # The arm64 cJSON the edgetune program links comes from Debian's arm64 packages unpacked into
 # ARM_SYSROOT (default build/aarch64-sysroot) by `make deps-test` (tools/deps.sh); run it with
@@ -52,6 +52,7 @@ endif
 
 ISA_FLAGS_avx2   := -mavx2 -mfma -mf16c
 ISA_FLAGS_avx512 := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mavx512bf16 -mfma -mf16c
+ISA_FLAGS_amx    := $(ISA_FLAGS_avx512) -mamx-tile -mamx-bf16
 
 LIB_SRC := $(wildcard kernels/*.c kernels/ref/*.c kernels/$(ISA_DIR)/*.c \
                       engine/*.c engine/*/*.c models/*.c bench/*.c bench/*/*.c)
@@ -76,6 +77,9 @@ $(BUILD)/obj/kernels/x86/%_avx2.o: kernels/x86/%_avx2.c $(HDRS)
 $(BUILD)/obj/kernels/x86/%_avx512.o: kernels/x86/%_avx512.c $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(ISA_FLAGS_avx512) -c $< -o $@
+$(BUILD)/obj/kernels/x86/%_amx.o: kernels/x86/%_amx.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(ISA_FLAGS_amx) -c $< -o $@
 $(BUILD)/obj/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@

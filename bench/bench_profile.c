@@ -82,21 +82,24 @@ static void et__step_free(et__step *s) {
 }
 
 /* Record (and plan) the training step; alloc: also allocate it. */
-static bool et__step_build(et__step *s, et_llama *m, int64_t T, int64_t B, bool recompute, bool alloc) {
+/* per: predicted positions per sequence (the last `per` before each sequence's end). */
+static bool et__step_build(et__step *s, et_llama *m, int64_t T, int64_t B, int64_t per, bool recompute, bool alloc) {
     memset(s, 0, sizeof *s);
     et_adamw_cfg ac = et_adamw_defaults();
     ac.lr = 1e-4f;
     et_backward_opts bo = { .recompute = recompute, .recompute_cheap = true };   /* the trainer's default */
     s->g = et_graph_new(m->ctx, 1 << 16);
-    return s->g && et_llama_batch_new(&s->b, m, T, B, (T - 1) * B) && (s->loss = et_llama_loss(m, &s->b, recompute)) &&
+    return s->g && et_llama_batch_new(&s->b, m, T, B, per * B) && (s->loss = et_llama_loss(m, &s->b, recompute)) &&
            et_graph_backward(s->g, s->loss, &bo) && et_optim_adamw_init(&s->o, s->g, &ac) &&
            et_graph_plan(s->g, &s->plan) && (!alloc || et_graph_alloc(s->g, &s->plan));
 }
 
-/* Random tokens; every position but the last of each sequence predicts the next one. */
+/* Random tokens; the last `per` positions before each sequence's end predict the next token
+ * (all but the last position, or the answer's). */
 static void et__fill(et__step *s, int32_t vocab, uint64_t seed) {
     int64_t T = s->b.ids->ne[0], B = s->b.ids->ne[1];
     int32_t *ids = s->b.ids->data, *sel = s->b.sel->data, *tgt = s->b.targets->data;
+    const int64_t per = s->b.sel->ne[0] / B;
     uint64_t r = seed * 0x9E3779B97F4A7C15ull + 1;
     for (int64_t i = 0; i < T * B; i++) {
         r ^= r << 13; r ^= r >> 7; r ^= r << 17;
@@ -104,7 +107,7 @@ static void et__fill(et__step *s, int32_t vocab, uint64_t seed) {
     }
     int64_t k = 0;
     for (int64_t j = 0; j < B; j++)
-        for (int64_t t = 0; t + 1 < T; t++, k++) {
+        for (int64_t t = T - 1 - per; t + 1 < T; t++, k++) {
             sel[k] = (int32_t)(t + T * j);
             tgt[k] = ids[t + 1 + T * j];
         }
@@ -206,6 +209,14 @@ int et_profile_run(const et_profile_run_opts *o, et_profile_run_result *res, cha
     } else {
         return ET__ERR("profile: --config '%s' (bench, tiny or pretrain-tiny|small|medium)", config);
     }
+    /* --answer: the study's workload, loss and head on the last N positions only; the bench
+     * config's sequences are then a 200-token prompt and the answer (as bench train's) */
+    if (o->answer < 0) return ET__ERR("profile: --answer %d (0: every position)", o->answer);
+    if (o->answer > 0 && !strcmp(config, "bench")) T = 200 + o->answer;
+    if (o->answer > 0 && (o->answer >= T || T > cfg.max_seq))
+        return ET__ERR("profile: --answer %d does not fit the %s config's %lld-token sequences", o->answer, config,
+                       (long long)(!strcmp(config, "bench") ? cfg.max_seq : T));
+    const int64_t per = o->answer > 0 ? o->answer : T - 1;
     const int blk = et_type_get(base)->blck_size == 256 ? 32 : et_type_get(base)->blck_size;
     if (cfg.ffn % blk) {   /* as bench train does; a 256-block type falls back to a 32-block one */
         int ffn = (cfg.ffn + blk - 1) / blk * blk;
@@ -238,14 +249,14 @@ int et_profile_run(const et_profile_run_opts *o, et_profile_run_result *res, cha
     }
     /* the other recomputation setting, for the memory picture only */
     et_ctx_mark mark = et_ctx_get_mark(ctx);
-    if (!et__step_build(&alt, &m, T, B, !o->recompute, false) ||
+    if (!et__step_build(&alt, &m, T, B, per, !o->recompute, false) ||
         !et_mem_timeline_compute(alt.g, &tl_alt, err, errlen)) {
         if (et_ctx_failed(ctx)) ET__ERR("profile: step: %s", et_ctx_error(ctx));
         goto done;
     }
     et__step_free(&alt);
     et_ctx_reset(ctx, mark);
-    if (!et__step_build(&st, &m, T, B, o->recompute, true)) { ET__ERR("profile: step: %s", et_ctx_error(ctx)); goto done; }
+    if (!et__step_build(&st, &m, T, B, per, o->recompute, true)) { ET__ERR("profile: step: %s", et_ctx_error(ctx)); goto done; }
     if (!et_mem_timeline_compute(st.g, &tl, err, errlen)) goto done;
     res->nodes = st.g->n_nodes;
     res->peak_bytes = tl.peak;
@@ -254,10 +265,12 @@ int et_profile_run(const et_profile_run_opts *o, et_profile_run_result *res, cha
     if (!prof) { ET__ERR("profile: out of memory"); goto done; }
     for (int32_t i = 0; i < st.g->n_nodes; i++) res->step_flops += prof->flops[i];
 
+    char loss_at[64] = "";
+    if (o->answer > 0) snprintf(loss_at, sizeof loss_at, ", loss and head on the last %d positions", o->answer);
     fprintf(out, "profile: llama %s config (dim %d, %d layers, %d heads, ffn %d, vocab %d), %s over %s, batch %lld x %lld, "
-                 "%d threads%s\n",
+                 "%d threads%s%s\n",
             config, cfg.dim, cfg.n_layers, cfg.n_heads, cfg.ffn, cfg.vocab, method, et_type_get(base)->name, (long long)B, (long long)T,
-            nthreads, o->recompute ? ", recomputation" : "");
+            nthreads, o->recompute ? ", recomputation" : "", loss_at);
     fprintf(out, "graph: %d nodes (%d forward); %.4g GFLOP per step by the op table's cost functions\n",
             st.g->n_nodes, st.g->n_forward, res->step_flops * 1e-9);
 

@@ -18,6 +18,8 @@ typedef struct et_profile_run_opts {
     const char *config;       /* "bench" (default: dim 512, 8 layers, batch 4 x 256) or "tiny" */
     int         steps;        /* timed steps of each kind (default 3), after one warm-up step */
     bool        recompute;    /* activation recomputation in the profiled step */
+    int         answer;       /* >0: loss and head on each sequence's last N positions (the
+                                 study's workload; bench config: 200-token prompts + N) */
     const char *out_dir;      /* default build/profile */
     const char *limits_path;  /* bench kernels JSON lines; default build/bench/kernels.jsonl */
     int         threads;      /* 0: all */

@@ -8,11 +8,13 @@
 
 static int et__usage(FILE *f, int rc) {
     fprintf(f, "usage: edgetune profile [--method lora|qlora|full] [--base TYPE] [--config bench|tiny|pretrain-tiny|pretrain-small|pretrain-medium] [--steps N] [--recompute]\n"
-               "                        [--out DIR] [--threads N] [--top N] [--limits FILE] [--device cpu|vulkan[:N]|auto]\n"
+               "                        [--answer N] [--out DIR] [--threads N] [--top N] [--limits FILE] [--device cpu|vulkan[:N]|auto]\n"
                "  Profiles N training steps (default 3, after a warm-up) of a Llama with random weights and writes\n"
                "  DIR/profile.jsonl, trace.json, roofline.png and memory.png (DIR default build/profile).\n"
                "  --base: LoRA over a base of that type (f32 default; bf16, q8_0, q4_0, q4_k, nf4, ...);\n"
                "  bf16 is the bf16-compute setting: the head in bf16 too.\n"
+               "  --answer: the study's workload: loss and head on each sequence's last N positions only\n"
+               "  (with --config bench, sequences of a 200-token prompt and N answer tokens).\n"
                "  --limits: `edgetune bench kernels --json` results for the roofline (default\n"
                "  build/bench/kernels.jsonl, written by `make bench`).\n"
                "  --device: run the steps on a Vulkan device; node times are then its GPU timestamps.\n");
@@ -46,6 +48,7 @@ int et_cmd_profile(int argc, char **argv) {
         else if (!strcmp(a, "--device")) o.device = v;
         else if (!strcmp(a, "--steps")) { if (et__int_arg(v, 1, 1000, a, &o.steps)) return 2; }
         else if (!strcmp(a, "--threads")) { if (et__int_arg(v, 0, 1024, a, &o.threads)) return 2; }
+        else if (!strcmp(a, "--answer")) { if (et__int_arg(v, 1, 100000, a, &o.answer)) return 2; }
         else if (!strcmp(a, "--top")) { if (et__int_arg(v, 1, 1000, a, &o.top)) return 2; }
         else return et__usage(stderr, 2);
     }

@@ -9,12 +9,16 @@
 #if defined(__aarch64__)
 #include <sys/auxv.h>
 #endif
+#if defined(__x86_64__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 #include "kern_priv.h"
 #include "ref/ref.h"
 
 static const char *const et__isa_names[ET_ISA_COUNT] = {
     [ET_ISA_REF] = "ref", [ET_ISA_AVX2] = "avx2", [ET_ISA_AVX512] = "avx512",
-    [ET_ISA_AVX512VNNI] = "avx512vnni", [ET_ISA_AVX512BF16] = "avx512bf16",
+    [ET_ISA_AVX512VNNI] = "avx512vnni", [ET_ISA_AVX512BF16] = "avx512bf16", [ET_ISA_AMX] = "amx",
     [ET_ISA_NEON] = "neon", [ET_ISA_NEON_DOTPROD] = "neon-dotprod",
     [ET_ISA_NEON_I8MM] = "neon-i8mm",
 };
@@ -26,6 +30,20 @@ et_isa et_isa_from_name(const char *name) {
         if (name && strcmp(name, et__isa_names[i]) == 0) return (et_isa)i;
     return ET_ISA_COUNT;
 }
+
+#if defined(__x86_64__)
+/* AMX's tile data is an XSAVE feature Linux enables per process on request (5.16+); without
+ * the grant the first tile instruction faults.  Asked once; a refusal (older kernel, a
+ * sigaltstack too small for the larger signal frame) just leaves the path unavailable. */
+static bool et__amx_granted(void) {
+    static int granted = -1;
+    if (granted < 0) {
+        enum { ARCH_REQ_XCOMP_PERM = 0x1023, XFEATURE_XTILEDATA = 18 };
+        granted = syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) == 0;
+    }
+    return granted;
+}
+#endif
 
 static bool et__cpu_has(et_isa isa) {
     if (isa == ET_ISA_REF) return true;
@@ -42,6 +60,9 @@ static bool et__cpu_has(et_isa isa) {
     case ET_ISA_AVX512VNNI: return et__cpu_has(ET_ISA_AVX512) && __builtin_cpu_supports("avx512vnni");
     case ET_ISA_AVX512BF16:
         return et__cpu_has(ET_ISA_AVX512VNNI) && __builtin_cpu_supports("avx512bf16");
+    case ET_ISA_AMX:
+        return et__cpu_has(ET_ISA_AVX512BF16) && __builtin_cpu_supports("amx-tile") &&
+               __builtin_cpu_supports("amx-bf16") && et__amx_granted();
     default: return false;
     }
 #elif defined(__aarch64__)
@@ -109,6 +130,10 @@ static void et__tabs_init(void) {
         et__isa_tab[i].matvec[ET_Q5_0] = et__mv_q5_0_vnni;
         et__isa_tab[i].matvec[ET_Q5_1] = et__mv_q5_1_vnni;
     }
+    /* AMX: the AVX512-BF16 path, the bf16 family's products in tiles (matvec stays vector) */
+    et__isa_tab[ET_ISA_AMX] = et__isa_tab[ET_ISA_AVX512BF16];
+    et__isa_tab[ET_ISA_AMX].bgemm = et__bgemm_amx;
+    et__isa_tab[ET_ISA_AMX].peak[ET_PEAK_BF16_DOT] = et__peak_amx_bf16;
 #elif defined(__aarch64__)
     et__isa_tab[ET_ISA_NEON] = (et__isa_ops){ .qgemm = et__qgemm_neon, .sgemm = et__sgemm_neon,
                                              .act_unsigned = false, .qgemm_tile_t = 1 };

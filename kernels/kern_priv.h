@@ -104,7 +104,7 @@ typedef void (*et__matvec_fn)(const et__wdesc *w, const float *x, const et__qact
 
 typedef struct et__isa_ops {
     et__qgemm_fn  qgemm;            /* NULL on the ref path */
-    et__bgemm_fn  bgemm;            /* NULL without AVX512-BF16 */
+    et__bgemm_fn  bgemm;            /* NULL without AVX512-BF16; AMX tiles on the amx path */
     et__sgemm_fn  sgemm;            /* NULL on the ref path */
     et__rowdot_fn rowdot;           /* NULL: skinny f32 products take the strip path */
     /* pack[k*32 + j] = B[j*ldb + k] (j < nr; 0 for nr <= j < 32), k < kc; NULL: a C loop */
@@ -174,6 +174,9 @@ void et__qgemm_vnni(const et__qstrip *, const et__qact *, int64_t, int64_t, floa
                     int, bool);
 void et__bgemm_avx512bf16(const uint16_t *, int64_t, const uint16_t *, size_t, int64_t,
                           float *, size_t, int, bool);
+void et__bgemm_amx(const uint16_t *, int64_t, const uint16_t *, size_t, int64_t, float *, size_t, int,
+                   bool);
+double et__peak_amx_bf16(int64_t n);
 void et__sgemm_avx2(int64_t, const float *, size_t, size_t, const float *, size_t, float *,
                     size_t, int64_t, int, float, bool);
 void et__sgemm_avx512(int64_t, const float *, size_t, size_t, const float *, size_t, float *,

@@ -26,6 +26,7 @@ typedef enum et_isa {
     ET_ISA_AVX512,
     ET_ISA_AVX512VNNI,
     ET_ISA_AVX512BF16,
+    ET_ISA_AMX,            /* AVX512-BF16 + AMX-BF16 tiles (the bf16 family's products) */
     ET_ISA_NEON,
     ET_ISA_NEON_DOTPROD,
     ET_ISA_NEON_I8MM,

@@ -87,7 +87,7 @@ typedef enum { TOL_REF, TOL_F32, TOL_BF16, TOL_INT8 } tol_kind;
 static tol_kind fwd_tol(et_isa isa, et_type t) {
     if (isa == ET_ISA_REF) return TOL_REF;
     if (t == ET_F32 || t == ET_F16) return TOL_F32;
-    if (t == ET_BF16 || t == ET_NF4) return isa == ET_ISA_AVX512BF16 ? TOL_BF16 : TOL_F32;
+    if (t == ET_BF16 || t == ET_NF4) return isa == ET_ISA_AVX512BF16 || isa == ET_ISA_AMX ? TOL_BF16 : TOL_F32;
     return TOL_INT8;
 }
 
@@ -166,7 +166,7 @@ static void check_dx(et_type t, int64_t T, int64_t K, int64_t N, bool acc, uint6
      * f32 bound: against the exact reference, bf16 rounding's own 2^-8 would hide a wrong
      * rounding or a misplaced element of similar size. */
     const bool b16 = !strcmp(et_kern_matmul_dx_family(t), "bf16");
-    CHECK(b16 == (g_isa == ET_ISA_AVX512BF16 && t != ET_F32), "%s %s: dX family %s", et_isa_name(g_isa),
+    CHECK(b16 == ((g_isa == ET_ISA_AVX512BF16 || g_isa == ET_ISA_AMX) && t != ET_F32), "%s %s: dX family %s", et_isa_name(g_isa),
           et_type_get(t)->name, et_kern_matmul_dx_family(t));
     if (b16)
         for (int64_t i = 0; i < T; i++)
@@ -238,6 +238,14 @@ static void test_matmul_odd_k(void) {
         check_dx(ET_NF4, 28, 64, 32, false, 57);      /* a tiny Llama's k, up and down shapes */
         check_dx(ET_NF4, 28, 64, 128, false, 58);
         check_dx(ET_NF4, 28, 128, 64, false, 59);
+        /* the AMX tiles' edges: 32-token blocks, a 16-token block, a vector tail of 2; a
+         * last strip of 8 rows; K a multiple of 32 (tiles) and not (the vector kernel) */
+        check_forward(ET_BF16, 50, 512, 40, true, 67);
+        check_forward(ET_NF4, 50, 512, 40, false, 68);
+        check_forward(ET_BF16, 16, 96, 32, false, 69);
+        check_forward(ET_BF16, 33, 80, 33, true, 70);
+        check_dx(ET_BF16, 50, 96, 256, true, 71);
+        check_dx(ET_NF4, 50, 128, 512, false, 72);
         check_forward(ET_F32, 1, 37, 45, true, 35);      /* matvec with a masked tail */
         /* few outputs (rowdot where the path has it): LoRA's rank 8, 13 (8 + 5 rows), 16;
          * odd token counts (an unpaired last token), chunks of 16 tokens, masked K tails */
