@@ -396,11 +396,12 @@ static double et__probe_bw(et__ctx *c, int threads) {
         if (gbps > best) { best = gbps; best_name = names[pat]; best_st = st; }
     }
 #ifdef ET_HAVE_BLAS
-    /* One more pattern: OpenBLAS's sgemv over the buffer as rows of 1024 floats (it reads
-     * every byte once).  Its row streams can beat the loops above, and a read kernel faster
+    /* One more pattern: OpenBLAS's sgemv over the buffer as rows of 4096 floats, the matvec
+     * shape's K (it reads every byte once).  Its row streams can beat the loops above (on a
+     * Sapphire Rapids host by 5%, and with rows of 1024 it did not), and a read kernel faster
      * than the "measured limit" would be a probe bug. */
     {
-        const int64_t K = 1024, N = bytes / 4 / K;
+        const int64_t K = 4096, N = bytes / 4 / K;
         float *xv = calloc((size_t)K, sizeof *xv), *yv = calloc((size_t)N, sizeof *yv);
         if (xv && yv) {
             double t[16];
@@ -572,6 +573,20 @@ static double et__peak_for(et__ctx *c, et__limits *L, et_peak_kind pk, bool blas
     return *lim;
 }
 
+/* The same for the bandwidth: a matvec that reads faster than the limit met the probe at a
+ * slow moment of the shared bus (here 31 GB/s for seconds, then 33).  Probe again, keep the
+ * better, then judge. */
+static double et__bw_for(et__ctx *c, et__limits *L, double gbps) {
+    if (gbps > L->bw && c->reprobes < 6) {
+        c->reprobes++;
+        fprintf(stderr, "edgetune bench: a matvec read %.1f GB/s, above the %.1f GB/s probe; "
+                        "measuring the bandwidth again\n", gbps, L->bw);
+        double again = et__probe_bw(c, c->run_threads);
+        if (again > L->bw) L->bw = again;
+    }
+    return L->bw;
+}
+
 static int et__bench_type(et__ctx *c, et_type t, et__limits *L) {
     const bool quick = c->o->quick;
     const int64_t K = quick ? 1024 : 4096, N = quick ? 2048 : 14336;
@@ -633,7 +648,7 @@ static int et__bench_type(et__ctx *c, et_type t, et__limits *L) {
         snprintf(xt, sizeof xt, "  %.1f%% of %.1f GB/s read beside it", 100.0 * mv_gbps / rd_gbps,
                  rd_gbps);
         et__line(c, "matvec", ty, 1, K, N, is, c->run_threads, st, mv_gbps,
-                 2.0 * K * N / st.median / 1e9, "read_bw", L->bw, xj, xt);
+                 2.0 * K * N / st.median / 1e9, "read_bw", et__bw_for(c, L, mv_gbps), xj, xt);
         for (int i = 0; i < nT; i++) {
             j.T = Ts[i];
             st = et__time_calls(mm_reps, et__run_job, &j);
