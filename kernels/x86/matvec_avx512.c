@@ -35,10 +35,12 @@ static inline void et__put(float *y, int64_t n, float v, bool accumulate) {
 #define ET__INLINE static inline __attribute__((always_inline))
 /* Software prefetch distance (bytes ahead in the row stream).  The hardware prefetchers alone
  * left the quantized rows latency-bound on the Xeon here: Q8_0 on 2 threads 13.4 -> ~21 GB/s
- * with 2-4 KiB ahead (bench kernels; 0.5, 1 KiB helped less).  Every quantized and 16-bit row
- * loop here uses it; f32 rows, already near the probe, do not. */
+ * with 2-4 KiB ahead (bench kernels; 0.5, 1 KiB helped less).  On a Sapphire Rapids host
+ * 4 KiB ran past the useful window (Q8_0, 2 threads, medians of two interleaved runs: 1.5 KiB
+ * 26.2 GB/s, 2 KiB 24.1, 3 KiB 24.7, 4 KiB 20.0), so 2 KiB, good on both.  Every quantized
+ * and 16-bit row loop here uses it; f32 rows, already near the probe, do not. */
 #ifndef ET__MV_PF
-#define ET__MV_PF 4096
+#define ET__MV_PF 2048
 #endif
 
 /* One row, four blocks per step into four accumulators: with one, every block waited for the
