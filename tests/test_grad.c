@@ -94,6 +94,20 @@ static et_tensor *b_attn_past_window(gcase *c) {   /* 3 new queries over 7 keys,
     et_tensor *q = param(c, 4, 8, 2, 3, 1, 1), *k = param(c, 4, 8, 1, 7, 1, 1), *v = param(c, 4, 8, 1, 7, 1, 1);
     return et_attention(c->ctx, q, k, v, 0.5f, 4, 4);
 }
+/* The backward's two schemes (engine/ops/attention.c): per (batch, kv head) task where there
+ * are two tasks per thread (these run on 2 threads), else the two-pass split. */
+static et_tensor *b_attn_heads(gcase *c) {   /* 4 tasks: per head; 2 query tiles per head */
+    et_tensor *q = param(c, 4, 8, 2, 37, 2, 1), *k = param(c, 4, 8, 2, 37, 2, 1), *v = param(c, 4, 8, 2, 37, 2, 1);
+    return et_attention(c->ctx, q, k, v, 0.3f, 0, 0);
+}
+static et_tensor *b_attn_heads_window(gcase *c) {   /* 4 tasks, GQA, n_past and a window */
+    et_tensor *q = param(c, 4, 8, 4, 3, 4, 1), *k = param(c, 4, 8, 1, 7, 4, 1), *v = param(c, 4, 8, 1, 7, 4, 1);
+    return et_attention(c->ctx, q, k, v, 0.5f, 4, 4);
+}
+static et_tensor *b_attn_split(gcase *c) {   /* 1 task: two passes; 2 query and key tiles */
+    et_tensor *q = param(c, 4, 8, 1, 70, 1, 1), *k = param(c, 4, 8, 1, 70, 1, 1), *v = param(c, 4, 8, 1, 70, 1, 1);
+    return et_attention(c->ctx, q, k, v, 0.3f, 0, 0);
+}
 static et_tensor *b_silu(gcase *c) { return et_silu(c->ctx, param(c, 2, 7, 3, 1, 1, 2)); }
 static et_tensor *b_gelu(gcase *c) { return et_gelu(c->ctx, param(c, 2, 7, 3, 1, 1, 2)); }
 static et_tensor *b_swiglu(gcase *c) { return et_swiglu(c->ctx, param(c, 2, 7, 3, 1, 1, 2), param(c, 2, 7, 3, 1, 1, 1)); }
@@ -132,6 +146,9 @@ static const gdef cases[] = {
     {ET_OP_RMSNORM, "rmsnorm", b_rmsnorm},        {ET_OP_ROPE, "rope/llama", b_rope},
     {ET_OP_ROPE, "rope/neox partial", b_rope_neox}, {ET_OP_ATTN, "attention/gqa", b_attn},
     {ET_OP_ATTN, "attention/past+window", b_attn_past_window},
+    {ET_OP_ATTN, "attention/per-head tiles", b_attn_heads},
+    {ET_OP_ATTN, "attention/per-head gqa+window", b_attn_heads_window},
+    {ET_OP_ATTN, "attention/two-pass tiles", b_attn_split},
     {ET_OP_SILU, "silu", b_silu},                 {ET_OP_GELU, "gelu", b_gelu},
     {ET_OP_SWIGLU, "swiglu", b_swiglu},           {ET_OP_GEGLU, "geglu", b_geglu},
     {ET_OP_CROSS_ENTROPY, "cross_entropy", b_ce},
