@@ -26,9 +26,9 @@
 #include "ref/quant_ref.h"
 #include "ref/ref.h"
 
-#define ET__KC     512    /* f32 strip columns per chunk: 32 × 512 × 4 = 64 KiB */
+#define ET__KC     2048   /* f32 strip columns per chunk: 32 × 2048 × 4 = 256 KiB (L2) */
 #define ET__DX_KB  256    /* dX column range per task (a multiple of every block size) */
-#define ET__DX_NC  128    /* dX panel rows */
+#define ET__DX_NC  256    /* dX panel rows */
 #define ET__ALIGN  64
 
 static size_t et__al(size_t n) { return (n + ET__ALIGN - 1) & ~(size_t)(ET__ALIGN - 1); }
@@ -247,9 +247,8 @@ size_t et_kern_matmul_dx_work(et_type wtype, int64_t T, int64_t K, int64_t N) {
     if (et__dx_bf16(wtype, io))
         return et__dxb_shared(T, N) + (size_t)et__threads() * et__dxb_thread(et__dxb_range(wtype)) + ET__ALIGN;
     if (et__use_rowdot(wtype, io, K)) return et__al((size_t)(K * N) * 4) + ET__ALIGN;   /* Wᵀ */
-    return (size_t)et__threads() * (et__al(((size_t)ET__DX_NC * ET__DX_KB + ET__DX_KB) * 4) +
-                                    et__al((size_t)((T + 7) / 8 * 8 * ET__DX_NC) * 4)) +
-           ET__ALIGN;
+    return et__al((size_t)((T + 7) / 8 * 8 * N) * 4) +   /* dY packed, shared */
+           (size_t)et__threads() * et__al(((size_t)ET__DX_NC * ET__DX_KB + ET__DX_KB) * 4) + ET__ALIGN;
 }
 
 static char *et__align_ptr(void *p) {
@@ -641,17 +640,19 @@ void et_kern_matmul_dx(et_type wtype, const void *w, size_t ldw, const float *dy
     }
     const int64_t nranges = (K + ET__DX_KB - 1) / ET__DX_KB;
     const int64_t ntile = (T + 7) / 8;
-    const size_t per_thread = et__al(((size_t)ET__DX_NC * ET__DX_KB + ET__DX_KB) * 4) +
-                              et__al((size_t)(ntile * 8 * ET__DX_NC) * 4);
-    char *base = et__align_ptr(work);
+    const size_t per_thread = et__al(((size_t)ET__DX_NC * ET__DX_KB + ET__DX_KB) * 4);
+    /* dY in 8-token k-major tiles (see et__pack_tile8), tile j at j·N·8, packed once for every
+     * column range (per range, it was repacked K/256 times: 29 MB × 16 for a 4096-wide dX) */
+    float *dyp = (float *)et__align_ptr(work);
+    char *base = (char *)dyp + et__al((size_t)(ntile * 8 * N) * 4);
     #pragma omp parallel num_threads(nth)
     {
+        #pragma omp for schedule(static)
+        for (int64_t j = 0; j < ntile; j++) et__pack_tile8(dy, lddy, j * 8, T, 0, N, dyp + j * N * 8);
         /* panel: the 32-column strips of W[n0.., k0..k0+kw) one after another, each nc × 32
          * contiguous (k-major B operand with ldb 32, L1-friendly), zero-padded past kw */
         float *panel = (float *)(base + (size_t)omp_get_thread_num() * per_thread);
         float *row = panel + (size_t)ET__DX_NC * ET__DX_KB;
-        /* dy[:, n0..n0+nc) in 8-token k-major tiles (see et__pack_tile8), tile j at j·nc·8 */
-        float *dyp = (float *)((char *)panel + et__al(((size_t)ET__DX_NC * ET__DX_KB + ET__DX_KB) * 4));
         #pragma omp for schedule(static)
         for (int64_t i = 0; i < nranges; i++) {
             int64_t k0 = i * ET__DX_KB, kw = K - k0 < ET__DX_KB ? K - k0 : ET__DX_KB;
@@ -664,12 +665,11 @@ void et_kern_matmul_dx(et_type wtype, const void *w, size_t ldw, const float *dy
                     for (int64_t sj = 0; sj < ns; sj++)
                         memcpy(panel + (sj * nc + r) * ET__SW, row + sj * ET__SW, ET__SW * 4);
                 }
-                for (int64_t j = 0; j < ntile; j++) et__pack_tile8(dy, lddy, j * 8, T, n0, nc, dyp + j * nc * 8);
                 for (int64_t sj = 0; sj < ns; sj++) {
                     int nr = (int)(kw - sj * ET__SW < ET__SW ? kw - sj * ET__SW : ET__SW);
                     for (int64_t j = 0; j < ntile; j++) {
                         int64_t nt = T - j * 8 < 8 ? T - j * 8 : 8;
-                        io->sgemm(nc, dyp + j * nc * 8, 1, 8, panel + sj * nc * ET__SW, ET__SW,
+                        io->sgemm(nc, dyp + j * N * 8 + n0 * 8, 1, 8, panel + sj * nc * ET__SW, ET__SW,
                                   dx + j * 8 * lddx + k0 + sj * ET__SW, lddx, nt, nr, 1.0f, accumulate || n0 > 0);
                     }
                 }

@@ -246,6 +246,9 @@ static void test_matmul_odd_k(void) {
         check_forward(ET_BF16, 33, 80, 33, true, 70);
         check_dx(ET_BF16, 50, 96, 256, true, 71);
         check_dx(ET_NF4, 50, 128, 512, false, 72);
+        /* the f32 strip's K in chunks of 2048: two whole and a part one, summed in order */
+        check_forward(ET_F32, 9, 4160, 40, true, 73);
+        check_forward(ET_F16, 12, 4160, 33, false, 74);
         check_forward(ET_F32, 1, 37, 45, true, 35);      /* matvec with a masked tail */
         /* few outputs (rowdot where the path has it): LoRA's rank 8, 13 (8 + 5 rows), 16;
          * odd token counts (an unpaired last token), chunks of 16 tokens, masked K tails */
