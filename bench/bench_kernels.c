@@ -180,6 +180,7 @@ typedef struct {
     const et_bench_kernels_opts *o;
     int over;            /* lines with frac_limit > 1 */
     int reprobes;        /* peak re-measurements so far (at most 6 a run) */
+    int read_pat;        /* the fastest read loop of the last bandwidth probe (et__read_pass) */
     int threads;         /* all the benchmark may use */
     int run_threads;     /* the kernels' thread count in the pass under way (1, then all) */
     /* OpenBLAS's figure on the same shape in this pass, for "vs_openblas" (0: none yet) */
@@ -371,7 +372,7 @@ static double et__probe_bw(et__ctx *c, int threads) {
     float *buf = et__big_alloc((size_t)bytes);
     if (!buf) return 0;
     for (int64_t i = 0; i < bytes / 4; i += 1024) buf[i] = (float)i;
-    double best = 0;
+    double best = 0, best_loop = 0;
     const char *best_name = names[0];
     et__stats best_st = { 0, 0, 0 };
     int reps = 9;
@@ -394,6 +395,9 @@ static double et__probe_bw(et__ctx *c, int threads) {
         snprintf(extra, sizeof extra, "\"pattern\":\"%s\",", names[pat]);
         et__probe_line(c, "read_bw_pattern", extra, threads, gbps, "gbps", st);
         if (gbps > best) { best = gbps; best_name = names[pat]; best_st = st; }
+        /* the pairing's loop: the fastest with a slice per thread (chunks2m deals 2 MiB
+         * chunks, and a quick run's copies are single chunks: one thread would read) */
+        if (pat != 2 && gbps > best_loop) { best_loop = gbps; c->read_pat = pat; }
     }
 #ifdef ET_HAVE_BLAS
     /* One more pattern: OpenBLAS's sgemv over the buffer as rows of 4096 floats, the matvec
@@ -519,18 +523,18 @@ static void et__run_matvec(void *arg, int rep) {
     et__run_job(arg, rep);
 }
 
-/* Matvec timed in pairs with the read loop: before each kernel call, the path's widest read
- * loop streams another copy of the same bytes on the same threads (slice per thread, as the
- * probe's "widest" pattern).  On a shared machine the memory bus's state changes from second
+/* Matvec timed in pairs with the read loop: before each kernel call, the probe's fastest
+ * slice-per-thread read loop (`pat`: on Zen 4 the zmm "widest", on a Sapphire Rapids host
+ * seq8, 10% faster than widest there) streams another copy of the same bytes on the same
+ * threads.  On a shared machine the memory bus's state changes from second
  * to second (2 threads here: ~31 GB/s for seconds, then ~50), so a kernel's fraction of a
  * probe taken earlier mixes its speed with the bus's; the pair's fraction does not.  Returns
  * the kernel's statistics; *rd gets the read loop's (timed the same way). */
-static et__stats et__time_matvec_paired(et__job *j, int reps, et__stats *rd) {
+static et__stats et__time_matvec_paired(et__job *j, int reps, int pat, et__stats *rd) {
     double tk[64], tr[64];
     if (reps > 64) reps = 64;
     et__run_matvec(j, -1);                         /* warm-up: every copy once */
     const int nt = omp_get_max_threads();
-    const int pat = et_kern_read_loop(j->w, 256) > 0 ? 4 : 1;   /* widest loads, else seq8 */
     for (int r = 0; r < reps; r++) {
         const uint8_t *other = j->w + (size_t)((r + j->ncopies / 2) % j->ncopies) * j->bytes;
         double tc;
@@ -631,7 +635,7 @@ static int et__bench_type(et__ctx *c, et_type t, et__limits *L) {
         j.which = 0;
         j.T = 1;
         et__stats rd;
-        et__stats st = et__time_matvec_paired(&j, mv_reps, &rd);
+        et__stats st = et__time_matvec_paired(&j, mv_reps, c->read_pat, &rd);
         double mv_gbps = (double)wbytes / st.median / 1e9;
         /* beside the probe's figure (the run's best moment), the same-moment read: the read
          * loop over another copy of these weights just before each kernel call */
