@@ -608,6 +608,42 @@ static void test_profile_run_tiny(void) {
     if (out) fclose(out);
 }
 
+/* --answer: the loss and the head on each sequence's last N positions only (the tiny config:
+ * batch 2 × 32, dim 64): the cross-entropy node gets 2·N rows, the step fewer flops; an
+ * answer as long as the sequence is refused with the value in the message. */
+static void test_profile_run_answer(void) {
+    char err[256], dir[512], path[700];
+    snprintf(dir, sizeof dir, "%s/answer", tmp_dir);
+    FILE *out = fopen(tmp("answer.txt"), "w+");
+    et_profile_run_opts o = { .method = "lora", .config = "tiny", .steps = 1, .out_dir = dir,
+                              .limits_path = tmp("limits.jsonl"), .threads = 2, .out = out };
+    et_profile_run_result all, ans;
+    CHECK(et_profile_run(&o, &all, err, sizeof err) == 0, "all positions: %.300s", err);
+    o.answer = 5;
+    CHECK(et_profile_run(&o, &ans, err, sizeof err) == 0, "--answer 5: %.300s", err);
+    CHECK(ans.step_flops < all.step_flops, "answer-only step %g flops, all positions %g", ans.step_flops,
+          all.step_flops);
+    snprintf(path, sizeof path, "%s/profile.jsonl", dir);
+    FILE *f = fopen(path, "r");
+    char line[4096];
+    int ce = 0;
+    while (f && fgets(line, sizeof line, f))
+        if (strstr(line, "\"record\":\"node\"") && strstr(line, "\"op\":\"cross_entropy\"")) ce += strstr(line, "\"[64,10] f32\"") != NULL ? 1 : 100;
+    if (f) fclose(f);
+    CHECK(ce == 1, "cross_entropy nodes over [64,10]: %d (100 per node of another shape)", ce);
+    if (out) {
+        rewind(out);
+        bool said = false;
+        while (fgets(line, sizeof line, out)) said |= strstr(line, "loss and head on the last 5 positions") != NULL;
+        CHECK(said, "the header does not say where the loss is");
+        fclose(out);
+    }
+    o.answer = 32;
+    o.out = NULL;
+    CHECK(et_profile_run(&o, &ans, err, sizeof err) != 0 && strstr(err, "--answer 32"), "answer = T accepted: '%.300s'",
+          err);
+}
+
 int main(void) {
     const char *b = getenv("BUILD");
     snprintf(tmp_dir, sizeof tmp_dir, "%s/test-profile", b ? b : "build");
@@ -624,5 +660,6 @@ int main(void) {
     RUN(test_limits_and_pictures);
     RUN(test_cross_entropy_scratch);
     RUN(test_profile_run_tiny);
+    RUN(test_profile_run_answer);
     return DONE();
 }
