@@ -5,7 +5,8 @@
  *   int8  Q8_0 Q4_0 Q4_1 IQ4_NL Q4_K Q6_K: activations quantized once per call to int8 groups
  *         of 32 (Q8_0 rounding); each thread decodes a strip of 32 weight rows to int8 (the
  *         whole K, ~K·33 bytes, stays in L2) and runs the token tiles over it.
- *   bf16  BF16, NF4 on AVX512-BF16: x rounded to bf16 once; strips of 32 rows in bf16 pairs.
+ *   bf16  BF16, NF4 on AVX512-BF16: x rounded to bf16 once; strips of 32 rows in bf16 pairs
+ *         (vdpbf16ps; on the amx path the same strips feed AMX tile products).
  *   f32   F32, F16, and BF16/NF4 elsewhere: strips of 32 rows × KC columns in f32.
  * T == 1 (decode) takes the per-type matvec where the path has one: it streams W once.
  * Strips are split statically over OpenMP threads, and each output element is computed by one

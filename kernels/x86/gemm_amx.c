@@ -61,6 +61,42 @@ static inline void et__amx_out(const float *c0, const float *c1, float *y, size_
     }
 }
 
+/* One block of 16 tokens (two: 32) against the strip's 32 rows, y (+)= the product: C tiles
+ * 0-1 (tokens t..t+15), 2-3 (t+16..t+31); A tiles 4-5, B tiles 6-7.  `two` is a constant at
+ * each call, so each instance is straight-line tile code. */
+static inline __attribute__((always_inline)) void et__amx_block(const uint16_t *strip, int64_t kp, const uint16_t *a0,
+                                                                 size_t ldxb, float *y, size_t ldy, int nr,
+                                                                 bool accumulate, const bool two, float c[4][256]) {
+    const size_t sa = ldxb * 2;   /* bytes between tokens */
+    const uint16_t *a1 = a0 + 16 * ldxb;
+    _tile_zero(0);
+    _tile_zero(1);
+    if (two) {
+        _tile_zero(2);
+        _tile_zero(3);
+    }
+    for (int64_t p = 0; p < kp; p += 16) {
+        ET__TLOAD(4, a0 + 2 * p, sa);
+        ET__TLOAD(6, strip + p * 64, 128);
+        ET__TLOAD(7, strip + p * 64 + 32, 128);
+        _tile_dpbf16ps(0, 4, 6);
+        _tile_dpbf16ps(1, 4, 7);
+        if (two) {
+            ET__TLOAD(5, a1 + 2 * p, sa);
+            _tile_dpbf16ps(2, 5, 6);
+            _tile_dpbf16ps(3, 5, 7);
+        }
+    }
+    ET__TSTORE(0, c[0], 64);
+    ET__TSTORE(1, c[1], 64);
+    et__amx_out(c[0], c[1], y, ldy, nr, accumulate);
+    if (two) {
+        ET__TSTORE(2, c[2], 64);
+        ET__TSTORE(3, c[3], 64);
+        et__amx_out(c[2], c[3], y + 16 * ldy, ldy, nr, accumulate);
+    }
+}
+
 void et__bgemm_amx(const uint16_t *strip, int64_t kp, const uint16_t *xb, size_t ldxb, int64_t nt, float *y,
                    size_t ldy, int nr, bool accumulate) {
     if ((kp & 15) || nt < 16) {
@@ -68,46 +104,12 @@ void et__bgemm_amx(const uint16_t *strip, int64_t kp, const uint16_t *xb, size_t
         return;
     }
     float c[4][256] __attribute__((aligned(64)));
-    const size_t sa = ldxb * 2;   /* bytes between tokens */
     et__amx_config();
     int64_t t = 0;
-    for (; t + 32 <= nt; t += 32) {
-        const uint16_t *a0 = xb + (size_t)t * ldxb, *a1 = a0 + 16 * ldxb;
-        _tile_zero(0);
-        _tile_zero(1);
-        _tile_zero(2);
-        _tile_zero(3);
-        for (int64_t p = 0; p < kp; p += 16) {
-            ET__TLOAD(4, a0 + 2 * p, sa);
-            ET__TLOAD(6, strip + p * 64, 128);
-            ET__TLOAD(7, strip + p * 64 + 32, 128);
-            _tile_dpbf16ps(0, 4, 6);
-            _tile_dpbf16ps(1, 4, 7);
-            ET__TLOAD(5, a1 + 2 * p, sa);
-            _tile_dpbf16ps(2, 5, 6);
-            _tile_dpbf16ps(3, 5, 7);
-        }
-        ET__TSTORE(0, c[0], 64);
-        ET__TSTORE(1, c[1], 64);
-        ET__TSTORE(2, c[2], 64);
-        ET__TSTORE(3, c[3], 64);
-        et__amx_out(c[0], c[1], y + (size_t)t * ldy, ldy, nr, accumulate);
-        et__amx_out(c[2], c[3], y + (size_t)(t + 16) * ldy, ldy, nr, accumulate);
-    }
+    for (; t + 32 <= nt; t += 32)
+        et__amx_block(strip, kp, xb + (size_t)t * ldxb, ldxb, y + (size_t)t * ldy, ldy, nr, accumulate, true, c);
     if (t + 16 <= nt) {
-        const uint16_t *a0 = xb + (size_t)t * ldxb;
-        _tile_zero(0);
-        _tile_zero(1);
-        for (int64_t p = 0; p < kp; p += 16) {
-            ET__TLOAD(4, a0 + 2 * p, sa);
-            ET__TLOAD(6, strip + p * 64, 128);
-            ET__TLOAD(7, strip + p * 64 + 32, 128);
-            _tile_dpbf16ps(0, 4, 6);
-            _tile_dpbf16ps(1, 4, 7);
-        }
-        ET__TSTORE(0, c[0], 64);
-        ET__TSTORE(1, c[1], 64);
-        et__amx_out(c[0], c[1], y + (size_t)t * ldy, ldy, nr, accumulate);
+        et__amx_block(strip, kp, xb + (size_t)t * ldxb, ldxb, y + (size_t)t * ldy, ldy, nr, accumulate, false, c);
         t += 16;
     }
     _tile_release();
