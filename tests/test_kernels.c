@@ -84,10 +84,13 @@ static float *deq_w(et_type t, const void *w, size_t ldw, int64_t N, int64_t K) 
 
 typedef enum { TOL_REF, TOL_F32, TOL_BF16, TOL_INT8 } tol_kind;
 
+/* The paths whose BF16/NF4 products and quantized dX are bf16 (vdpbf16ps, or AMX tiles). */
+static bool bf16_dot_path(et_isa isa) { return isa == ET_ISA_AVX512BF16 || isa == ET_ISA_AMX; }
+
 static tol_kind fwd_tol(et_isa isa, et_type t) {
     if (isa == ET_ISA_REF) return TOL_REF;
     if (t == ET_F32 || t == ET_F16) return TOL_F32;
-    if (t == ET_BF16 || t == ET_NF4) return isa == ET_ISA_AVX512BF16 || isa == ET_ISA_AMX ? TOL_BF16 : TOL_F32;
+    if (t == ET_BF16 || t == ET_NF4) return bf16_dot_path(isa) ? TOL_BF16 : TOL_F32;
     return TOL_INT8;
 }
 
@@ -166,7 +169,7 @@ static void check_dx(et_type t, int64_t T, int64_t K, int64_t N, bool acc, uint6
      * f32 bound: against the exact reference, bf16 rounding's own 2^-8 would hide a wrong
      * rounding or a misplaced element of similar size. */
     const bool b16 = !strcmp(et_kern_matmul_dx_family(t), "bf16");
-    CHECK(b16 == ((g_isa == ET_ISA_AVX512BF16 || g_isa == ET_ISA_AMX) && t != ET_F32), "%s %s: dX family %s", et_isa_name(g_isa),
+    CHECK(b16 == (bf16_dot_path(g_isa) && t != ET_F32), "%s %s: dX family %s", et_isa_name(g_isa),
           et_type_get(t)->name, et_kern_matmul_dx_family(t));
     if (b16)
         for (int64_t i = 0; i < T; i++)

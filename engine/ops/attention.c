@@ -265,9 +265,13 @@ void et__fwd_attention_back(et_tensor *t, et_exec *ex) {
     const int64_t n_past = t->params[1], w = t->params[2];
     const int64_t ldk = (int64_t)(k->nb[2] / 4), ldv = (int64_t)(v->nb[2] / 4);
     float *dq = t->data, *dk = dq + et_nelements(q), *dv = dk + et_nelements(k);
+    const int64_t nqt = (g.T + g.qb - 1) / g.qb;
+    /* shared: every row's log-sum-exp and D (the two-pass scheme's), then per-thread tiles */
+    et__carver shared = { (char *)(((uintptr_t)ex->work + 63) & ~(uintptr_t)63) };
+    float *lse = et__carve(&shared, g.B * g.nh * g.T), *Dall = et__carve(&shared, g.B * g.nh * g.T);
+    char *tbase = shared.p;
     if (et__back_per_head(&g, ex->nthreads)) {
-        const int64_t nqt = (g.T + g.qb - 1) / g.qb, ldo = g.nkv * g.hd;   /* dk, dv: [hd, nkv, S, B] */
-        char *tbase = (char *)(((uintptr_t)ex->work + 63) & ~(uintptr_t)63) + 2 * et__carve_size(g.B * g.nh * g.T);
+        const int64_t ldo = g.nkv * g.hd;   /* dk, dv: [hd, nkv, S, B] */
         #pragma omp parallel num_threads(ex->nthreads)
         {
             et__carver cv = { tbase + (size_t)omp_get_thread_num() * et__bwd_thread_bytes(&g) };
@@ -293,10 +297,7 @@ void et__fwd_attention_back(et_tensor *t, et_exec *ex) {
         }
         return;
     }
-    const int64_t nqt = (g.T + g.qb - 1) / g.qb, nkt = (g.S + ET__AK - 1) / ET__AK;
-    et__carver shared = { (char *)(((uintptr_t)ex->work + 63) & ~(uintptr_t)63) };
-    float *lse = et__carve(&shared, g.B * g.nh * g.T), *Dall = et__carve(&shared, g.B * g.nh * g.T);
-    char *tbase = shared.p;
+    const int64_t nkt = (g.S + ET__AK - 1) / ET__AK;
 #define ET__ROW(b, h, tq) (((b) * g.nh + (h)) * g.T + (tq))
     #pragma omp parallel num_threads(ex->nthreads)
     {
