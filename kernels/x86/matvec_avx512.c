@@ -33,16 +33,25 @@ static inline void et__put(float *y, int64_t n, float v, bool accumulate) {
 /* One row at a time, streaming.  (Four rows at once — four weight streams, each x block loaded
  * once for all — measured 2.4× slower on Zen: 14 vs 33 GB/s for Q8_0 on one thread.) */
 #define ET__INLINE static inline __attribute__((always_inline))
-/* Software prefetch distance (bytes ahead in the row stream).  The hardware prefetchers alone
- * left the quantized rows latency-bound on the Xeon here: Q8_0 on 2 threads 13.4 -> ~21 GB/s
- * with 2-4 KiB ahead (bench kernels; 0.5, 1 KiB helped less).  On a Sapphire Rapids host
- * 4 KiB ran past the useful window (Q8_0, 2 threads, medians of two interleaved runs: 1.5 KiB
- * 26.2 GB/s, 2 KiB 24.1, 3 KiB 24.7, 4 KiB 20.0), so 2 KiB, good on both.  Every row loop
- * here uses it, one prefetch per cache line of the step (f32 rows too: on Zen 4 they were near
- * the probe without, on the Sapphire Rapids host 10% below it). */
+/* Software prefetch, two levels: each cache line of the row stream is asked into L1 1 KiB
+ * ahead of its use and into L2 (prefetcht1) 4 KiB ahead.  The hardware prefetchers alone
+ * left the rows latency-bound on both Xeon hosts here (Q8_0, 2 threads, no software prefetch:
+ * 15-16 GB/s against a 33 GB/s read probe), and one level was a compromise: near, too few
+ * lines in flight; far, prefetcht0's lines held the L1 fill buffers for a full DRAM latency
+ * (Sapphire Rapids, 2 threads, medians of 100 calls in two interleaved rounds, /tmp harness
+ * over 5 copies of 4096x14336: T0 2 KiB alone Q8_0 21-23, Q4_0 25-27, Q4_K 22-26, NF4 15 GB/s;
+ * T0 1 KiB + T1 4 KiB 27.5-28, 28-30, 28-29, 19; T1 farther (7 KiB) or T0 nearer (512 B) no
+ * better).  Every row loop here issues both per cache line of its step (ET__PF). */
 #ifndef ET__MV_PF
-#define ET__MV_PF 2048
+#define ET__MV_PF 1024
 #endif
+#ifndef ET__MV_PF_L2
+#define ET__MV_PF_L2 4096
+#endif
+#define ET__PF(p) do {                                                            \
+        _mm_prefetch((const char *)(p) + ET__MV_PF, _MM_HINT_T0);                 \
+        _mm_prefetch((const char *)(p) + ET__MV_PF_L2, _MM_HINT_T1);              \
+    } while (0)
 
 /* One row, four blocks per step into four accumulators: with one, every block waited for the
  * previous block's FMA (its latency, ~4 cycles, bounded the loop: 13 GB/s from L2 on one
@@ -64,9 +73,9 @@ void et__mv_q8_0_vnni(const et__wdesc *w, const float *x, const et__qact *xq, fl
         for (; i + 4 <= nb; i += 4) {
             /* 4 blocks = 136 bytes: three lines (with two, one line in eight went unfetched:
              * 2 threads 27.1 -> 28.3 GB/s, medians of three interleaved runs) */
-            _mm_prefetch((const char *)(b + i) + ET__MV_PF, _MM_HINT_T0);
-            _mm_prefetch((const char *)(b + i) + ET__MV_PF + 64, _MM_HINT_T0);
-            _mm_prefetch((const char *)(b + i) + ET__MV_PF + 128, _MM_HINT_T0);
+            ET__PF((const char *)(b + i));
+            ET__PF((const char *)(b + i) + 64);
+            ET__PF((const char *)(b + i) + 128);
             a0 = et__q8_0_step(b, xq, i, a0);
             a1 = et__q8_0_step(b, xq, i + 1, a1);
             a2 = et__q8_0_step(b, xq, i + 2, a2);
@@ -168,8 +177,8 @@ ET__INLINE void et__mv_q4x_rows(const et__wdesc *w, const et__qact *xq, float *y
         for (int64_t i = 0; i < nb; i += 4) {
             const uint8_t *p = row + (size_t)i * bs;
             const size_t avail = i < nfull ? 96 : (size_t)(nb - i) * bs;
-            _mm_prefetch((const char *)p + ET__MV_PF, _MM_HINT_T0);   /* 4 blocks ≤ 96 bytes */
-            _mm_prefetch((const char *)p + ET__MV_PF + 64, _MM_HINT_T0);
+            ET__PF((const char *)p);   /* 4 blocks ≤ 96 bytes */
+            ET__PF((const char *)p + 64);
             const __m512i xa = _mm512_loadu_si512(xq->q4 + i * 32);
             const __m512i xb = _mm512_loadu_si512(xq->q4 + i * 32 + 64);
             __m512 P = et__q4x_step(p, avail, xa, xb, &ix, V, &dw, &mw);
@@ -236,7 +245,7 @@ void et__mv_q4_k_vnni(const et__wdesc *w, const float *x, const et__qact *xq, fl
         __m128 accm = _mm_setzero_ps();
         for (int64_t i = 0; i < nb; i++) {
             for (int l = 0; l < (int)sizeof b[i]; l += 64)   /* 144-byte blocks */
-                _mm_prefetch((const char *)(b + i) + ET__MV_PF + l, _MM_HINT_T0);
+                ET__PF((const char *)(b + i) + l);
             uint32_t u[3], sc[2], mn[2];
             memcpy(u, b[i].scales, 12);
             sc[0] = u[0] & 0x3F3F3F3Fu;
@@ -306,7 +315,7 @@ void et__mv_nf4_avx512(const et__wdesc *w, const float *x, const et__qact *xq, f
         const et_block_nf4 *b = (const et_block_nf4 *)((const char *)w->base + (size_t)n * w->ldw);
         __m512 acc = _mm512_setzero_ps();
         for (int64_t i = 0; i < bpr; i++) {
-            _mm_prefetch((const char *)(b + i) + ET__MV_PF, _MM_HINT_T0);   /* 33-byte blocks */
+            ET__PF((const char *)(b + i));   /* 33-byte blocks */
             const float amax = et__nf4_amax_at(&sc, n, i, b[i].absmax_q);
             __m512 blk = _mm512_setzero_ps();
             for (int h = 0; h < 2; h++) {    /* 16 bytes = elements 32h .. 32h+31 */
@@ -338,7 +347,7 @@ void et__mv_nf4_bf16(const et__wdesc *w, const float *x, const et__qact *xq, flo
         const et_block_nf4 *b = (const et_block_nf4 *)((const char *)w->base + (size_t)n * w->ldw);
         __m512 acc0 = _mm512_setzero_ps(), acc1 = acc0;
         for (int64_t i = 0; i < bpr; i++) {
-            _mm_prefetch((const char *)(b + i) + ET__MV_PF, _MM_HINT_T0);   /* 33-byte blocks */
+            ET__PF((const char *)(b + i));   /* 33-byte blocks */
             const float amax = et__nf4_amax_at(&sc, n, i, b[i].absmax_q);
             __m512i v = _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i *)b[i].qs));
             __m512i ce = _mm512_permutexvar_epi16(_mm512_srli_epi16(v, 4), cb);
@@ -364,8 +373,8 @@ void et__mv_bf16_bf16(const et__wdesc *w, const float *x, const et__qact *xq, fl
         __m512 a0 = _mm512_setzero_ps(), a1 = a0;
         int64_t k = 0;
         for (; k + 64 <= K; k += 64) {
-            _mm_prefetch((const char *)(row + k) + ET__MV_PF, _MM_HINT_T0);
-            _mm_prefetch((const char *)(row + k) + ET__MV_PF + 64, _MM_HINT_T0);
+            ET__PF((const char *)(row + k));
+            ET__PF((const char *)(row + k) + 64);
             a0 = _mm512_dpbf16_ps(a0, (__m512bh)_mm512_loadu_si512(row + k),
                                   (__m512bh)_mm512_loadu_si512(xq->xb + k));
             a1 = _mm512_dpbf16_ps(a1, (__m512bh)_mm512_loadu_si512(row + k + 32),
@@ -408,7 +417,7 @@ static inline __m512 et__ld16(et_type t, const void *row, int64_t k, __mmask16 m
                 /* a step is 32 elements: 64 bytes (16-bit) or 128 (f32; on the Sapphire      \
                  * Rapids host 24.5 -> 27.1 GB/s with its two lines prefetched) */            \
                 for (int l = 0; l < 32 * es; l += 64)                                           \
-                    _mm_prefetch((const char *)row + k * es + ET__MV_PF + l, _MM_HINT_T0);      \
+                    ET__PF((const char *)row + k * es + l);                                     \
                 a0 = _mm512_fmadd_ps(et__ld16(T, row, k, 0xFFFF), _mm512_loadu_ps(x + k), a0);  \
                 a1 = _mm512_fmadd_ps(et__ld16(T, row, k + 16, 0xFFFF),                          \
                                      _mm512_loadu_ps(x + k + 16), a1);                          \
@@ -436,7 +445,7 @@ void et__mv_q6_k_vnni(const et__wdesc *w, const float *x, const et__qact *xq, fl
         __m256 acc = _mm256_setzero_ps();
         for (int64_t i = 0; i < nb; i++) {
             for (int l = 0; l < (int)sizeof b[i]; l += 64)   /* 210-byte blocks */
-                _mm_prefetch((const char *)(b + i) + ET__MV_PF + l, _MM_HINT_T0);
+                ET__PF((const char *)(b + i) + l);
             const float d = et__h2f(b[i].d);
             for (int h = 0; h < 2; h++) {
                 __m256i A = _mm256_loadu_si256((const __m256i *)(b[i].ql + 64 * h));
