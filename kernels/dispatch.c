@@ -118,10 +118,10 @@ static void et__tabs_init(void) {
                                                                     : et__peak_vnni512;
     }
     et__isa_tab[ET_ISA_AVX512BF16].peak[ET_PEAK_BF16_DOT] = et__peak_bf16_512;
-    et__isa_tab[ET_ISA_AVX512BF16].matvec[ET_NF4] = et__mv_nf4_bf16;
     et__isa_tab[ET_ISA_AVX512BF16].matvec[ET_BF16] = et__mv_bf16_bf16;
     for (int i = ET_ISA_AVX512VNNI; i <= ET_ISA_AVX512BF16; i++) {
         et__isa_tab[i].matvec[ET_Q8_0] = et__mv_q8_0_vnni;
+        et__isa_tab[i].matvec[ET_NF4] = et__mv_nf4_vnni;
         et__isa_tab[i].matvec[ET_Q4_0] = et__mv_q4_0_vnni;
         et__isa_tab[i].matvec[ET_Q4_K] = et__mv_q4_k_vnni;
         et__isa_tab[i].matvec[ET_Q4_1] = et__mv_q4_1_vnni;

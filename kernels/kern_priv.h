@@ -74,9 +74,14 @@ typedef struct et__qact {
     int8_t  *qk;
     float   *dk;
     int16_t *bk;
-    /* bf16 matvec kernels (BF16, NF4 on AVX512-BF16): x rounded to bf16, K rounded up to even
-     * (zero pad); for NF4 each 64-block as its 32 even elements, then its 32 odd ones. */
+    /* bf16 matvec kernel (BF16 on AVX512-BF16): x rounded to bf16, K rounded up to even
+     * (zero pad). */
     uint16_t *xb;
+    /* NF4's matvec on the VNNI paths (T == 1): x quantized to int16 per 64-block, in each
+     * block's nibble order (et__nf4_xw_order), and per block the scale of one unit of x̂ times
+     * one unit of the int16 codes (et__nf4_code_i16). */
+    int16_t *xw;
+    float   *xw_d;
 } et__qact;
 
 /* ---- per-ISA primitives ------------------------------------------------------------------ */
@@ -143,6 +148,19 @@ const et__isa_ops  *et__kern_isa_ops_for(et_isa isa);     /* each compiled-in pa
 et__dec_i8_fn  et__dec_i8_for(et_type t, int *G, bool *has_min);
 et__dec_f32_fn et__dec_f32_for(et_type t);
 extern const float et__nf4_code[16];
+/* NF4's int16 matvec (et__mv_nf4_vnni): code c as round(c · 2^14); and the element of a
+ * 64-block held by int16 lane l of its activation vector: a block's 32 bytes read as 16 words
+ * of four nibbles (byte 2j+1's high one is element 4j+2, its low 4j+3; byte 2j's 4j, 4j+1),
+ * lanes 0-15 take each word's nibble 0, 16-31 nibble 1, 32-47 nibble 2, 48-63 nibble 3. */
+#define ET__NF4_I16_ONE 16384.0f
+static inline int16_t et__nf4_code_i16(int c) {
+    const float v = et__nf4_code[c] * ET__NF4_I16_ONE;
+    return (int16_t)(v < 0 ? v - 0.5f : v + 0.5f);
+}
+static inline int et__nf4_xw_order(int l) {
+    static const int8_t base[4] = { 1, 0, 3, 2 };
+    return 4 * (l % 16) + base[l / 16];
+}
 extern const int8_t et__iq4nl_values[16];
 /* NF4: absmax of block b of a tensor with nblocks blocks (double-quantized). */
 float et__nf4_absmax(const void *base, int64_t nblocks, int64_t b);
@@ -188,7 +206,7 @@ void et__rowdot_avx512(const float *, size_t, int64_t, int64_t, const float *, s
                        size_t, bool);
 void et__mv_nf4_avx512(const et__wdesc *, const float *, const et__qact *, float *, int64_t,
                        int64_t, bool);
-void et__mv_nf4_bf16(const et__wdesc *, const float *, const et__qact *, float *, int64_t,
+void et__mv_nf4_vnni(const et__wdesc *, const float *, const et__qact *, float *, int64_t,
                      int64_t, bool);
 void et__mv_bf16_bf16(const et__wdesc *, const float *, const et__qact *, float *, int64_t,
                       int64_t, bool);

@@ -18,6 +18,7 @@
  * Every type but f32 on AVX512-BF16 instead: strips of Wᵀ in bf16 n-pairs through the
  * forward's bf16 micro-kernel, dY rounded to bf16 once (bf16 products, f32 sums).
  */
+#include <float.h>
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -151,11 +152,47 @@ static et__kind et__eff_kind(const et__type_ops *to, const et__isa_ops *io) {
     return to->kind;
 }
 
-/* The matvec scratch after the shared activations: K floats (NF4's split x), or the int8
+/* The matvec scratch after the shared activations: K floats (NF4's split x, or its int16 x
+ * and block units), or the int8
  * kernels' permuted activations and lane scales over K rounded up to 4 blocks. */
 static size_t et__xf_bytes(int64_t K) {
     size_t k4 = (size_t)(K + 127) / 128 * 128, a = et__al(k4) + 2 * et__al(k4 / 8 * 4);
     return a > et__al((size_t)K * 4) ? a : et__al((size_t)K * 4);
+}
+
+/* et__qact.xw / xw_d (NF4's int16 matvec) in p, the matvec scratch (K int16 and K/64 floats
+ * fit in its K floats): per 64-block x̂ = round(x · 2^14 / max|x|), so |x̂| <= 2^14, and the
+ * block's unit max|x| / 2^14 / 2^14 (the second 2^14 undoes the codes' scale).  A block with
+ * a non-finite value gets x̂ = 0 and a NaN unit: its rows' outputs are NaN, not a silent
+ * finite number. */
+static void et__prep_nf4_xw(et__qact *a, const float *x, char *p) {
+    const int64_t nb = a->K / 64;
+    a->xw = (int16_t *)p;
+    a->xw_d = (float *)(p + et__al((size_t)a->K * 2));
+    for (int64_t b = 0; b < nb; b++) {
+        const float *xb = x + b * 64;
+        float m = 0.0f;
+        bool finite = true;
+        for (int k = 0; k < 64; k++) {
+            const float v = fabsf(xb[k]);
+            finite &= v <= FLT_MAX;   /* false for inf and NaN */
+            m = v > m ? v : m;
+        }
+        const float inv = finite && m > 0.0f ? ET__NF4_I16_ONE / m : 0.0f;
+        for (int l = 0; l < 64; l++)
+            a->xw[b * 64 + l] = (int16_t)lrintf(inv > 0.0f ? xb[et__nf4_xw_order(l)] * inv : 0.0f);
+        a->xw_d[b] = finite ? m / ET__NF4_I16_ONE / ET__NF4_I16_ONE : NAN;
+    }
+}
+
+/* Whether the path's NF4 matvec is the int16 one (x prepared by et__prep_nf4_xw). */
+static bool et__nf4_i16(et__matvec_fn mv) {
+#if defined(__x86_64__)
+    return mv == et__mv_nf4_vnni;
+#else
+    (void)mv;
+    return false;
+#endif
 }
 
 /* et__qact.qk / dk / bk (see kern_priv.h): x quantized per super-block of 256, in p -- the
@@ -435,13 +472,11 @@ void et_kern_matmul(et_type wtype, const void *w, size_t ldw, const float *x, si
             if (et__q4x_offset(wtype, &off))
                 et__prep_q4(&xq, off, (char *)base + et__shared_bytes(kind, 1, K));
         }
-        if (kind == ET__KIND_BF16) {   /* x in bf16 (the shared region: Kp halves) */
+        if (et__nf4_i16(mv)) {
+            et__prep_nf4_xw(&xq, x, base + et__shared_bytes(kind, 1, K));
+        } else if (kind == ET__KIND_BF16) {   /* x in bf16 (the shared region: Kp halves) */
             xq.xb = (uint16_t *)base;
-            for (int64_t k = 0; k < K; k++) {
-                int64_t at = k;
-                if (wtype == ET_NF4) at = k / 64 * 64 + (k & 1) * 32 + (k % 64) / 2;
-                xq.xb[at] = et_fp32_to_bf16(x[k]);
-            }
+            for (int64_t k = 0; k < K; k++) xq.xb[k] = et_fp32_to_bf16(x[k]);
             if (K & 1) xq.xb[K] = 0;
         } else if (wtype == ET_NF4) {   /* x split into even and odd elements (NF4's nibble order) */
             xq.xf = (float *)(base + et__shared_bytes(kind, 1, K));

@@ -82,13 +82,19 @@ static float *deq_w(et_type t, const void *w, size_t ldw, int64_t N, int64_t K) 
     return wd;
 }
 
-typedef enum { TOL_REF, TOL_F32, TOL_BF16, TOL_INT8 } tol_kind;
+typedef enum { TOL_REF, TOL_F32, TOL_BF16, TOL_INT8, TOL_I16 } tol_kind;
 
 /* The paths whose BF16/NF4 products and quantized dX are bf16 (vdpbf16ps, or AMX tiles). */
 static bool bf16_dot_path(et_isa isa) { return isa == ET_ISA_AVX512BF16 || isa == ET_ISA_AMX; }
 
-static tol_kind fwd_tol(et_isa isa, et_type t) {
+/* The x86 paths with VNNI, whose NF4 matvec is int16 codes against x in int16 per 64-block. */
+static bool nf4_i16_path(et_isa isa) {
+    return isa == ET_ISA_AVX512VNNI || isa == ET_ISA_AVX512BF16 || isa == ET_ISA_AMX;
+}
+
+static tol_kind fwd_tol(et_isa isa, et_type t, int64_t T) {
     if (isa == ET_ISA_REF) return TOL_REF;
+    if (t == ET_NF4 && T == 1 && nf4_i16_path(isa)) return TOL_I16;
     if (t == ET_F32 || t == ET_F16) return TOL_F32;
     if (t == ET_BF16 || t == ET_NF4) return bf16_dot_path(isa) ? TOL_BF16 : TOL_F32;
     return TOL_INT8;
@@ -106,7 +112,20 @@ static double bound(tol_kind tk, const float *x, const float *wr, int64_t K, int
             }
             qerr += amax / 127.0 / 2.0 * sw * 1.0001;
         }
+    if (tk == TOL_I16)   /* per 64-block: x̂'s step max|x|/2^14 and the codes' 2^-14 · absmax
+                          * (= max|w| of the block: NF4 maps it to the code ±1), half each */
+        for (int64_t g = 0; g < K / 64; g++) {
+            double ax = 0, aw = 0, sx = 0, sw = 0;
+            for (int j = 0; j < 64; j++) {
+                ax = fmax(ax, fabs(x[g * 64 + j]));
+                aw = fmax(aw, fabs(wr[g * 64 + j]));
+                sx += fabs(x[g * 64 + j]);
+                sw += fabs(wr[g * 64 + j]);
+            }
+            qerr += (ax * sw + aw * sx) / 32768.0 * 1.0001;
+        }
     double rel = tk == TOL_REF ? 1e-6 : tk == TOL_BF16 ? 2.0 / 512 + 1e-5 : tk == TOL_F32 ? 2e-5 : 1e-5;
+    if (tk == TOL_I16) rel = 2e-5;   /* the float sums of the block dots */
     return qerr + rel * swx + 1e-30;
 }
 
@@ -126,7 +145,7 @@ static void check_forward(et_type t, int64_t T, int64_t K, int64_t N, bool acc, 
     et_ref_matmul(t, w, ldw, x, ldx, yr, ldy, T, K, N, acc);
     void *work = malloc(et_kern_matmul_work(t, T, K, N) + 1);
     et_kern_matmul(t, w, ldw, x, ldx, y, ldy, T, K, N, acc, work);
-    tol_kind tk = fwd_tol(g_isa, t);
+    tol_kind tk = fwd_tol(g_isa, t, T);
     const int ag = et_kern_matmul_act_group(t, T), qg = ag > 0 ? ag : 32;   /* x's int8 groups */
     int bad = 0;
     for (int64_t i = 0; i < T && bad < 3; i++) {
@@ -276,8 +295,37 @@ static void test_matmul_odd_k(void) {
         }
         check_forward(ET_F16, 1, 101, 31, false, 36);
         check_forward(ET_BF16, 1, 77, 64, false, 37);
+        /* NF4 matvec rows of 3 blocks: double-quant groups (256 blocks) change mid-row */
+        check_forward(ET_NF4, 1, 192, 300, true, 75);
+        check_forward(ET_NF4, 1, 64 * 300, 3, false, 76);   /* rows longer than a group */
     }
     et_kern_set_isa(et_kern_isa_best());
+}
+
+/* A non-finite activation makes the outputs it reaches non-finite on every path, never a
+ * finite number: NF4's int16 matvec quantizes x per 64-block and must not round a NaN or an
+ * inf into some int16 (a NaN in block 0, an inf in block 1, one block of finite values). */
+static void test_matvec_nonfinite(void) {
+    const int64_t K = 192, N = 6;
+    size_t ldw;
+    float wf[192 * 6], x[192], y[6];
+    et_t_fill(wf, N * K, 81, 1.0f);
+    void *w = make_w(ET_NF4, wf, N, K, &ldw);
+    void *work = malloc(et_kern_matmul_work(ET_NF4, 1, K, N) + 1);
+    for (int p = 0; p < ET_ISA_COUNT; p++) {
+        if (!et_kern_set_isa((et_isa)p)) continue;
+        for (int c = 0; c < 2; c++) {
+            et_t_fill(x, K, 82, 1.0f);
+            x[c == 0 ? 5 : 64 + 17] = c == 0 ? NAN : INFINITY;
+            et_kern_matmul(ET_NF4, w, ldw, x, (size_t)K, y, (size_t)N, 1, K, N, false, work);
+            for (int64_t n = 0; n < N; n++)
+                CHECK(!isfinite(y[n]) && (c == 1 || isnan(y[n])), "%s: %s in x, y[%lld] = %g",
+                      et_isa_name((et_isa)p), c == 0 ? "NaN" : "inf", (long long)n, y[n]);
+        }
+    }
+    et_kern_set_isa(et_kern_isa_best());
+    free(work);
+    free(w);
 }
 
 /* Same thread count → bitwise the same result; here also across 1 and 2 threads, since each
@@ -446,5 +494,6 @@ int main(void) {
     RUN(test_matmul_odd_k);
     RUN(test_matmul_dx_all_paths);
     RUN(test_matmul_deterministic);
+    RUN(test_matvec_nonfinite);
     return DONE();
 }

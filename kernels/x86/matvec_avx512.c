@@ -8,7 +8,8 @@
  *          from the activation's group sums
  *   Q4_K   nibbles · x quantized per super-block (Q8_K), 6-bit scales applied in int32
  *   Q6_K   6-bit quants rebuilt from ql/qh per 32 elements, int8 scales per 16
- *   NF4    codebook lookup by vpermps, f32 FMA (AVX-512F only: also on the plain avx512 path)
+ *   NF4    int16 codes by vpermw against x in int16 per 64-block, vpdpwssd; on the plain
+ *          avx512 path f32 codes by vpermps, f32 FMA
  *   F32 F16 BF16   converted to f32 in registers, f32 FMA (also on the plain avx512 path)
  */
 #include <immintrin.h>
@@ -148,9 +149,17 @@ ET__INLINE __m512 et__q4x_step(const uint8_t *p, size_t avail, __m512i xa, __m51
     }
     __m512i acc = _mm512_dpbusd_epi32(_mm512_setzero_si512(), lo, xa);
     acc = _mm512_dpbusd_epi32(acc, hi, xb);
-    *dw = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutex2var_epi16(z0, ix->d, z1)));
-    if (V == 1 || V == 4)
-        *mw = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutex2var_epi16(z0, ix->m, z1)));
+    /* the scales (and mins) of Q4_0, Q4_1 and IQ4_NL all lie in the first 64 bytes: one-source
+     * vpermw (1 uop) instead of vpermt2w (3; Q4_0 from L2 on one thread: 21.1 -> 22.2 GB/s) */
+    if (V <= 2) {
+        *dw = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi16(ix->d, z0)));
+        if (V == 1)
+            *mw = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi16(ix->m, z0)));
+    } else {
+        *dw = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutex2var_epi16(z0, ix->d, z1)));
+        if (V == 4)
+            *mw = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutex2var_epi16(z0, ix->m, z1)));
+    }
     return _mm512_cvtepi32_ps(acc);
 }
 
@@ -331,33 +340,55 @@ void et__mv_nf4_avx512(const et__wdesc *w, const float *x, const et__qact *xq, f
     }
 }
 
-/* NF4 on AVX512-BF16: a block's 32 bytes widened to 32 words, high and low nibbles looked up
- * by vpermw in the codebook rounded to bf16 (elements 2j and 2j+1 of the block), two
- * vdpbf16ps against x's even and odd elements in bf16, then one FMA by the block's absmax in
- * f32.  Half the vector work of the f32 loop above; error within bf16 rounding of x and the
- * codes, like NF4's matmul on this path. */
-void et__mv_nf4_bf16(const et__wdesc *w, const float *x, const et__qact *xq, float *y,
+/* NF4 on the VNNI paths: int16 codes against x quantized to int16 per 64-block (et__qact.xw,
+ * xw_d; the driver prepares them once per call).  A block's 32 bytes are loaded into both
+ * halves of a zmm as 16 words of four nibbles each; vpsrlvw by (0 | 4) and (8 | 12) leaves one
+ * nibble per word in the low bits (bit 4 is the next nibble's: the 32-entry table holds the
+ * 16 codes twice), two vpermw look the codes up, two vpdpwssd (which runs at twice the rate of
+ * vdpbf16ps here) take the dot, and one multiply and one FMA apply x's block scale and the
+ * weight block's absmax, read from a 256-entry table per double-quant group (dyn · group scale
+ * + offset, built when the group changes: the absmax work per block is one byte load).
+ * Codes are round(c · 2^14) (error <= 2^-15, bf16 rounding's 2^-9 relative), |x̂| <= 2^14, so
+ * a lane's four products per block stay below 2^30: exact in int32.  (Sapphire Rapids, one
+ * thread, rows in L2: 15.6 GB/s against the vdpbf16ps loop's 10.7; the f32 vpermps loop above
+ * remains for the plain avx512 path.) */
+void et__mv_nf4_vnni(const et__wdesc *w, const float *x, const et__qact *xq, float *y,
                      int64_t n0, int64_t n1, bool accumulate) {
     const et__nf4_scales sc = et__nf4_scales_of(w);
     const int64_t bpr = sc.bpr;
-    uint16_t cbh[32] = { 0 };
-    for (int c = 0; c < 16; c++) cbh[c] = et_fp32_to_bf16(et__nf4_code[c]);
-    const __m512i cb = _mm512_loadu_si512(cbh), m4 = _mm512_set1_epi16(0xF);
+    int16_t tab[32];
+    for (int c = 0; c < 32; c++) tab[c] = et__nf4_code_i16(c & 15);
+    const __m512i cb = _mm512_loadu_si512(tab);
+    const __m512i sh0 = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(4), 1);
+    const __m512i sh1 = _mm512_add_epi16(sh0, _mm512_set1_epi16(8));
+    float amax[256] __attribute__((aligned(64)));
+    int64_t group = -1;
     for (int64_t n = n0; n < n1; n++) {
         const et_block_nf4 *b = (const et_block_nf4 *)((const char *)w->base + (size_t)n * w->ldw);
         __m512 acc0 = _mm512_setzero_ps(), acc1 = acc0;
-        for (int64_t i = 0; i < bpr; i++) {
-            ET__PF((const char *)(b + i));   /* 33-byte blocks */
-            const float amax = et__nf4_amax_at(&sc, n, i, b[i].absmax_q);
-            __m512i v = _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i *)b[i].qs));
-            __m512i ce = _mm512_permutexvar_epi16(_mm512_srli_epi16(v, 4), cb);
-            __m512i co = _mm512_permutexvar_epi16(_mm512_and_si512(v, m4), cb);
-            const uint16_t *xb = xq->xb + i * 64;
-            __m512 blk = _mm512_dpbf16_ps(_mm512_setzero_ps(), (__m512bh)ce,
-                                          (__m512bh)_mm512_loadu_si512(xb));
-            blk = _mm512_dpbf16_ps(blk, (__m512bh)co, (__m512bh)_mm512_loadu_si512(xb + 32));
-            if (i & 1) acc1 = _mm512_fmadd_ps(blk, _mm512_set1_ps(amax), acc1);
-            else acc0 = _mm512_fmadd_ps(blk, _mm512_set1_ps(amax), acc0);
+        for (int64_t i = 0; i < bpr;) {
+            const int64_t g = (n * bpr + i) / ET_NF4_GROUP;
+            const int64_t end = (g + 1) * ET_NF4_GROUP - n * bpr < bpr ? (g + 1) * ET_NF4_GROUP - n * bpr : bpr;
+            if (g != group) {   /* the group's 256 absmax values */
+                float gs;
+                memcpy(&gs, sc.tail + (size_t)g * 4, 4);
+                for (int q = 0; q < 256; q += 16)
+                    _mm512_store_ps(amax + q, _mm512_fmadd_ps(_mm512_loadu_ps(et_nf4_dynamic_map + q),
+                                                              _mm512_set1_ps(gs), _mm512_set1_ps(sc.off)));
+                group = g;
+            }
+            for (; i < end; i++) {
+                ET__PF((const char *)(b + i));   /* 33-byte blocks */
+                const __m512i v = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)b[i].qs));
+                const __m512i ca = _mm512_permutexvar_epi16(_mm512_srlv_epi16(v, sh0), cb);
+                const __m512i cc = _mm512_permutexvar_epi16(_mm512_srlv_epi16(v, sh1), cb);
+                const int16_t *xp = xq->xw + i * 64;
+                __m512i d = _mm512_dpwssd_epi32(_mm512_setzero_si512(), ca, _mm512_loadu_si512(xp));
+                d = _mm512_dpwssd_epi32(d, cc, _mm512_loadu_si512(xp + 32));
+                const __m512 t = _mm512_mul_ps(_mm512_cvtepi32_ps(d), _mm512_set1_ps(xq->xw_d[i]));
+                if (i & 1) acc1 = _mm512_fmadd_ps(t, _mm512_set1_ps(amax[b[i].absmax_q]), acc1);
+                else acc0 = _mm512_fmadd_ps(t, _mm512_set1_ps(amax[b[i].absmax_q]), acc0);
+            }
         }
         et__put(y, n, _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1)), accumulate);
     }
