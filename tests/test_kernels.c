@@ -295,6 +295,11 @@ static void test_matmul_odd_k(void) {
         }
         check_forward(ET_F16, 1, 101, 31, false, 36);
         check_forward(ET_BF16, 1, 77, 64, false, 37);
+        /* f32-family dX with fewer 256-column ranges than threads: token groups per range
+         * (f32 straight from W; Q4_0 decoded, where the path takes f32 dX) */
+        check_dx(ET_F32, 37, 200, 300, true, 77);
+        check_dx(ET_Q4_0, 21, 256, 100, false, 78);
+        check_dx(ET_F32, 9, 1056, 70, false, 79);    /* ranges of 512: two, and a part one */
         /* NF4 matvec rows of 3 blocks: double-quant groups (256 blocks) change mid-row */
         check_forward(ET_NF4, 1, 192, 300, true, 75);
         check_forward(ET_NF4, 1, 64 * 300, 3, false, 76);   /* rows longer than a group */
@@ -337,9 +342,9 @@ static void test_matmul_deterministic(void) {
     float *y1 = malloc((size_t)(T * N) * 4), *y2 = malloc((size_t)(T * N) * 4);
     et_t_fill(wf, N * K, 5, 1.0f);
     et_t_fill(x, T * K, 6, 1.0f);
-    et_type ts[] = { ET_Q4_0, ET_Q4_K, ET_NF4, ET_F16 };
+    et_type ts[] = { ET_Q4_0, ET_Q4_K, ET_NF4, ET_F16, ET_F32 };
     int saved = omp_get_max_threads();
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < 5; i++) {
         void *w = make_w(ts[i], wf, N, K, &ldw);
         omp_set_num_threads(1);
         void *work = malloc(et_kern_matmul_work(ts[i], T, K, N) + 1);
@@ -351,6 +356,19 @@ static void test_matmul_deterministic(void) {
         CHECK(memcmp(y1, y2, (size_t)(T * N) * 4) == 0, "%s differs between 1 and 2 threads",
               et_type_get(ts[i])->name);
         free(work);
+        /* dX too (y1 as dY): the f32 dX's column ranges are 512 wide on 1 thread here and 256
+         * on 2, the sums over n the same */
+        float *d1 = malloc((size_t)(T * K) * 4), *d2 = malloc((size_t)(T * K) * 4);
+        for (int th = 1; th <= 2; th++) {
+            omp_set_num_threads(th);
+            work = malloc(et_kern_matmul_dx_work(ts[i], T, K, N) + 1);
+            et_kern_matmul_dx(ts[i], w, ldw, y1, (size_t)N, th == 1 ? d1 : d2, (size_t)K, T, K, N,
+                              false, work);
+            free(work);
+        }
+        CHECK(memcmp(d1, d2, (size_t)(T * K) * 4) == 0, "%s dX differs between 1 and 2 threads",
+              et_type_get(ts[i])->name);
+        free(d1); free(d2);
         free(w);
     }
     omp_set_num_threads(saved);
