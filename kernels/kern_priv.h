@@ -186,6 +186,27 @@ double et__peak_smmla(int64_t n);
 
 /* x86 primitives (kernels/x86/). */
 #if defined(__x86_64__)
+/* Software prefetch, two levels: each cache line of the row stream is asked into L1 1 KiB
+ * ahead of its use and into L2 (prefetcht1) 4 KiB ahead.  The hardware prefetchers alone
+ * left the rows latency-bound on both Xeon hosts here (Q8_0, 2 threads, no software prefetch:
+ * 15-16 GB/s against a 33 GB/s read probe), and one level was a compromise: near, too few
+ * lines in flight; far, prefetcht0's lines held the L1 fill buffers for a full DRAM latency
+ * (Sapphire Rapids, 2 threads, medians of 100 calls in two interleaved rounds, /tmp harness
+ * over 5 copies of 4096x14336: T0 2 KiB alone Q8_0 21-23, Q4_0 25-27, Q4_K 22-26, NF4 15 GB/s;
+ * T0 1 KiB + T1 4 KiB 27.5-28, 28-30, 28-29, 19; T1 farther (7 KiB) or T0 nearer (512 B) no
+ * better).  The matvec row loops (matvec_avx512.c, matvec_avx2.c) issue both per cache line
+ * of their step (ET__PF; <immintrin.h> gives _mm_prefetch). */
+#ifndef ET__MV_PF
+#define ET__MV_PF 1024
+#endif
+#ifndef ET__MV_PF_L2
+#define ET__MV_PF_L2 4096
+#endif
+#define ET__PF(p) do {                                                            \
+        _mm_prefetch((const char *)(p) + ET__MV_PF, _MM_HINT_T0);                 \
+        _mm_prefetch((const char *)(p) + ET__MV_PF_L2, _MM_HINT_T1);              \
+    } while (0)
+
 void et__qgemm_avx2(const et__qstrip *, const et__qact *, int64_t, int64_t, float *, size_t,
                     int, bool);
 void et__qgemm_vnni(const et__qstrip *, const et__qact *, int64_t, int64_t, float *, size_t,

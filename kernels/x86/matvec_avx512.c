@@ -34,25 +34,6 @@ static inline void et__put(float *y, int64_t n, float v, bool accumulate) {
 /* One row at a time, streaming.  (Four rows at once — four weight streams, each x block loaded
  * once for all — measured 2.4× slower on Zen: 14 vs 33 GB/s for Q8_0 on one thread.) */
 #define ET__INLINE static inline __attribute__((always_inline))
-/* Software prefetch, two levels: each cache line of the row stream is asked into L1 1 KiB
- * ahead of its use and into L2 (prefetcht1) 4 KiB ahead.  The hardware prefetchers alone
- * left the rows latency-bound on both Xeon hosts here (Q8_0, 2 threads, no software prefetch:
- * 15-16 GB/s against a 33 GB/s read probe), and one level was a compromise: near, too few
- * lines in flight; far, prefetcht0's lines held the L1 fill buffers for a full DRAM latency
- * (Sapphire Rapids, 2 threads, medians of 100 calls in two interleaved rounds, /tmp harness
- * over 5 copies of 4096x14336: T0 2 KiB alone Q8_0 21-23, Q4_0 25-27, Q4_K 22-26, NF4 15 GB/s;
- * T0 1 KiB + T1 4 KiB 27.5-28, 28-30, 28-29, 19; T1 farther (7 KiB) or T0 nearer (512 B) no
- * better).  Every row loop here issues both per cache line of its step (ET__PF). */
-#ifndef ET__MV_PF
-#define ET__MV_PF 1024
-#endif
-#ifndef ET__MV_PF_L2
-#define ET__MV_PF_L2 4096
-#endif
-#define ET__PF(p) do {                                                            \
-        _mm_prefetch((const char *)(p) + ET__MV_PF, _MM_HINT_T0);                 \
-        _mm_prefetch((const char *)(p) + ET__MV_PF_L2, _MM_HINT_T1);              \
-    } while (0)
 
 /* One row, four blocks per step into four accumulators: with one, every block waited for the
  * previous block's FMA (its latency, ~4 cycles, bounded the loop: 13 GB/s from L2 on one
