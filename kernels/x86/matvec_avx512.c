@@ -224,11 +224,11 @@ void et__mv_q4_k_vnni(const et__wdesc *w, const float *x, const et__qact *xq, fl
                       int64_t n0, int64_t n1, bool accumulate) {
     const int64_t nb = w->K / ET_QK_K;
     const __m512i m4 = _mm512_set1_epi8(0xF);
-    static const int pa[4] = { 0, 1, 4, 5 };   /* the sub-block pairs (a, a+2) of each dot */
-    __m512i pidx[4];
-    for (int j = 0; j < 4; j++)
-        pidx[j] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi32(pa[j])),
-                                     _mm256_set1_epi32(pa[j] + 2), 1);
+    /* the scale-pair dwords (sc2j, sc2j+1) for each half: [0 | 1] for w01, [2 | 3] for w23 */
+    __m512i pidx[2];
+    for (int j = 0; j < 2; j++)
+        pidx[j] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi32(2 * j)),
+                                     _mm256_set1_epi32(2 * j + 1), 1);
     for (int64_t n = n0; n < n1; n++) {
         const et_block_q4_K *b = (const et_block_q4_K *)((const char *)w->base + (size_t)n * w->ldw);
         __m512 acc = _mm512_setzero_ps();
@@ -236,14 +236,14 @@ void et__mv_q4_k_vnni(const et__wdesc *w, const float *x, const et__qact *xq, fl
         for (int64_t i = 0; i < nb; i++) {
             for (int l = 0; l < (int)sizeof b[i]; l += 64)   /* 144-byte blocks */
                 ET__PF((const char *)(b + i) + l);
-            uint32_t u[3], sc[2], mn[2];
+            uint32_t u[3];
             memcpy(u, b[i].scales, 12);
-            sc[0] = u[0] & 0x3F3F3F3Fu;
-            mn[0] = u[1] & 0x3F3F3F3Fu;
-            sc[1] = (u[2] & 0x0F0F0F0Fu) | ((u[0] >> 6 & 0x03030303u) << 4);
-            mn[1] = (u[2] >> 4 & 0x0F0F0F0Fu) | ((u[1] >> 6 & 0x03030303u) << 4);
-            const __m128i s8 = _mm_set_epi32((int)mn[1], (int)mn[0], (int)sc[1], (int)sc[0]);
-            const __m512i s32 = _mm512_castsi256_si512(_mm256_cvtepu8_epi32(s8));
+            /* the 6-bit scales and mins as two 64-bit words (one vmovq each: four 32-bit
+             * inserts cost 7 uops, most on the shuffle port) */
+            const uint64_t sc = (u[0] & 0x3F3F3F3Fu) |
+                                (uint64_t)((u[2] & 0x0F0F0F0Fu) | ((u[0] >> 6 & 0x03030303u) << 4)) << 32;
+            const uint64_t mn = (u[1] & 0x3F3F3F3Fu) |
+                                (uint64_t)((u[2] >> 4 & 0x0F0F0F0Fu) | ((u[1] >> 6 & 0x03030303u) << 4)) << 32;
             const int8_t *xs = xq->qk + i * ET_QK_K;
             const __m512i v0 = _mm512_loadu_si512(b[i].qs), v1 = _mm512_loadu_si512(b[i].qs + 64);
             const __m512i z = _mm512_setzero_si512();
@@ -255,14 +255,19 @@ void et__mv_q4_k_vnni(const et__wdesc *w, const float *x, const et__qact *xq, fl
             __m512i p2 = _mm512_dpbusd_epi32(z, _mm512_and_si512(v1, m4), _mm512_loadu_si512(xs + 128));
             __m512i p3 = _mm512_dpbusd_epi32(z, _mm512_and_si512(_mm512_srli_epi16(v1, 4), m4),
                                              _mm512_loadu_si512(xs + 192));
-            __m512i sa = _mm512_dpwssd_epi32(z, p0, _mm512_permutexvar_epi32(pidx[0], s32));
-            __m512i sb = _mm512_dpwssd_epi32(z, p2, _mm512_permutexvar_epi32(pidx[2], s32));
-            sa = _mm512_dpwssd_epi32(sa, p1, _mm512_permutexvar_epi32(pidx[1], s32));
-            sb = _mm512_dpwssd_epi32(sb, p3, _mm512_permutexvar_epi32(pidx[3], s32));
+            /* p0 (sub-blocks 0|2) and p1 (1|3) as the low and high words of one vector (each
+             * |p| < 2^13): one vpdpwssd against the scale pairs (sc0,sc1 | sc2,sc3); p2, p3 alike */
+            const __m512i lo16 = _mm512_set1_epi32(0xFFFF);
+            const __m512i w01 = _mm512_ternarylogic_epi32(_mm512_slli_epi32(p1, 16), p0, lo16, 0xF8);
+            const __m512i w23 = _mm512_ternarylogic_epi32(_mm512_slli_epi32(p3, 16), p2, lo16, 0xF8);
+            const __m512i s16 = _mm512_castsi256_si512(_mm256_castsi128_si256(
+                _mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)sc))));
+            __m512i sa = _mm512_dpwssd_epi32(z, w01, _mm512_permutexvar_epi32(pidx[0], s16));
+            __m512i sb = _mm512_dpwssd_epi32(z, w23, _mm512_permutexvar_epi32(pidx[1], s16));
             const float dk = xq->dk[i];
             acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(sa, sb)),
                                   _mm512_set1_ps(et__h2f(b[i].d) * dk), acc);
-            const __m128i mb = _mm_madd_epi16(_mm_cvtepu8_epi16(_mm_srli_si128(s8, 8)),
+            const __m128i mb = _mm_madd_epi16(_mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)mn)),
                                               _mm_loadu_si128((const __m128i *)(xq->bk + i * 8)));
             accm = _mm_fmadd_ps(_mm_cvtepi32_ps(mb), _mm_set1_ps(et__h2f(b[i].dmin) * dk), accm);
         }
