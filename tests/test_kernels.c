@@ -316,9 +316,9 @@ static void test_matvec_nonfinite(void) {
     float wf[192 * 6], x[192], y[6];
     et_t_fill(wf, N * K, 81, 1.0f);
     void *w = make_w(ET_NF4, wf, N, K, &ldw);
-    void *work = malloc(et_kern_matmul_work(ET_NF4, 1, K, N) + 1);
     for (int p = 0; p < ET_ISA_COUNT; p++) {
         if (!et_kern_set_isa((et_isa)p)) continue;
+        void *work = malloc(et_kern_matmul_work(ET_NF4, 1, K, N) + 1);   /* the path's size */
         for (int c = 0; c < 2; c++) {
             et_t_fill(x, K, 82, 1.0f);
             x[c == 0 ? 5 : 64 + 17] = c == 0 ? NAN : INFINITY;
@@ -327,9 +327,9 @@ static void test_matvec_nonfinite(void) {
                 CHECK(!isfinite(y[n]) && (c == 1 || isnan(y[n])), "%s: %s in x, y[%lld] = %g",
                       et_isa_name((et_isa)p), c == 0 ? "NaN" : "inf", (long long)n, y[n]);
         }
+        free(work);
     }
     et_kern_set_isa(et_kern_isa_best());
-    free(work);
     free(w);
 }
 
