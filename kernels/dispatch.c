@@ -113,6 +113,7 @@ static void et__tabs_init(void) {
         et__isa_tab[i].pack_t = et__pack_t_avx512;
         et__isa_tab[i].to_bf16 = et__to_bf16_avx512;
         et__isa_tab[i].bf16_pairs = et__bf16_pairs_avx512;
+        et__isa_tab[i].split_bf16 = et__split_bf16_avx512;
         et__isa_tab[i].read = et__read_avx512;
         et__isa_tab[i].peak[ET_PEAK_INT8_DOT] = i == ET_ISA_AVX512 ? et__peak_int8_avx2
                                                                     : et__peak_vnni512;
@@ -133,6 +134,7 @@ static void et__tabs_init(void) {
     /* AMX: the AVX512-BF16 path, the bf16 family's products in tiles (matvec stays vector) */
     et__isa_tab[ET_ISA_AMX] = et__isa_tab[ET_ISA_AVX512BF16];
     et__isa_tab[ET_ISA_AMX].bgemm = et__bgemm_amx;
+    et__isa_tab[ET_ISA_AMX].bgemm_x3 = true;
     et__isa_tab[ET_ISA_AMX].peak[ET_PEAK_BF16_DOT] = et__peak_amx_bf16;
 #elif defined(__aarch64__)
     et__isa_tab[ET_ISA_NEON] = (et__isa_ops){ .qgemm = et__qgemm_neon, .sgemm = et__sgemm_neon,
@@ -180,13 +182,14 @@ const char *et_kern_matmul_family(et_type t) {
     if (!to || !io->sgemm) return "ref";
     if (to->kind == ET__KIND_I8 && io->qgemm) return "int8";
     if (to->kind == ET__KIND_BF16 && io->bgemm) return "bf16";
+    if (t == ET_F16 && io->bgemm && io->bgemm_x3) return "bf16x3";
     return "f32";
 }
 
 et_peak_kind et_kern_matmul_peak_kind(et_type t) {
     const char *f = et_kern_matmul_family(t);
-    return !strcmp(f, "int8") ? ET_PEAK_INT8_DOT : !strcmp(f, "bf16") ? ET_PEAK_BF16_DOT
-                                                                       : ET_PEAK_F32_FMA;
+    return !strcmp(f, "int8") ? ET_PEAK_INT8_DOT
+         : !strcmp(f, "bf16") || !strcmp(f, "bf16x3") ? ET_PEAK_BF16_DOT : ET_PEAK_F32_FMA;
 }
 
 const char *et_kern_matmul_dx_family(et_type t) {

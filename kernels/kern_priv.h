@@ -119,7 +119,12 @@ typedef struct et__isa_ops {
     /* y[2i] = bf16(a[i]), y[2i+1] = bf16(b[i]) (0 for b NULL), i < n, bit for bit as
      * et_fp32_to_bf16; NULL: the scalar conversion */
     void (*bf16_pairs)(const float *a, const float *b, uint16_t *y, int64_t n);
+    /* hi[i] = bf16(x[i]), lo[i] = bf16(x[i] - hi[i]), i < n; NULL: the scalar split */
+    void (*split_bf16)(const float *x, uint16_t *hi, uint16_t *lo, int64_t n);
     bool          act_unsigned;     /* qgemm wants q+128 */
+    /* bgemm runs far above the f32 FMA rate (AMX tiles): F16 weights then take three bf16
+     * products (hi·hi + hi·lo + lo·hi, see et__matmul_f16x3) instead of the f32 strips */
+    bool          bgemm_x3;
     int           qgemm_tile_t;     /* tokens per register tile (scheduling hint) */
     et__matvec_fn matvec[ET_TYPE_COUNT];   /* per weight type; NULL: use the strip path */
     double (*peak[3])(int64_t n);   /* et_peak_kind → the loop of the instruction used */
@@ -222,6 +227,7 @@ void et__sgemm_avx512(int64_t, const float *, size_t, size_t, const float *, siz
                       size_t, int64_t, int, float, bool);
 void et__pack_t_avx512(const float *, size_t, int, int64_t, float *);
 void et__to_bf16_avx512(const float *, uint16_t *, int64_t);
+void et__split_bf16_avx512(const float *, uint16_t *, uint16_t *, int64_t);
 void et__bf16_pairs_avx512(const float *, const float *, uint16_t *, int64_t);
 void et__rowdot_avx512(const float *, size_t, int64_t, int64_t, const float *, size_t, int, float *,
                        size_t, bool);

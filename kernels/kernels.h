@@ -91,7 +91,9 @@ void   et_kern_matmul_dx(et_type wtype, const void *w, size_t ldw, const float *
                          bool accumulate, void *work);
 
 /* Which kernel family a weight type runs on the current path for matmul with T > 1
- * ("int8", "bf16", "f32", "ref"), and the matching peak probe (edgetune bench kernels). */
+ * ("int8", "bf16", "bf16x3", "f32", "ref"), and the matching peak probe (edgetune bench
+ * kernels).  "bf16x3": F16 on AMX, three bf16 tile products (error ~2^-16 of Σ|w x|) for
+ * T >= 64 tokens; fewer take the f32 strips. */
 typedef enum { ET_PEAK_F32_FMA = 0, ET_PEAK_BF16_DOT, ET_PEAK_INT8_DOT } et_peak_kind;
 const char  *et_kern_matmul_family(et_type wtype);
 /* dX's products through a weight of that type: "bf16" (every type but f32 where the path has

@@ -295,6 +295,10 @@ static void test_matmul_odd_k(void) {
         }
         check_forward(ET_F16, 1, 101, 31, false, 36);
         check_forward(ET_BF16, 1, 77, 64, false, 37);
+        /* F16 at 64 and more tokens (three bf16 products on AMX, f32 strips elsewhere):
+         * odd K (a padded last pair), a part last strip, accumulate and not */
+        check_forward(ET_F16, 64, 301, 45, true, 80);
+        check_forward(ET_F16, 100, 512, 70, false, 81);
         /* f32-family dX with fewer 256-column ranges than threads: token groups per range
          * (f32 straight from W; Q4_0 decoded, where the path takes f32 dX) */
         check_dx(ET_F32, 37, 200, 300, true, 77);
@@ -437,8 +441,8 @@ static void test_dispatch(void) {
         if (!et_kern_set_isa((et_isa)p)) continue;
         CHECK(!strcmp(et_kern_matmul_family(ET_Q4_0), "int8"), "%s: q4_0 runs %s",
               et_isa_name((et_isa)p), et_kern_matmul_family(ET_Q4_0));
-        CHECK(!strcmp(et_kern_matmul_family(ET_F16), "f32"), "%s: f16 runs %s",
-              et_isa_name((et_isa)p), et_kern_matmul_family(ET_F16));
+        CHECK(!strcmp(et_kern_matmul_family(ET_F16), p == ET_ISA_AMX ? "bf16x3" : "f32"),
+              "%s: f16 runs %s", et_isa_name((et_isa)p), et_kern_matmul_family(ET_F16));
         CHECK(et_kern_peak_loop(ET_PEAK_F32_FMA, 10) > 0, "%s: no fma peak loop", et_isa_name((et_isa)p));
     }
     CHECK(et_kern_set_isa(ET_ISA_REF) && et_kern_isa() == ET_ISA_REF, "ref not selectable");

@@ -292,6 +292,18 @@ void et__to_bf16_avx512(const float *x, uint16_t *y, int64_t n) {
     }
 }
 
+/* hi[i] = bf16(x[i]), lo[i] = bf16(x[i] - hi[i]), bit for bit as the scalar split. */
+void et__split_bf16_avx512(const float *x, uint16_t *hi, uint16_t *lo, int64_t n) {
+    for (int64_t i = 0; i < n; i += 16) {
+        const __mmask16 m = et__mask16(n - i < 16 ? (int)(n - i) : 16);
+        const __m512 v = _mm512_maskz_loadu_ps(m, x + i);
+        const __m512i h = et__bf16_lanes(_mm512_castps_si512(v));
+        const __m512 r = _mm512_sub_ps(v, _mm512_castsi512_ps(_mm512_slli_epi32(h, 16)));
+        _mm256_mask_storeu_epi16(hi + i, m, _mm512_cvtepi32_epi16(h));
+        _mm256_mask_storeu_epi16(lo + i, m, _mm512_cvtepi32_epi16(et__bf16_lanes(_mm512_castps_si512(r))));
+    }
+}
+
 /* Two rows' k-pair interleave: lane i of the result is bf16(a[i]) | bf16(b[i]) << 16. */
 void et__bf16_pairs_avx512(const float *a, const float *b, uint16_t *y, int64_t n) {
     for (int64_t i = 0; i < n; i += 16) {
