@@ -4,8 +4,8 @@
  * using 256-bit VNNI (vpdpbusd ymm, AVX512-VL) against x quantized to int8 groups of 32.
  *   Q8_0   |w| · sign(x, w)              one int32 dot per block, one scale multiply
  *   Q4_0 Q4_1 IQ4_NL Q5_0 Q5_1   nibbles (IQ4_NL: codebook bytes by vpshufb; Q5: +16 where
- *          the qh bit is set, a masked byte add) · x, two blocks per zmm, offsets and mins
- *          from the activation's group sums
+ *          the qh bit is set, a masked byte add) · x, four blocks per zmm step and two
+ *          rows a pass, offsets and mins from the activation's group sums
  *   Q4_K   nibbles · x quantized per super-block (Q8_K), 6-bit scales applied in int32
  *   Q6_K   6-bit quants rebuilt from ql/qh per 32 elements, int8 scales per 16
  *   NF4    int16 codes by vpermw against x in int16 per 64-block, vpdpwssd; on the plain
@@ -31,8 +31,10 @@ static inline void et__put(float *y, int64_t n, float v, bool accumulate) {
     y[n] = accumulate ? y[n] + v : v;
 }
 
-/* One row at a time, streaming.  (Four rows at once — four weight streams, each x block loaded
- * once for all — measured 2.4× slower on Zen: 14 vs 33 GB/s for Q8_0 on one thread.) */
+/* One row at a time, streaming, where a row's activations are few (the Q4_0 family and NF4,
+ * whose activations outweigh their weights, take two rows a pass).  (Four rows at once —
+ * four weight streams, each x block loaded once for all — measured 2.4× slower on Zen: 14
+ * vs 33 GB/s for Q8_0 on one thread.) */
 #define ET__INLINE static inline __attribute__((always_inline))
 
 /* One row, four blocks per step into four accumulators: with one, every block waited for the
