@@ -2,29 +2,15 @@
  * straight from their blocks, as in matvec_avx512.c but with maddubs + madd (u8 × s8 → s16
  * pairs → s32) in place of vpdpbusd.  No saturation: |w|·|x| pairs ≤ 2·128·127 for Q8_0's
  * |w|·sign(x, w), 2·15·127 for Q4_0's nibbles.  Other types take the strip path at T = 1. */
-#include <immintrin.h>
 #include <string.h>
-#include "kern_priv.h"
-#include "quant.h"
+#include "matvec_x86.h"
 
-static inline float et__hsum8(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
-#define ET__AVX2_INLINE static inline __attribute__((always_inline))
-
-static inline void et__put(float *y, int64_t n, float v, bool accumulate) {
-    y[n] = accumulate ? y[n] + v : v;
-}
-
-/* Four blocks per step into four accumulators, and the two-level prefetch of kern_priv.h
- * (ET__PF): one block a step into one accumulator waited on the FMA's latency every block,
- * and without prefetch the rows were latency-bound (Sapphire Rapids, EDGETUNE_ISA=avx2,
- * 2 threads: Q8_0 14.9 GB/s, Q4_0 6.8, against a 33 GB/s read probe). */
-ET__AVX2_INLINE __m256 et__q8_0_blk(const et_block_q8_0 *b, const et__qact *xq, int64_t i, __m256 acc) {
+/* Both row loops take four blocks per step into four accumulators and the two-level prefetch
+ * of kern_priv.h (ET__PF): one block a step into one accumulator waited on the FMA's latency
+ * every block, and without prefetch the rows were latency-bound (Sapphire Rapids,
+ * EDGETUNE_ISA=avx2, 2 threads: Q8_0 14.9 -> 33.0 GB/s, Q4_0 6.8 -> 21.6, against a 33 GB/s
+ * read probe).  Q8_0's block step; its row loop is matvec_x86.h's. */
+ET__INLINE __m256 et__q8_0_blk(const et_block_q8_0 *b, const et__qact *xq, int64_t i, __m256 acc) {
     const __m256i ones = _mm256_set1_epi16(1);
     __m256i wv = _mm256_loadu_si256((const __m256i *)b[i].qs);
     __m256i xv = _mm256_loadu_si256((const __m256i *)(xq->q + i * 32));
@@ -34,28 +20,12 @@ ET__AVX2_INLINE __m256 et__q8_0_blk(const et_block_q8_0 *b, const et__qact *xq, 
 
 void et__mv_q8_0_avx2(const et__wdesc *w, const float *x, const et__qact *xq, float *y,
                       int64_t n0, int64_t n1, bool accumulate) {
-    const int64_t nb = w->K / ET_QK8_0;
-    for (int64_t n = n0; n < n1; n++) {
-        const et_block_q8_0 *b = (const et_block_q8_0 *)((const char *)w->base + (size_t)n * w->ldw);
-        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-        int64_t i = 0;
-        for (; i + 4 <= nb; i += 4) {   /* 136 bytes: three lines */
-            ET__PF((const char *)(b + i));
-            ET__PF((const char *)(b + i) + 64);
-            ET__PF((const char *)(b + i) + 128);
-            a0 = et__q8_0_blk(b, xq, i, a0);
-            a1 = et__q8_0_blk(b, xq, i + 1, a1);
-            a2 = et__q8_0_blk(b, xq, i + 2, a2);
-            a3 = et__q8_0_blk(b, xq, i + 3, a3);
-        }
-        for (; i < nb; i++) a0 = et__q8_0_blk(b, xq, i, a0);
-        et__put(y, n, et__hsum8(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3))), accumulate);
-    }
+    et__mv_q8_0_rows(w, xq, y, n0, n1, accumulate, et__q8_0_blk);
 }
 
 /* Q4_0: x = d (q - 8); the -8 d·Σx̂ term per block in a second vector accumulator (lane 0). */
-ET__AVX2_INLINE void et__q4_0_blk(const et_block_q4_0 *b, const et__qact *xq, int64_t i, __m256 *acc,
-                                 __m128 *corr) {
+ET__INLINE void et__q4_0_blk(const et_block_q4_0 *b, const et__qact *xq, int64_t i, __m256 *acc,
+                             __m128 *corr) {
     const __m256i ones = _mm256_set1_epi16(1);
     const __m128i m4 = _mm_set1_epi8(0xF);
     __m128i v = _mm_loadu_si128((const __m128i *)b[i].qs);
@@ -85,7 +55,7 @@ void et__mv_q4_0_avx2(const et__wdesc *w, const float *x, const et__qact *xq, fl
         }
         for (; i < nb; i++) et__q4_0_blk(b, xq, i, &a0, &c0);
         const float corr = _mm_cvtss_f32(_mm_add_ss(_mm_add_ss(c0, c1), _mm_add_ss(c2, c3)));
-        et__put(y, n, et__hsum8(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3))) - 8.0f * corr,
+        et__put(y, n, et__hsum256(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3))) - 8.0f * corr,
                 accumulate);
     }
 }

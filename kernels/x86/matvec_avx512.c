@@ -12,34 +12,18 @@
  *          avx512 path f32 codes by vpermps, f32 FMA
  *   F32 F16 BF16   converted to f32 in registers, f32 FMA (also on the plain avx512 path)
  */
-#include <immintrin.h>
 #include <string.h>
-#include "kern_priv.h"
-#include "quant.h"
+#include "matvec_x86.h"
 #include "ref/quant_ref.h"
 
 static inline float et__h2f(uint16_t h) { return _cvtsh_ss(h); }
-
-static inline float et__hsum256(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
-static inline void et__put(float *y, int64_t n, float v, bool accumulate) {
-    y[n] = accumulate ? y[n] + v : v;
-}
 
 /* One row at a time, streaming, where a row's activations are few (the Q4_0 family and NF4,
  * whose activations outweigh their weights, take two rows a pass).  (Four rows at once —
  * four weight streams, each x block loaded once for all — measured 2.4× slower on Zen: 14
  * vs 33 GB/s for Q8_0 on one thread.) */
-#define ET__INLINE static inline __attribute__((always_inline))
 
-/* One row, four blocks per step into four accumulators: with one, every block waited for the
- * previous block's FMA (its latency, ~4 cycles, bounded the loop: 13 GB/s from L2 on one
- * thread of the Xeon here); four chains let the blocks overlap. */
+/* Q8_0's block step on VNNI: |w| · sign(x, w) by vpdpbusd (the row loop: matvec_x86.h). */
 ET__INLINE __m256 et__q8_0_step(const et_block_q8_0 *b, const et__qact *xq, int64_t i, __m256 acc) {
     __m256i xv = _mm256_loadu_si256((const __m256i *)(xq->q + i * 32));
     __m256i wv = _mm256_loadu_si256((const __m256i *)b[i].qs);
@@ -49,25 +33,7 @@ ET__INLINE __m256 et__q8_0_step(const et_block_q8_0 *b, const et__qact *xq, int6
 
 void et__mv_q8_0_vnni(const et__wdesc *w, const float *x, const et__qact *xq, float *y,
                       int64_t n0, int64_t n1, bool accumulate) {
-    const int64_t nb = w->K / ET_QK8_0;
-    for (int64_t n = n0; n < n1; n++) {
-        const et_block_q8_0 *b = (const et_block_q8_0 *)((const char *)w->base + (size_t)n * w->ldw);
-        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-        int64_t i = 0;
-        for (; i + 4 <= nb; i += 4) {
-            /* 4 blocks = 136 bytes: three lines (with two, one line in eight went unfetched:
-             * 2 threads 27.1 -> 28.3 GB/s, medians of three interleaved runs) */
-            ET__PF((const char *)(b + i));
-            ET__PF((const char *)(b + i) + 64);
-            ET__PF((const char *)(b + i) + 128);
-            a0 = et__q8_0_step(b, xq, i, a0);
-            a1 = et__q8_0_step(b, xq, i + 1, a1);
-            a2 = et__q8_0_step(b, xq, i + 2, a2);
-            a3 = et__q8_0_step(b, xq, i + 3, a3);
-        }
-        for (; i < nb; i++) a0 = et__q8_0_step(b, xq, i, a0);
-        et__put(y, n, et__hsum256(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3))), accumulate);
-    }
+    et__mv_q8_0_rows(w, xq, y, n0, n1, accumulate, et__q8_0_step);
 }
 
 /* The 32-element 4/5-bit formats (V selects one):
