@@ -298,36 +298,27 @@ static volatile float et__sink;
 /* The read loops are never instrumented (ASan builds would otherwise measure the sanitizer). */
 #define ET__PROBE_FN __attribute__((noinline, no_sanitize("address", "undefined")))
 
-/* Sum of a range with `acc` independent accumulators (4 or 8), one 32-byte vector each. */
-ET__PROBE_FN static float et__read_range(const float *p, int64_t n, int acc) {
+/* Sum of a range with `acc` independent accumulators (4 or 8), one 32-byte vector each; with
+ * `pf` (acc 8) each line is also prefetched as the matvec kernels do (kern_priv.h's ET__PF:
+ * into L1 1 KiB ahead, into L2 4 KiB ahead).  Where the hardware prefetchers are weak (the
+ * Sapphire Rapids VM here) prefetching kernels outran every plain loop, and a kernel above the
+ * "measured limit" fails the run: the limit must include the best read the kernels can do. */
+ET__PROBE_FN static float et__read_range(const float *p, int64_t n, int acc, bool pf) {
     et__v8 a[8] = {{0}};
     const et__v8 *v = (const et__v8 *)p;
     int64_t nv = n / 8;
     if (acc == 8)
-        for (int64_t i = 0; i + 8 <= nv; i += 8)
+        for (int64_t i = 0; i + 8 <= nv; i += 8) {
+            if (pf)
+                for (int l = 0; l < 4; l++) {   /* 8 vectors = 256 bytes = 4 lines */
+                    __builtin_prefetch((const char *)(v + i) + 1024 + 64 * l, 0, 3);
+                    __builtin_prefetch((const char *)(v + i) + 4096 + 64 * l, 0, 2);
+                }
             for (int j = 0; j < 8; j++) a[j] += v[i + j];
+        }
     else
         for (int64_t i = 0; i + 4 <= nv; i += 4)
             for (int j = 0; j < 4; j++) a[j] += v[i + j];
-    et__v8 s = a[0] + a[1] + a[2] + a[3] + a[4] + a[5] + a[6] + a[7];
-    return s[0] + s[7];
-}
-
-/* The seq8 loop with the matvec kernels' software prefetch (kern_priv.h's ET__PF: each line
- * into L1 1 KiB ahead and into L2 4 KiB ahead).  Where the hardware prefetchers are weak (the
- * Sapphire Rapids VM here) prefetching kernels outran every plain loop, and a kernel above the
- * "measured limit" fails the run: the limit must include the best read the kernels can do. */
-ET__PROBE_FN static float et__read_range_pf(const float *p, int64_t n) {
-    et__v8 a[8] = {{0}};
-    const et__v8 *v = (const et__v8 *)p;
-    int64_t nv = n / 8;
-    for (int64_t i = 0; i + 8 <= nv; i += 8) {
-        for (int l = 0; l < 4; l++) {   /* 8 vectors = 256 bytes = 4 lines */
-            __builtin_prefetch((const char *)(v + i) + 1024 + 64 * l, 0, 3);
-            __builtin_prefetch((const char *)(v + i) + 4096 + 64 * l, 0, 2);
-        }
-        for (int j = 0; j < 8; j++) a[j] += v[i + j];
-    }
     et__v8 s = a[0] + a[1] + a[2] + a[3] + a[4] + a[5] + a[6] + a[7];
     return s[0] + s[7];
 }
@@ -359,17 +350,17 @@ static double et__read_pass(const float *buf, int64_t n, int threads, int pat, d
         double c0 = et__cpu_now(), done = 0;
         if (pat == 0 || pat == 1) {          /* contiguous slice per thread */
             int64_t per = n / nt / 64 * 64;
-            total += et__read_range(buf + it * per, per, pat == 0 ? 4 : 8);
+            total += et__read_range(buf + it * per, per, pat == 0 ? 4 : 8, false);
             done = (double)per;
         } else if (pat == 2) {               /* 2 MiB chunks dealt round-robin */
             const int64_t ch = (int64_t)1 << 19;
             for (int64_t c = it; c < n / ch; c += nt) {
-                total += et__read_range(buf + c * ch, ch, 8);
+                total += et__read_range(buf + c * ch, ch, 8, false);
                 done += (double)ch;
             }
         } else if (pat == 5) {               /* seq8 with the kernels' software prefetch */
             int64_t per = n / nt / 64 * 64;
-            total += et__read_range_pf(buf + it * per, per);
+            total += et__read_range(buf + it * per, per, 8, true);
             done = (double)per;
         } else if (pat == 4) {               /* the path's widest loads (zmm), slice per thread */
             int64_t per = n / nt / 64 * 64;
