@@ -182,7 +182,7 @@ const char *et_kern_matmul_family(et_type t) {
     if (!to || !io->sgemm) return "ref";
     if (to->kind == ET__KIND_I8 && io->qgemm) return "int8";
     if (to->kind == ET__KIND_BF16 && io->bgemm) return "bf16";
-    if (t == ET_F16 && io->bgemm && io->bgemm_x3) return "bf16x3";
+    if (et__f16x3_path(t, io)) return "bf16x3";
     return "f32";
 }
 

@@ -146,6 +146,11 @@ const et__isa_ops  *et__kern_isa_ops(void);               /* for et_kern_isa() *
 /* Whether dX through a weight of type t runs bf16 products on this path: every type but
  * f32 where the path has vdpbf16ps (f32 weights keep f32 products: LoRA, full fine-tuning). */
 static inline bool et__dx_bf16(et_type t, const et__isa_ops *io) { return io->bgemm && t != ET_F32; }
+/* Whether F16's forward on this path is three bf16 tile products (at 64 tokens and more:
+ * kernels/matmul.c's et__matmul_f16x3; et_kern_matmul_family's "bf16x3"). */
+static inline bool et__f16x3_path(et_type t, const et__isa_ops *io) {
+    return t == ET_F16 && io->bgemm && io->bgemm_x3;
+}
 const et__type_ops *et__kern_type_ops(et_type t);         /* NULL: unsupported weight type */
 const et__isa_ops  *et__kern_isa_ops_for(et_isa isa);     /* each compiled-in path */
 

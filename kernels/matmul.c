@@ -261,7 +261,7 @@ static void et__rowdot_tokens(const et__isa_ops *io, const float *a, size_t lda,
 #define ET__X3_MIN_T 64
 
 static bool et__f16x3(et_type t, const et__isa_ops *io, int64_t T) {
-    return t == ET_F16 && io->bgemm_x3 && io->bgemm && T >= ET__X3_MIN_T;
+    return et__f16x3_path(t, io) && T >= ET__X3_MIN_T;
 }
 
 static size_t et__x3_shared(int64_t T, int64_t K) {
@@ -387,6 +387,20 @@ static void et__bf16_pairs(const et__isa_ops *io, const float *a, const float *b
  * transpose of the rows' k-pairs, so the path's pack_t does it.  BF16 rows with even K are
  * its source as they are; other types (and odd K) are decoded and rounded a row at a time
  * into rows[32][Kp] first. */
+/* A bf16 strip from nr rows of k-pairs (ld32 32-bit units apart): strip[p*32 + r] = pair p of
+ * row r, zero past nr (the path's pack_t moves the 32-bit pairs as it moves floats). */
+static void et__pack_pairs(const et__isa_ops *io, const void *src, size_t ld32, int nr, int64_t kp,
+                           uint16_t *strip) {
+    if (io->pack_t) {
+        io->pack_t((const float *)src, ld32, nr, kp, (float *)strip);
+        return;
+    }
+    const uint32_t *s32 = (const uint32_t *)src;
+    uint32_t *d32 = (uint32_t *)strip;
+    for (int64_t p = 0; p < kp; p++)
+        for (int r = 0; r < ET__SW; r++) d32[p * ET__SW + r] = r < nr ? s32[(size_t)r * ld32 + p] : 0;
+}
+
 static void et__build_bstrip(const et__wdesc *w, const et__type_ops *to, const et__isa_ops *io, int64_t n0,
                              int nr, uint16_t *strip, float *row, uint16_t *rows) {
     const int64_t kp = (w->K + 1) / 2;
@@ -401,14 +415,7 @@ static void et__build_bstrip(const et__wdesc *w, const et__type_ops *to, const e
         src = rows;
         ld32 = (size_t)kp;
     }
-    if (io->pack_t) {
-        io->pack_t((const float *)src, ld32, nr, kp, (float *)strip);
-        return;
-    }
-    const uint32_t *s32 = (const uint32_t *)src;
-    uint32_t *d32 = (uint32_t *)strip;
-    for (int64_t p = 0; p < kp; p++)
-        for (int r = 0; r < ET__SW; r++) d32[p * ET__SW + r] = r < nr ? s32[(size_t)r * ld32 + p] : 0;
+    et__pack_pairs(io, src, ld32, nr, kp, strip);
 }
 
 /* Columns [k0, k0+kc) of rows [n0, n0+nr) in f32: strip[k*32 + r].  The rows decoded into
@@ -507,16 +514,8 @@ static void et__matmul_f16x3(const et__wdesc *wd, const et__type_ops *to, const 
                 if (K & 1) row[K] = 0.0f;
                 et__split_bf16(io, row, rh + (size_t)r * 2 * kp, rl + (size_t)r * 2 * kp, 2 * kp);
             }
-            for (int s = 0; s < 2; s++) {   /* the strips: k-pairs × 32 rows (pack_t on 32-bit pairs) */
-                const uint32_t *src = (const uint32_t *)(s ? rl : rh);
-                uint32_t *dst = (uint32_t *)(s ? sl : sh);
-                if (io->pack_t) {
-                    io->pack_t((const float *)src, (size_t)kp, nr, kp, (float *)dst);
-                } else {
-                    for (int64_t q = 0; q < kp; q++)
-                        for (int r = 0; r < ET__SW; r++) dst[q * ET__SW + r] = r < nr ? src[(size_t)r * kp + q] : 0;
-                }
-            }
+            et__pack_pairs(io, rh, (size_t)kp, nr, kp, sh);
+            et__pack_pairs(io, rl, (size_t)kp, nr, kp, sl);
             io->bgemm(sh, kp, xh, (size_t)(2 * kp), T, y + n0, ldy, nr, accumulate);
             io->bgemm(sh, kp, xl, (size_t)(2 * kp), T, y + n0, ldy, nr, true);
             io->bgemm(sl, kp, xh, (size_t)(2 * kp), T, y + n0, ldy, nr, true);
@@ -799,7 +798,7 @@ void et_kern_matmul_dx(et_type wtype, const void *w, size_t ldw, const float *dy
                     /* f32 rows straight from W where the range fills whole strips (the row
                      * buffer's extra copy was a tenth of the packing) */
                     const float *src = row;
-                    if (wtype == ET_F32 && kw == ns * ET__SW) {
+                    if (wtype == ET_F32 && (ldw & 3) == 0 && kw == ns * ET__SW) {
                         src = (const float *)((const char *)w + (size_t)(n0 + r) * ldw) + k0;
                     } else {
                         to->dec_f32(&wd, n0 + r, k0, kw, row);
