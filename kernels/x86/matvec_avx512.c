@@ -44,6 +44,13 @@ void et__mv_q8_0_vnni(const et__wdesc *w, const float *x, const et__qact *xq, fl
  *   V 4  Q5_1    u8 nibble + 16·qh,  x = d q + m:        plus  m·sum(x̂)
  * (Q5's qh, a little-endian uint32, has bit j for element j.) */
 
+/* Format V's block size, and the offset of its 16 quant bytes in the block. */
+ET__INLINE size_t et__q4x_bs(const int V) {
+    return V == 1 ? sizeof(et_block_q4_1) : V == 3 ? sizeof(et_block_q5_0)
+         : V == 4 ? sizeof(et_block_q5_1) : sizeof(et_block_q4_0);
+}
+ET__INLINE size_t et__q4x_qo(const int V) { return V == 1 ? 4 : V == 3 ? 6 : V == 4 ? 8 : 2; }
+
 /* Word-permute indices for 4 consecutive blocks of `bs` bytes held in two zmm (128 bytes):
  * qs  the 4 blocks' 16 quant bytes side by side (64 bytes), from byte offset qo
  * d   each block's f16 scale (offset 0) 4 times: 16 halves, one per int32 lane of the block
@@ -83,7 +90,7 @@ ET__INLINE __m512 et__q4x_step(const uint8_t *p, size_t avail, __m512i xa, __m51
     }
     __m512i q;
     if (avail >= 96 && V <= 2) {   /* the 4 × 16 quant bytes by (masked) 128-bit broadcasts */
-        const size_t bs = V == 1 ? sizeof(et_block_q4_1) : sizeof(et_block_q4_0), qo = V == 1 ? 4 : 2;
+        const size_t bs = et__q4x_bs(V), qo = et__q4x_qo(V);
         q = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(p + qo)));
         q = _mm512_mask_broadcast_i32x4(q, 0x00F0, _mm_loadu_si128((const __m128i *)(p + qo + bs)));
         q = _mm512_mask_broadcast_i32x4(q, 0x0F00, _mm_loadu_si128((const __m128i *)(p + qo + 2 * bs)));
@@ -163,9 +170,7 @@ ET__INLINE void et__q4x_acc(const uint8_t *p, size_t avail, const et__q4x_act *a
 ET__INLINE void et__mv_q4x_rows(const et__wdesc *w, const et__qact *xq, float *y, int64_t n0,
                                 int64_t n1, const int V, bool accumulate) {
     const int64_t nb = w->K / 32;
-    const size_t bs = V == 1 ? sizeof(et_block_q4_1) : V == 3 ? sizeof(et_block_q5_0)
-                    : V == 4 ? sizeof(et_block_q5_1) : sizeof(et_block_q4_0);
-    const size_t qo = V == 1 ? 4 : V == 3 ? 6 : V == 4 ? 8 : 2;   /* offset of qs in the block */
+    const size_t bs = et__q4x_bs(V), qo = et__q4x_qo(V);
     const size_t ho = V == 4 ? 4 : 2;                               /* offset of qh (Q5) */
     const et__q4x_idx ix = et__q4x_indices(bs, qo, ho);
     const int64_t nfull = nb >= 6 ? (nb - 6) / 4 * 4 + 4 : 0;      /* blocks read unmasked */
