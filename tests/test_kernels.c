@@ -503,6 +503,30 @@ static void test_to_bf16(void) {
             }
     }
     printf("  bf16_pairs checked on %d path(s)\n", paths);
+    /* the high/low split of F16's three-product path: hi = bf16(x), lo = bf16(x - hi) */
+    paths = 0;
+    for (int p = 0; p < ET_ISA_COUNT; p++) {
+        const et__isa_ops *io = et__kern_isa_ops_for((et_isa)p);
+        if (!et_kern_isa_available((et_isa)p) || !io || !io->split_bf16) continue;
+        paths++;
+        for (int n = 1; n <= N; n++) {
+            uint16_t hi[N + 1], lo[N + 1];
+            hi[n] = lo[n] = 0xABCD;
+            io->split_bf16(x + N - n, hi, lo, n);
+            int bad = 0;
+            for (int i = 0; i < n; i++) {
+                const float v = x[N - n + i];
+                const uint16_t h = et_fp32_to_bf16(v);
+                const uint32_t hu = (uint32_t)h << 16;
+                float hf;
+                memcpy(&hf, &hu, 4);
+                bad += hi[i] != h || lo[i] != et_fp32_to_bf16(v - hf);
+            }
+            CHECK(bad == 0 && hi[n] == 0xABCD && lo[n] == 0xABCD, "%s split n=%d: %d values differ%s",
+                  et_isa_name((et_isa)p), n, bad, hi[n] != 0xABCD || lo[n] != 0xABCD ? ", wrote past n" : "");
+        }
+    }
+    printf("  split_bf16 checked on %d path(s)\n", paths);
 }
 
 int main(void) {
