@@ -143,8 +143,8 @@ ET__INLINE et__q4x_act et__q4x_act_at(const et__qact *xq, int64_t i) {
 /* One step (four blocks at p, of which `avail` bytes may be read) into *acc (and *accm). */
 ET__INLINE void et__q4x_acc(const uint8_t *p, size_t avail, const et__q4x_act *a,
                             const et__q4x_idx *ix, const int V, __m512 *acc, __m512 *accm) {
-    ET__PF((const char *)p);   /* 4 blocks <= 96 bytes */
-    ET__PF((const char *)p + 64);
+    ET__PF_AT((const char *)p, ET__MV_PF_L2_Q4);   /* 4 blocks <= 96 bytes */
+    ET__PF_AT((const char *)p + 64, ET__MV_PF_L2_Q4);
     __m512 dw, mw = _mm512_setzero_ps();
     const __m512 P = et__q4x_step(p, avail, a->xa, a->xb, ix, V, &dw, &mw);
     if (V == 1 || V == 4) {
@@ -248,7 +248,7 @@ void et__mv_q4_k_vnni(const et__wdesc *w, const float *x, const et__qact *xq, fl
         __m128 accm = _mm_setzero_ps();
         for (int64_t i = 0; i < nb; i++) {
             for (int l = 0; l < (int)sizeof b[i]; l += 64)   /* 144-byte blocks */
-                ET__PF((const char *)(b + i) + l);
+                ET__PF_AT((const char *)(b + i) + l, ET__MV_PF_L2_Q4);
             uint32_t u[3];
             memcpy(u, b[i].scales, 12);
             /* the 6-bit scales and mins as two 64-bit words (one vmovq each: four 32-bit
