@@ -299,8 +299,8 @@ static volatile float et__sink;
 #define ET__PROBE_FN __attribute__((noinline, no_sanitize("address", "undefined")))
 
 /* Sum of a range with `acc` independent accumulators (4 or 8), one 32-byte vector each; with
- * `pf` (acc 8) each line is also prefetched as the matvec kernels do (kern_priv.h's ET__PF:
- * into L1 1 KiB ahead, into L2 4 KiB ahead).  Where the hardware prefetchers are weak (the
+ * `pf` (acc 8) each line is also prefetched as the matvec kernels do (ET_KERN_PF_L1 ahead
+ * into L1, ET_KERN_PF_L2 into L2; the 4-bit formats' farther L2 distance read less here).  Where the hardware prefetchers are weak (the
  * Sapphire Rapids VM here) prefetching kernels outran every plain loop, and a kernel above the
  * "measured limit" fails the run: the limit must include the best read the kernels can do. */
 ET__PROBE_FN static float et__read_range(const float *p, int64_t n, int acc, bool pf) {
@@ -311,8 +311,8 @@ ET__PROBE_FN static float et__read_range(const float *p, int64_t n, int acc, boo
         for (int64_t i = 0; i + 8 <= nv; i += 8) {
             if (pf)
                 for (int l = 0; l < 4; l++) {   /* 8 vectors = 256 bytes = 4 lines */
-                    __builtin_prefetch((const char *)(v + i) + 1024 + 64 * l, 0, 3);
-                    __builtin_prefetch((const char *)(v + i) + 4096 + 64 * l, 0, 2);
+                    __builtin_prefetch((const char *)(v + i) + ET_KERN_PF_L1 + 64 * l, 0, 3);
+                    __builtin_prefetch((const char *)(v + i) + ET_KERN_PF_L2 + 64 * l, 0, 2);
                 }
             for (int j = 0; j < 8; j++) a[j] += v[i + j];
         }

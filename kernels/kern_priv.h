@@ -207,10 +207,10 @@ double et__peak_smmla(int64_t n);
  * better).  The matvec row loops (matvec_avx512.c, matvec_avx2.c) issue both per cache line
  * of their step (ET__PF; <immintrin.h> gives _mm_prefetch). */
 #ifndef ET__MV_PF
-#define ET__MV_PF 1024
+#define ET__MV_PF ET_KERN_PF_L1
 #endif
 #ifndef ET__MV_PF_L2
-#define ET__MV_PF_L2 4096
+#define ET__MV_PF_L2 ET_KERN_PF_L2
 #endif
 /* The 4-bit block formats' VNNI loops (the Q4_0 family, Q4_K) ask for L2 8 KiB ahead
  * (ET__MV_PF_L2_Q4).  2 threads, 4096x14336 over 5 copies, 200 calls each timed right after a

@@ -113,6 +113,11 @@ double et_kern_peak_loop(et_peak_kind kind, int64_t n);
 /* Streams `bytes` from p (64-byte aligned, a multiple of 256) with the path's widest loads;
  * returns the bytes read, or 0 if the path has no such loop (the bandwidth probe). */
 double et_kern_read_loop(const void *p, size_t bytes);
+/* The matvec kernels' software prefetch (x86): each line of a row stream asked into L1
+ * ET_KERN_PF_L1 bytes ahead and into L2 ET_KERN_PF_L2 ahead.  The bandwidth probe's
+ * prefetching read uses the same two, so the measured limit covers the kernels' best read. */
+#define ET_KERN_PF_L1 1024
+#define ET_KERN_PF_L2 4096
 
 /* Dequantize / convert rows of any type to f32 (dispatching to the fastest path). */
 void et_kern_to_f32(et_type t, const void *src, float *dst, int64_t ne0, int64_t nrows,

@@ -356,12 +356,13 @@ void et__mv_nf4_avx512(const et__wdesc *w, const float *x, const et__qact *xq, f
  * vpsrlw in 2), vpermb / vpshufb / vpmultishiftqb one (port 5); taking the second nibble pair
  * by vpmultishiftqb instead of vpsrlvw moves a uop to port 5 and changed nothing (14.0 vs
  * 14.0-14.3 GB/s; it would also need VBMI), nor did codes by two vpshufb (low and high bytes)
- * and two byte unpacks, which leave port 0 one uop of the six (13.3-13.4 vs 13.4-14.1).  An AMX form -- 16 rows × 32 codes decoded to bf16
- * into a tile buffer, x in the column of its block's position so one C tile collects 16
- * blocks' dots, absmax applied per 16 blocks -- is decode-and-store bound: the decode with its
- * stores alone ran at 16.8 GB/s, with the tile loads and products 10.6, whole 6.8; a tileloadd
- * waits for the stores that wrote its operand (90 TSC ticks per 1024 weights, 36 when it
- * trails them by two steps), and bf16 would cost the int16 codes' precision besides. */
+ * and two byte unpacks, which leave port 0 one uop of the six (13.3-13.4 vs 13.4-14.1).  An
+ * AMX form -- 16 rows × 32 codes decoded to bf16 into a tile buffer, x in the column of its
+ * block's position so one C tile collects 16 blocks' dots, absmax applied per 16 blocks -- is
+ * decode-and-store bound: the decode with its stores alone ran at 16.8 GB/s, with the tile
+ * loads and products 10.6, whole 6.8; a tileloadd waits for the stores that wrote its operand
+ * (90 TSC ticks per 1024 weights, 36 when it trails them by two steps), and bf16 would cost
+ * the int16 codes' precision besides. */
 /* One NF4 block's int32 dot against x̂ (xa, xb: its 64 int16 activations), as floats. */
 ET__INLINE __m512 et__nf4_dot(const et_block_nf4 *b, __m512i xa, __m512i xb, __m512i cb,
                               __m512i sh0, __m512i sh1) {
